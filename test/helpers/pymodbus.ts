@@ -1,0 +1,91 @@
+/**
+ * Test helpers that run Debian's python3-pymodbus (3.0.0rc1) as an independent Modbus peer:
+ * a client driven by JSON lines (pymodbus_client.py). Both are real processes on free ports,
+ * killed in close().
+ */
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** Debian's python has pymodbus; the python first on PATH may not. */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+export type PymodbusAnswer =
+  | { ok: true; registers?: number[]; bits?: number[] }
+  | { ok: false; exception?: number; error?: string };
+
+export interface PymodbusRequest {
+  op: string;
+  address?: number;
+  count?: number;
+  value?: number | boolean | number[] | boolean[];
+  slave?: number;
+}
+
+/** A line-oriented child process: one JSON line in, one JSON line out, in order. */
+class JsonLineProcess {
+  private readonly waiting: Array<(line: string) => void> = [];
+  private stderr = '';
+  private exited = false;
+
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => this.waiting.shift()?.(line));
+    child.stderr.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    child.on('exit', () => {
+      this.exited = true;
+      for (const waiter of this.waiting.splice(0)) waiter(JSON.stringify({ ok: false, error: `exited: ${this.stderr}` }));
+    });
+  }
+
+  nextLine(timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) {
+        reject(new Error(`pymodbus process exited: ${this.stderr}`));
+        return;
+      }
+      const timer = setTimeout(() => reject(new Error(`pymodbus gave no answer in ${timeoutMs} ms: ${this.stderr}`)), timeoutMs);
+      this.waiting.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill('SIGTERM');
+    });
+  }
+}
+
+export interface PymodbusClient {
+  request(req: PymodbusRequest): Promise<PymodbusAnswer>;
+  close(): Promise<void>;
+}
+
+/** Start a pymodbus TCP client connected to host:port. */
+export async function startPymodbusClient(host: string, port: number): Promise<PymodbusClient> {
+  const proc = new JsonLineProcess(
+    spawn(DEBIAN_PYTHON, [join(__dirname, 'pymodbus_client.py'), host, String(port)], { stdio: 'pipe' }),
+  );
+  const ready = JSON.parse(await proc.nextLine(10_000)) as PymodbusAnswer;
+  if (!ready.ok) {
+    await proc.close();
+    throw new Error(`pymodbus client could not connect: ${ready.error}`);
+  }
+  return {
+    async request(req) {
+      const answer = proc.nextLine(5_000);
+      proc.child.stdin.write(`${JSON.stringify(req)}\n`);
+      return JSON.parse(await answer) as PymodbusAnswer;
+    },
+    async close() {
+      proc.child.stdin.end();
+      await proc.close();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * lib/modbus/mbap.ts: incremental MBAP framing (Implementation Guide v1.0b §3.1.3) and the framing
+ * faults of security.md T-MB-01, T-MB-02, T-MB-05, T-MB-11.
+ */
+import { strict as assert } from 'node:assert';
+import { MbapErrorCode, MbapFramer, writeMbapHeader } from '../../lib/modbus/mbap';
+
+interface Frame { tid: number; unit: number; pdu: string }
+
+function framer() {
+  const frames: Frame[] = [];
+  const errors: MbapErrorCode[] = [];
+  const f = new MbapFramer(
+    (tid, unit, pdu) => frames.push({ tid, unit, pdu: pdu.toString('hex') }),
+    (e) => errors.push(e.code),
+  );
+  return { f, frames, errors };
+}
+
+const adu = (tid: number, unit: number, pdu: string): Buffer => {
+  const body = Buffer.from(pdu, 'hex');
+  const buf = Buffer.alloc(7 + body.length);
+  writeMbapHeader(buf, 0, tid, unit, body.length);
+  body.copy(buf, 7);
+  return buf;
+};
+
+describe('modbus mbap framer', () => {
+  it('writes the header of §3.1.3 (length = unit id + PDU)', () => {
+    assert.deepEqual(adu(0x1234, 0xff, '0300000001'), Buffer.from('1234' + '0000' + '0006' + 'ff' + '0300000001', 'hex'));
+  });
+
+  it('delivers two ADUs that arrive in one segment', () => {
+    const { f, frames, errors } = framer();
+    f.push(Buffer.concat([adu(1, 1, '0300000002'), adu(2, 7, '8302')]));
+    assert.deepEqual(frames, [{ tid: 1, unit: 1, pdu: '0300000002' }, { tid: 2, unit: 7, pdu: '8302' }]);
+    assert.deepEqual(errors, []);
+    assert.equal(f.bufferedBytes, 0);
+  });
+
+  it('reassembles an ADU split at every possible byte, and one dripped a byte at a time', () => {
+    const whole = Buffer.concat([adu(5, 1, '030400010002'), adu(6, 1, '0300000001')]);
+    for (let cut = 1; cut < whole.length; cut++) {
+      const { f, frames, errors } = framer();
+      f.push(whole.subarray(0, cut));
+      f.push(whole.subarray(cut));
+      assert.equal(frames.length, 2, `cut at ${cut}`);
+      assert.deepEqual(errors, []);
+    }
+    const { f, frames } = framer();
+    for (const byte of whole) f.push(Buffer.from([byte]));
+    assert.deepEqual(frames, [{ tid: 5, unit: 1, pdu: '030400010002' }, { tid: 6, unit: 1, pdu: '0300000001' }]);
+  });
+
+  it('accepts the largest ADU (260 bytes, length 254)', () => {
+    const { f, frames, errors } = framer();
+    f.push(adu(1, 1, '03fb' + '00'.repeat(251)));
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0].pdu.length / 2, 253);
+    assert.deepEqual(errors, []);
+  });
+
+  const faults: Array<[string, string, MbapErrorCode]> = [
+    ['protocol id ≠ 0', '0001 0001 0006 01 0300000001', 'protocol-id'],
+    ['length 0', '0001 0000 0000 01', 'length-too-short'],
+    ['length 1 (unit id, no function code)', '0001 0000 0001 01', 'length-too-short'],
+    ['length 255', '0001 0000 00ff 01', 'length-too-long'],
+    ['length 0xFFFF', '0001 0000 ffff 01', 'length-too-long'],
+    ['HTTP garbage', Buffer.from('GET / HTTP/1.1').toString('hex'), 'protocol-id'],
+  ];
+  for (const [name, bytes, code] of faults) {
+    it(`reports ${name} as ${code} and then ignores the stream`, () => {
+      const { f, frames, errors } = framer();
+      f.push(Buffer.from(bytes.replace(/ /g, ''), 'hex'));
+      assert.deepEqual(errors, [code]);
+      assert.ok(f.hasFailed);
+      f.push(adu(1, 1, '0300000001'));
+      assert.deepEqual(frames, []);
+      assert.deepEqual(errors, [code], 'one error, not one per chunk');
+      f.reset();
+      f.push(adu(1, 1, '0300000001'));
+      assert.equal(frames.length, 1, 'reset() starts a new stream');
+    });
+  }
+
+  it('delivers the good ADU before a garbage one in the same segment', () => {
+    const { f, frames, errors } = framer();
+    f.push(Buffer.concat([adu(1, 1, '0300000001'), Buffer.from('00020005000601', 'hex')]));
+    assert.equal(frames.length, 1);
+    assert.deepEqual(errors, ['protocol-id']);
+  });
+
+  it('waits for the rest when length announces more than has arrived (T-MB-01)', () => {
+    const { f, frames, errors } = framer();
+    f.push(Buffer.from('0001000000100103', 'hex'));
+    assert.deepEqual(frames, []);
+    assert.deepEqual(errors, []);
+    assert.equal(f.bufferedBytes, 8);
+  });
+});
