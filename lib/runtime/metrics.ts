@@ -16,9 +16,13 @@ export function enableProcessMetrics(): void {
 }
 
 type MetricKind = 'counter' | 'gauge' | 'histogram';
-interface MetricSpec { name: string; help: string; labelNames?: readonly string[]; buckets?: number[] }
+interface MetricSpec<M = unknown> {
+  name: string; help: string; labelNames?: readonly string[]; buckets?: number[];
+  /** Called by prom-client on every scrape with `this` = the metric, to set values from state held elsewhere. */
+  collect?: (this: M) => void | Promise<void>;
+}
 
-function lookUp<T>(kind: MetricKind, spec: MetricSpec, create: () => T): T {
+function lookUp<T>(kind: MetricKind, spec: MetricSpec<T>, create: () => T): T {
   const existing = metricsRegistry.getSingleMetric(spec.name);
   if (existing) {
     if ((existing as unknown as { type?: string }).type !== kind) {
@@ -29,14 +33,14 @@ function lookUp<T>(kind: MetricKind, spec: MetricSpec, create: () => T): T {
   return create();
 }
 
-export function counter(spec: MetricSpec): Counter<string> {
+export function counter(spec: MetricSpec<Counter<string>>): Counter<string> {
   return lookUp('counter', spec, () => new Counter({ ...spec, labelNames: spec.labelNames ?? [], registers: [metricsRegistry] }));
 }
 
-export function gauge(spec: MetricSpec): Gauge<string> {
+export function gauge(spec: MetricSpec<Gauge<string>>): Gauge<string> {
   return lookUp('gauge', spec, () => new Gauge({ ...spec, labelNames: spec.labelNames ?? [], registers: [metricsRegistry] }));
 }
 
-export function histogram(spec: MetricSpec): Histogram<string> {
+export function histogram(spec: MetricSpec<Histogram<string>>): Histogram<string> {
   return lookUp('histogram', spec, () => new Histogram({ ...spec, labelNames: spec.labelNames ?? [], registers: [metricsRegistry] }));
 }
