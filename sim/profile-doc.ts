@@ -53,7 +53,7 @@ export function renderProfileMarkdown(profile: DriveProfile): string {
       ['Address', 'Ref', 'Table', 'Name', 'Type', 'Word order', 'Scale', 'Unit', 'Range', 'R/W', 'Description'],
       parameters.map((p) => [
         p.address, reference(p), p.table, `\`${p.name}\``, p.type,
-        registerCount(p.type) === 2 ? (p.wordOrder === 'big' ? 'big (AB CD)' : 'little (CD AB)') : '—',
+        registerCount(p.type) > 1 ? p.wordOrder : '—',
         p.scale, p.unit, range(p), p.access, p.description,
       ]),
     ),

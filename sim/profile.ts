@@ -3,12 +3,14 @@
  * The JSON is the one source of the register map: the plant serves it, the doc table is generated
  * from it (sim/profile-doc.ts), and the drive model takes its ratings as defaults.
  */
+import { registerCount, WORD_ORDERS, WordOrder } from '../lib/modbus/datatypes';
 import rawSimulatedDriveProfile from '../profiles/simulated-drive.json';
 
+export { registerCount, WordOrder };
+
 export type RegisterTable = 'holding' | 'input';
+/** The register types a drive profile uses (a subset of lib/modbus/datatypes ModbusDataType). */
 export type RegisterType = 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32';
-/** 'big': high word first (AB CD); 'little': low word first (CD AB). Bytes in a word are big-endian (MB App Protocol v1.1b3 §4.2). */
-export type WordOrder = 'big' | 'little';
 export type Access = 'R' | 'RW';
 
 export interface ParameterSpec {
@@ -74,11 +76,6 @@ const RATING_KEYS: readonly (keyof DriveRatings)[] = [
 ];
 const REGISTER_TYPES: readonly RegisterType[] = ['uint16', 'int16', 'uint32', 'int32', 'float32'];
 
-/** Registers a value of this type occupies. */
-export function registerCount(type: RegisterType): 1 | 2 {
-  return type === 'uint16' || type === 'int16' ? 1 : 2;
-}
-
 class ProfileError extends Error {
   constructor(where: string, problem: string) {
     super(`drive profile: ${where}: ${problem}`);
@@ -139,7 +136,7 @@ function parseParameter(value: unknown, where: string, defaultWordOrder: WordOrd
     address: integer(p.address, `${where}.address`, 0, 0xffff - (registerCount(type) - 1)),
     table,
     type,
-    wordOrder: p.wordOrder === undefined ? defaultWordOrder : oneOf(p.wordOrder, `${where}.wordOrder`, ['big', 'little'] as const),
+    wordOrder: p.wordOrder === undefined ? defaultWordOrder : oneOf(p.wordOrder, `${where}.wordOrder`, WORD_ORDERS),
     scale,
     unit: string(p.unit, `${where}.unit`),
     access,
@@ -164,7 +161,7 @@ function parseBits(value: unknown, where: string): BitSpec[] {
 /** Parse and check a drive profile; throws an Error naming the offending field. */
 export function parseDriveProfile(json: unknown): DriveProfile {
   const root = object(json, 'profile');
-  const defaultWordOrder = oneOf(root.defaultWordOrder ?? 'big', 'defaultWordOrder', ['big', 'little'] as const);
+  const defaultWordOrder = oneOf(root.defaultWordOrder ?? 'ABCD', 'defaultWordOrder', WORD_ORDERS);
   const ratingsJson = object(root.ratings, 'ratings');
   const ratings = Object.fromEntries(RATING_KEYS.map((k) => [k, finite(ratingsJson[k], `ratings.${k}`)])) as unknown as DriveRatings;
 

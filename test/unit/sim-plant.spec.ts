@@ -25,22 +25,22 @@ function valueOf(words: number[], name: string): number {
 
 describe('sim register codec', () => {
   it('encodes the IEEE 754 float32 and 32-bit word orders byte-exactly', () => {
-    assert.deepEqual(encodeValue({ type: 'float32', scale: 1, wordOrder: 'big' }, 1.5), [0x3fc0, 0x0000]);
-    assert.deepEqual(encodeValue({ type: 'float32', scale: 1, wordOrder: 'little' }, -2), [0x0000, 0xc000]);
-    assert.deepEqual(encodeValue({ type: 'uint32', scale: 1, wordOrder: 'big' }, 0x12345678), [0x1234, 0x5678]);
-    assert.deepEqual(encodeValue({ type: 'uint32', scale: 0.1, wordOrder: 'little' }, 7456.5), [0x2345, 0x0001]);
-    assert.deepEqual(encodeValue({ type: 'int32', scale: 1, wordOrder: 'big' }, -2), [0xffff, 0xfffe]);
-    assert.deepEqual(encodeValue({ type: 'int16', scale: 0.01, wordOrder: 'big' }, -1.5), [0xff6a]);
+    assert.deepEqual(encodeValue({ type: 'float32', scale: 1, wordOrder: 'ABCD' }, 1.5), [0x3fc0, 0x0000]);
+    assert.deepEqual(encodeValue({ type: 'float32', scale: 1, wordOrder: 'CDAB' }, -2), [0x0000, 0xc000]);
+    assert.deepEqual(encodeValue({ type: 'uint32', scale: 1, wordOrder: 'ABCD' }, 0x12345678), [0x1234, 0x5678]);
+    assert.deepEqual(encodeValue({ type: 'uint32', scale: 0.1, wordOrder: 'CDAB' }, 7456.5), [0x2345, 0x0001]);
+    assert.deepEqual(encodeValue({ type: 'int32', scale: 1, wordOrder: 'ABCD' }, -2), [0xffff, 0xfffe]);
+    assert.deepEqual(encodeValue({ type: 'int16', scale: 0.01, wordOrder: 'ABCD' }, -1.5), [0xff6a]);
   });
 
   it('saturates integers at the type range instead of wrapping', () => {
-    assert.deepEqual(encodeValue({ type: 'int16', scale: 1, wordOrder: 'big' }, 40000), [0x7fff]);
-    assert.deepEqual(encodeValue({ type: 'uint16', scale: 1, wordOrder: 'big' }, -3), [0]);
-    assert.deepEqual(encodeValue({ type: 'uint16', scale: 1, wordOrder: 'big' }, Number.NaN), [0]);
+    assert.deepEqual(encodeValue({ type: 'int16', scale: 1, wordOrder: 'ABCD' }, 40000), [0x7fff]);
+    assert.deepEqual(encodeValue({ type: 'uint16', scale: 1, wordOrder: 'ABCD' }, -3), [0]);
+    assert.deepEqual(encodeValue({ type: 'uint16', scale: 1, wordOrder: 'ABCD' }, Number.NaN), [0]);
   });
 
   it('decodes what it encodes for every type and word order', () => {
-    for (const wordOrder of ['big', 'little'] as const) {
+    for (const wordOrder of ['ABCD', 'CDAB', 'BADC', 'DCBA'] as const) {
       for (const [type, scale, value] of [['uint16', 0.1, 6553.5], ['int16', 1, -32768], ['uint32', 0.001, 4294967.295], ['int32', 1, -123456], ['float32', 1, 3.25]] as const) {
         const p = { type, scale, wordOrder };
         assert.ok(Math.abs(decodeValue(p, encodeValue(p, value)) - value) < 1e-9, `${type} ${wordOrder}`);
