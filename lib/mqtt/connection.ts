@@ -1,0 +1,375 @@
+/**
+ * One MQTT 3.1.1 / 5.0 connection to the UNS broker, around MQTT.js, as an explicit state machine:
+ *
+ *   idle ──start()──▶ connecting ──CONNACK ok──▶ connected
+ *                        ▲   │ error/close/timeout      │ connection lost
+ *                        │   ▼                           ▼
+ *                        └─ backoff ◀────────────────────┘
+ *   any state ──close()──▶ closed
+ *
+ * - A new MQTT.js client per attempt, with MQTT.js's own reconnect off (reconnectPeriod 0): this
+ *   class owns the retry timer, with exponential backoff and jitter.
+ * - Subscriptions are kept here and re-established on every connect (MQTT v5.0 §3.8, v3.1.1
+ *   §3.8: a clean session starts with none). With MQTT 5 each filter gets a subscription
+ *   identifier (§3.8.2.1.2) so a message is routed only to the subscriptions it matched.
+ * - One 'down' event per outage (not per retry) and one 'up' when it ends: for one log line each.
+ * - Unacknowledged QoS ≥ 1 publishes of a lost connection are handed out in the 'lost' event, so
+ *   store-and-forward can keep them (lib/mqtt/inflight-store.ts).
+ */
+import { EventEmitter } from 'node:events';
+import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient, type PacketCallback } from 'mqtt';
+import { InflightStore } from './inflight-store';
+import { topicMatches, withoutSharePrefix } from '../uns/topics';
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
+export type QoS = 0 | 1 | 2;
+
+export interface TlsOptions {
+  /** PEM: CA certificate(s) that sign the broker's certificate. */
+  ca?: string | Buffer;
+  /** PEM: client certificate and private key, for client-certificate authentication. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  /** SNI and the name checked against the broker's certificate, when not the host. */
+  servername?: string;
+  /** Refuse brokers whose certificate does not verify. Default true; there is no plaintext fallback. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface BackoffOptions {
+  /** First retry delay (ms). */
+  initialMs: number;
+  /** Longest retry delay (ms). */
+  maxMs: number;
+  /** Fraction of each delay that is random, 0…1: delay = d·(1 − jitter·random()). */
+  jitter: number;
+}
+
+export interface MqttConnectionOptions {
+  host: string;
+  port: number;
+  /** TLS (mqtts) when set. */
+  tls?: TlsOptions;
+  protocolVersion: 4 | 5;
+  /** Stable across restarts, so a persistent session (clean = false) is found again. */
+  clientId: string;
+  username?: string;
+  password?: string;
+  keepaliveSec: number;
+  /** Clean session (3.1.1) / clean start (5.0). */
+  clean: boolean;
+  /** MQTT 5 Session Expiry Interval (§3.1.2.11.2), for clean = false. */
+  sessionExpirySec?: number;
+  connectTimeoutMs: number;
+  backoff: BackoffOptions;
+  /** For tests: a seeded random source for the jitter. */
+  random?: () => number;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface ConnectionEvents {
+  /** Every state transition; `detail` is the reason for backoff/closed. */
+  state: [state: ConnectionState, detail: string | undefined];
+  /** Connected and subscriptions requested again. */
+  connected: [connack: IConnackPacket];
+  /** An outage began (first failure after being connected, or of the first attempt). Once per outage. */
+  down: [reason: string];
+  /** The outage that 'down' reported is over. */
+  up: [outageMs: number];
+  /** Unacknowledged publishes of a connection that ended, oldest first. */
+  lost: [packets: IPublishPacket[]];
+  /** The broker refused a subscription. */
+  subscribeFailed: [filter: string, reason: string];
+}
+
+interface Subscription {
+  filter: string;
+  /** The filter without a $share prefix: what received topics are matched against. */
+  matchFilter: string;
+  qos: QoS;
+  identifier: number;
+  handlers: MessageHandler[];
+}
+
+const PUBLISH_OPTIONS: Record<string, { qos: QoS; retain: boolean }> = {};
+for (const qos of [0, 1, 2] as const) {
+  for (const retain of [false, true]) PUBLISH_OPTIONS[`${qos}${retain}`] = { qos, retain };
+}
+
+const GRACEFUL_CLOSE_MS = 2000;
+
+/** Longest subscription identifier (MQTT v5.0 §3.8.2.1.2: a Variable Byte Integer, 1…268,435,455). */
+const MAX_SUBSCRIPTION_ID = 268435455;
+
+export class MqttConnection extends EventEmitter<ConnectionEvents> {
+  private stateValue: ConnectionState = 'idle';
+  private client: MqttClient | undefined;
+  private inflight: InflightStore | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private lastError: string | undefined;
+  private outageSince: number | undefined;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly byIdentifier = new Map<number, Subscription>();
+  private nextIdentifier = 1;
+  private readonly random: () => number;
+
+  constructor(readonly options: MqttConnectionOptions) {
+    super();
+    this.random = options.random ?? Math.random;
+  }
+
+  get state(): ConnectionState {
+    return this.stateValue;
+  }
+
+  get connected(): boolean {
+    return this.stateValue === 'connected';
+  }
+
+  /** The broker as text for logs and status, without credentials. */
+  get description(): string {
+    return `${this.options.tls ? 'mqtts' : 'mqtt'}://${this.options.host}:${this.options.port}`;
+  }
+
+  start(): void {
+    if (this.stateValue !== 'idle') return;
+    this.connectNow();
+  }
+
+  /**
+   * Publish on the live connection. Only call while `connected`. Returns the packet identifier
+   * (0 for QoS 0). `callback` gets (undefined, publishPacket) once the broker acknowledged it
+   * (QoS 0: once written), or an error.
+   */
+  publish(topic: string, payload: string | Buffer, qos: QoS, retain: boolean, callback: PacketCallback): number {
+    const client = this.client;
+    const inflight = this.inflight;
+    if (client === undefined || inflight === undefined || this.stateValue !== 'connected') throw new Error('not connected');
+    inflight.lastPutMessageId = 0;
+    client.publish(topic, payload, PUBLISH_OPTIONS[`${qos}${retain}`], callback);
+    return inflight.lastPutMessageId;
+  }
+
+  /** Subscribe `handler` to a topic filter (may be `$share/<group>/<filter>`); kept across reconnects. */
+  subscribe(filter: string, qos: QoS, handler: MessageHandler): void {
+    let subscription = this.subscriptions.get(filter);
+    if (subscription === undefined) {
+      const identifier = this.nextIdentifier;
+      this.nextIdentifier = identifier >= MAX_SUBSCRIPTION_ID ? 1 : identifier + 1;
+      subscription = { filter, matchFilter: withoutSharePrefix(filter), qos, identifier, handlers: [] };
+      this.subscriptions.set(filter, subscription);
+      this.byIdentifier.set(identifier, subscription);
+      subscription.handlers.push(handler);
+      if (this.connected) this.requestSubscriptions([subscription]);
+      return;
+    }
+    subscription.handlers.push(handler);
+    if (qos > subscription.qos) {
+      subscription.qos = qos;
+      if (this.connected) this.requestSubscriptions([subscription]);
+    }
+  }
+
+  /** Remove `handler`; the filter is unsubscribed at the broker when its last handler goes. */
+  unsubscribe(filter: string, handler: MessageHandler): void {
+    const subscription = this.subscriptions.get(filter);
+    if (subscription === undefined) return;
+    subscription.handlers = subscription.handlers.filter((h) => h !== handler);
+    if (subscription.handlers.length > 0) return;
+    this.subscriptions.delete(filter);
+    this.byIdentifier.delete(subscription.identifier);
+    if (this.connected) this.client?.unsubscribe(filter);
+  }
+
+  /**
+   * End the connection and every timer. Unacknowledged publishes are handed out in 'lost' first.
+   * When nothing is outstanding, a DISCONNECT is sent (MQTT v5.0 §3.14, v3.1.1 §3.14) so the broker
+   * sees a normal end; otherwise the socket is closed at once (the lost publishes are kept by
+   * store-and-forward and sent again later: at least once).
+   */
+  close(): Promise<void> {
+    if (this.stateValue === 'closed') return Promise.resolve();
+    this.clearRetryTimer();
+    const client = this.client;
+    const graceful = client !== undefined && client.connected && Object.keys(client.outgoing).length === 0;
+    this.transition('closed', undefined);
+    this.abandonClient();
+    if (client === undefined) return Promise.resolve();
+    if (!graceful) {
+      client.end(true);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      // A broker that never closes its side must not hold up a redeploy.
+      const fallback = setTimeout(() => client.end(true, {}, () => resolve()), GRACEFUL_CLOSE_MS);
+      client.end(false, {}, () => {
+        clearTimeout(fallback);
+        resolve();
+      });
+    });
+  }
+
+  // ---- life cycle ----
+
+  private connectNow(): void {
+    this.retryTimer = undefined;
+    this.transition('connecting', undefined);
+    const inflight = new InflightStore();
+    const o = this.options;
+    const clientOptions: IClientOptions = {
+      host: o.host,
+      port: o.port,
+      protocol: o.tls ? 'mqtts' : 'mqtt',
+      protocolVersion: o.protocolVersion,
+      clientId: o.clientId,
+      username: o.username || undefined,
+      password: o.password || undefined,
+      keepalive: o.keepaliveSec,
+      clean: o.clean,
+      connectTimeout: o.connectTimeoutMs,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      outgoingStore: inflight,
+      properties: o.protocolVersion === 5 && o.sessionExpirySec ? { sessionExpiryInterval: o.sessionExpirySec } : undefined,
+    };
+    if (o.tls) {
+      Object.assign(clientOptions, {
+        ca: o.tls.ca,
+        cert: o.tls.cert,
+        key: o.tls.key,
+        passphrase: o.tls.passphrase,
+        servername: o.tls.servername || undefined,
+        rejectUnauthorized: o.tls.rejectUnauthorized !== false,
+      });
+    }
+    let client: MqttClient;
+    try {
+      client = connect(clientOptions);
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      this.scheduleRetry();
+      return;
+    }
+    this.client = client;
+    this.inflight = inflight;
+    client.on('connect', (connack) => {
+      if (client === this.client) this.onConnected(connack);
+    });
+    client.on('message', (topic, payload, packet) => {
+      if (client === this.client) this.dispatch(topic, payload, packet);
+    });
+    client.on('error', (error) => {
+      // Also keeps an abandoned client's late errors from becoming unhandled 'error' events.
+      if (client !== this.client) return;
+      this.lastError = error.message;
+      if (!client.connected) this.onConnectionEnded();
+    });
+    client.on('disconnect', (packet) => {
+      // MQTT v5.0 §3.14.2.1: the server says why it disconnects us.
+      if (client === this.client) this.lastError = `broker sent DISCONNECT, reason code ${packet.reasonCode ?? 0}`;
+    });
+    client.on('close', () => {
+      if (client === this.client) this.onConnectionEnded();
+    });
+  }
+
+  private onConnected(connack: IConnackPacket): void {
+    this.attempt = 0;
+    this.lastError = undefined;
+    this.transition('connected', undefined);
+    if (this.subscriptions.size > 0) this.requestSubscriptions([...this.subscriptions.values()]);
+    this.emit('connected', connack);
+    if (this.outageSince !== undefined) {
+      const outageMs = Date.now() - this.outageSince;
+      this.outageSince = undefined;
+      this.emit('up', outageMs);
+    }
+  }
+
+  private onConnectionEnded(): void {
+    const wasConnected = this.stateValue === 'connected';
+    const reason = this.lastError ?? (wasConnected ? 'connection lost' : 'connection closed by the broker');
+    this.abandonClient();
+    if (this.stateValue === 'closed') return;
+    if (this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      this.emit('down', reason);
+    }
+    this.lastError = reason;
+    this.scheduleRetry();
+  }
+
+  /** Detach the current client: hand out what it left unacknowledged, then destroy it. */
+  private abandonClient(): void {
+    const client = this.client;
+    const inflight = this.inflight;
+    this.client = undefined;
+    this.inflight = undefined;
+    if (inflight !== undefined) {
+      const lost = inflight.takeUnackedPublishes();
+      if (lost.length > 0) this.emit('lost', lost);
+    }
+    if (client !== undefined && this.stateValue !== 'closed') client.end(true);
+  }
+
+  private scheduleRetry(): void {
+    const { initialMs, maxMs, jitter } = this.options.backoff;
+    const exponential = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 30));
+    const delay = Math.max(0, Math.round(exponential * (1 - jitter * this.random())));
+    this.attempt++;
+    this.transition('backoff', this.lastError);
+    this.retryTimer = setTimeout(() => this.connectNow(), delay);
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private transition(state: ConnectionState, detail: string | undefined): void {
+    this.stateValue = state;
+    this.emit('state', state, detail);
+  }
+
+  // ---- subscriptions ----
+
+  private requestSubscriptions(subscriptions: Subscription[]): void {
+    const client = this.client;
+    if (client === undefined) return;
+    const v5 = this.options.protocolVersion === 5;
+    for (const subscription of subscriptions) {
+      const options = v5
+        ? { qos: subscription.qos, properties: { subscriptionIdentifier: subscription.identifier } }
+        : { qos: subscription.qos };
+      client.subscribe(subscription.filter, options, (error, granted) => {
+        if (client !== this.client) return;
+        // MQTT v3.1.1 §3.9.3: 0x80 = failure; v5.0 §3.9.3: reason codes ≥ 0x80 are failures.
+        const code = granted?.[0]?.qos;
+        if (error) this.emit('subscribeFailed', subscription.filter, error.message);
+        else if (code !== undefined && code >= 0x80) this.emit('subscribeFailed', subscription.filter, `reason code 0x${code.toString(16)}`);
+      });
+    }
+  }
+
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const identifiers = packet.properties?.subscriptionIdentifier;
+    if (identifiers !== undefined) {
+      for (const identifier of Array.isArray(identifiers) ? identifiers : [identifiers]) {
+        const subscription = this.byIdentifier.get(identifier);
+        if (subscription !== undefined) deliver(subscription, topic, payload, packet);
+      }
+      return;
+    }
+    for (const subscription of this.subscriptions.values()) {
+      if (topicMatches(subscription.matchFilter, topic)) deliver(subscription, topic, payload, packet);
+    }
+  }
+}
+
+function deliver(subscription: Subscription, topic: string, payload: Buffer, packet: IPublishPacket): void {
+  const handlers = subscription.handlers;
+  for (let i = 0; i < handlers.length; i++) handlers[i](topic, payload, packet);
+}

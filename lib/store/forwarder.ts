@@ -1,0 +1,239 @@
+/**
+ * Store-and-forward between the UNS sinks and the broker connection (docs/store-and-forward.md).
+ *
+ * - Connected, backlog empty: publish straight on the connection (the hot path: no disk, no
+ *   closure per message; one shared callback).
+ * - Not connected: append to the DiskQueue (or, with no store, drop and count; one warning per outage).
+ * - Connection lost: the unacknowledged publishes that MqttConnection hands back are appended to
+ *   the queue (live ones) or re-read from the queue's cursor (backlog ones).
+ * - Connected with a backlog: live values keep going out directly, so they are never starved; the
+ *   backlog drains in order beside them with at most `windowSize` QoS ≥ 1 publishes in flight.
+ *   A backlog message whose topic already got a live value during this drain is published with
+ *   retain = false: subscribers still receive the history in order, but the broker's retained
+ *   value (MQTT v5.0 §3.3.1.3) stays the newest one.
+ */
+import type { IPublishPacket, Packet } from 'mqtt';
+import type { MqttConnection, QoS } from '../mqtt/connection';
+import type { DiskQueue, DropReason } from './disk-queue';
+import { counter, gauge } from '../runtime/metrics';
+
+export interface ForwarderOptions {
+  /** Label for metrics and messages (the config node id). */
+  name: string;
+  /** Most backlog publishes in flight at once (QoS ≥ 1). */
+  windowSize: number;
+  warn: (message: string) => void;
+}
+
+export type ForwardDropReason = DropReason | 'offline' | 'rejected';
+
+/** What a forwarder has done since it was created (read by metrics and node status). */
+export interface ForwarderCounts {
+  live: number;
+  backlog: number;
+  dropped: Record<ForwardDropReason, number>;
+}
+
+const forwarders = new Set<StoreAndForward>();
+
+const publishedTotal = counter({
+  name: 'uns_edge_mqtt_published_total',
+  help: 'Messages published to the UNS broker, by path: live (directly) or backlog (from store-and-forward)',
+  labelNames: ['broker', 'path'],
+});
+const droppedTotal = counter({
+  name: 'uns_edge_mqtt_dropped_total',
+  help: 'Messages not delivered to the UNS broker, by reason: offline (no store), overflow, expired, corrupt, rejected (by the broker)',
+  labelNames: ['broker', 'reason'],
+});
+gauge({
+  name: 'uns_edge_store_queued_messages',
+  help: 'Messages waiting in the store-and-forward queue on disk',
+  labelNames: ['broker'],
+  collect() {
+    this.reset();
+    for (const forwarder of forwarders) this.set({ broker: forwarder.name }, forwarder.queuedMessages);
+  },
+});
+gauge({
+  name: 'uns_edge_store_queued_bytes',
+  help: 'Bytes of the messages waiting in the store-and-forward queue on disk',
+  labelNames: ['broker'],
+  collect() {
+    this.reset();
+    for (const forwarder of forwarders) this.set({ broker: forwarder.name }, forwarder.queuedBytes);
+  },
+});
+
+export class StoreAndForward {
+  readonly name: string;
+  readonly counts: ForwarderCounts = {
+    live: 0,
+    backlog: 0,
+    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
+  };
+  private readonly windowSize: number;
+  private readonly warn: (message: string) => void;
+  /** Packet identifier → queue sequence number of backlog publishes in flight. */
+  private readonly backlogInFlight = new Map<number, number>();
+  /** Topics that got a live retained value while the backlog drains. */
+  private readonly liveTopics = new Set<string>();
+  private pumpScheduled: NodeJS.Immediate | undefined;
+  private warnedOffline = false;
+  private warnedRejected = false;
+  private closed = false;
+  private readonly settledBound = (error?: Error, packet?: Packet): void => this.settled(error, packet);
+  private readonly onConnectedBound = (): void => this.onConnected();
+  private readonly onLostBound = (packets: IPublishPacket[]): void => this.onLost(packets);
+  /** Counts already added to the Prometheus counters. */
+  private readonly exported: ForwarderCounts = {
+    live: 0,
+    backlog: 0,
+    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
+  };
+
+  constructor(private readonly connection: MqttConnection, private readonly queue: DiskQueue | undefined, options: ForwarderOptions) {
+    this.name = options.name;
+    this.windowSize = Math.max(1, options.windowSize);
+    this.warn = options.warn;
+    connection.on('connected', this.onConnectedBound);
+    connection.on('lost', this.onLostBound);
+    forwarders.add(this);
+  }
+
+  /** Called by DiskQueue when it drops records (wired by whoever builds both). */
+  countDropped(reason: ForwardDropReason, count: number): void {
+    this.counts.dropped[reason] += count;
+  }
+
+  get queuedMessages(): number {
+    return this.queue?.count ?? 0;
+  }
+
+  get queuedBytes(): number {
+    return this.queue?.bytes ?? 0;
+  }
+
+  /** True while a backlog is waiting or in flight. */
+  get draining(): boolean {
+    return this.queuedMessages > 0;
+  }
+
+  /** Publish now if connected, else keep it on disk (or count it as dropped without a store). */
+  publish(topic: string, payload: string | Buffer, qos: QoS, retain: boolean): void {
+    if (this.connection.connected) {
+      if (retain && this.queue !== undefined && this.queue.count > 0) this.liveTopics.add(topic);
+      this.connection.publish(topic, payload, qos, retain, this.settledBound);
+      this.counts.live++;
+      return;
+    }
+    this.keep(topic, payload, qos, retain);
+  }
+
+  /** Stop forwarding; the queue stays on disk for the next start. Call before closing the connection's queue. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pumpScheduled !== undefined) clearImmediate(this.pumpScheduled);
+    this.pumpScheduled = undefined;
+    this.connection.off('connected', this.onConnectedBound);
+    this.connection.off('lost', this.onLostBound);
+    this.exportMetrics();
+    forwarders.delete(this);
+    for (const path of ['live', 'backlog']) publishedTotal.remove({ broker: this.name, path });
+    for (const reason of Object.keys(this.counts.dropped)) droppedTotal.remove({ broker: this.name, reason });
+  }
+
+  /** Add what happened since the last call to the shared Prometheus counters. */
+  exportMetrics(): void {
+    const c = this.counts;
+    const e = this.exported;
+    if (c.live > e.live) publishedTotal.inc({ broker: this.name, path: 'live' }, c.live - e.live);
+    if (c.backlog > e.backlog) publishedTotal.inc({ broker: this.name, path: 'backlog' }, c.backlog - e.backlog);
+    e.live = c.live;
+    e.backlog = c.backlog;
+    for (const reason of Object.keys(c.dropped) as ForwardDropReason[]) {
+      const delta = c.dropped[reason] - e.dropped[reason];
+      if (delta > 0) droppedTotal.inc({ broker: this.name, reason }, delta);
+      e.dropped[reason] = c.dropped[reason];
+    }
+  }
+
+  private keep(topic: string, payload: string | Buffer, qos: QoS, retain: boolean): void {
+    if (this.queue !== undefined && !this.closed) {
+      this.queue.append(topic, payload, qos, retain);
+      return;
+    }
+    this.counts.dropped.offline++;
+    if (!this.warnedOffline) {
+      this.warnedOffline = true;
+      this.warn(`broker ${this.connection.description} not connected and store-and-forward is off: messages are dropped until it reconnects`);
+    }
+  }
+
+  private onConnected(): void {
+    this.warnedOffline = false;
+    this.schedulePump();
+  }
+
+  private onLost(packets: IPublishPacket[]): void {
+    for (const packet of packets) {
+      if (this.backlogInFlight.has(packet.messageId ?? 0)) continue;
+      this.counts.live--;
+      this.keep(packet.topic, packet.payload, packet.qos, packet.retain);
+    }
+    this.backlogInFlight.clear();
+    this.queue?.rewind();
+  }
+
+  /** The one callback for every publish: a broker acknowledgement, a write (QoS 0), or an error. */
+  private settled(error: Error | undefined, packet: Packet | undefined): void {
+    if (packet === undefined) return; // QoS 0 write done, or the connection closed: 'lost' handles that
+    const messageId = (packet as { messageId?: number }).messageId ?? 0;
+    if (error !== undefined) {
+      // MQTT v5.0 §3.4.2.1: a PUBACK reason code ≥ 0x80 — the broker refused this message; retrying cannot help.
+      this.counts.dropped.rejected++;
+      if (!this.warnedRejected) {
+        this.warnedRejected = true;
+        this.warn(`broker ${this.connection.description} refused a publish to "${(packet as IPublishPacket).topic ?? '?'}": ${error.message} (further refusals are only counted)`);
+      }
+    }
+    const seq = this.backlogInFlight.get(messageId);
+    if (seq === undefined) return;
+    this.backlogInFlight.delete(messageId);
+    this.queue?.ack(seq);
+    if (error === undefined) this.counts.backlog++;
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled !== undefined || this.closed || this.queue === undefined) return;
+    // setImmediate: let queued input events (live values) run between drain steps.
+    this.pumpScheduled = setImmediate(() => {
+      this.pumpScheduled = undefined;
+      this.pump();
+    });
+  }
+
+  /** Send backlog records while connected and the window has room. */
+  private pump(): void {
+    const queue = this.queue;
+    if (queue === undefined || this.closed) return;
+    while (this.connection.connected && this.backlogInFlight.size < this.windowSize) {
+      const records = queue.readNext(this.windowSize - this.backlogInFlight.size);
+      if (records.length === 0) break;
+      for (const record of records) {
+        const retain = record.retain && !this.liveTopics.has(record.topic);
+        const messageId = this.connection.publish(record.topic, record.payload, record.qos, retain, this.settledBound);
+        if (messageId === 0) {
+          queue.ack(record.seq); // QoS 0: nothing to wait for (MQTT v5.0 §4.3.1)
+          this.counts.backlog++;
+        } else {
+          this.backlogInFlight.set(messageId, record.seq);
+        }
+        if (!this.connection.connected) return; // the publish itself found the socket gone
+      }
+    }
+    if (queue.count === 0) this.liveTopics.clear();
+  }
+}

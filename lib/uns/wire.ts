@@ -1,0 +1,137 @@
+/**
+ * The UNS payloads on MQTT (docs/uns-topics.md).
+ *
+ * Per-metric topic payload, one JSON object:
+ *   {"value":12.5,"timestamp":1718000000000,"quality":"good","unit":"A"}
+ * plus "type" and "reason" when the tag batch carries them. Asset-level JSON topic payload:
+ *   {"timestamp":1718000000000,"metrics":{"Current":{...per-metric object...},"Speed":{...}}}
+ *
+ * Encoding builds the JSON text by concatenation (no intermediate object, no JSON.stringify of
+ * the whole thing): this runs once per metric on the publish hot path. BigInt values are written as
+ * exact integer literals; decoding reads them back exactly (lib/uns/json-exact.ts).
+ */
+import { parseJsonExact } from './json-exact';
+import type { MetricMeta, MetricValue, Quality } from './tag-batch';
+import { isPlainObject, metricValueProblem } from './validate';
+
+/** JSON text of a metric value. Callers have validated it (finite number, bigint, boolean, string, null). */
+export function jsonValue(value: MetricValue): string {
+  switch (typeof value) {
+    case 'number': return '' + value;
+    case 'bigint': return value.toString();
+    case 'boolean': return value ? 'true' : 'false';
+    case 'string': return JSON.stringify(value);
+    default: return 'null';
+  }
+}
+
+/** The per-metric payload. `quality` is the metric's quality or the sink's default ("good"). */
+export function encodeMetricPayload(value: MetricValue, timestamp: number, quality: Quality, meta: MetricMeta | undefined): string {
+  let text = '{"value":' + jsonValue(value) + ',"timestamp":' + timestamp + ',"quality":"' + quality + '"';
+  if (meta !== undefined) {
+    if (meta.unit !== undefined) text += ',"unit":' + JSON.stringify(meta.unit);
+    if (meta.type !== undefined) text += ',"type":"' + meta.type + '"';
+    if (meta.reason !== undefined) text += ',"reason":' + JSON.stringify(meta.reason);
+  }
+  return text + '}';
+}
+
+/** Builds the asset-level payload from per-metric payloads already encoded. */
+export class AssetPayloadBuilder {
+  private text = '';
+  private count = 0;
+
+  reset(): void {
+    this.text = '';
+    this.count = 0;
+  }
+
+  add(metric: string, metricPayload: string): void {
+    this.text += (this.count++ === 0 ? '' : ',') + JSON.stringify(metric) + ':' + metricPayload;
+  }
+
+  get empty(): boolean {
+    return this.count === 0;
+  }
+
+  finish(timestamp: number): string {
+    return '{"timestamp":' + timestamp + ',"metrics":{' + this.text + '}}';
+  }
+}
+
+export interface DecodedMetric {
+  value: MetricValue;
+  meta: MetricMeta;
+}
+
+const QUALITY_NAMES = new Set(['good', 'uncertain', 'bad']);
+
+/** Parse JSON, keeping integers beyond ±(2^53−1) exact (slow path only when one is present). */
+function parseJson(text: string): unknown {
+  const parsed: unknown = JSON.parse(text);
+  return containsUnsafeInteger(parsed) ? parseJsonExact(text) : parsed;
+}
+
+function containsUnsafeInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (typeof value !== 'object' || value === null) return false;
+  for (const key in value) {
+    if (containsUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+/**
+ * A parsed per-metric object as {value, meta}, or a string saying why it is not the per-metric shape.
+ * A BigInt read back for a Float/Double metric becomes a number again (it was a double on the way in).
+ */
+export function metricFromObject(object: unknown): DecodedMetric | string {
+  if (!isPlainObject(object) || !('value' in object)) return 'is not an object with a "value" property';
+  let value = object.value;
+  const valueProblem = metricValueProblem(value);
+  if (valueProblem) return `"value" ${valueProblem}`;
+  const meta: MetricMeta = {};
+  const { timestamp, quality, unit, type, reason } = object;
+  if (timestamp !== undefined) {
+    if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return '"timestamp" is not a number';
+    meta.timestamp = timestamp;
+  }
+  if (quality !== undefined) {
+    if (typeof quality !== 'string' || !QUALITY_NAMES.has(quality)) return '"quality" is not good, uncertain or bad';
+    meta.quality = quality as Quality;
+  }
+  if (typeof unit === 'string') meta.unit = unit;
+  if (typeof type === 'string') meta.type = type as MetricMeta['type'];
+  if (typeof reason === 'string') meta.reason = reason;
+  if (typeof value === 'bigint' && (type === 'Float' || type === 'Double')) value = Number(value);
+  return { value: value as MetricValue, meta };
+}
+
+/** Decode a per-metric topic payload; a string result says why it is not one. */
+export function decodeMetricPayload(text: string): DecodedMetric | string {
+  let parsed: unknown;
+  try {
+    parsed = parseJson(text);
+  } catch {
+    return 'is not JSON';
+  }
+  return metricFromObject(parsed);
+}
+
+export interface DecodedAsset {
+  timestamp: number | undefined;
+  metrics: Record<string, unknown>;
+}
+
+/** Decode an asset-level JSON payload to its metric objects (each for metricFromObject), or a problem. */
+export function decodeAssetPayload(text: string): DecodedAsset | string {
+  let parsed: unknown;
+  try {
+    parsed = parseJson(text);
+  } catch {
+    return 'is not JSON';
+  }
+  if (!isPlainObject(parsed) || !isPlainObject(parsed.metrics)) return 'is not an object with a "metrics" object';
+  const timestamp = typeof parsed.timestamp === 'number' ? parsed.timestamp : undefined;
+  return { timestamp, metrics: parsed.metrics };
+}
