@@ -1,0 +1,139 @@
+/**
+ * Node-RED embedded in our own HTTP server: the editor and admin API (unless headless), HTTP-In
+ * endpoints (when enabled), GET /healthz and GET /metrics. Node-RED's log goes to stdout.
+ */
+import { createServer, type Server } from 'node:http';
+import type { EventEmitter } from 'node:events';
+import { dirname } from 'node:path';
+import type { RequestListener } from 'node:http';
+import { enableConnectionMetrics } from '../lib/runtime/connection-registry';
+import { FlowsTracker, healthReport, type FlowsStatus } from '../lib/runtime/health';
+import { enableProcessMetrics, gauge, metricsRegistry } from '../lib/runtime/metrics';
+import { packageInfo } from '../lib/runtime/package-info';
+import type { NodeRedSettings } from '../lib/runtime/settings';
+import { closeServer, listen } from './listen';
+import { log } from './log';
+
+/** The parts of the `node-red` module's API (lib/red.js) used here. */
+interface NodeRedModule {
+  init(server: Server, settings: NodeRedSettings): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  version(): string;
+  readonly events: EventEmitter;
+  readonly httpAdmin: RequestListener;
+  readonly httpNode: RequestListener;
+}
+
+interface ExpressApp extends RequestListener {
+  disable(name: string): void;
+  get(path: string, handler: RequestListener): void;
+  use(pathOrHandler: string | RequestListener, handler?: RequestListener): void;
+}
+
+export interface NodeRedServer {
+  /** Base URL, e.g. http://127.0.0.1:1880 */
+  url: string;
+  port: number;
+  /** The flows' state once settled: started, or stopped with the runtime's reason. */
+  flows: FlowsStatus;
+  /** Stop the flows (nodes close their connections), then the HTTP server. */
+  close(): Promise<void>;
+}
+
+function nodeRedDirectory(): string {
+  return dirname(require.resolve('node-red/package.json'));
+}
+
+/** Express as Node-RED itself resolves it, so both share one version. */
+function createExpressApp(): ExpressApp {
+  const express = require(require.resolve('express', { paths: [nodeRedDirectory()] })) as () => ExpressApp;
+  const app = express();
+  app.disable('x-powered-by');
+  return app;
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Initialise Node-RED on a new HTTP server, listen (failing fast when the port is taken, naming
+ * `portSetting`), then start the flows and resolve once they have started (or the runtime said why
+ * not: missing node types, ...). /healthz answers 503 until the flows are running.
+ */
+export async function startNodeRed(settings: NodeRedSettings, portSetting: string): Promise<NodeRedServer> {
+  const begin = Date.now();
+  const RED = require('node-red') as NodeRedModule;
+  const server = createServer();
+  server.setMaxListeners(0);
+  RED.init(server, settings);
+  const flows = new FlowsTracker(RED.events);
+  const unsEdgeVersion = packageInfo().version;
+
+  enableProcessMetrics();
+  enableConnectionMetrics();
+  const flowsRunning = gauge({
+    name: 'uns_edge_flows_running',
+    help: '1 while the Node-RED flows are started, 0 otherwise',
+    collect() { flowsRunning.set(flows.current().state === 'started' ? 1 : 0); },
+  });
+  gauge({ name: 'uns_edge_build_info', help: 'uns-edge and Node-RED versions', labelNames: ['version', 'node_red'] })
+    .set({ version: unsEdgeVersion, node_red: RED.version() }, 1);
+
+  const app = createExpressApp();
+  app.get('/healthz', (_request, response) => {
+    const { httpStatus, report } = healthReport({
+      startedAt: begin, now: Date.now(), unsEdgeVersion, nodeRedVersion: RED.version(), flows: flows.current(),
+    });
+    response.writeHead(httpStatus, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    response.end(JSON.stringify(report));
+  });
+  app.get('/metrics', (_request, response) => {
+    metricsRegistry.metrics().then((text) => {
+      response.writeHead(200, { 'Content-Type': metricsRegistry.contentType });
+      response.end(text);
+    }, (error: Error) => {
+      response.writeHead(500, { 'Content-Type': 'text/plain' });
+      response.end(`metrics collection failed: ${error.message}\n`);
+    });
+  });
+  if (settings.httpAdminRoot !== false) app.use(settings.httpAdminRoot, RED.httpAdmin);
+  if (settings.httpNodeRoot !== false) app.use(settings.httpNodeRoot, RED.httpNode);
+  app.use((_request, response) => {
+    response.writeHead(404, { 'Content-Type': 'text/plain' });
+    response.end('Not Found\n');
+  });
+  server.on('request', app);
+
+  let port: number;
+  try {
+    port = await listen(server, settings.uiHost, settings.uiPort, 'HTTP server (editor, /healthz, /metrics)', portSetting);
+  } catch (error) {
+    flows.close();
+    throw error;
+  }
+  await RED.start();
+  const settledFlows = await flows.whenSettled();
+  const url = `http://${urlHost(settings.uiHost)}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    flows: settledFlows,
+    close() {
+      closing ??= (async () => {
+        try {
+          await RED.stop();
+        } catch (error) {
+          log.error(`stopping Node-RED: ${(error as Error).message}`);
+        }
+        flows.close();
+        server.closeAllConnections();
+        await closeServer(server);
+      })();
+      return closing;
+    },
+  };
+}

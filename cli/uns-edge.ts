@@ -1,0 +1,348 @@
+#!/usr/bin/env node
+/**
+ * uns-edge: the gateway runtime's command line (docs/gateway.md).
+ *
+ *   uns-edge demo       embedded MQTT broker + simulated plant + Node-RED with the editor
+ *   uns-edge run        a gateway: one flows file, hardened settings, optional editor
+ *   uns-edge simulate   the simulated plant alone
+ *
+ * Exit codes: 0 stopped by a signal, 1 start-up or runtime failure (a taken port, ...),
+ * 2 usage error, 78 configuration refused (EX_CONFIG of sysexits.h; the systemd unit does not
+ * restart on it, since a restart cannot fix it).
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageInfo } from '../lib/runtime/package-info';
+import {
+  buildSettings, parsePort, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
+} from '../lib/runtime/settings';
+import { startEmbeddedBroker } from './embedded-broker';
+import { StartupError } from './listen';
+import { log } from './log';
+import { startNodeRed, type NodeRedServer } from './node-red-server';
+import { startPlant } from './simulated-plant';
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+const EXIT_CONFIG = 78;
+/** A graceful stop that takes longer than this is cut short (exit 1). */
+const SHUTDOWN_GRACE_MS = 5000;
+
+const DEFAULT_MQTT_PORT = 1883;
+const DEFAULT_SIM_PORT = 5020;
+const LOOPBACK = '127.0.0.1';
+
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** Placeholder shown in the help, for string options. */
+  value?: string;
+  help: string;
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: Record<string, OptionSpec>;
+  run(values: Record<string, string | boolean | undefined>): Promise<void>;
+}
+
+const HELP_OPTION: Record<string, OptionSpec> = { help: { type: 'boolean', help: 'show this help' } };
+
+const COMMANDS: Record<string, Command> = {
+  demo: {
+    summary: 'embedded MQTT broker, simulated plant and Node-RED with the demo flow (npm start)',
+    usage: 'uns-edge demo [options]',
+    options: {
+      port: { type: 'string', value: 'N', help: `editor / HTTP port (env UNS_EDGE_PORT, default 1880)` },
+      'mqtt-port': { type: 'string', value: 'N', help: `embedded MQTT broker port (env UNS_EDGE_MQTT_PORT, default ${DEFAULT_MQTT_PORT})` },
+      'sim-port': { type: 'string', value: 'N', help: `simulated plant Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT})` },
+      'user-dir': { type: 'string', value: 'DIR', help: 'where the demo keeps its flows and context (env UNS_EDGE_DEMO_DIR, default ./.uns-edge/demo)' },
+      reset: { type: 'boolean', help: 'replace the demo flows with the shipped ones (the old file is kept as flows.json.bak)' },
+      ...HELP_OPTION,
+    },
+    run: runDemo,
+  },
+  run: {
+    summary: 'run a flows file as a gateway, hardened; --headless for no editor',
+    usage: 'uns-edge run --flows <file> [options]',
+    options: {
+      flows: { type: 'string', value: 'FILE', help: 'the flows file (env UNS_EDGE_FLOWS; required)' },
+      headless: { type: 'boolean', help: 'no editor and no admin API (env UNS_EDGE_HEADLESS=1)' },
+      host: { type: 'string', value: 'H', help: `address to listen on (env UNS_EDGE_HOST, default ${LOOPBACK})` },
+      port: { type: 'string', value: 'N', help: 'HTTP port for /healthz, /metrics and the editor (env UNS_EDGE_PORT, default 1880)' },
+      'user-dir': { type: 'string', value: 'DIR', help: 'Node-RED user directory (env UNS_EDGE_USER_DIR, default: the flows file\'s directory)' },
+      settings: { type: 'string', value: 'FILE', help: 'a .js/.json file of Node-RED settings merged over the hardened ones (env UNS_EDGE_SETTINGS)' },
+      'http-node': { type: 'boolean', help: 'serve HTTP-In endpoints of the flows (env UNS_EDGE_HTTP_NODE=1)' },
+      ...HELP_OPTION,
+    },
+    run: runGateway,
+  },
+  simulate: {
+    summary: 'the simulated plant alone: Modbus TCP drives to try flow templates against',
+    usage: 'uns-edge simulate [options]',
+    options: {
+      host: { type: 'string', value: 'H', help: `address to listen on (default ${LOOPBACK})` },
+      port: { type: 'string', value: 'N', help: `Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT}; 0 picks a free one)` },
+      drives: { type: 'string', value: 'N', help: 'number of drives, one Modbus unit id each (default 4)' },
+      seed: { type: 'string', value: 'N', help: 'random seed of the drives\' noise (default 1)' },
+      ...HELP_OPTION,
+    },
+    run: runSimulate,
+  },
+};
+
+class UsageError extends Error {}
+
+/** The command being run, so a usage error shows that command's help. */
+let currentCommand: string | undefined;
+
+function commandHelp(name: string): string {
+  const command = COMMANDS[name];
+  const rows = Object.entries(command.options).map(([option, spec]) => {
+    const left = `  --${option}${spec.value ? ` ${spec.value}` : ''}`;
+    return `${left.padEnd(22)} ${spec.help}`;
+  });
+  return `${command.usage}\n\n${command.summary}\n\nOptions:\n${rows.join('\n')}\n`;
+}
+
+function generalHelp(): string {
+  const rows = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`);
+  return [
+    `uns-edge ${packageInfo().version}: IT/OT gateway on Node-RED`,
+    '',
+    'Usage: uns-edge <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'uns-edge <command> --help shows the options of a command; uns-edge --version the version.',
+    'Documentation: docs/gateway.md, docs/security.md',
+    '',
+  ].join('\n');
+}
+
+function integerOption(value: string | boolean | undefined, name: string, minimum: number): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < minimum) throw new UsageError(`${name} ${value}: expected an integer ≥ ${minimum}`);
+  return number;
+}
+
+function stringOption(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function portOption(value: string | boolean | undefined, flag: string, envName: string, fallback: number): number {
+  let fromFlag: number | undefined;
+  try {
+    fromFlag = parsePort(stringOption(value), flag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return fromFlag ?? parsePort(process.env[envName], envName) ?? fallback;
+}
+
+/** What to stop, in reverse start order, when a signal comes or the start fails half-way. */
+const running: { name: string; close(): Promise<void> | void }[] = [];
+
+async function stopAll(): Promise<void> {
+  for (const part of running.splice(0).reverse()) {
+    try {
+      await part.close();
+    } catch (error) {
+      log.error(`stopping ${part.name}: ${(error as Error).message}`);
+    }
+  }
+}
+
+function stopOnSignals(): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    setTimeout(() => {
+      log.error(`did not stop within ${SHUTDOWN_GRACE_MS / 1000} s: exiting`);
+      process.exit(EXIT_FAILURE);
+    }, SHUTDOWN_GRACE_MS).unref();
+    stopAll().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    }, () => process.exit(EXIT_FAILURE));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+function readySeconds(): string {
+  return (performance.now() / 1000).toFixed(2);
+}
+
+function describeFlows(server: NodeRedServer): string {
+  return server.flows.state === 'started' ? `flows started (${server.flows.nodes} nodes)` : `flows NOT started: ${server.flows.problem ?? server.flows.state}`;
+}
+
+async function startRuntime(options: RuntimeOptions, portSetting: string): Promise<NodeRedServer> {
+  const { settings, notices } = buildSettings(options);
+  for (const { level, message } of notices) log[level](message);
+  const server = await startNodeRed(settings, portSetting);
+  running.push({ name: 'Node-RED', close: () => server.close() });
+  if (server.flows.state !== 'started') log.error(describeFlows(server));
+  return server;
+}
+
+/** The demo's user dir holds a copy of the shipped flow, so the user's edits survive restarts. */
+function prepareDemoDir(userDir: string, reset: boolean): string {
+  const flowFile = join(userDir, 'flows.json');
+  const shipped = join(packageInfo().root, 'examples', 'demo.json');
+  mkdirSync(userDir, { recursive: true });
+  if (!existsSync(shipped)) {
+    log.warn(`the demo flow ${shipped} is missing (npm run build copies flows/ there): starting with ${existsSync(flowFile) ? 'the flows in ' + flowFile : 'no flows'}`);
+    return flowFile;
+  }
+  if (reset && existsSync(flowFile)) {
+    renameSync(flowFile, `${flowFile}.bak`);
+    log.info(`kept the previous demo flows as ${flowFile}.bak`);
+  }
+  if (!existsSync(flowFile)) {
+    copyFileSync(shipped, flowFile);
+    log.info(`copied the demo flow into ${flowFile}; your edits there persist (--reset restores the shipped flow)`);
+  }
+  return flowFile;
+}
+
+/**
+ * The demo's credentialSecret: UNS_EDGE_CREDENTIAL_SECRET, else a random one kept in the demo dir
+ * (mode 0600), so credentials entered in the demo survive restarts without Node-RED's
+ * "system-generated key" banner. A gateway never does this: there the secret must come from outside.
+ */
+function demoCredentialSecret(userDir: string): string {
+  if (process.env.UNS_EDGE_CREDENTIAL_SECRET) return process.env.UNS_EDGE_CREDENTIAL_SECRET;
+  const file = join(userDir, '.credential-secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+async function runDemo(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const port = portOption(values.port, '--port', 'UNS_EDGE_PORT', 1880);
+  const mqttPort = portOption(values['mqtt-port'], '--mqtt-port', 'UNS_EDGE_MQTT_PORT', DEFAULT_MQTT_PORT);
+  const simPort = portOption(values['sim-port'], '--sim-port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
+  const userDir = resolve(stringOption(values['user-dir']) ?? process.env.UNS_EDGE_DEMO_DIR ?? join('.uns-edge', 'demo'));
+  const flowFile = prepareDemoDir(userDir, values.reset === true);
+
+  const broker = await startEmbeddedBroker(LOOPBACK, mqttPort, 'UNS_EDGE_MQTT_PORT (or --mqtt-port)');
+  running.push({ name: 'MQTT broker', close: () => broker.close() });
+  const plant = await startPlant({ host: LOOPBACK, port: simPort });
+  running.push({ name: 'simulated plant', close: () => plant.close() });
+
+  // The demo flow reads where the broker and the plant are as ${UNS_EDGE_...} properties.
+  process.env.UNS_EDGE_MQTT_HOST = LOOPBACK;
+  process.env.UNS_EDGE_MQTT_PORT = String(broker.port);
+  process.env.UNS_EDGE_SIM_HOST = LOOPBACK;
+  process.env.UNS_EDGE_SIM_PORT = String(plant.port);
+
+  const options: RuntimeOptions = {
+    ...runtimeOptionsFromEnv({ ...process.env, UNS_EDGE_MODE: 'demo' }),
+    userDir, flowFile, port, headless: false, credentialSecret: demoCredentialSecret(userDir),
+  };
+  const server = await startRuntime(options, 'UNS_EDGE_PORT (or --port)');
+  console.log([
+    '',
+    `UNS Edge demo ready in ${readySeconds()} s, ${describeFlows(server)}`,
+    `  editor        ${server.url}`,
+    `  MQTT broker   mqtt://${LOOPBACK}:${broker.port}`,
+    `  Modbus plant  ${LOOPBACK}:${plant.port} (${plant.drives.length} drives, unit ids 1..${plant.drives.length})`,
+    `  health        ${server.url}/healthz    metrics ${server.url}/metrics`,
+    `  user dir      ${userDir}`,
+    '',
+    `Watch the UNS:  mosquitto_sub -h ${LOOPBACK} -p ${broker.port} -t '#' -v`,
+    'Stop with Ctrl+C.',
+    '',
+  ].join('\n'));
+}
+
+async function runGateway(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const flows = stringOption(values.flows) ?? process.env.UNS_EDGE_FLOWS;
+  if (!flows) throw new UsageError('run needs --flows <file> (or UNS_EDGE_FLOWS)');
+  const flowFile = resolve(flows);
+  const fromEnv = runtimeOptionsFromEnv({ ...process.env, UNS_EDGE_MODE: 'gateway' });
+  const options: RuntimeOptions = {
+    ...fromEnv,
+    flowFile,
+    userDir: resolve(stringOption(values['user-dir']) ?? process.env.UNS_EDGE_USER_DIR ?? dirname(flowFile)),
+    host: stringOption(values.host) ?? fromEnv.host,
+    port: portOption(values.port, '--port', 'UNS_EDGE_PORT', fromEnv.port),
+    headless: values.headless === true || fromEnv.headless,
+    httpNode: values['http-node'] === true || fromEnv.httpNode,
+    settingsFile: stringOption(values.settings) ?? fromEnv.settingsFile,
+  };
+  if (!existsSync(flowFile)) {
+    if (options.headless) throw new SettingsError(`the flows file ${flowFile} does not exist (a headless gateway cannot create it)`);
+    log.warn(`the flows file ${flowFile} does not exist yet: starting with no flows; Deploy in the editor creates it`);
+  }
+  const server = await startRuntime(options, '--port (or UNS_EDGE_PORT)');
+  log.info(`gateway ready in ${readySeconds()} s, ${describeFlows(server)}`);
+  log.info(`health ${server.url}/healthz, metrics ${server.url}/metrics, editor ${options.headless ? 'off (headless)' : server.url}`);
+}
+
+async function runSimulate(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const host = stringOption(values.host) ?? LOOPBACK;
+  const port = portOption(values.port, '--port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
+  const plant = await startPlant({
+    host,
+    port,
+    drives: integerOption(values.drives, '--drives', 1),
+    seed: integerOption(values.seed, '--seed', 0),
+  });
+  running.push({ name: 'simulated plant', close: () => plant.close() });
+  console.log(`${plant.describe()}\nReady in ${readySeconds()} s; stop with Ctrl+C.`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    console.log(packageInfo().version);
+    return;
+  }
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === undefined) {
+      process.stderr.write(generalHelp());
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stdout.write(generalHelp());
+    }
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${name}"`);
+  currentCommand = name;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(name));
+    return;
+  }
+  stopOnSignals();
+  await command.run(values);
+}
+
+main(process.argv.slice(2)).catch(async (error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`uns-edge: ${error.message}\n\n${currentCommand ? commandHelp(currentCommand) : generalHelp()}`);
+    process.exit(EXIT_USAGE);
+  }
+  const exitCode = error instanceof SettingsError ? EXIT_CONFIG : error instanceof StartupError ? error.exitCode : EXIT_FAILURE;
+  const message = error instanceof SettingsError || error instanceof StartupError ? error.message : (error as Error).stack ?? String(error);
+  process.stderr.write(`uns-edge: ${message}\n`);
+  await stopAll();
+  process.exit(exitCode);
+});

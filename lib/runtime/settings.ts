@@ -1,0 +1,277 @@
+/**
+ * Node-RED settings for the uns-edge runtime modes, hardened for gateways (docs/security.md,
+ * /work/shared/reference/security.md §3.3). The CLI builds them from flags and environment; the
+ * repository's settings.ts builds them from the environment alone for a stock `node-red -s`.
+ *
+ * buildSettings() refuses (throws SettingsError with a message meant for the operator) when:
+ * - the editor would listen on a non-loopback address without adminAuth (anyone on the network
+ *   could deploy an exec flow: the exposure pattern in security.md §3.2);
+ * - gateway mode needs UNS_EDGE_CREDENTIAL_SECRET (editor on, or a credentials file exists) and it
+ *   is missing or short.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, extname, isAbsolute, join, resolve } from 'node:path';
+import { packageInfo } from './package-info';
+import { PALETTE_CATEGORIES } from './palette';
+
+export type RuntimeMode = 'demo' | 'gateway';
+
+export interface RuntimeOptions {
+  mode: RuntimeMode;
+  /** Absolute path of the flows file. */
+  flowFile: string;
+  /** Absolute path of the Node-RED user directory (context store, runtime config, credentials file). */
+  userDir: string;
+  /** Address the HTTP server listens on (editor, /healthz, /metrics, HTTP-In). */
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** No editor and no admin API (httpAdminRoot: false). */
+  headless: boolean;
+  /** Serve HTTP-In endpoints (httpNodeRoot '/'). */
+  httpNode: boolean;
+  credentialSecret?: string;
+  /** Editor login from UNS_EDGE_ADMIN_USER / UNS_EDGE_ADMIN_PASSWORD_HASH. */
+  adminUser?: { username: string; passwordHash: string };
+  /** A settings file (.js or .json) merged over the built settings before the checks. */
+  settingsFile?: string;
+  logLevel: string;
+}
+
+/** Node-RED settings: the keys this module sets are typed, anything else passes through. */
+export interface NodeRedSettings {
+  uiHost: string;
+  uiPort: number;
+  userDir: string;
+  flowFile: string;
+  httpAdminRoot: string | false;
+  httpNodeRoot: string | false;
+  credentialSecret?: string | false;
+  adminAuth?: unknown;
+  httpNodeAuth?: unknown;
+  https?: unknown;
+  editorTheme: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export class SettingsError extends Error {}
+
+export const DEFAULT_PORT = 1880;
+export const DEFAULT_HOST = '127.0.0.1';
+/** Shorter secrets are refused: the key protects every stored password and private key. */
+export const MIN_SECRET_LENGTH = 16;
+/** Token lifetime of an editor login: one shift (Node-RED's default is 7 days). */
+const ADMIN_SESSION_SECONDS = 8 * 3600;
+
+/** True for addresses only this machine can reach. `0.0.0.0` and `::` mean every interface. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || /^::ffff:127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/** Node-RED keeps a flows file's credentials in `<userDir>/<flows base>_cred<ext>` (storage/localfilesystem). */
+export function credentialsFileFor(flowFile: string, userDir: string): string {
+  const extension = extname(flowFile);
+  return join(userDir, `${basename(flowFile, extension)}_cred${extension}`);
+}
+
+function hasStoredCredentials(file: string): boolean {
+  if (!existsSync(file)) return false;
+  const text = readFileSync(file, 'utf8').trim();
+  return text !== '' && text !== '{}';
+}
+
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['', '0', 'false', 'no', 'off']);
+
+export function parseFlag(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new SettingsError(`${name}=${value} is not a yes/no value (use 1/0, true/false, yes/no, on/off)`);
+}
+
+export function parsePort(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SettingsError(`${name}=${value} is not a TCP port (0-65535)`);
+  }
+  return port;
+}
+
+/**
+ * Options from the environment only (the stock `node-red -s dist/settings.js` path; the CLI lays
+ * its flags over these). Mode: UNS_EDGE_MODE=gateway (default) or demo.
+ */
+export function runtimeOptionsFromEnv(env: NodeJS.ProcessEnv): RuntimeOptions {
+  const mode = (env.UNS_EDGE_MODE ?? 'gateway') as RuntimeMode;
+  if (mode !== 'gateway' && mode !== 'demo') throw new SettingsError(`UNS_EDGE_MODE=${mode}: use gateway or demo`);
+  const userDir = resolve(env.UNS_EDGE_USER_DIR ?? join(homedir(), '.node-red'));
+  const flows = env.UNS_EDGE_FLOWS ?? 'flows.json';
+  const { UNS_EDGE_ADMIN_USER: username, UNS_EDGE_ADMIN_PASSWORD_HASH: passwordHash } = env;
+  if ((username === undefined) !== (passwordHash === undefined)) {
+    throw new SettingsError('set both UNS_EDGE_ADMIN_USER and UNS_EDGE_ADMIN_PASSWORD_HASH (a bcrypt hash: npx node-red admin hash-pw), or neither');
+  }
+  return {
+    mode,
+    userDir,
+    flowFile: isAbsolute(flows) ? flows : join(userDir, flows),
+    host: env.UNS_EDGE_HOST ?? DEFAULT_HOST,
+    port: parsePort(env.UNS_EDGE_PORT, 'UNS_EDGE_PORT') ?? DEFAULT_PORT,
+    headless: parseFlag(env.UNS_EDGE_HEADLESS, 'UNS_EDGE_HEADLESS') ?? false,
+    httpNode: parseFlag(env.UNS_EDGE_HTTP_NODE, 'UNS_EDGE_HTTP_NODE') ?? mode === 'demo',
+    credentialSecret: env.UNS_EDGE_CREDENTIAL_SECRET || undefined,
+    adminUser: username !== undefined && passwordHash !== undefined ? { username, passwordHash } : undefined,
+    settingsFile: env.UNS_EDGE_SETTINGS || undefined,
+    logLevel: env.UNS_EDGE_LOG_LEVEL ?? 'info',
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** Merge `overrides` into `base`: plain objects recursively, anything else (arrays too) replaced. */
+export function mergeSettings<T extends Record<string, unknown>>(base: T, overrides: Record<string, unknown>): T {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    merged[key] = isPlainObject(value) && isPlainObject(merged[key])
+      ? mergeSettings(merged[key] as Record<string, unknown>, value)
+      : value;
+  }
+  return merged as T;
+}
+
+function loadSettingsFile(file: string): Record<string, unknown> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new SettingsError(`settings file ${path} not found`);
+  // A user's settings module, .js or .json, loaded like Node-RED loads settings.js.
+  const loaded: unknown = require(path);
+  if (!isPlainObject(loaded)) throw new SettingsError(`settings file ${path} must export an object of Node-RED settings`);
+  return loaded;
+}
+
+/** Settings that are the same in every mode. */
+function commonSettings(options: RuntimeOptions): NodeRedSettings {
+  const { root } = packageInfo();
+  return {
+    uiHost: options.host,
+    uiPort: options.port,
+    userDir: options.userDir,
+    flowFile: options.flowFile,
+    flowFilePretty: true,
+    httpAdminRoot: options.headless ? false : '/',
+    httpNodeRoot: options.httpNode ? '/' : false,
+    // Loads this package's nodes and the editor theme plugin even when it is not in a node_modules.
+    nodesDir: [root],
+    // Every node that buffers messages (join, batch, sort, split, switch) stops at this many (SR 7.2).
+    nodeMessageBufferMaxLength: 1000,
+    contextStorage: {
+      default: { module: 'memory' },
+      file: { module: 'localfilesystem' },
+    },
+    paletteCategories: [...PALETTE_CATEGORIES],
+    telemetry: { enabled: false, updateNotification: false },
+    logging: { console: { level: options.logLevel, metrics: false, audit: !options.headless } },
+    editorTheme: {
+      theme: 'uns-edge-theme',
+      page: { title: 'UNS Edge' },
+      header: { title: 'UNS Edge' },
+      projects: { enabled: false },
+      tours: false,
+      login: { image: join(root, 'dist', 'editor-theme', 'login.svg') },
+    },
+  };
+}
+
+/** Gateway mode closes every surface a running plant does not need (security.md §3.3). */
+const GATEWAY_HARDENING: Record<string, unknown> = {
+  diagnostics: { enabled: false, ui: false },
+  runtimeState: { enabled: false, ui: false },
+  externalModules: {
+    autoInstall: false,
+    palette: { allowInstall: false, allowUpload: false, allowUpdate: false },
+    modules: { allowInstall: false },
+  },
+  functionExternalModules: false,
+  // A function node stuck in a synchronous loop would freeze every poll and publish.
+  globalFunctionTimeout: 5,
+  // The exec node turns a deploy into a shell: the RCE path of security.md §3.2.
+  nodesExcludes: ['90-exec.js'],
+  exportGlobalContextKeys: false,
+};
+
+/** Something the operator should know that does not stop the start. */
+export interface Notice { level: 'info' | 'warn'; message: string }
+
+export interface BuiltSettings {
+  settings: NodeRedSettings;
+  notices: Notice[];
+}
+
+export function buildSettings(options: RuntimeOptions): BuiltSettings {
+  let settings = commonSettings(options);
+  if (options.mode === 'gateway') settings = mergeSettings(settings, GATEWAY_HARDENING);
+  if (options.adminUser) {
+    settings.adminAuth = {
+      type: 'credentials',
+      sessionExpiryTime: ADMIN_SESSION_SECONDS,
+      users: [{ username: options.adminUser.username, password: options.adminUser.passwordHash, permissions: '*' }],
+    };
+  }
+  if (options.credentialSecret !== undefined) settings.credentialSecret = options.credentialSecret;
+  if (options.settingsFile) settings = mergeSettings(settings, loadSettingsFile(options.settingsFile));
+  const notices = checkSettings(settings, options.mode);
+  return { settings, notices };
+}
+
+/** The refusals and warnings, on the merged settings (a settings file may change host or auth). */
+function checkSettings(settings: NodeRedSettings, mode: RuntimeMode): Notice[] {
+  const notices: Notice[] = [];
+  const warn = (message: string): void => { notices.push({ level: 'warn', message }); };
+  const editorOn = settings.httpAdminRoot !== false;
+  const where = `${settings.uiHost}:${settings.uiPort}`;
+  const exposed = !isLoopbackHost(settings.uiHost);
+  if (editorOn && exposed && !settings.adminAuth) {
+    throw new SettingsError(
+      `refusing to start: the editor would listen on ${where}, which is not a loopback address, without adminAuth, ` +
+      'so anyone who can reach it could deploy flows. Do one of: add --headless (no editor), listen on --host 127.0.0.1, ' +
+      'or configure adminAuth (UNS_EDGE_ADMIN_USER and UNS_EDGE_ADMIN_PASSWORD_HASH, or adminAuth in a --settings file). See docs/security.md.');
+  }
+  if (editorOn && exposed && !settings.https) {
+    warn(`the editor on ${where} is served over plain HTTP: logins and tokens cross the network in clear text; set https in a --settings file or put a TLS proxy in front`);
+  }
+  if (settings.httpNodeRoot !== false && exposed && !settings.httpNodeAuth) {
+    warn(`HTTP-In endpoints on ${where} have no httpNodeAuth: any flow with an http-in node is open to the network`);
+  }
+  if (mode === 'gateway') checkCredentialSecret(settings, editorOn);
+  if (mode === 'gateway' && settings.credentialSecret === undefined) {
+    // Headless and no credentials file: nothing to encrypt, and nothing can add credentials
+    // without the editor. `false` keeps Node-RED from writing a generated key into the user dir.
+    settings.credentialSecret = false;
+    notices.push({
+      level: 'info',
+      message: 'no credentials file and no UNS_EDGE_CREDENTIAL_SECRET: nothing to encrypt (Node-RED logs "Using unencrypted credentials")',
+    });
+  }
+  return notices;
+}
+
+function checkCredentialSecret(settings: NodeRedSettings, editorOn: boolean): void {
+  const credentialsFile = credentialsFileFor(settings.flowFile, settings.userDir);
+  const needed = editorOn || hasStoredCredentials(credentialsFile);
+  const secret = settings.credentialSecret;
+  if (needed && (typeof secret !== 'string' || secret === '')) {
+    const why = editorOn ? 'the editor is on, so credentials can be deployed at any time' : `${credentialsFile} holds node credentials`;
+    throw new SettingsError(
+      `refusing to start: UNS_EDGE_CREDENTIAL_SECRET is not set and ${why}. Node credentials (passwords, private keys) ` +
+      'are encrypted with this secret; without it Node-RED would store a generated key next to them. Set it to a long ' +
+      'random string (e.g. `openssl rand -hex 32`) and keep it across restarts: a new secret makes existing credentials unreadable.');
+  }
+  if (typeof secret === 'string' && secret.length < MIN_SECRET_LENGTH) {
+    throw new SettingsError(`refusing to start: UNS_EDGE_CREDENTIAL_SECRET is ${secret.length} characters; use at least ${MIN_SECRET_LENGTH} (e.g. \`openssl rand -hex 32\`)`);
+  }
+}

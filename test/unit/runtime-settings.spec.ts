@@ -1,0 +1,141 @@
+/** lib/runtime/settings.ts: hardened Node-RED settings per mode, and the refusals (docs/security.md). */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  buildSettings, credentialsFileFor, isLoopbackHost, mergeSettings, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
+} from '../../lib/runtime/settings';
+
+const SECRET = '0123456789abcdef0123456789abcdef';
+
+describe('runtime settings', () => {
+  let dir: string;
+  let gateway: RuntimeOptions;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'uns-edge-settings-'));
+    gateway = {
+      mode: 'gateway', flowFile: join(dir, 'flows.json'), userDir: dir, host: '127.0.0.1', port: 1880,
+      headless: true, httpNode: false, logLevel: 'info',
+    };
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('headless gateway: no admin API, no HTTP-In, every gateway surface off, bounded buffers', () => {
+    const { settings } = buildSettings(gateway);
+    assert.equal(settings.httpAdminRoot, false);
+    assert.equal(settings.httpNodeRoot, false);
+    assert.deepEqual(settings.diagnostics, { enabled: false, ui: false });
+    assert.deepEqual(settings.runtimeState, { enabled: false, ui: false });
+    assert.deepEqual(settings.telemetry, { enabled: false, updateNotification: false });
+    assert.equal(settings.functionExternalModules, false);
+    assert.deepEqual(settings.externalModules, {
+      autoInstall: false,
+      palette: { allowInstall: false, allowUpload: false, allowUpdate: false },
+      modules: { allowInstall: false },
+    });
+    assert.deepEqual(settings.nodesExcludes, ['90-exec.js']);
+    assert.equal(settings.nodeMessageBufferMaxLength, 1000);
+    assert.equal(settings.exportGlobalContextKeys, false);
+    assert.deepEqual((settings.editorTheme.projects as { enabled: boolean }).enabled, false);
+    assert.equal((settings.paletteCategories as string[])[0], 'UNS Edge');
+    assert.deepEqual(settings.contextStorage, { default: { module: 'memory' }, file: { module: 'localfilesystem' } });
+    assert.equal(settings.uiHost, '127.0.0.1');
+  });
+
+  it('headless gateway with no credentials file needs no secret and disables the generated key', () => {
+    const { settings, notices } = buildSettings(gateway);
+    assert.equal(settings.credentialSecret, false);
+    assert.ok(notices.some((notice) => notice.level === 'info' && /nothing to encrypt/.test(notice.message)));
+  });
+
+  it('refuses a headless gateway whose credentials file holds credentials, until the secret is set', () => {
+    writeFileSync(credentialsFileFor(gateway.flowFile, dir), JSON.stringify({ $: 'abc123' }));
+    assert.throws(() => buildSettings(gateway), (error: Error) =>
+      error instanceof SettingsError && /UNS_EDGE_CREDENTIAL_SECRET is not set/.test(error.message) && /flows_cred\.json holds node credentials/.test(error.message));
+    assert.equal(buildSettings({ ...gateway, credentialSecret: SECRET }).settings.credentialSecret, SECRET);
+  });
+
+  it('refuses the editor in gateway mode without a secret, and a short secret', () => {
+    const editor = { ...gateway, headless: false };
+    assert.throws(() => buildSettings(editor), /UNS_EDGE_CREDENTIAL_SECRET is not set and the editor is on/);
+    assert.throws(() => buildSettings({ ...editor, credentialSecret: 'short' }), /5 characters; use at least 16/);
+    assert.equal(buildSettings({ ...editor, credentialSecret: SECRET }).settings.httpAdminRoot, '/');
+  });
+
+  it('refuses the editor on a non-loopback address without adminAuth, in every mode', () => {
+    for (const mode of ['gateway', 'demo'] as const) {
+      for (const host of ['0.0.0.0', '::', '192.168.1.20']) {
+        assert.throws(() => buildSettings({ ...gateway, mode, headless: false, host, credentialSecret: SECRET }), (error: Error) =>
+          error instanceof SettingsError && error.message.includes(`${host}:1880, which is not a loopback address, without adminAuth`));
+      }
+    }
+    // Headless on every interface is fine: there is no editor to protect.
+    assert.equal(buildSettings({ ...gateway, host: '0.0.0.0' }).settings.uiHost, '0.0.0.0');
+  });
+
+  it('accepts the editor on a non-loopback address with adminAuth from the environment, and warns about plain HTTP', () => {
+    const { settings, notices } = buildSettings({
+      ...gateway, headless: false, host: '0.0.0.0', credentialSecret: SECRET,
+      adminUser: { username: 'admin', passwordHash: '$2b$08$abcdefghijklmnopqrstuv' },
+    });
+    assert.deepEqual(settings.adminAuth, {
+      type: 'credentials', sessionExpiryTime: 28800,
+      users: [{ username: 'admin', password: '$2b$08$abcdefghijklmnopqrstuv', permissions: '*' }],
+    });
+    assert.ok(notices.some((notice) => notice.level === 'warn' && /plain HTTP/.test(notice.message)));
+  });
+
+  it('merges a settings file over the hardened settings and checks the result', () => {
+    const file = join(dir, 'overrides.js');
+    writeFileSync(file, `module.exports = { uiHost: '0.0.0.0', httpAdminRoot: '/admin',
+      adminAuth: { type: 'credentials', users: [] }, editorTheme: { tours: true } };`);
+    const { settings } = buildSettings({ ...gateway, headless: false, credentialSecret: SECRET, settingsFile: file });
+    assert.equal(settings.httpAdminRoot, '/admin');
+    assert.equal(settings.uiHost, '0.0.0.0');
+    assert.equal(settings.editorTheme.tours, true);
+    assert.equal(settings.editorTheme.theme, 'uns-edge-theme', 'nested objects merge, they are not replaced');
+    const exposing = join(dir, 'exposing.json');
+    writeFileSync(exposing, JSON.stringify({ uiHost: '0.0.0.0' }));
+    assert.throws(() => buildSettings({ ...gateway, headless: false, credentialSecret: SECRET, settingsFile: exposing }), /without adminAuth/);
+    assert.throws(() => buildSettings({ ...gateway, settingsFile: join(dir, 'absent.js') }), /absent\.js not found/);
+  });
+
+  it('demo mode keeps Node-RED\'s palette manager and exec node, serves HTTP-In, and has no secret rule', () => {
+    const { settings } = buildSettings({ ...gateway, mode: 'demo', headless: false, httpNode: true });
+    assert.equal(settings.httpAdminRoot, '/');
+    assert.equal(settings.httpNodeRoot, '/');
+    assert.equal(settings.externalModules, undefined);
+    assert.equal(settings.nodesExcludes, undefined);
+    assert.equal(settings.credentialSecret, undefined);
+  });
+
+  it('reads options from the environment and names the variable in errors', () => {
+    const options = runtimeOptionsFromEnv({
+      UNS_EDGE_USER_DIR: dir, UNS_EDGE_FLOWS: 'site.json', UNS_EDGE_HEADLESS: 'yes', UNS_EDGE_PORT: '1999', UNS_EDGE_HOST: '10.0.0.5',
+    });
+    assert.equal(options.flowFile, join(dir, 'site.json'));
+    assert.equal(options.headless, true);
+    assert.equal(options.port, 1999);
+    assert.equal(options.host, '10.0.0.5');
+    assert.equal(options.mode, 'gateway');
+    assert.throws(() => runtimeOptionsFromEnv({ UNS_EDGE_PORT: '70000' }), /UNS_EDGE_PORT=70000 is not a TCP port/);
+    assert.throws(() => runtimeOptionsFromEnv({ UNS_EDGE_HEADLESS: 'maybe' }), /UNS_EDGE_HEADLESS=maybe is not a yes\/no value/);
+    assert.throws(() => runtimeOptionsFromEnv({ UNS_EDGE_ADMIN_USER: 'admin' }), /set both UNS_EDGE_ADMIN_USER and UNS_EDGE_ADMIN_PASSWORD_HASH/);
+    assert.throws(() => runtimeOptionsFromEnv({ UNS_EDGE_MODE: 'production' }), /use gateway or demo/);
+  });
+
+  it('tells loopback from exposed addresses', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.0.10', 'gateway.local', '128.0.0.1']) assert.equal(isLoopbackHost(host), false, host);
+  });
+
+  it('finds the credentials file where Node-RED keeps it: in the user dir, named after the flows file', () => {
+    assert.equal(credentialsFileFor('/etc/uns-edge/site.json', '/var/lib/uns-edge'), '/var/lib/uns-edge/site_cred.json');
+  });
+
+  it('merges plain objects recursively and replaces arrays and scalars', () => {
+    assert.deepEqual(mergeSettings({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: 2 }), { a: { b: 1, c: [3] }, d: 2 });
+  });
+});
