@@ -84,7 +84,7 @@ export const DEFAULT_PHYSICS: Readonly<DrivePhysics> = Object.freeze({
   vibrationNoiseFraction: 0.03,
   atSetpointBandRpm: 5,
   injectedFaultCurrentA: 40,
-  coolingFailureFactor: 3,
+  coolingFailureFactor: 6,
   maxSubStepS: 0.1,
 });
 
