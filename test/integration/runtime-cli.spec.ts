@@ -1,0 +1,346 @@
+/**
+ * The built `uns-edge` CLI as an operator runs it: `node dist/cli/uns-edge.js` in a child process
+ * on free ports (run `npm run build` first; `npm test` does). Every child is stopped in after().
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import mqtt from 'mqtt';
+import { freePort } from '../helpers/mosquitto';
+import { startPymodbusClient } from '../helpers/pymodbus';
+
+const ROOT = resolve(__dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'cli', 'uns-edge.js');
+const SECRET = 'integration-test-secret-0123456789';
+const EXIT_CONFIG = 78;
+
+/** A running `uns-edge` child: its output so far, waits on it, and a stop that reports the exit. */
+class Cli {
+  output = '';
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcessWithoutNullStreams;
+  readonly spawnedAt = Date.now();
+
+  constructor(args: string[], env: Record<string, string> = {}, cwd: string = ROOT) {
+    // A clean environment: no UNS_EDGE_* from the developer's shell.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: 'pipe' });
+    this.child.stdout.on('data', (data: Buffer) => { this.output += data.toString(); });
+    this.child.stderr.on('data', (data: Buffer) => { this.output += data.toString(); });
+    this.exit = new Promise((resolveExit) => this.child.once('exit', (code, signal) => resolveExit({ code, signal })));
+    running.add(this);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Resolves with the milliseconds since spawn once the output matches; rejects on exit or timeout. */
+  waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<number> {
+    return new Promise((resolveWait, reject) => {
+      const check = (): void => {
+        if (pattern.test(this.output)) {
+          cleanup();
+          resolveWait(Date.now() - this.spawnedAt);
+        }
+      };
+      const onExit = (): void => {
+        cleanup();
+        reject(new Error(`uns-edge exited before printing ${pattern}:\n${this.output}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`uns-edge did not print ${pattern} within ${timeoutMs} ms:\n${this.output}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.child.stdout.removeListener('data', check);
+        this.child.stderr.removeListener('data', check);
+        this.child.removeListener('exit', onExit);
+      };
+      this.child.stdout.on('data', check);
+      this.child.stderr.on('data', check);
+      this.child.once('exit', onExit);
+      check();
+    });
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 8000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      await this.exit;
+      clearTimeout(timer);
+    }
+    running.delete(this);
+    return this.exit;
+  }
+}
+
+const running = new Set<Cli>();
+
+function rssMegabytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1024;
+}
+
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolveRefused) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolveRefused(false); });
+    socket.once('error', () => resolveRefused(true));
+  });
+}
+
+/** bcrypt, from the copy Node-RED itself uses to check adminAuth passwords. */
+function bcryptHash(password: string): string {
+  const nodeRed = dirname(require.resolve('node-red/package.json'));
+  const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
+  return bcrypt.hashSync(password, 8);
+}
+
+/** A flow of core nodes only: inject once into debug. */
+const CORE_FLOW = [
+  { id: 'tab1', type: 'tab', label: 'core only' },
+  { id: 'inject1', type: 'inject', z: 'tab1', name: 'once', props: [{ p: 'payload' }], repeat: '', once: true, onceDelay: 0.1, topic: '', payload: '', payloadType: 'date', x: 120, y: 80, wires: [['debug1']] },
+  { id: 'debug1', type: 'debug', z: 'tab1', name: 'sink', active: true, tosidebar: false, console: false, complete: 'payload', x: 320, y: 80, wires: [] },
+];
+
+describe('uns-edge CLI (integration)', function () {
+  let dir: string;
+  let flowFile: string;
+
+  before(() => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'uns-edge-cli-'));
+    flowFile = join(dir, 'flows.json');
+    writeFileSync(flowFile, JSON.stringify(CORE_FLOW));
+  });
+  afterEach(async () => {
+    await Promise.all([...running].map((cli) => cli.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--help, and usage errors exit 2 with the usage', async () => {
+    const help = new Cli(['run', '--help']);
+    assert.equal((await help.exit).code, 0);
+    assert.match(help.output, /uns-edge run --flows <file>/);
+    assert.match(help.output, /--headless/);
+    const unknown = new Cli(['run', '--flows', flowFile, '--no-such-option']);
+    assert.equal((await unknown.exit).code, 2);
+    assert.match(unknown.output, /Unknown option '--no-such-option'/);
+    assert.match(unknown.output, /Options:/);
+    const command = new Cli(['deploy']);
+    assert.equal((await command.exit).code, 2);
+    assert.match(command.output, /unknown command "deploy"/);
+  });
+
+  it('run --headless: no editor or admin API, /healthz JSON, Prometheus /metrics with process metrics, clean stop', async () => {
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)]);
+    const readyMs = await cli.waitFor(/gateway ready in/);
+    const base = `http://127.0.0.1:${port}`;
+
+    for (const path of ['/', '/flows', '/settings', '/diagnostics']) {
+      assert.equal((await fetch(base + path)).status, 404, `${path} must not be served headless`);
+    }
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200);
+    assert.match(health.headers.get('content-type') ?? '', /application\/json/);
+    const report = await health.json() as { status: string; flows: { state: string; nodes: number }; versions: Record<string, string>; uptime: number };
+    assert.equal(report.status, 'ok');
+    assert.equal(report.flows.state, 'started');
+    assert.equal(report.flows.nodes, CORE_FLOW.length);
+    assert.match(report.versions['node-red'], /^4\./);
+    assert.ok(report.uptime > 0);
+
+    const metrics = await fetch(`${base}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = await metrics.text();
+    assert.match(text, /^# TYPE uns_edge_process_resident_memory_bytes gauge$/m);
+    assert.match(text, /^uns_edge_nodejs_eventloop_lag_seconds \d/m);
+    assert.match(text, /^uns_edge_flows_running 1$/m);
+    assert.match(text, /^uns_edge_build_info\{version="[^"]+",node_red="4\.[^"]+"\} 1$/m);
+
+    await new Promise((settle) => setTimeout(settle, 2000));
+    const rss = rssMegabytes(cli.pid);
+    console.log(`      headless gateway: ready ${readyMs} ms after spawn, idle RSS ${rss.toFixed(1)} MB`);
+
+    const stoppedAt = Date.now();
+    const { code } = await cli.stop();
+    assert.equal(code, 0, cli.output);
+    assert.ok(Date.now() - stoppedAt < 5000, 'stops within 5 s');
+    assert.match(cli.output, /SIGTERM: stopping[\s\S]*Stopped flows[\s\S]*\[uns-edge\] stopped/);
+  });
+
+  it('refuses the editor on a non-loopback address without adminAuth: clear message, exit 78, nothing listening', async () => {
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--host', '0.0.0.0', '--port', String(port)], { UNS_EDGE_CREDENTIAL_SECRET: SECRET });
+    const { code } = await cli.exit;
+    assert.equal(code, EXIT_CONFIG);
+    assert.match(cli.output, /refusing to start: the editor would listen on 0\.0\.0\.0:\d+, which is not a loopback address, without adminAuth/);
+    assert.match(cli.output, /--headless/);
+    assert.ok(await connectionRefused(port));
+  });
+
+  it('refuses a gateway with the editor on and no UNS_EDGE_CREDENTIAL_SECRET', async () => {
+    const cli = new Cli(['run', '--flows', flowFile, '--port', String(await freePort())]);
+    assert.equal((await cli.exit).code, EXIT_CONFIG);
+    assert.match(cli.output, /UNS_EDGE_CREDENTIAL_SECRET is not set and the editor is on/);
+  });
+
+  it('with adminAuth from the environment: starts on 0.0.0.0, the admin API needs a token, the editor is branded', async () => {
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--host', '0.0.0.0', '--port', String(port)], {
+      UNS_EDGE_CREDENTIAL_SECRET: SECRET,
+      UNS_EDGE_ADMIN_USER: 'operator',
+      UNS_EDGE_ADMIN_PASSWORD_HASH: bcryptHash('correct horse battery'),
+    });
+    const readyMs = await cli.waitFor(/gateway ready in/);
+    console.log(`      gateway with editor: ready ${readyMs} ms after spawn`);
+    assert.match(cli.output, /served over plain HTTP/);
+    const base = `http://127.0.0.1:${port}`;
+
+    assert.equal((await fetch(`${base}/flows`)).status, 401);
+    const refused = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'operator', password: 'wrong' }),
+    });
+    assert.equal(refused.status, 403);
+    const granted = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'operator', password: 'correct horse battery' }),
+    });
+    assert.equal(granted.status, 200);
+    const { access_token: token, expires_in: expiresIn } = await granted.json() as { access_token: string; expires_in: number };
+    assert.equal(expiresIn, 8 * 3600);
+    const flows = await fetch(`${base}/flows`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(flows.status, 200);
+    assert.deepEqual(((await flows.json()) as { id: string }[]).map((node) => node.id).sort(), CORE_FLOW.map((node) => node.id).sort());
+
+    assert.match(await (await fetch(`${base}/`)).text(), /<title>UNS Edge<\/title>/);
+    const theme = await (await fetch(`${base}/theme`)).json() as { header: { title: string; image: string }; login?: { image: string }; page: { css: string[] } };
+    assert.equal(theme.header.title, 'UNS Edge');
+    assert.ok(theme.page.css.some((css) => css.endsWith('theme.css')));
+    assert.equal((await fetch(`${base}/${theme.header.image}`)).headers.get('content-type'), 'image/svg+xml');
+    const login = await (await fetch(`${base}/auth/login`)).json() as { type: string; image?: string };
+    assert.equal(login.type, 'credentials');
+    assert.match(login.image ?? '', /login\.svg$/);
+    // The health and metrics endpoints stay readable without a token (for probes and scrapers).
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
+  it('simulate serves the drives over Modbus TCP to an independent client (pymodbus)', async () => {
+    const port = await freePort();
+    const cli = new Cli(['simulate', '--port', String(port), '--drives', '2']);
+    await cli.waitFor(/Ready in/);
+    const client = await startPymodbusClient('127.0.0.1', port);
+    try {
+      const drive = await client.request({ op: 'read_holding_registers', address: 0, count: 4, slave: 2 });
+      assert.ok(drive.ok, JSON.stringify(drive));
+      assert.equal(drive.registers?.length, 4);
+      // Unit 3 does not exist with --drives 2: a TCP gateway answers 0A (Modbus App Protocol v1.1b3 §7).
+      const absent = await client.request({ op: 'read_holding_registers', address: 0, count: 1, slave: 3 });
+      assert.deepEqual(absent, { ok: false, exception: 0x0a });
+    } finally {
+      await client.close();
+    }
+    assert.equal((await cli.stop()).code, 0);
+  });
+
+  describe('demo', () => {
+    let blocker: Server | undefined;
+    afterEach(async () => {
+      await new Promise<void>((done) => (blocker ? blocker.close(() => done()) : done()));
+      blocker = undefined;
+    });
+
+    async function demoPorts(): Promise<Record<string, string>> {
+      return {
+        UNS_EDGE_PORT: String(await freePort()),
+        UNS_EDGE_MQTT_PORT: String(await freePort()),
+        UNS_EDGE_SIM_PORT: String(await freePort()),
+        UNS_EDGE_DEMO_DIR: join(dir, 'demo'),
+      };
+    }
+
+    it('with the MQTT port taken: says so, names UNS_EDGE_MQTT_PORT, exits non-zero', async () => {
+      const env = await demoPorts();
+      blocker = createServer();
+      await new Promise<void>((listening) => blocker?.listen(Number(env.UNS_EDGE_MQTT_PORT), '127.0.0.1', listening));
+      const cli = new Cli(['demo'], env);
+      const { code } = await cli.exit;
+      assert.equal(code, 1);
+      assert.match(cli.output, new RegExp(`embedded MQTT broker: port 127\\.0\\.0\\.1:${env.UNS_EDGE_MQTT_PORT} is already in use.*UNS_EDGE_MQTT_PORT`));
+      assert.ok(await connectionRefused(Number(env.UNS_EDGE_PORT)), 'nothing else was left listening');
+      assert.ok(await connectionRefused(Number(env.UNS_EDGE_SIM_PORT)));
+    });
+
+    it('starts broker, plant and editor; UNS topics carry live values within 10 s (needs flows/demo.json)', async function () {
+      const env = await demoPorts();
+      const cli = new Cli(['demo'], env, dir);
+      const readyMs = await cli.waitFor(/UNS Edge demo ready in/);
+      console.log(`      demo: editor ready ${readyMs} ms after spawn`);
+      assert.match(cli.output, new RegExp(`mosquitto_sub -h 127\\.0\\.0\\.1 -p ${env.UNS_EDGE_MQTT_PORT} -t '#' -v`));
+      assert.equal((await fetch(`http://127.0.0.1:${env.UNS_EDGE_PORT}/healthz`)).status, 200);
+      assert.match(await (await fetch(`http://127.0.0.1:${env.UNS_EDGE_PORT}/`)).text(), /<title>UNS Edge<\/title>/);
+
+      if (!existsSync(join(ROOT, 'flows', 'demo.json'))) {
+        console.log('      skipped the UNS check: flows/demo.json does not exist yet');
+        this.skip();
+      }
+      assert.ok(existsSync(join(env.UNS_EDGE_DEMO_DIR, 'flows.json')), 'the demo flow is copied into the demo dir');
+      const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${env.UNS_EDGE_MQTT_PORT}`, { reconnectPeriod: 0 });
+      try {
+        const seen = new Map<string, string[]>();
+        const live = new Promise<string>((found, fail) => {
+          const timer = setTimeout(() => fail(new Error(`no UNS topic changed value within 10 s; seen: ${[...seen.keys()].slice(0, 10).join(', ')}`)), 10_000);
+          subscriber.on('message', (topic, payload) => {
+            const values = seen.get(topic) ?? [];
+            values.push(payload.toString());
+            seen.set(topic, values);
+            // An ISA-95 path (at least enterprise/site/area) whose value changed between two messages.
+            if (topic.split('/').length >= 4 && new Set(values).size >= 2) {
+              clearTimeout(timer);
+              found(topic);
+            }
+          });
+        });
+        await subscriber.subscribeAsync('#');
+        const topic = await live;
+        const latest = JSON.parse(seen.get(topic)?.at(-1) ?? '{}') as { value?: unknown; timestamp?: unknown };
+        assert.ok('value' in latest, `UNS payload has a value: ${seen.get(topic)?.at(-1)}`);
+      } finally {
+        await subscriber.endAsync();
+      }
+    });
+
+    it('keeps the user\'s edits of the demo flow across starts; --reset restores the shipped flow (needs flows/demo.json)', async function () {
+      const shipped = join(ROOT, 'examples', 'demo.json');
+      if (!existsSync(join(ROOT, 'flows', 'demo.json'))) {
+        console.log('      skipped: flows/demo.json does not exist yet');
+        this.skip();
+      }
+      const env = await demoPorts();
+      const demoFlows = join(env.UNS_EDGE_DEMO_DIR, 'flows.json');
+      // Taking the MQTT port stops each start right after the demo dir is prepared.
+      blocker = createServer();
+      await new Promise<void>((listening) => blocker?.listen(Number(env.UNS_EDGE_MQTT_PORT), '127.0.0.1', listening));
+      await new Cli(['demo'], env).exit;
+      assert.equal(readFileSync(demoFlows, 'utf8'), readFileSync(shipped, 'utf8'));
+      writeFileSync(demoFlows, JSON.stringify(CORE_FLOW));
+      await new Cli(['demo'], env).exit;
+      assert.deepEqual(JSON.parse(readFileSync(demoFlows, 'utf8')), CORE_FLOW, 'edits persist');
+      await new Cli(['demo', '--reset'], env).exit;
+      assert.equal(readFileSync(demoFlows, 'utf8'), readFileSync(shipped, 'utf8'));
+      assert.deepEqual(JSON.parse(readFileSync(`${demoFlows}.bak`, 'utf8')), CORE_FLOW);
+    });
+  });
+});
