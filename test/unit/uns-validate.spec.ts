@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import { TagBatchError, assertTagBatch, metricNameProblem, tagBatchProblems } from '../../lib/uns/validate';
+
+const schema = JSON.parse(readFileSync(join(__dirname, '../../docs/tag-batch.schema.json'), 'utf8'));
+const validateSchema = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
+
+const asset = 'acme/plant1/press/line2/cell1/drive7';
+
+/** Samples that JSON can represent: the schema and the validator must give the same verdict. */
+const good: Array<[string, unknown]> = [
+  ['plain metrics', { topic: asset, payload: { Current: 12.5, Running: true, Mode: 'auto', Fault: null } }],
+  ['metric name with "/"', { topic: asset, payload: { 'Node Control/Rebirth': false, 'Motor/Temp': 41 } }],
+  ['meta and batch timestamp', {
+    topic: asset, timestamp: 1718000000000,
+    payload: { Current: 12.5, Count: 9007199254740993 },
+    meta: { Current: { unit: 'A', quality: 'good', timestamp: 1718000000000, type: 'Float' }, Count: { type: 'Int64' } },
+  }],
+  ['bad quality with reason', { topic: 'a', payload: { x: 0 }, meta: { x: { quality: 'bad', reason: 'Modbus exception 2' } } }],
+  ['meta for a metric not in payload (ignored)', { topic: 'a/b', payload: { x: 1 }, meta: { y: { unit: 'V' } } }],
+  ['unicode levels', { topic: 'Usine/Bâtiment 2/Presse', payload: { 'Température': 20 } }],
+];
+
+const bad: Array<[string, unknown, RegExp]> = [
+  ['"+" in a path segment', { topic: 'acme/plant1/press/li+ne/cell1/drive7', payload: { x: 1 } }, /topic segment 4 "li\+ne" contains "\+"/],
+  ['"#" in a path segment', { topic: 'acme/#', payload: { x: 1 } }, /topic segment 2 "#" contains "#"/],
+  ['empty path segment', { topic: 'acme//press', payload: { x: 1 } }, /topic segment 2 "" is empty/],
+  ['leading "/" in path', { topic: '/acme', payload: { x: 1 } }, /topic segment 1 "" is empty/],
+  ['"$" topic', { topic: '$SYS/x', payload: { x: 1 } }, /starts with "\$"/],
+  ['topic not a string', { topic: 42, payload: { x: 1 } }, /msg.topic must be the asset path as a string, got 42/],
+  ['missing topic', { payload: { x: 1 } }, /msg.topic must be the asset path as a string, got undefined/],
+  ['"#" in a metric name', { topic: asset, payload: { 'x#': 1 } }, /metric "x#" contains "#"/],
+  ['"+" in a metric name', { topic: asset, payload: { 'a+b': 1 } }, /metric "a\+b" contains "\+"/],
+  ['metric name starting with "/"', { topic: asset, payload: { '/x': 1 } }, /metric "\/x" starts with "\/"/],
+  ['metric name ending with "/"', { topic: asset, payload: { 'x/': 1 } }, /metric "x\/" ends with "\/"/],
+  ['empty level in metric name', { topic: asset, payload: { 'a//b': 1 } }, /contains an empty level/],
+  ['empty metric name', { topic: asset, payload: { '': 1 } }, /metric "" is empty/],
+  ['payload is a number', { topic: asset, payload: 12 }, /msg.payload must be an object of \{metric: value\}, got 12/],
+  ['payload is an array', { topic: asset, payload: [1, 2] }, /got an array/],
+  ['no metrics', { topic: asset, payload: {} }, /no metrics/],
+  ['object value', { topic: asset, payload: { x: { v: 1 } } }, /value of "x" is an object/],
+  ['array value', { topic: asset, payload: { x: [1] } }, /value of "x" is an array/],
+  ['unknown quality', { topic: asset, payload: { x: 1 }, meta: { x: { quality: 'ok' } } }, /quality must be good, uncertain or bad/],
+  ['unknown type', { topic: asset, payload: { x: 1 }, meta: { x: { type: 'Int128' } } }, /Sparkplug data type/],
+  ['negative timestamp', { topic: asset, payload: { x: 1 }, timestamp: -1 }, /msg.timestamp must be ms since the epoch/],
+  ['unit not a string', { topic: asset, payload: { x: 1 }, meta: { x: { unit: 5 } } }, /unit must be a string/],
+  ['meta entry not an object', { topic: asset, payload: { x: 1 }, meta: { x: 'A' } }, /meta "x" must be an object/],
+];
+
+describe('tag batch validation (lib/uns/validate.ts)', () => {
+  for (const [name, sample] of good) {
+    it(`accepts ${name}, as does the JSON schema`, () => {
+      assert.deepEqual(tagBatchProblems(sample), []);
+      assert.equal(validateSchema(sample), true, JSON.stringify(validateSchema.errors));
+    });
+  }
+
+  for (const [name, sample, message] of bad) {
+    it(`rejects ${name}, as does the JSON schema`, () => {
+      assert.throws(() => assertTagBatch(sample), (error: unknown) => {
+        assert.ok(error instanceof TagBatchError);
+        assert.match(error.message, /^tag batch rejected: /);
+        assert.match(error.message, message);
+        return true;
+      });
+      assert.equal(validateSchema(sample), false, `schema accepted ${JSON.stringify(sample)}`);
+    });
+  }
+
+  it('rejects values JSON cannot carry: NaN, ±Infinity, undefined, functions, symbols', () => {
+    for (const value of [NaN, Infinity, -Infinity, undefined, () => 1, Symbol('x')]) {
+      const problems = tagBatchProblems({ topic: asset, payload: { x: value } });
+      assert.equal(problems.length, 1, String(value));
+      assert.match(problems[0], /^value of "x" is /);
+    }
+  });
+
+  it('accepts BigInt values (Int64 beyond 2^53) and -0', () => {
+    assert.deepEqual(tagBatchProblems({ topic: asset, payload: { big: 2n ** 63n - 1n, neg: -(2n ** 63n), z: -0 } }), []);
+  });
+
+  it('names every problem of a batch in one message', () => {
+    const problems = tagBatchProblems({ topic: 'a/li+ne', payload: { 'x#': 1, y: NaN }, meta: { y: { quality: 'fine' } } });
+    assert.equal(problems.length, 4);
+    const message = new TagBatchError(problems).message;
+    assert.equal(message, 'tag batch rejected: topic segment 2 "li+ne" contains "+"; metric "x#" contains "#"; value of "y" is NaN (only finite numbers); meta "y".quality must be good, uncertain or bad, got "fine"');
+  });
+
+  it('caps the message at ten problems', () => {
+    const payload: Record<string, number> = {};
+    for (let i = 0; i < 25; i++) payload[`m${i}#`] = 1;
+    const message = new TagBatchError(tagBatchProblems({ topic: asset, payload })).message;
+    assert.match(message, /; and 15 more$/);
+  });
+
+  it('rejects a topic longer than 65,535 bytes (MQTT v5.0 §1.5.4)', () => {
+    const long = 'x'.repeat(40000);
+    assert.deepEqual(tagBatchProblems({ topic: long, payload: { [long]: 1 } }).length, 1);
+    assert.deepEqual(tagBatchProblems({ topic: long, payload: { short: 1 } }), []);
+    assert.equal(tagBatchProblems({ topic: 'a', payload: { ['é'.repeat(32766)]: 1 } }).length, 0);
+    assert.equal(tagBatchProblems({ topic: 'a', payload: { ['é'.repeat(32766)]: 1 } }, 10).length, 1);
+  });
+
+  it('metric names: "/" allowed inside, "__proto__" refused', () => {
+    assert.equal(metricNameProblem('Node Control/Rebirth'), undefined);
+    assert.equal(metricNameProblem('__proto__'), 'is "__proto__"');
+  });
+});
