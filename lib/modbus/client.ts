@@ -111,7 +111,8 @@ export interface ModbusClientEvents {
   state: [state: ConnectionState, previous: ConnectionState];
   outage: [event: OutageEvent];
   restored: [event: { address: string; downMs: number }];
-  unitSuspended: [event: { unitId: number; forMs: number; timeouts: number }];
+  /** `repeat`: a probe after a back-off failed again (log the first suspension only). */
+  unitSuspended: [event: { unitId: number; forMs: number; timeouts: number; repeat: boolean }];
   unitRestored: [event: { unitId: number }];
 }
 
@@ -478,11 +479,12 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     health.consecutiveTimeouts++;
     if (health.consecutiveTimeouts >= this.unitFailureThreshold) {
       const forMs = health.backoffMs;
+      const repeat = health.suspendedUntil > 0;
       health.suspendedUntil = now() + forMs;
       health.backoffMs = Math.min(this.unitBackoffMaxMs, health.backoffMs * 2);
       // After the back-off one more timeout re-suspends it (half-open breaker).
       health.consecutiveTimeouts = this.unitFailureThreshold - 1;
-      this.emit('unitSuspended', { unitId, forMs, timeouts: this.unitFailureThreshold });
+      this.emit('unitSuspended', { unitId, forMs, timeouts: this.unitFailureThreshold, repeat });
     }
   }
 

@@ -11,10 +11,19 @@ import { describeException, ModbusResponse } from './pdu';
 import { applyReadFailure, applyReadResponse, newTagBatch, PlannedRead, ReadPlan } from './read-plan';
 import { MetricMeta, TagBatch } from '../uns/tag-batch';
 
+/** Why the last poll failed: 'exception' (see exceptionCode) or a ModbusClientErrorCode. */
+export interface ReadErrorDescription {
+  kind: string;
+  exceptionCode?: number;
+  /** What a status dot shows: "timeout", "exception 2", "not connected", … */
+  short: string;
+  /** What meta.reason says: "Modbus exception 2 (illegal data address)", … */
+  reason: string;
+}
+
 export type PollStatus =
   | { ok: true; pollsPerSecond: number }
-  /** `short` is what a status dot shows: "timeout", "exception 2", "not connected", … */
-  | { ok: false; short: string; reason: string };
+  | ({ ok: false } & ReadErrorDescription);
 
 export interface ModbusPollerOptions {
   client: ModbusClient;
@@ -33,10 +42,12 @@ export interface ModbusPollerEvents {
 }
 
 /** The short text and the meta reason for an error from the client. */
-export function describeReadError(error: Error): { short: string; reason: string } {
-  if (error instanceof ModbusException) return { short: `exception ${error.code}`, reason: describeException(error.code) };
-  if (error instanceof ModbusClientError) return { short: error.code.replace(/-/g, ' '), reason: error.message };
-  return { short: 'error', reason: error.message };
+export function describeReadError(error: Error): ReadErrorDescription {
+  if (error instanceof ModbusException) {
+    return { kind: 'exception', exceptionCode: error.code, short: `exception ${error.code}`, reason: describeException(error.code) };
+  }
+  if (error instanceof ModbusClientError) return { kind: error.code, short: error.code.replace(/-/g, ' '), reason: error.message };
+  return { kind: 'error', short: 'error', reason: error.message };
 }
 
 const RATE_WINDOW_MS = 1000;

@@ -1,0 +1,191 @@
+/**
+ * uns-modbus-link + uns-modbus-read in a Node-RED runtime (node-red-node-test-helper) against
+ * lib/modbus/server.ts on a free port: tag batches, status dots, bad quality on exceptions,
+ * reference-counted link, clean close.
+ */
+import { strict as assert } from 'node:assert';
+import modbusNodes = require('../../nodes/modbus/modbus');
+import { encodeRegisters } from '../../lib/modbus/datatypes';
+import { MemoryDataModel } from '../../lib/modbus/memory-model';
+import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
+import { metricsRegistry } from '../../lib/runtime/metrics';
+import type { TagBatch } from '../../lib/uns/tag-batch';
+
+/** The part of node-red-node-test-helper used here (it ships no type declarations). */
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  startServer(done: () => void): void;
+  stopServer(done: () => void): void;
+  load(nodes: unknown, flow: object[]): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): unknown;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+interface HelperNode {
+  on(event: string, fn: (arg: unknown) => void): void;
+  receive(msg: object): void;
+  status: { (s: unknown): void; lastCall?: unknown };
+}
+
+type Status = { fill?: string; shape?: string; text?: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('modbus nodes', function () {
+  this.timeout(10_000);
+  let model: MemoryDataModel;
+  let server: ModbusTcpServer;
+
+  const flow = (read: object = {}, link: object = {}) => [
+    { id: 'link', type: 'uns-modbus-link', host: '127.0.0.1', port: server.port, timeout: 200, reconnect: 50, ...link },
+    {
+      id: 'read', type: 'uns-modbus-read', link: 'link', unitId: 1, interval: 50, topic: 'acme/plant/area/line/cell/pump1',
+      metrics: [
+        { name: 'speed', table: 'holding', address: 0, type: 'float32', unit: 'rpm' },
+        { name: 'current', table: 'holding', address: 2, type: 'int16', scale: 0.1, unit: 'A' },
+        { name: 'temperature', table: 'input', address: 10, type: 'int16', scale: 0.1, unit: 'degC' },
+        { name: 'running', table: 'coil', address: 0, type: 'bit' },
+      ],
+      wires: [['out']], ...read,
+    },
+    { id: 'out', type: 'helper' },
+  ];
+
+  /** Resolve with the first message at `out` that satisfies `pred`. */
+  const nextBatch = (pred: (b: TagBatch) => boolean = () => true, ms = 3000): Promise<TagBatch> =>
+    new Promise((resolve, reject) => {
+      const out = helper.getNode('out') as unknown as HelperNode;
+      const timer = setTimeout(() => reject(new Error('no matching batch')), ms);
+      out.on('input', (msg) => {
+        if (pred(msg as TagBatch)) {
+          clearTimeout(timer);
+          resolve(msg as TagBatch);
+        }
+      });
+    });
+
+  /** Every status the read node showed, in order. */
+  const statuses = (): Status[] => {
+    const seen: Status[] = [];
+    const read = helper.getNode('read') as unknown as HelperNode;
+    read.on('call:status', (call) => seen.push((call as { args: [Status] }).args[0]));
+    return seen;
+  };
+
+  beforeEach(async () => {
+    model = new MemoryDataModel({ units: [1, 2], size: 100 });
+    model.set(1, 'holding', 0, [...encodeRegisters(1480.5, 'float32'), ...encodeRegisters(-123, 'int16')]);
+    model.set(1, 'input', 10, encodeRegisters(215, 'int16'));
+    model.set(1, 'coil', 0, [1]);
+    server = await startModbusTcpServer({ port: 0, model });
+    await new Promise<void>((r) => helper.startServer(() => r()));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await server.close();
+  });
+
+  it('polls and sends one tag batch per poll with values and meta', async () => {
+    await helper.load(modbusNodes, flow());
+    const batch = await nextBatch();
+    assert.equal(batch.topic, 'acme/plant/area/line/cell/pump1');
+    assert.deepEqual(batch.payload, { speed: 1480.5, current: -12.3, temperature: 21.5, running: true });
+    assert.equal(batch.meta?.speed.quality, 'good');
+    assert.equal(batch.meta?.speed.unit, 'rpm');
+    assert.equal(batch.meta?.speed.type, 'Float');
+    assert.equal(batch.meta?.running.type, 'Boolean');
+    assert.equal(typeof batch.meta?.current.timestamp, 'number');
+    assert.equal(server.connections, 1, 'one connection for the link');
+  });
+
+  it('shows yellow connecting while the link is down, then green polling', async () => {
+    const port = server.port;
+    await server.close();
+    await helper.load(modbusNodes, flow({}, { port }));
+    const seen = statuses();
+    await sleep(150);
+    assert.ok(seen.some((s) => s.fill === 'yellow' && s.text === 'modbus.status.connecting'), JSON.stringify(seen));
+    server = await startModbusTcpServer({ port, model });
+    await nextBatch((b) => b.meta?.speed.quality === 'good');
+    await sleep(1100); // one rate window
+    assert.ok(seen.some((s) => s.fill === 'green' && s.shape === 'dot' && s.text === 'modbus.status.polling'), JSON.stringify(seen));
+  });
+
+  it('marks the metrics of a failed request bad with the exception, never 0, and shows it in red', async () => {
+    await helper.load(modbusNodes, flow());
+    const seen = statuses();
+    await nextBatch();
+    model.setFailure(1, 2);
+    const batch = await nextBatch((b) => b.meta?.speed.quality === 'bad');
+    assert.equal(batch.payload.speed, null);
+    assert.equal(batch.payload.running, null);
+    assert.equal(batch.meta?.speed.reason, 'Modbus exception 2 (illegal data address)');
+    await sleep(50);
+    assert.deepEqual(seen.at(-1), { fill: 'red', shape: 'dot', text: 'modbus.status.exception' });
+    model.setFailure(1, undefined);
+    await nextBatch((b) => b.meta?.speed.quality === 'good');
+  });
+
+  it('reads on an input message when the interval is 0', async () => {
+    await helper.load(modbusNodes, flow({ interval: 0 }));
+    const read = helper.getNode('read') as unknown as HelperNode;
+    let count = 0;
+    (helper.getNode('out') as unknown as HelperNode).on('input', () => count++);
+    await sleep(200);
+    assert.equal(count, 0, 'no polling without an interval');
+    const next = nextBatch();
+    read.receive({ payload: 'go' });
+    assert.equal((await next).payload.speed, 1480.5);
+    assert.equal(count, 1);
+  });
+
+  it('a timeout marks bad quality with a reason and the status red "timeout"', async () => {
+    await helper.load(modbusNodes, flow());
+    const seen = statuses();
+    await nextBatch();
+    model.setSilent(1, true);
+    const batch = await nextBatch((b) => b.meta?.temperature.quality === 'bad');
+    assert.match(batch.meta?.temperature.reason ?? '', /no response from unit 1 within 200 ms/);
+    assert.ok(seen.some((s) => s.fill === 'red' && s.text === 'modbus.status.timeout'), JSON.stringify(seen));
+  });
+
+  it('reports invalid metric definitions clearly and does not poll', async () => {
+    await helper.load(modbusNodes, flow({ metrics: [{ name: 'x', table: 'holding', address: -1, type: 'uint16' }] }));
+    const read = helper.getNode('read') as unknown as { error: { getCalls(): Array<{ args: unknown[] }> } };
+    await sleep(100);
+    const errors = read.error.getCalls();
+    assert.ok(errors.some((c) => String(c.args[0]).includes('modbus.errors.invalid-metrics')), JSON.stringify(errors.map((c) => c.args)));
+    assert.equal(server.connections, 0, 'an invalid node does not use the link');
+  });
+
+  it('shares one connection between read nodes and closes it when the flow is removed', async () => {
+    const f = flow();
+    f.push({ ...(f[1] as object), id: 'read2', unitId: 2, wires: [[]] } as never);
+    await helper.load(modbusNodes, f);
+    await nextBatch();
+    assert.equal(server.connections, 1);
+    const scrape = await metricsRegistry.getSingleMetricAsString('uns_edge_modbus_connection_state');
+    assert.match(scrape, /uns_edge_modbus_connection_state\{link="link"\} 2/);
+    await helper.unload();
+    await sleep(50);
+    assert.equal(server.connections, 0, 'the link closed its socket on close');
+  });
+
+  it('recovers by itself after the device drops the connection, no redeploy', async () => {
+    await helper.load(modbusNodes, flow());
+    const seen = statuses();
+    await nextBatch();
+    const link = helper.getNode('link') as { client: { stats: { connects: number } } };
+    server.dropConnections();
+    const deadline = Date.now() + 3000;
+    while (link.client.stats.connects < 2 && Date.now() < deadline) await sleep(10);
+    assert.equal(link.client.stats.connects, 2, 'reconnected');
+    const good = await nextBatch((b) => b.meta?.speed.quality === 'good');
+    assert.equal(good.payload.speed, 1480.5);
+    assert.ok(seen.some((s) => s.text === 'modbus.status.disconnected' || s.text === 'modbus.status.connecting'), JSON.stringify(seen));
+  });
+});
