@@ -1,7 +1,7 @@
 /**
  * Test helpers that run Debian's python3-pymodbus (3.0.0rc1) as an independent Modbus peer:
- * a client driven by JSON lines (pymodbus_client.py). Both are real processes on free ports,
- * killed in close().
+ * a client (pymodbus_client.py) and a server (pymodbus_server.py), both driven by JSON lines.
+ * Both are real processes; the server listens on a free port; close() ends them.
  */
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -82,6 +82,49 @@ export async function startPymodbusClient(host: string, port: number): Promise<P
       const answer = proc.nextLine(5_000);
       proc.child.stdin.write(`${JSON.stringify(req)}\n`);
       return JSON.parse(await answer) as PymodbusAnswer;
+    },
+    async close() {
+      proc.child.stdin.end();
+      await proc.close();
+    },
+  };
+}
+
+export interface PymodbusServerCommand {
+  cmd: 'set' | 'get' | 'remove_unit' | 'add_unit' | 'fail' | 'drop';
+  unit?: number;
+  table?: 'coil' | 'discrete' | 'holding' | 'input';
+  address?: number;
+  values?: number[];
+  count?: number;
+  on?: boolean;
+}
+
+export interface PymodbusServer {
+  readonly port: number;
+  /** Run a control command (see pymodbus_server.py); throws if pymodbus reports an error. */
+  command(cmd: PymodbusServerCommand): Promise<{ ok: true; values?: number[] }>;
+  close(): Promise<void>;
+}
+
+/** Start a pymodbus TCP server on 127.0.0.1 and a free port, serving `units` with `size` items per table. */
+export async function startPymodbusServer(config: { units: number[]; size?: number }): Promise<PymodbusServer> {
+  const proc = new JsonLineProcess(
+    spawn(DEBIAN_PYTHON, [join(__dirname, 'pymodbus_server.py'), JSON.stringify(config)], { stdio: 'pipe' }),
+  );
+  const ready = JSON.parse(await proc.nextLine(10_000)) as { ready?: boolean; port?: number };
+  if (!ready.ready || !ready.port) {
+    await proc.close();
+    throw new Error(`pymodbus server did not start: ${JSON.stringify(ready)}`);
+  }
+  return {
+    port: ready.port,
+    async command(cmd) {
+      const answer = proc.nextLine(5_000);
+      proc.child.stdin.write(`${JSON.stringify(cmd)}\n`);
+      const parsed = JSON.parse(await answer) as { ok: boolean; error?: string; values?: number[] };
+      if (!parsed.ok) throw new Error(`pymodbus server: ${parsed.error}`);
+      return parsed as { ok: true; values?: number[] };
     },
     async close() {
       proc.child.stdin.end();
