@@ -1,0 +1,242 @@
+/**
+ * uns-broker + uns-out + uns-in in a Node-RED runtime (node-red-node-test-helper) against an
+ * in-process aedes broker on a free port: topics and payloads, retained state, rejected batches
+ * (nothing published), uns-in tag batches, credentials kept out of the flow JSON, and every timer
+ * and socket gone after unload (test/helpers/leaks.ts).
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type MqttClient } from 'mqtt';
+import unsNodes = require('../../nodes/uns/uns');
+import { startAedes, type AedesBroker } from '../helpers/aedes';
+import { describeWithLeakDetector } from '../helpers/leaks';
+import type { TagBatch } from '../../lib/uns/tag-batch';
+
+/** The part of node-red-node-test-helper used here (it ships no type declarations). */
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  startServer(done: () => void): void;
+  stopServer(done: () => void): void;
+  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): HelperNode | null;
+  _redNodes: { getFlows(): unknown };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+interface HelperNode {
+  on(event: string, fn: (arg: never) => void): void;
+  receive(msg: object): void;
+  credentials?: Record<string, string>;
+}
+interface Call { args: unknown[] }
+type Status = { fill?: string; shape?: string; text?: string };
+interface Received { topic: string; payload: string; retain: boolean }
+
+const asset = 'acme/plant1/press/line2/cell1/drive7';
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A plain MQTT.js client on the broker that records what it receives. */
+async function subscriber(url: string, filter = '#'): Promise<{ client: MqttClient; received: Received[] }> {
+  const received: Received[] = [];
+  const client = connect(url, { reconnectPeriod: 0 });
+  client.on('message', (topic, payload, packet) => received.push({ topic, payload: payload.toString(), retain: packet.retain }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, received };
+}
+
+/** Every status a node shows from now on. */
+function statuses(id: string): Status[] {
+  const seen: Status[] = [];
+  helper.getNode(id)?.on('call:status', (call: Call) => seen.push(call.args[0] as Status));
+  return seen;
+}
+
+describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', function () {
+  this.timeout(15000);
+  let aedes: AedesBroker;
+  let storeDir: string;
+  const clients: MqttClient[] = [];
+
+  before((done) => { helper.startServer(done); });
+  after((done) => { helper.stopServer(done); });
+
+  beforeEach(async () => {
+    aedes = await startAedes();
+    storeDir = mkdtempSync(join(tmpdir(), 'uns-node-store-'));
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    for (const client of clients.splice(0)) await client.endAsync(true);
+    await aedes.close();
+    rmSync(storeDir, { recursive: true, force: true });
+  });
+
+  const storedBytes = (): number => readdirSync(storeDir).filter((f) => f.endsWith('.log'))
+    .reduce((sum, f) => sum + statSync(join(storeDir, f)).size, 0);
+
+  const brokerNode = (extra: object = {}): object => ({
+    id: 'b1', type: 'uns-broker', name: 'uns', host: '127.0.0.1', port: aedes.port, protocolVersion: '4',
+    storeEnabled: true, storeDir, storeMaxMB: 10, storeMaxAgeDays: 7, reconnectMin: 0.1, reconnectMax: 1, ...extra,
+  });
+
+  async function loadConnected(flow: object[], credentials?: object): Promise<void> {
+    let connected = false;
+    aedes.broker.once('clientReady', () => { connected = true; });
+    await helper.load(unsNodes, flow, credentials);
+    await waitFor('the uns-broker to connect', () => connected);
+    await sleep(20);
+  }
+
+  it('uns-out publishes one retained topic per metric with the UNS payload', async () => {
+    await loadConnected([brokerNode(), { id: 'out', type: 'uns-out', broker: 'b1', qos: '1', retain: true, format: 'metric', deadbandMode: 'off', wires: [] }]);
+    helper.getNode('out')!.receive({
+      topic: asset, payload: { Current: 12.5, 'Motor/Temp': 41, Count: 2n ** 63n - 1n },
+      meta: { Current: { unit: 'A', timestamp: 1718000000000 }, Count: { type: 'Int64' } }, timestamp: 1718000000001,
+    });
+    // A subscriber that arrives afterwards gets the current state: the topics are retained.
+    await sleep(100);
+    const late = await subscriber(aedes.url);
+    clients.push(late.client);
+    await waitFor('3 retained messages', () => late.received.length === 3);
+    const byTopic = new Map(late.received.map((r) => [r.topic, r]));
+    assert.deepEqual(byTopic.get(`${asset}/Current`), { topic: `${asset}/Current`, payload: '{"value":12.5,"timestamp":1718000000000,"quality":"good","unit":"A"}', retain: true });
+    assert.equal(byTopic.get(`${asset}/Motor/Temp`)?.payload, '{"value":41,"timestamp":1718000000001,"quality":"good"}');
+    assert.equal(byTopic.get(`${asset}/Count`)?.payload, '{"value":9223372036854775807,"timestamp":1718000000001,"quality":"good","type":"Int64"}');
+  });
+
+  it('uns-out rejects a malformed batch with a clear error, a red status, and publishes nothing of it', async () => {
+    await loadConnected([brokerNode(), { id: 'out', type: 'uns-out', broker: 'b1', format: 'both', wires: [] }]);
+    const published: string[] = [];
+    aedes.broker.on('publish', (packet, client) => { if (client) published.push(packet.topic); });
+    const errors: unknown[] = [];
+    helper.getNode('out')!.on('call:error', (call: Call) => errors.push(call.args[0]));
+    const seen = statuses('out');
+    helper.getNode('out')!.receive({ topic: 'acme/plant1/press/li+ne/cell1/drive7', payload: { Current: 1, 'x#': 2, ok: 3 } });
+    await sleep(200);
+    assert.deepEqual(published, []);
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0]), /tag batch rejected: topic segment 4 "li\+ne" contains "\+"; metric "x#" contains "#"/);
+    assert.deepEqual(seen.at(-1), { fill: 'red', shape: 'ring', text: 'uns.status.rejected' });
+    // The next good batch goes through.
+    helper.getNode('out')!.receive({ topic: asset, payload: { ok: 3 } });
+    await waitFor('the good batch', () => published.length === 2);
+    assert.deepEqual(published, [`${asset}/ok`, asset]);
+  });
+
+  it('uns-in turns UNS topics (per metric and asset JSON) into tag batches', async () => {
+    await loadConnected([
+      brokerNode(),
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: '+/+/+/+/+/+/#', qos: '1', assetDepth: 6, mergeWindow: 50, wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ]);
+    const batches: TagBatch[] = [];
+    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    await sleep(100); // SUBACK
+    const publisher = connect(aedes.url, { reconnectPeriod: 0 });
+    clients.push(publisher);
+    await new Promise((resolve) => publisher.once('connect', resolve));
+    await publisher.publishAsync(`${asset}/Current`, '{"value":12.5,"timestamp":5,"quality":"good","unit":"A"}', { qos: 1 });
+    await publisher.publishAsync(`${asset}/Node Control/Rebirth`, '{"value":false,"timestamp":5,"quality":"good"}', { qos: 1 });
+    await waitFor('one merged batch', () => batches.length === 1);
+    assert.equal(batches[0].topic, asset);
+    assert.deepEqual(batches[0].payload, { Current: 12.5, 'Node Control/Rebirth': false });
+    assert.deepEqual(batches[0].meta?.Current, { timestamp: 5, quality: 'good', unit: 'A' });
+    await publisher.publishAsync('acme/plant1/press/line2/cell1/drive8', '{"timestamp":9,"metrics":{"Speed":{"value":1480}}}', { qos: 1 });
+    await waitFor('the asset-topic batch', () => batches.length === 2);
+    assert.deepEqual(batches[1].payload, { Speed: 1480 });
+    assert.deepEqual(batches[1].meta, { Speed: { timestamp: 9 } });
+  });
+
+  it('uns-in warns once per topic about payloads that are not UNS JSON', async () => {
+    await loadConnected([
+      brokerNode(),
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: '#', assetDepth: 6, wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ]);
+    const warnings: unknown[] = [];
+    helper.getNode('in')!.on('call:warn', (call: Call) => warnings.push(call.args[0]));
+    await sleep(100);
+    const publisher = connect(aedes.url, { reconnectPeriod: 0 });
+    clients.push(publisher);
+    await new Promise((resolve) => publisher.once('connect', resolve));
+    for (let i = 0; i < 5; i++) await publisher.publishAsync(`${asset}/raw`, String(i), { qos: 1 });
+    await sleep(100);
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0]), /skipping messages on ".*\/raw": payload is not an object with a "value" property/);
+  });
+
+  it('uns-out → broker → uns-in gives back the tag batch', async () => {
+    await loadConnected([
+      brokerNode(),
+      { id: 'out', type: 'uns-out', broker: 'b1', topicPrefix: 'uns', wires: [] },
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: 'uns/#', topicPrefix: 'uns', assetDepth: 6, wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ]);
+    const batches: TagBatch[] = [];
+    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    await sleep(100);
+    const payload = { Current: 12.5, Running: true, Mode: 'auto', Fault: null, Count: 2n ** 60n, 'Motor/Temp': 41.5 };
+    helper.getNode('out')!.receive({ topic: asset, payload, timestamp: 1718000000000 });
+    await waitFor('the batch back', () => batches.length > 0);
+    await sleep(50);
+    assert.equal(batches.length, 1, 'one message per asset and tick');
+    assert.equal(batches[0].topic, asset);
+    assert.deepEqual(batches[0].payload, payload);
+  });
+
+  it('keeps credentials out of the flow JSON and uses them to log in', async () => {
+    aedes.broker.authenticate = (_client, username, password, callback) => {
+      callback(null, username === 'gateway' && password?.toString() === 'secret-pw-123');
+    };
+    await loadConnected([brokerNode(), { id: 'out', type: 'uns-out', broker: 'b1', wires: [] }],
+      { b1: { user: 'gateway', password: 'secret-pw-123', passphrase: 'key-pass-456' } });
+    assert.equal(helper.getNode('b1')?.credentials?.password, 'secret-pw-123');
+    const flows = JSON.stringify(helper._redNodes.getFlows());
+    assert.ok(flows.includes('"uns-broker"'));
+    for (const secret of ['secret-pw-123', 'key-pass-456', '"gateway"']) assert.ok(!flows.includes(secret), `${secret} in the flow JSON`);
+  });
+
+  it('the editor declares user, password and key passphrase as credentials, not as flow properties', () => {
+    const html = readFileSync(join(__dirname, '../../nodes/uns/uns.html'), 'utf8');
+    const start = html.indexOf("RED.nodes.registerType('uns-broker'");
+    const block = html.slice(start, html.indexOf('RED.nodes.registerType(', start + 10));
+    const defaults = block.slice(block.indexOf('defaults:'), block.indexOf('credentials:'));
+    const credentials = block.slice(block.indexOf('credentials:'), block.indexOf('}', block.indexOf('passphrase')));
+    assert.ok(start >= 0 && defaults.length > 0 && credentials.length > 0);
+    assert.match(credentials, /user:\s*\{\s*type:\s*'text'/);
+    assert.match(credentials, /password:\s*\{\s*type:\s*'password'/);
+    assert.match(credentials, /passphrase:\s*\{\s*type:\s*'password'/);
+    assert.doesNotMatch(defaults, /\b(user|password|passphrase)\s*:/);
+  });
+
+  it('shows connecting → connected on every user, and buffering while the broker is gone', async () => {
+    await loadConnected([
+      brokerNode(),
+      { id: 'out', type: 'uns-out', broker: 'b1', wires: [] },
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: '#', wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ]);
+    const outSeen = statuses('out');
+    const inSeen = statuses('in');
+    await aedes.close();
+    await waitFor('a disconnected status', () => outSeen.some((s) => s.text === 'uns.status.buffering'));
+    helper.getNode('out')!.receive({ topic: asset, payload: { x: 1 } });
+    await waitFor('the message in the store on disk', () => storedBytes() > 0);
+    assert.deepEqual(outSeen.at(-1), { fill: 'yellow', shape: 'dot', text: 'uns.status.buffering' });
+    assert.deepEqual(inSeen.at(-1), { fill: 'yellow', shape: 'dot', text: 'uns.status.buffering' });
+  });
+});
