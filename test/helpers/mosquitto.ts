@@ -138,3 +138,9 @@ function accepts(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** Shorthand used by the e2e tests. */
+export type MosquittoProcess = Mosquitto;
+export function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  return Mosquitto.start(options);
+}
