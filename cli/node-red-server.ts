@@ -3,6 +3,7 @@
  * endpoints (when enabled), GET /healthz and GET /metrics. Node-RED's log goes to stdout.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { EventEmitter } from 'node:events';
 import { dirname } from 'node:path';
 import type { RequestListener } from 'node:http';
@@ -53,6 +54,12 @@ function createExpressApp(): ExpressApp {
   return app;
 }
 
+/** Node-RED's `https` setting: TLS options, or a function returning them (or a promise of them). */
+async function httpsOptions(setting: unknown): Promise<HttpsOptions | undefined> {
+  const value: unknown = typeof setting === 'function' ? await (setting as () => unknown)() : setting;
+  return value && typeof value === 'object' ? value as HttpsOptions : undefined;
+}
+
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -66,7 +73,8 @@ function urlHost(host: string): string {
 export async function startNodeRed(settings: NodeRedSettings, portSetting: string): Promise<NodeRedServer> {
   const begin = Date.now();
   const RED = require('node-red') as NodeRedModule;
-  const server = createServer();
+  const tls = await httpsOptions(settings.https);
+  const server = tls ? createHttpsServer(tls) : createServer();
   server.setMaxListeners(0);
   RED.init(server, settings);
   const flows = new FlowsTracker(RED.events);
@@ -116,7 +124,7 @@ export async function startNodeRed(settings: NodeRedSettings, portSetting: strin
   }
   await RED.start();
   const settledFlows = await flows.whenSettled();
-  const url = `http://${urlHost(settings.uiHost)}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${urlHost(settings.uiHost)}:${port}`;
   let closing: Promise<void> | undefined;
   return {
     url,

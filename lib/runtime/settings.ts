@@ -238,8 +238,9 @@ function checkSettings(settings: NodeRedSettings, mode: RuntimeMode): Notice[] {
   if (editorOn && exposed && !settings.adminAuth) {
     throw new SettingsError(
       `refusing to start: the editor would listen on ${where}, which is not a loopback address, without adminAuth, ` +
-      'so anyone who can reach it could deploy flows. Do one of: add --headless (no editor), listen on --host 127.0.0.1, ' +
-      'or configure adminAuth (UNS_EDGE_ADMIN_USER and UNS_EDGE_ADMIN_PASSWORD_HASH, or adminAuth in a --settings file). See docs/security.md.');
+      'so anyone who can reach it could deploy flows. Do one of: run headless (--headless or UNS_EDGE_HEADLESS=1, no editor), ' +
+      'listen on loopback (--host 127.0.0.1 or UNS_EDGE_HOST=127.0.0.1), or configure adminAuth (UNS_EDGE_ADMIN_USER and ' +
+      'UNS_EDGE_ADMIN_PASSWORD_HASH, or adminAuth in a --settings / UNS_EDGE_SETTINGS file). See docs/security.md.');
   }
   if (editorOn && exposed && !settings.https) {
     warn(`the editor on ${where} is served over plain HTTP: logins and tokens cross the network in clear text; set https in a --settings file or put a TLS proxy in front`);

@@ -3,8 +3,9 @@
  * on free ports (run `npm run build` first; `npm test` does). Every child is stopped in after().
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -101,6 +102,17 @@ function bcryptHash(password: string): string {
   const nodeRed = dirname(require.resolve('node-red/package.json'));
   const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
   return bcrypt.hashSync(password, 8);
+}
+
+/** GET over TLS, trusting `ca` only. */
+function httpsGetText(port: number, path: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolveGet, reject) => {
+    httpsGet({ host: '127.0.0.1', port, path, ca, servername: 'localhost' }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      response.on('end', () => resolveGet({ status: response.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
 }
 
 /** A flow of core nodes only: inject once into debug. */
@@ -235,6 +247,24 @@ describe('uns-edge CLI (integration)', function () {
     assert.match(login.image ?? '', /login\.svg$/);
     // The health and metrics endpoints stay readable without a token (for probes and scrapers).
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
+  it('a --settings file is merged in: its https makes the server TLS-only', async () => {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const settingsFile = join(dir, 'overrides.js');
+    writeFileSync(settingsFile, `const fs = require('node:fs');
+module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: fs.readFileSync(${JSON.stringify(cert)}) } };`);
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port), '--settings', settingsFile]);
+    await cli.waitFor(/gateway ready in/);
+    assert.match(cli.output, new RegExp(`health https://127\\.0\\.0\\.1:${port}/healthz`));
+    const health = await httpsGetText(port, '/healthz', readFileSync(cert, 'utf8'));
+    assert.equal(health.status, 200);
+    assert.equal((JSON.parse(health.body) as { status: string }).status, 'ok');
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'plain HTTP is not served');
   });
 
   it('simulate serves the drives over Modbus TCP to an independent client (pymodbus)', async () => {
