@@ -281,10 +281,6 @@ async function runGateway(values: Record<string, string | boolean | undefined>):
     httpNode: values['http-node'] === true || fromEnv.httpNode,
     settingsFile: stringOption(values.settings) ?? fromEnv.settingsFile,
   };
-  if (!existsSync(flowFile)) {
-    if (options.headless) throw new SettingsError(`the flows file ${flowFile} does not exist (a headless gateway cannot create it)`);
-    log.warn(`the flows file ${flowFile} does not exist yet: starting with no flows; Deploy in the editor creates it`);
-  }
   const server = await startRuntime(options, '--port (or UNS_EDGE_PORT)');
   log.info(`gateway ready in ${readySeconds()} s, ${describeFlows(server)}`);
   log.info(`health ${server.url}/healthz, metrics ${server.url}/metrics, editor ${options.headless ? 'off (headless)' : server.url}`);

@@ -7,7 +7,8 @@
  * - the editor would listen on a non-loopback address without adminAuth (anyone on the network
  *   could deploy an exec flow: the exposure pattern in security.md §3.2);
  * - gateway mode needs UNS_EDGE_CREDENTIAL_SECRET (editor on, or a credentials file exists) and it
- *   is missing or short.
+ *   is missing or short;
+ * - a gateway's flows file is not a JSON array, or is missing while headless.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -248,6 +249,7 @@ function checkSettings(settings: NodeRedSettings, mode: RuntimeMode): Notice[] {
   if (settings.httpNodeRoot !== false && exposed && !settings.httpNodeAuth) {
     warn(`HTTP-In endpoints on ${where} have no httpNodeAuth: any flow with an http-in node is open to the network`);
   }
+  if (mode === 'gateway') notices.push(...checkFlowsFile(settings.flowFile, editorOn));
   if (mode === 'gateway') checkCredentialSecret(settings, editorOn);
   if (mode === 'gateway' && settings.credentialSecret === undefined) {
     // Headless and no credentials file: nothing to encrypt, and nothing can add credentials
@@ -259,6 +261,26 @@ function checkSettings(settings: NodeRedSettings, mode: RuntimeMode): Notice[] {
     });
   }
   return notices;
+}
+
+/**
+ * Node-RED starts a flows file that is not valid JSON as an empty flow set ("Existing flow file is
+ * not valid json"): a gateway would run nothing and look healthy. Refuse that, and a headless
+ * gateway without a flows file (nothing could ever create it).
+ */
+function checkFlowsFile(flowFile: string, editorOn: boolean): Notice[] {
+  if (!existsSync(flowFile)) {
+    if (!editorOn) throw new SettingsError(`refusing to start: the flows file ${flowFile} does not exist (a headless gateway cannot create it)`);
+    return [{ level: 'warn', message: `the flows file ${flowFile} does not exist yet: starting with no flows; Deploy in the editor creates it` }];
+  }
+  let flows: unknown;
+  try {
+    flows = JSON.parse(readFileSync(flowFile, 'utf8'));
+  } catch (error) {
+    throw new SettingsError(`refusing to start: the flows file ${flowFile} is not valid JSON (${(error as Error).message})`);
+  }
+  if (!Array.isArray(flows)) throw new SettingsError(`refusing to start: the flows file ${flowFile} must hold a JSON array of nodes`);
+  return flows.length === 0 ? [{ level: 'warn', message: `the flows file ${flowFile} is empty: no flows will run` }] : [];
 }
 
 function checkCredentialSecret(settings: NodeRedSettings, editorOn: boolean): void {

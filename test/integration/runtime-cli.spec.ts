@@ -208,6 +208,27 @@ describe('uns-edge CLI (integration)', function () {
     assert.match(cli.output, /UNS_EDGE_CREDENTIAL_SECRET is not set and the editor is on/);
   });
 
+  it('refuses a flows file that is not valid JSON (Node-RED would run it as empty flows)', async () => {
+    writeFileSync(flowFile, '[{"id":"tab1","type":"tab"},');
+    const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())]);
+    assert.equal((await cli.exit).code, EXIT_CONFIG);
+    assert.match(cli.output, /flows\.json is not valid JSON/);
+  });
+
+  it('excludes the exec node on a gateway: a flow using it stays stopped and /healthz says why (503)', async () => {
+    const execNode = { id: 'exec1', type: 'exec', z: 'tab1', command: 'id', addpay: '', append: '', useSpawn: 'false', timer: '', winHide: false, oldrc: false, name: '', x: 320, y: 160, wires: [[], [], []] };
+    writeFileSync(flowFile, JSON.stringify([...CORE_FLOW, execNode]));
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)]);
+    await cli.waitFor(/flows NOT started: missing node types: exec/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 503);
+    const report = await health.json() as { status: string; flows: { state: string; problem: string } };
+    assert.equal(report.status, 'unavailable');
+    assert.equal(report.flows.problem, 'missing node types: exec');
+    assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), /^uns_edge_flows_running 0$/m);
+  });
+
   it('with adminAuth from the environment: starts on 0.0.0.0, the admin API needs a token, the editor is branded', async () => {
     const port = await freePort();
     const cli = new Cli(['run', '--flows', flowFile, '--host', '0.0.0.0', '--port', String(port)], {

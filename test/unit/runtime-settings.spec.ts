@@ -19,6 +19,7 @@ describe('runtime settings', () => {
       mode: 'gateway', flowFile: join(dir, 'flows.json'), userDir: dir, host: '127.0.0.1', port: 1880,
       headless: true, httpNode: false, logLevel: 'info',
     };
+    writeFileSync(gateway.flowFile, JSON.stringify([{ id: 'tab1', type: 'tab', label: 'line 1' }]));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -100,6 +101,21 @@ describe('runtime settings', () => {
     writeFileSync(exposing, JSON.stringify({ uiHost: '0.0.0.0' }));
     assert.throws(() => buildSettings({ ...gateway, headless: false, credentialSecret: SECRET, settingsFile: exposing }), /without adminAuth/);
     assert.throws(() => buildSettings({ ...gateway, settingsFile: join(dir, 'absent.js') }), /absent\.js not found/);
+  });
+
+  it('refuses a gateway flows file that is not a JSON array, or missing while headless; warns when empty', () => {
+    writeFileSync(gateway.flowFile, '[{"id":"tab1","type":"tab"},');
+    assert.throws(() => buildSettings(gateway), /flows\.json is not valid JSON/);
+    writeFileSync(gateway.flowFile, '{"flows":[]}');
+    assert.throws(() => buildSettings(gateway), /must hold a JSON array of nodes/);
+    writeFileSync(gateway.flowFile, '[]');
+    assert.ok(buildSettings(gateway).notices.some((notice) => notice.level === 'warn' && /is empty: no flows will run/.test(notice.message)));
+    rmSync(gateway.flowFile);
+    assert.throws(() => buildSettings(gateway), /does not exist \(a headless gateway cannot create it\)/);
+    const { notices } = buildSettings({ ...gateway, headless: false, credentialSecret: SECRET });
+    assert.ok(notices.some((notice) => /Deploy in the editor creates it/.test(notice.message)));
+    // The demo does not check: its flows file is prepared by the CLI.
+    assert.equal(buildSettings({ ...gateway, mode: 'demo', headless: false }).settings.httpAdminRoot, '/');
   });
 
   it('demo mode keeps Node-RED\'s palette manager and exec node, serves HTTP-In, and has no secret rule', () => {
