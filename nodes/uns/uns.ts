@@ -15,6 +15,7 @@ import { UnsOut, type UnsOutFormat } from '../../lib/uns/uns-out';
 import { TagBatchError } from '../../lib/uns/validate';
 import type { DeadbandMode } from '../../lib/uns/deadband';
 import { counter } from '../../lib/runtime/metrics';
+import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
 
@@ -203,8 +204,10 @@ export = function register(RED: NodeAPI): void {
         windowSize: num(config.storeWindow, 20),
         warn: (message) => node.warn(message),
       });
-      connection.on('state', (_state, detail) => {
+      const description = connection.description;
+      connection.on('state', (state, detail) => {
         if (detail !== undefined) lastReason = detail;
+        reportConnection({ id: node.id, type: 'uns-broker', name: node.name || description, state, connected: state === 'connected', detail });
         refreshStatus();
       });
       connection.on('connected', () => {
@@ -229,6 +232,7 @@ export = function register(RED: NodeAPI): void {
       forwarder?.close();
       queue?.close();
       connection?.removeAllListeners();
+      forgetConnection(node.id);
       connection = undefined;
       forwarder = undefined;
       queue = undefined;
