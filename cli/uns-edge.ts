@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageInfo } from '../lib/runtime/package-info';
 import {
-  buildSettings, parsePort, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
+  buildSettings, DEFAULT_HOST, DEFAULT_PORT, parsePort, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
 } from '../lib/runtime/settings';
 import { startEmbeddedBroker } from './embedded-broker';
 import { StartupError } from './listen';
@@ -32,7 +32,8 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 const DEFAULT_MQTT_PORT = 1883;
 const DEFAULT_SIM_PORT = 5020;
-const LOOPBACK = '127.0.0.1';
+/** Where the demo's broker and plant listen: they have no authentication. */
+const LOOPBACK = DEFAULT_HOST;
 
 interface OptionSpec {
   type: 'string' | 'boolean';
@@ -55,7 +56,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'embedded MQTT broker, simulated plant and Node-RED with the demo flow (npm start)',
     usage: 'uns-edge demo [options]',
     options: {
-      port: { type: 'string', value: 'N', help: `editor / HTTP port (env UNS_EDGE_PORT, default 1880)` },
+      port: { type: 'string', value: 'N', help: `editor / HTTP port (env UNS_EDGE_PORT, default ${DEFAULT_PORT})` },
       'mqtt-port': { type: 'string', value: 'N', help: `embedded MQTT broker port (env UNS_EDGE_MQTT_PORT, default ${DEFAULT_MQTT_PORT})` },
       'sim-port': { type: 'string', value: 'N', help: `simulated plant Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT})` },
       'user-dir': { type: 'string', value: 'DIR', help: 'where the demo keeps its flows and context (env UNS_EDGE_DEMO_DIR, default ./.uns-edge/demo)' },
@@ -71,7 +72,7 @@ const COMMANDS: Record<string, Command> = {
       flows: { type: 'string', value: 'FILE', help: 'the flows file (env UNS_EDGE_FLOWS; required)' },
       headless: { type: 'boolean', help: 'no editor and no admin API (env UNS_EDGE_HEADLESS=1)' },
       host: { type: 'string', value: 'H', help: `address to listen on (env UNS_EDGE_HOST, default ${LOOPBACK})` },
-      port: { type: 'string', value: 'N', help: 'HTTP port for /healthz, /metrics and the editor (env UNS_EDGE_PORT, default 1880)' },
+      port: { type: 'string', value: 'N', help: `HTTP port for /healthz, /metrics and the editor (env UNS_EDGE_PORT, default ${DEFAULT_PORT})` },
       'user-dir': { type: 'string', value: 'DIR', help: 'Node-RED user directory (env UNS_EDGE_USER_DIR, default: the flows file\'s directory)' },
       settings: { type: 'string', value: 'FILE', help: 'a .js/.json file of Node-RED settings merged over the hardened ones (env UNS_EDGE_SETTINGS)' },
       'http-node': { type: 'boolean', help: 'serve HTTP-In endpoints of the flows (env UNS_EDGE_HTTP_NODE=1)' },
@@ -229,7 +230,7 @@ function demoCredentialSecret(userDir: string): string {
 }
 
 async function runDemo(values: Record<string, string | boolean | undefined>): Promise<void> {
-  const port = portOption(values.port, '--port', 'UNS_EDGE_PORT', 1880);
+  const port = portOption(values.port, '--port', 'UNS_EDGE_PORT', DEFAULT_PORT);
   const mqttPort = portOption(values['mqtt-port'], '--mqtt-port', 'UNS_EDGE_MQTT_PORT', DEFAULT_MQTT_PORT);
   const simPort = portOption(values['sim-port'], '--sim-port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
   const userDir = resolve(stringOption(values['user-dir']) ?? process.env.UNS_EDGE_DEMO_DIR ?? join('.uns-edge', 'demo'));

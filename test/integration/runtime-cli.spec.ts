@@ -35,6 +35,10 @@ class Cli {
     running.add(this);
   }
 
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }
@@ -83,6 +87,10 @@ class Cli {
 }
 
 const running = new Set<Cli>();
+// If the test run itself dies, take the children with it.
+process.on('exit', () => {
+  for (const cli of running) cli.kill();
+});
 
 function rssMegabytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
@@ -280,8 +288,7 @@ describe('uns-edge CLI (integration)', function () {
 module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: fs.readFileSync(${JSON.stringify(cert)}) } };`);
     const port = await freePort();
     const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port), '--settings', settingsFile]);
-    await cli.waitFor(/gateway ready in/);
-    assert.match(cli.output, new RegExp(`health https://127\\.0\\.0\\.1:${port}/healthz`));
+    await cli.waitFor(new RegExp(`health https://127\\.0\\.0\\.1:${port}/healthz`));
     const health = await httpsGetText(port, '/healthz', readFileSync(cert, 'utf8'));
     assert.equal(health.status, 200);
     assert.equal((JSON.parse(health.body) as { status: string }).status, 'ok');
