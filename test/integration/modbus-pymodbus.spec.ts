@@ -177,14 +177,14 @@ describe('modbus against a pymodbus server', function () {
 
   it('a unit that dies does not stall the others: unit 1 keeps its poll rate', async () => {
     const rateOfUnit1 = async (threshold: number) => {
-      const c = client({ unitFailureThreshold: threshold, unitBackoffMs: 2000, silentLinkTimeouts: 1000 });
+      const c = client({ timeoutMs: 400, unitFailureThreshold: threshold, unitBackoffMs: 3000, silentLinkTimeouts: 1000 });
       const one = poller(c, 1, [{ name: 'v', table: 'holding', address: 0, type: 'uint16' }], 100);
       const two = poller(c, 2, [{ name: 'v', table: 'holding', address: 0, type: 'uint16' }], 100);
       one.start();
       two.start();
       await nextBatch(two);
       await py.command({ cmd: 'remove_unit', unit: 2 });
-      await sleep(1000); // the breaker opens after `threshold` timeouts of 200 ms
+      await sleep(1500); // the breaker opens after `threshold` timeouts of 400 ms
       let count = 0;
       const on = () => count++;
       one.on('batch', on);
