@@ -18,17 +18,17 @@ const CLI = join(ROOT, 'dist', 'cli', 'uns-edge.js');
 const SECRET = 'integration-test-secret-0123456789';
 const EXIT_CONFIG = 78;
 
-/** A running `uns-edge` child: its output so far, waits on it, and a stop that reports the exit. */
+/** A running `uns-edge` (or `node-red`) child: its output so far, waits on it, and a stop that reports the exit. */
 class Cli {
   output = '';
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcessWithoutNullStreams;
   readonly spawnedAt = Date.now();
 
-  constructor(args: string[], env: Record<string, string> = {}, cwd: string = ROOT) {
+  constructor(args: string[], env: Record<string, string> = {}, cwd: string = ROOT, script: string = CLI) {
     // A clean environment: no UNS_EDGE_* from the developer's shell.
     const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: 'pipe' });
+    this.child = spawn(process.execPath, [script, ...args], { cwd, env: { ...base, ...env }, stdio: 'pipe' });
     this.child.stdout.on('data', (data: Buffer) => { this.output += data.toString(); });
     this.child.stderr.on('data', (data: Buffer) => { this.output += data.toString(); });
     this.exit = new Promise((resolveExit) => this.child.once('exit', (code, signal) => resolveExit({ code, signal })));
@@ -311,6 +311,33 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
       await client.close();
     }
     assert.equal((await cli.stop()).code, 0);
+  });
+
+  describe('stock node-red -s dist/settings.js', () => {
+    const redJs = join(dirname(require.resolve('node-red/package.json')), 'red.js');
+    const settingsJs = join(ROOT, 'dist', 'settings.js');
+
+    it('serves the hardened, branded editor on loopback, configured from the environment', async () => {
+      const port = await freePort();
+      const red = new Cli(['-s', settingsJs, '-p', String(port)], {
+        UNS_EDGE_USER_DIR: dir, UNS_EDGE_FLOWS: flowFile, UNS_EDGE_CREDENTIAL_SECRET: SECRET,
+      }, ROOT, redJs);
+      await red.waitFor(/Started flows/);
+      await red.waitFor(/Server now running at/);
+      assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /<title>UNS Edge<\/title>/);
+      const settings = await (await fetch(`http://127.0.0.1:${port}/settings`)).json() as { paletteCategories: string[]; externalModules?: { palette?: { allowInstall?: boolean } } };
+      assert.equal(settings.paletteCategories[0], 'UNS Edge');
+      assert.equal(settings.externalModules?.palette?.allowInstall, false);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/diagnostics`)).status, 403, "diagnostics disabled");
+    });
+
+    it('refuses an editor on 0.0.0.0 without adminAuth while loading the settings file', async () => {
+      const red = new Cli(['-s', settingsJs, '-p', String(await freePort())], {
+        UNS_EDGE_USER_DIR: dir, UNS_EDGE_FLOWS: flowFile, UNS_EDGE_CREDENTIAL_SECRET: SECRET, UNS_EDGE_HOST: '0.0.0.0',
+      }, ROOT, redJs);
+      assert.equal((await red.exit).code, 1);
+      assert.match(red.output, /Error loading settings file[\s\S]*not a loopback address, without adminAuth/);
+    });
   });
 
   describe('demo', () => {
