@@ -8,6 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { ConnectionState, createModbusTcpClient, ModbusClient } from '../../lib/modbus/client';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition, ReadPlan, ReadPlanError } from '../../lib/modbus/read-plan';
+import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { counter, gauge } from '../../lib/runtime/metrics';
 
 interface LinkDef extends NodeDef {
@@ -119,7 +120,12 @@ export = function (RED: NodeAPI): void {
     node.client = undefined;
     liveLinks.add(node);
 
+    let lastOutage: string | undefined;
     const fanOut = (state: ConnectionState) => {
+      // /healthz and uns_edge_connection_up read this registry (docs/gateway.md).
+      const connected = state === 'connected';
+      if (connected) lastOutage = undefined;
+      reportConnection({ id: node.id, type: 'uns-modbus-link', name: node.name || `modbus://${host}:${port}`, state, connected, detail: lastOutage });
       for (const user of users) user.onLinkState(state);
     };
 
@@ -127,9 +133,13 @@ export = function (RED: NodeAPI): void {
       users.add(user);
       if (!node.client) {
         const client = createModbusTcpClient(options);
+        // 'outage' comes before the 'backoff' state change, so the registry gets the reason with it.
+        client.on('outage', (e) => {
+          lastOutage = e.reason;
+          // One log line per outage and one when it ends; never one per request (peers.md §2, MB#89).
+          node.warn(RED._('modbus.log.outage', { address: e.address, reason: e.reason }));
+        });
         client.on('state', fanOut);
-        // One log line per outage and one when it ends; never one per request (peers.md §2, MB#89).
-        client.on('outage', (e) => node.warn(RED._('modbus.log.outage', { address: e.address, reason: e.reason })));
         client.on('restored', (e) => node.log(RED._('modbus.log.restored', { address: e.address, seconds: (e.downMs / 1000).toFixed(1) })));
         client.on('unitSuspended', (e) => {
           if (!e.repeat) node.warn(RED._('modbus.log.unit-suspended', { unit: e.unitId, timeouts: e.timeouts, seconds: e.forMs / 1000 }));
@@ -146,8 +156,9 @@ export = function (RED: NodeAPI): void {
       if (users.size === 0 && node.client) {
         const client = node.client;
         node.client = undefined;
+        client.removeAllListeners(); // before close(): its 'closed' state must not re-report the link
         await client.close();
-        client.removeAllListeners();
+        forgetConnection(node.id);
       }
     };
 
@@ -156,14 +167,13 @@ export = function (RED: NodeAPI): void {
       users.clear();
       const client = node.client;
       node.client = undefined;
+      client?.removeAllListeners(); // before close(): its 'closed' state must not re-report the link
+      forgetConnection(node.id);
       if (!client) {
         done();
         return;
       }
-      client.close().then(() => {
-        client.removeAllListeners();
-        done();
-      }, () => done());
+      client.close().then(() => done(), () => done());
     });
   }
 

@@ -8,6 +8,7 @@ import modbusNodes = require('../../nodes/modbus/modbus');
 import { encodeRegisters } from '../../lib/modbus/datatypes';
 import { MemoryDataModel } from '../../lib/modbus/memory-model';
 import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
+import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import { metricsRegistry } from '../../lib/runtime/metrics';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 
@@ -170,17 +171,26 @@ describe('modbus nodes', function () {
     assert.equal(server.connections, 1);
     const scrape = await metricsRegistry.getSingleMetricAsString('uns_edge_modbus_connection_state');
     assert.match(scrape, /uns_edge_modbus_connection_state\{link="link"\} 2/);
+    const reported = connectionStatuses().find((c) => c.id === 'link');
+    assert.equal(reported?.type, 'uns-modbus-link');
+    assert.equal(reported?.connected, true);
     await helper.unload();
     await sleep(50);
     assert.equal(server.connections, 0, 'the link closed its socket on close');
+    assert.equal(connectionStatuses().find((c) => c.id === 'link'), undefined, 'forgotten on close');
   });
 
-  it('recovers by itself after the device drops the connection, no redeploy', async () => {
+  it('reports the outage to the connection registry and recovers when the device is back, no redeploy', async () => {
     await helper.load(modbusNodes, flow());
     const seen = statuses();
     await nextBatch();
     const link = helper.getNode('link') as { client: { stats: { connects: number } } };
-    server.dropConnections();
+    await server.close();
+    await sleep(100);
+    const down = connectionStatuses().find((c) => c.id === 'link');
+    assert.equal(down?.connected, false);
+    assert.match(down?.detail ?? '', /ECONNREFUSED|closed by the device/);
+    server = await startModbusTcpServer({ port: server.port, model });
     const deadline = Date.now() + 3000;
     while (link.client.stats.connects < 2 && Date.now() < deadline) await sleep(10);
     assert.equal(link.client.stats.connects, 2, 'reconnected');
