@@ -1,15 +1,17 @@
 /**
- * The drive profile of the simulated VFD (profiles/simulated-drive.json), parsed and checked.
- * The JSON is the one source of the register map: the plant serves it, the doc table is generated
- * from it (sim/profile-doc.ts), and the drive model takes its ratings as defaults.
+ * The drive profile of the simulated VFD (profiles/simulated-drive.json), checked by the drive
+ * profile loader (lib/drive/profile.ts) and narrowed to what the simulator serves. The JSON is the
+ * one source of the register map: the plant serves it, the doc table is generated from it
+ * (sim/profile-doc.ts), and the drive model takes its ratings as defaults.
  */
-import { registerCount, WORD_ORDERS, WordOrder } from '../lib/modbus/datatypes';
+import { BitDefinition, DriveProfile as GenericDriveProfile, FaultDefinition, ProfileProblem, validateDriveProfile } from '../lib/drive/profile';
+import { registerCount, WordOrder } from '../lib/modbus/datatypes';
 import rawSimulatedDriveProfile from '../profiles/simulated-drive.json';
 
 export { registerCount, WordOrder };
 
 export type RegisterTable = 'holding' | 'input';
-/** The register types a drive profile uses (a subset of lib/modbus/datatypes ModbusDataType). */
+/** The register types the simulator serves (a subset of what a drive profile may use). */
 export type RegisterType = 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32';
 export type Access = 'R' | 'RW';
 
@@ -30,9 +32,9 @@ export interface ParameterSpec {
   description: string;
 }
 
-export interface BitSpec { bit: number; name: string; description: string }
+export type BitSpec = Pick<BitDefinition, 'bit' | 'name' | 'description'>;
 export interface CommandSpec { name: string; value: number; description: string }
-export interface FaultSpec { code: number; name: string; description: string }
+export type FaultSpec = Pick<FaultDefinition, 'code' | 'name' | 'description'>;
 
 /** Nameplate and protection limits of a drive with its motor. */
 export interface DriveRatings {
@@ -56,6 +58,7 @@ export interface DriveRatings {
   dcOvervoltageResetV: number;
 }
 
+/** The simulator's view of its profile. */
 export interface DriveProfile {
   profile: string;
   version: number;
@@ -74,143 +77,49 @@ const RATING_KEYS: readonly (keyof DriveRatings)[] = [
   'motorTemperatureTripC', 'motorTemperatureResetC', 'heatsinkTemperatureWarningC', 'heatsinkTemperatureTripC',
   'heatsinkTemperatureResetC', 'dcBusNominalV', 'dcOvervoltageTripV', 'dcOvervoltageResetV',
 ];
-const REGISTER_TYPES: readonly RegisterType[] = ['uint16', 'int16', 'uint32', 'int32', 'float32'];
+const SIMULATED_TYPES: readonly string[] = ['uint16', 'int16', 'uint32', 'int32', 'float32'] satisfies RegisterType[];
+const PROFILE_FILE = 'profiles/simulated-drive.json';
 
-class ProfileError extends Error {
-  constructor(where: string, problem: string) {
-    super(`drive profile: ${where}: ${problem}`);
-    this.name = 'ProfileError';
-  }
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown, where: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProfileError(where, 'must be an object');
-  return value as Json;
-}
-function array(value: unknown, where: string): unknown[] {
-  if (!Array.isArray(value)) throw new ProfileError(where, 'must be an array');
-  return value;
-}
-function string(value: unknown, where: string): string {
-  if (typeof value !== 'string') throw new ProfileError(where, 'must be a string');
-  return value;
-}
-function finite(value: unknown, where: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ProfileError(where, 'must be a finite number');
-  return value;
-}
-function integer(value: unknown, where: string, min: number, max: number): number {
-  const n = finite(value, where);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ProfileError(where, `must be an integer in ${min}..${max}`);
-  return n;
-}
-function oneOf<T extends string>(value: unknown, where: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new ProfileError(where, `must be one of ${allowed.join(', ')}`);
-  return value as T;
-}
-function optionalFinite(value: unknown, where: string): number | undefined {
-  return value === undefined ? undefined : finite(value, where);
-}
-function unique<T>(items: T[], key: (item: T) => string | number, where: string): void {
-  const seen = new Set<string | number>();
-  for (const item of items) {
-    const k = key(item);
-    if (seen.has(k)) throw new ProfileError(where, `duplicate ${String(k)}`);
-    seen.add(k);
-  }
-}
-
-function parseParameter(value: unknown, where: string, defaultWordOrder: WordOrder): ParameterSpec {
-  const p = object(value, where);
-  const type = oneOf(p.type, `${where}.type`, REGISTER_TYPES);
-  const table = oneOf(p.table, `${where}.table`, ['holding', 'input'] as const);
-  const access = oneOf(p.access, `${where}.access`, ['R', 'RW'] as const);
-  if (access === 'RW' && table !== 'holding') throw new ProfileError(where, 'only holding registers can be written (MB App Protocol v1.1b3 §4.3)');
-  const scale = finite(p.scale, `${where}.scale`);
-  if (scale === 0) throw new ProfileError(`${where}.scale`, 'must not be 0');
-  if (type === 'float32' && scale !== 1) throw new ProfileError(`${where}.scale`, 'float32 values are unscaled: use 1');
-  const spec: ParameterSpec = {
-    name: string(p.name, `${where}.name`),
-    address: integer(p.address, `${where}.address`, 0, 0xffff - (registerCount(type) - 1)),
-    table,
-    type,
-    wordOrder: p.wordOrder === undefined ? defaultWordOrder : oneOf(p.wordOrder, `${where}.wordOrder`, WORD_ORDERS),
-    scale,
-    unit: string(p.unit, `${where}.unit`),
-    access,
-    min: optionalFinite(p.min, `${where}.min`),
-    max: optionalFinite(p.max, `${where}.max`),
-    description: string(p.description, `${where}.description`),
-  };
-  if (access === 'RW' && (spec.min === undefined || spec.max === undefined)) throw new ProfileError(where, 'a writable parameter needs min and max');
-  return spec;
-}
-
-function parseBits(value: unknown, where: string): BitSpec[] {
-  const bits = array(value, where).map((b, i) => {
-    const o = object(b, `${where}[${i}]`);
-    return { bit: integer(o.bit, `${where}[${i}].bit`, 0, 15), name: string(o.name, `${where}[${i}].name`), description: string(o.description, `${where}[${i}].description`) };
+/** What sim/register-codec.ts and sim/drive-model.ts need beyond the drive profile rules. */
+function simulatorRules(profile: GenericDriveProfile): ProfileProblem[] {
+  const problems: ProfileProblem[] = [];
+  profile.parameters.forEach((p, i) => {
+    if (!SIMULATED_TYPES.includes(p.type)) problems.push({ path: `parameters[${i}].type`, message: `must be one of ${SIMULATED_TYPES.join(', ')} (the types the simulator serves)` });
+    if (p.type === 'float32' && p.scale !== 1) problems.push({ path: `parameters[${i}].scale`, message: 'float32 values are unscaled: use 1' });
+    if (p.offset !== 0) problems.push({ path: `parameters[${i}].offset`, message: 'the simulator does not apply offsets' });
   });
-  unique(bits, (b) => b.bit, where);
-  unique(bits, (b) => b.name, where);
-  return bits;
+  for (const key of RATING_KEYS) {
+    if (typeof profile.ratings?.[key] !== 'number') problems.push({ path: `ratings.${key}`, message: 'is required by the simulated drive (sim/drive-model.ts)' });
+  }
+  for (const [name, command] of Object.entries(profile.controlWord.commands)) {
+    if (command.steps.length !== 1) problems.push({ path: `controlWord.commands.${name}.steps`, message: 'the simulated drive takes every command as one control word' });
+  }
+  return problems;
 }
 
-/** Parse and check a drive profile; throws an Error naming the offending field. */
+/**
+ * Parse and check a drive profile for the simulator: the drive profile rules plus
+ * simulatorRules(). Throws DriveProfileError naming every offending field.
+ */
 export function parseDriveProfile(json: unknown): DriveProfile {
-  const root = object(json, 'profile');
-  const defaultWordOrder = oneOf(root.defaultWordOrder ?? 'ABCD', 'defaultWordOrder', WORD_ORDERS);
-  const ratingsJson = object(root.ratings, 'ratings');
-  const ratings = Object.fromEntries(RATING_KEYS.map((k) => [k, finite(ratingsJson[k], `ratings.${k}`)])) as unknown as DriveRatings;
-
-  const parameters = array(root.parameters, 'parameters').map((p, i) => parseParameter(p, `parameters[${i}]`, defaultWordOrder));
-  unique(parameters, (p) => p.name, 'parameters');
-  for (const table of ['holding', 'input'] as const) {
-    const owners = new Map<number, string>();
-    for (const p of parameters.filter((q) => q.table === table)) {
-      for (let a = p.address; a < p.address + registerCount(p.type); a++) {
-        const other = owners.get(a);
-        if (other) throw new ProfileError(`parameters.${p.name}`, `${table} register ${a} is already used by ${other}`);
-        owners.set(a, p.name);
-      }
-    }
-  }
-  const parameterNamed = (name: string, where: string): void => {
-    if (!parameters.some((p) => p.name === name && registerCount(p.type) === 1)) throw new ProfileError(where, `no 16-bit parameter named ${name}`);
-  };
-
-  const control = object(root.controlWord, 'controlWord');
-  const controlParameter = string(control.parameter, 'controlWord.parameter');
-  parameterNamed(controlParameter, 'controlWord.parameter');
-  const commands = array(control.commands, 'controlWord.commands').map((c, i) => {
-    const o = object(c, `controlWord.commands[${i}]`);
-    return { name: string(o.name, `controlWord.commands[${i}].name`), value: integer(o.value, `controlWord.commands[${i}].value`, 0, 0xffff), description: string(o.description, `controlWord.commands[${i}].description`) };
-  });
-  unique(commands, (c) => c.name, 'controlWord.commands');
-
-  const status = object(root.statusWord, 'statusWord');
-  const statusParameter = string(status.parameter, 'statusWord.parameter');
-  parameterNamed(statusParameter, 'statusWord.parameter');
-
-  const faults = array(root.faults, 'faults').map((f, i) => {
-    const o = object(f, `faults[${i}]`);
-    return { code: integer(o.code, `faults[${i}].code`, 0, 0xffff), name: string(o.name, `faults[${i}].name`), description: string(o.description, `faults[${i}].description`) };
-  });
-  unique(faults, (f) => f.code, 'faults');
-  unique(faults, (f) => f.name, 'faults');
-
+  const profile = validateDriveProfile(json, PROFILE_FILE, { rules: simulatorRules });
+  const ratings = profile.ratings as Record<string, number>;
+  const bit = ({ bit: position, name, description }: BitDefinition): BitSpec => ({ bit: position, name, description });
   return {
-    profile: string(root.profile, 'profile'),
-    version: integer(root.version, 'version', 1, 0xffff),
-    vendor: string(root.vendor, 'vendor'),
-    model: string(root.model, 'model'),
-    ratings,
-    parameters,
-    controlWord: { parameter: controlParameter, bits: parseBits(control.bits, 'controlWord.bits'), commands },
-    statusWord: { parameter: statusParameter, bits: parseBits(status.bits, 'statusWord.bits') },
-    faults,
+    profile: profile.id,
+    version: profile.version,
+    vendor: profile.identity.vendor,
+    model: profile.identity.models[0],
+    ratings: Object.fromEntries(RATING_KEYS.map((k) => [k, ratings[k]])) as unknown as DriveRatings,
+    parameters: profile.parameters.map(({ name, address, table, type, wordOrder, scale, unit, access, min, max, description }) => (
+      { name, address, table, type: type as RegisterType, wordOrder, scale, unit, access, min, max, description })),
+    controlWord: {
+      parameter: profile.controlWord.parameter,
+      bits: profile.controlWord.bits.map(bit),
+      commands: Object.entries(profile.controlWord.commands).map(([name, c]) => ({ name, value: c.steps[0].controlWord, description: c.description })),
+    },
+    statusWord: { parameter: profile.statusWord.parameter, bits: profile.statusWord.bits.map(bit) },
+    faults: profile.faults.codes.map(({ code, name, description }) => ({ code, name, description })),
   };
 }
 
