@@ -1,0 +1,164 @@
+/**
+ * The editor in a real browser (Debian Chromium driven by playwright-core): the gateway starts with
+ * the editor on loopback, the theme is applied, the "UNS Edge" palette shows every node type built so
+ * far, and a uns-in → uns-out flow is dragged from the palette, wired, configured in its dialog,
+ * deployed, and its status turns connected against a real Mosquitto broker.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { freePort, startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+
+const repo = join(__dirname, '..', '..');
+
+/** Every node type the package registers in its editor files (config types included). */
+function registeredTypes(): string[] {
+  const nodeSets = join(repo, 'nodes');
+  return readdirSync(nodeSets).flatMap((set) => {
+    const html = readFileSync(join(nodeSets, set, `${set}.html`), 'utf8');
+    return [...html.matchAll(/RED\.nodes\.registerType\(\s*'([^']+)'/g)].map((match) => match[1]!);
+  });
+}
+
+/** Start `uns-edge run` with the editor on loopback; resolve once the editor answers. */
+async function startGateway(userDir: string, port: number): Promise<ChildProcess> {
+  const flows = join(userDir, 'flows.json');
+  writeFileSync(flows, '[]');
+  const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
+    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'e2e-test-secret-0123456789' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  gateway.stdout!.on('data', (chunk) => { output += chunk; });
+  gateway.stderr!.on('data', (chunk) => { output += chunk; });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      if (response.ok) return gateway;
+    } catch { /* not listening yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  gateway.kill();
+  throw new Error(`gateway did not serve the editor within 20 s:\n${output}`);
+}
+
+/** Drag a palette entry onto the canvas at (x, y), as a user does with the mouse. */
+async function dragFromPalette(page: Page, type: string, x: number, y: number): Promise<void> {
+  const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+  await entry.scrollIntoViewIfNeeded();
+  const box = (await entry.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(x, y, { steps: 12 });
+  await page.mouse.up();
+}
+
+/** Canvas node group of the only node of a type on the canvas (the editor's SVG groups carry the node id). */
+async function canvasNode(page: Page, type: string) {
+  const id = await page.evaluate((wanted) => {
+    let found = '';
+    (window as unknown as { RED: { nodes: { eachNode(cb: (n: { id: string; type: string }) => void): void } } })
+      .RED.nodes.eachNode((node) => { if (node.type === wanted) found = node.id; });
+    return found;
+  }, type);
+  assert.ok(id, `a ${type} node on the canvas`);
+  return page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+}
+
+describe('editor e2e (headless Chromium)', function () {
+  this.timeout(120_000);
+  let mosquitto: MosquittoProcess;
+  let gateway: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let userDir: string;
+  let page: Page;
+
+  before(async () => {
+    userDir = mkdtempSync(join(tmpdir(), 'uns-edge-e2e-'));
+    mosquitto = await startMosquitto();
+    gateway = await startGateway(userDir, await freePort());
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    gateway?.kill('SIGTERM');
+    await mosquitto?.stop();
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('loads the editor with the UNS Edge theme and palette', async () => {
+    const port = /--port\s(\d+)/.exec((gateway!.spawnargs).join(' '))![1];
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-out"]', { timeout: 30_000 });
+    assert.match(await page.title(), /UNS Edge/);
+    assert.match(await page.locator('#red-ui-header').innerText(), /UNS Edge/);
+    const categories = await page.locator('.red-ui-palette-category .red-ui-palette-header').allInnerTexts();
+    assert.match(categories[0] ?? '', /UNS Edge/i, `first palette category is ${categories[0]}`);
+    const types = registeredTypes();
+    const paletteTypes = await page.evaluate((all) => all.filter((type) =>
+      (window as unknown as { RED: { nodes: { getType(t: string): { category: string } } } }).RED.nodes.getType(type).category !== 'config'), types);
+    assert.ok(paletteTypes.includes('uns-in') && paletteTypes.includes('uns-out'), `palette types found: ${paletteTypes.join(', ')}`);
+    for (const type of paletteTypes) {
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      assert.equal(await entry.count(), 1, `${type} in the palette`);
+      assert.match(await entry.locator('xpath=ancestor::div[contains(@class,"red-ui-palette-category")]').first().locator('.red-ui-palette-header').innerText(), /UNS Edge/i, `${type} in the UNS Edge category`);
+    }
+  });
+
+  it('builds, configures and deploys a uns-in → uns-out flow whose status turns connected', async () => {
+    await dragFromPalette(page, 'uns-in', 420, 220);
+    await dragFromPalette(page, 'uns-out', 720, 220);
+    const unsIn = await canvasNode(page, 'uns-in');
+    const unsOut = await canvasNode(page, 'uns-out');
+    await unsIn.waitFor();
+    await unsOut.waitFor();
+
+    // Wire: drag from uns-in's output port to uns-out's input port.
+    const from = (await unsIn.locator('.red-ui-flow-port-output').boundingBox())!;
+    const to = (await unsOut.locator('.red-ui-flow-port-input').boundingBox())!;
+    await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 12 });
+    await page.mouse.up();
+    const wires = await page.evaluate(() => {
+      let count = 0;
+      (window as unknown as { RED: { nodes: { eachLink(cb: () => void): void } } }).RED.nodes.eachLink(() => { count += 1; });
+      return count;
+    });
+    assert.equal(wires, 1, 'one wire from uns-in to uns-out');
+
+    // Configure uns-in: subscribe filter and a new broker config node pointing at Mosquitto.
+    await unsIn.dblclick();
+    await page.fill('#node-input-topics', 'e2e/#');
+    await page.click('#node-input-btn-broker-add');
+    await page.fill('#node-config-input-host', '127.0.0.1');
+    await page.fill('#node-config-input-port', String(mosquitto.port));
+    await page.click('#node-config-dialog-ok');
+    await page.click('#node-dialog-ok');
+
+    // Configure uns-out: choose the broker config node just created, as a user does in the drop-down.
+    await unsOut.dblclick();
+    const brokerChoices = await page.locator('#node-input-broker option').evaluateAll((options) =>
+      options.map((option) => (option as HTMLOptionElement).value).filter((value) => value !== '_ADD_'));
+    assert.equal(brokerChoices.length, 1, 'the broker created in the uns-in dialog is offered');
+    await page.selectOption('#node-input-broker', brokerChoices[0]!);
+    await page.click('#node-dialog-ok');
+
+    await page.click('#red-ui-header-button-deploy');
+    await page.waitForFunction(() => {
+      const labels = [...document.querySelectorAll('#red-ui-workspace-chart .red-ui-flow-node-status-label')].map((e) => e.textContent ?? '');
+      return labels.length >= 2 && labels.every((text) => /connected/i.test(text) && !/dis/i.test(text));
+    }, undefined, { timeout: 20_000 });
+    await page.screenshot({ path: join(userDir, 'e2e-uns-in-out.png') });
+  });
+});
