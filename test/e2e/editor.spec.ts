@@ -156,7 +156,7 @@ describe('editor e2e (headless Chromium)', function () {
 
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(() => {
-      const labels = [...document.querySelectorAll('#red-ui-workspace-chart .red-ui-flow-node-status-label')].map((e) => e.textContent ?? '');
+      const labels = Array.from(document.querySelectorAll('#red-ui-workspace-chart .red-ui-flow-node-status-label')).map((e) => e.textContent ?? '');
       return labels.length >= 2 && labels.every((text) => /connected/i.test(text) && !/dis/i.test(text));
     }, undefined, { timeout: 20_000 });
     await page.screenshot({ path: join(userDir, 'e2e-uns-in-out.png') });
