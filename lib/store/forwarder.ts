@@ -12,7 +12,7 @@
  *   retain = false: subscribers still receive the history in order, but the broker's retained
  *   value (MQTT v5.0 §3.3.1.3) stays the newest one.
  */
-import type { IPublishPacket, Packet } from 'mqtt';
+import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt';
 import type { MqttConnection, QoS } from '../mqtt/connection';
 import type { DiskQueue, DropReason } from './disk-queue';
 import { counter, gauge } from '../runtime/metrics';
@@ -73,6 +73,8 @@ export class StoreAndForward {
     dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
   };
   private readonly windowSize: number;
+  /** windowSize, lowered to the broker's Receive Maximum (MQTT v5.0 §3.2.2.3.3) when it announces one. */
+  private window: number;
   private readonly warn: (message: string) => void;
   /** Packet identifier → queue sequence number of backlog publishes in flight. */
   private readonly backlogInFlight = new Map<number, number>();
@@ -83,7 +85,7 @@ export class StoreAndForward {
   private warnedRejected = false;
   private closed = false;
   private readonly settledBound = (error?: Error, packet?: Packet): void => this.settled(error, packet);
-  private readonly onConnectedBound = (): void => this.onConnected();
+  private readonly onConnectedBound = (connack: IConnackPacket): void => this.onConnected(connack);
   private readonly onLostBound = (packets: IPublishPacket[]): void => this.onLost(packets);
   /** Counts already added to the Prometheus counters. */
   private readonly exported: ForwarderCounts = {
@@ -95,6 +97,7 @@ export class StoreAndForward {
   constructor(private readonly connection: MqttConnection, private readonly queue: DiskQueue | undefined, options: ForwarderOptions) {
     this.name = options.name;
     this.windowSize = Math.max(1, options.windowSize);
+    this.window = this.windowSize;
     this.warn = options.warn;
     connection.on('connected', this.onConnectedBound);
     connection.on('lost', this.onLostBound);
@@ -171,8 +174,9 @@ export class StoreAndForward {
     }
   }
 
-  private onConnected(): void {
+  private onConnected(connack: IConnackPacket): void {
     this.warnedOffline = false;
+    this.window = Math.max(1, Math.min(this.windowSize, connack.properties?.receiveMaximum ?? this.windowSize));
     this.schedulePump();
   }
 
@@ -219,8 +223,8 @@ export class StoreAndForward {
   private pump(): void {
     const queue = this.queue;
     if (queue === undefined || this.closed) return;
-    while (this.connection.connected && this.backlogInFlight.size < this.windowSize) {
-      const records = queue.readNext(this.windowSize - this.backlogInFlight.size);
+    while (this.connection.connected && this.backlogInFlight.size < this.window) {
+      const records = queue.readNext(this.window - this.backlogInFlight.size);
       if (records.length === 0) break;
       for (const record of records) {
         const retain = record.retain && !this.liveTopics.has(record.topic);

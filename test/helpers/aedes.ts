@@ -13,7 +13,8 @@ export interface AedesBroker {
   close(): Promise<void>;
 }
 
-export async function startAedes(): Promise<AedesBroker> {
+/** Start aedes on `port` (0 = a free one); pass a stopped broker's port to "restart" it there. */
+export async function startAedes(port = 0): Promise<AedesBroker> {
   const broker = createBroker();
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -23,15 +24,15 @@ export async function startAedes(): Promise<AedesBroker> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const boundPort = typeof address === 'object' && address ? address.port : 0;
   let closing: Promise<void> | undefined;
   return {
     broker,
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
+    port: boundPort,
+    url: `mqtt://127.0.0.1:${boundPort}`,
     close(): Promise<void> {
       closing ??= (async () => {
         for (const socket of sockets) socket.destroy();

@@ -140,10 +140,13 @@ describe('store-and-forward against a real Mosquitto', function () {
     const lastBefore = next - 1;
     await broker.stop('SIGTERM');
     await sleep(outageMs);
-    const storedAtRestart = gw.queue.count;
     // Values published until the gateway is connected again went to the store; later ones go live.
     let lastStored = -1;
-    gw.connection.once('connected', () => { lastStored = next - 1; });
+    let storedAtReconnect = 0;
+    gw.connection.once('connected', () => {
+      lastStored = next - 1;
+      storedAtReconnect = gw.queue.count; // the drain starts on a later turn
+    });
     await broker.restart();
     await sleep(2000);
     clearInterval(stream);
@@ -155,7 +158,8 @@ describe('store-and-forward against a real Mosquitto', function () {
     await waitFor('the store to drain', () => gw.queue.count === 0, 10000);
     const outageValues = lastStored - lastBefore;
     assert.ok(outageValues >= outageMs / 25 * 0.8, `only ${outageValues} values during the outage`);
-    assert.ok(storedAtRestart >= outageValues * 2 * 0.8, `store held ${storedAtRestart} messages for ${outageValues} batches`);
+    // (A few values published just before the broker went down may have been acknowledged by it.)
+    assert.ok(storedAtReconnect >= (outageValues - 5) * 2, `store held ${storedAtReconnect} messages for ${outageValues} batches`);
     for (const topic of [seq, dbl]) {
       const received = (sub.values.get(topic) ?? []).map((v) => (topic === dbl ? v / 2 : v));
       // Stored values (and live ones before the outage) arrive complete and in order; live values
