@@ -214,6 +214,118 @@ export function encodeRegisters(value: RawValue, type: ModbusDataType, order: Wo
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exact decimal arithmetic for scaling
+//
+// A scale such as 0.01 has no exact binary form, so `378 * 0.01` gives 3.7800000000000002 in
+// IEEE 754 doubles. Users write scales and offsets as decimals and expect decimal results, so the
+// linear maps below compute on decimals: every operand is m / 10^e with m a safe integer (taken from
+// the shortest round-trip string of the double, ECMA-262 Number::toString), the products and sums
+// are exact integer operations, and the one final division m / 10^e of two exactly representable
+// numbers (10^e is exact up to e = 22) is correctly rounded. The result is therefore the double
+// nearest to the exact decimal result: 378 × 0.01 → 3.78, 259 × 0.1 → 25.9. When an intermediate
+// would leave the safe-integer range the ordinary double expression is used instead (its error is
+// then far below the precision of any 16- or 32-bit register).
+
+/** x = m / 10^e with m a safe integer and 0 ≤ e ≤ 22. */
+interface Decimal {
+  readonly m: number;
+  readonly e: number;
+}
+
+/** Largest e with 10^e exactly representable as a double. */
+const MAX_EXACT_POWER = 22;
+const POWERS_OF_TEN: readonly number[] = Array.from({ length: MAX_EXACT_POWER + 1 }, (_, i) => 10 ** i);
+const DECIMAL_FORM = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
+
+/** The decimal form of a finite double, or undefined when it has none within the safe range. */
+function decimalOf(x: number): Decimal | undefined {
+  if (Number.isSafeInteger(x)) return { m: x, e: 0 };
+  if (!Number.isFinite(x) || Number.isInteger(x)) return undefined; // huge integers: leave to doubles
+  const form = DECIMAL_FORM.exec(String(x));
+  if (!form) return undefined;
+  const fraction = form[3] ?? '';
+  const e = fraction.length - Number(form[4] ?? 0);
+  const m = Number(form[1] + form[2] + fraction);
+  if (e < 0 || e > MAX_EXACT_POWER || !Number.isSafeInteger(m)) return undefined;
+  return { m, e };
+}
+
+/** m × 10^shift if it stays a safe integer, else NaN (which fails every later isSafeInteger check). */
+function shifted(m: number, shift: number): number {
+  const v = m * POWERS_OF_TEN[shift];
+  return Number.isSafeInteger(v) ? v : NaN;
+}
+
+/**
+ * The linear map x ↦ x × factor + addend on decimals (see above), and its inverse. The decimal
+ * forms of factor and addend are found once; an integer x (every integer register) needs no
+ * string work, so the exact path costs a few integer operations per value.
+ */
+export class LinearMap {
+  private readonly f: Decimal | undefined;
+  private readonly a: Decimal | undefined;
+  /** −addend, for the inverse. */
+  private readonly negA: Decimal | undefined;
+
+  constructor(readonly factor: number, readonly addend: number) {
+    this.f = decimalOf(factor);
+    this.a = decimalOf(addend);
+    this.negA = decimalOf(-addend);
+  }
+
+  /** x × factor + addend. */
+  apply(x: number): number {
+    const exact = this.f && this.a ? exactMultiplyAdd(x, this.f, this.a) : undefined;
+    return exact ?? x * this.factor + this.addend;
+  }
+
+  /** (y − addend) / factor. */
+  invert(y: number): number {
+    const f = this.f;
+    const a = this.negA;
+    const d = decimalOf(y);
+    if (f && a && d) {
+      const e = Math.max(d.e, a.e);
+      const m = shifted(d.m, e - d.e) + shifted(a.m, e - a.e);
+      // (m / 10^e) / (mf / 10^ef) = (m · 10^ef) / (mf · 10^e): one correctly rounded division.
+      const numerator = shifted(m, f.e);
+      const denominator = shifted(f.m, e);
+      if (Number.isSafeInteger(numerator) && Number.isSafeInteger(denominator)) return numerator / denominator;
+    }
+    return (y - this.addend) / this.factor;
+  }
+}
+
+function exactMultiplyAdd(x: number, f: Decimal, a: Decimal): number | undefined {
+  let productM: number;
+  let productE: number;
+  if (Number.isSafeInteger(x)) {
+    // every integer register: no allocation, no string work
+    productM = x * f.m;
+    productE = f.e;
+  } else {
+    const d = decimalOf(x);
+    if (!d) return undefined;
+    productM = d.m * f.m;
+    productE = d.e + f.e;
+  }
+  if (!Number.isSafeInteger(productM) || productE > MAX_EXACT_POWER) return undefined;
+  const e = Math.max(productE, a.e);
+  const m = shifted(productM, e - productE) + shifted(a.m, e - a.e);
+  return Number.isSafeInteger(m) ? m / POWERS_OF_TEN[e] : undefined;
+}
+
+/** raw × scale + offset without binary float noise: 378 × 0.01 = 3.78, 259 × 0.1 = 25.9. */
+export function scaleLinear(raw: number, scale = 1, offset = 0): number {
+  return new LinearMap(scale, offset).apply(raw);
+}
+
+/** (value − offset) / scale, the inverse of scaleLinear: 3.78 / 0.01 = 378. */
+export function unscaleLinear(value: number, scale = 1, offset = 0): number {
+  return new LinearMap(scale, offset).invert(value);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scaling
 
 export interface Scaling {
@@ -243,36 +355,79 @@ export const NE43 = {
   failureHigh: 21, // above 21 mA: failure signal
 } as const;
 
+/** The live-zero loop: 4 mA is the lower and 20 mA the upper range value. */
+const LOOP_ZERO_MA = 4;
+const LOOP_SPAN_MA = 16;
+
 export function isScaled(s: Scaling): boolean {
   return (s.scale !== undefined && s.scale !== 1) || (s.offset !== undefined && s.offset !== 0) || s.signal === '4-20mA';
 }
 
+/** A Scaling prepared once per metric: both directions, exact to the decimals of its numbers. */
+export interface CompiledScaling {
+  /** Raw register value → engineering value with quality (NAMUR NE43 for 4–20 mA). */
+  scale(raw: RawValue): ScaledValue;
+  /**
+   * Engineering value → raw register value, before type encoding (integer rounding is the
+   * caller's: it knows the type). A 4–20 mA output takes values within euMin..euMax only: a
+   * setpoint cannot ask the loop for less than 4 or more than 20 mA.
+   */
+  unscale(value: number): number;
+}
+
 /**
- * Apply linear scaling and 4–20 mA conversion. Booleans and strings pass through. A BigInt is
- * scaled as a number (precision beyond 2^53 is lost only when scaling is asked for).
+ * Prepare `s` for many values. Booleans and strings pass through scale(). A BigInt is scaled as
+ * a number (precision beyond 2^53 is lost only when scaling is asked for).
  * 4–20 mA quality per NAMUR NE43: below 3.6 or above 21 mA → bad (failure signal, value null;
  * exactly 3.6 / 21 mA count as a live but saturated signal); 3.6..3.8 or 20.5..21 mA → uncertain
  * (outside the measurement range 3.8..20.5 mA); otherwise good.
  */
-export function applyScaling(raw: RawValue, s: Scaling): ScaledValue {
-  if (typeof raw === 'boolean' || typeof raw === 'string' || !isScaled(s)) return { value: raw, quality: 'good' };
-  const linear = Number(raw) * (s.scale ?? 1) + (s.offset ?? 0);
-  if (s.signal !== '4-20mA') return { value: linear, quality: 'good' };
-  const mA = linear;
-  if (!(mA >= NE43.failureLow && mA <= NE43.failureHigh)) {
+export function compileScaling(s: Scaling): CompiledScaling {
+  const toLinear = new LinearMap(s.scale ?? 1, s.offset ?? 0);
+  if (s.signal !== '4-20mA') {
+    const scaled = isScaled(s);
     return {
-      value: null,
-      quality: 'bad',
-      reason: `NAMUR NE43 failure signal ${round3(mA)} mA (${mA < NE43.failureLow ? '< 3.6' : '> 21'} mA)`,
+      scale: (raw) => ({
+        value: !scaled || typeof raw === 'boolean' || typeof raw === 'string' ? raw : toLinear.apply(Number(raw)),
+        quality: 'good',
+      }),
+      unscale: (value) => toLinear.invert(value),
     };
   }
   const euMin = s.euMin ?? 0;
   const euMax = s.euMax ?? 100;
-  const value = euMin + ((mA - 4) / 16) * (euMax - euMin);
-  if (mA < NE43.measureLow || mA > NE43.measureHigh) {
-    return { value, quality: 'uncertain', reason: `NAMUR NE43 signal ${round3(mA)} mA outside the measurement range 3.8..20.5 mA` };
-  }
-  return { value, quality: 'good' };
+  // EU = euMin + (mA − 4) × (euMax − euMin) / 16 = mA × perMilliamp + (euMin − 4 × perMilliamp).
+  const perMilliamp = new LinearMap(1 / LOOP_SPAN_MA, 0).apply(new LinearMap(1, -euMin).apply(euMax));
+  const toEngineering = new LinearMap(perMilliamp, new LinearMap(-LOOP_ZERO_MA, euMin).apply(perMilliamp));
+  return {
+    scale(raw) {
+      if (typeof raw === 'boolean' || typeof raw === 'string') return { value: raw, quality: 'good' };
+      const mA = toLinear.apply(Number(raw));
+      if (!(mA >= NE43.failureLow && mA <= NE43.failureHigh)) {
+        return {
+          value: null,
+          quality: 'bad',
+          reason: `NAMUR NE43 failure signal ${round3(mA)} mA (${mA < NE43.failureLow ? '< 3.6' : '> 21'} mA)`,
+        };
+      }
+      const value = toEngineering.apply(mA);
+      if (mA < NE43.measureLow || mA > NE43.measureHigh) {
+        return { value, quality: 'uncertain', reason: `NAMUR NE43 signal ${round3(mA)} mA outside the measurement range 3.8..20.5 mA` };
+      }
+      return { value, quality: 'good' };
+    },
+    unscale(value) {
+      if (!(value >= Math.min(euMin, euMax) && value <= Math.max(euMin, euMax))) {
+        throw new ModbusValueError(`${value} is outside the 4–20 mA range ${euMin}..${euMax}`);
+      }
+      return toLinear.invert(toEngineering.invert(value));
+    },
+  };
+}
+
+/** compileScaling(s).scale(raw), for single values (a read plan compiles once per metric). */
+export function applyScaling(raw: RawValue, s: Scaling): ScaledValue {
+  return compileScaling(s).scale(raw);
 }
 
 function round3(v: number): number {

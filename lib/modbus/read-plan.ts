@@ -13,7 +13,7 @@
  */
 import { ModbusTable } from './data-model';
 import {
-  applyScaling, decodeRegisters, isScaled, MODBUS_DATA_TYPES, ModbusDataType, registerCount, Scaling, sparkplugTypeOf,
+  CompiledScaling, compileScaling, decodeRegisters, isScaled, MODBUS_DATA_TYPES, ModbusDataType, registerCount, Scaling, sparkplugTypeOf,
   WORD_ORDERS, WordOrder,
 } from './datatypes';
 import { bitAt, MAX_READ_BITS, MAX_READ_REGISTERS, ReadFunctionCode, readFunctionOf } from './pdu';
@@ -43,7 +43,8 @@ export interface PlannedMetric {
   readonly def: MetricDefinition;
   readonly count: number;
   readonly type: MetricDataType;
-  readonly scaled: boolean;
+  /** The metric's scaling, prepared once (undefined when unscaled). */
+  readonly scaling: CompiledScaling | undefined;
   /** Offset of the metric's first item within its request. */
   readonly offset: number;
 }
@@ -165,7 +166,9 @@ function planRead(table: ModbusTable, address: number, quantity: number, items: 
     quantity,
     metrics: items.map(({ def, count }) => {
       const scaled = isScaled(def);
-      return { def, count, scaled, type: sparkplugTypeOf(def.type, scaled), offset: def.address - address };
+      return {
+        def, count, scaling: scaled ? compileScaling(def) : undefined, type: sparkplugTypeOf(def.type, scaled), offset: def.address - address,
+      };
     }),
   };
 }
@@ -188,7 +191,7 @@ export function applyReadResponse(read: PlannedRead, data: Buffer, timestamp: nu
     const raw = bits
       ? bitAt(data, m.offset) === 1
       : decodeRegisters(data, m.offset, def.type, def.wordOrder, def.length, def.bit);
-    const scaled = m.scaled ? applyScaling(raw, def) : undefined;
+    const scaled = m.scaling?.scale(raw);
     batch.payload[def.name] = scaled ? scaled.value : raw;
     const meta: MetricMeta = { timestamp, quality: scaled ? scaled.quality : 'good', type: m.type };
     if (def.unit) meta.unit = def.unit;

@@ -1,7 +1,7 @@
 /** lib/modbus/datatypes.ts: every type in every word/byte order, scaling, 4–20 mA with NAMUR NE43. */
 import { strict as assert } from 'node:assert';
 import {
-  applyScaling, decodeRegisters, encodeRegisters, ModbusDataType, ModbusValueError, RawValue, registerCount, WORD_ORDERS, WordOrder,
+  applyScaling, compileScaling, decodeRegisters, encodeRegisters, ModbusDataType, ModbusValueError, RawValue, registerCount, scaleLinear, unscaleLinear, WORD_ORDERS, WordOrder,
 } from '../../lib/modbus/datatypes';
 
 const wire = (registers: number[]): Buffer => {
@@ -128,5 +128,70 @@ describe('modbus datatypes', () => {
     }
     assert.equal(applyScaling(3.6, s).quality, 'uncertain');
     assert.equal(applyScaling(21, s).quality, 'uncertain');
+  });
+  describe('exact decimal scaling (no binary float noise)', () => {
+    it('gives the decimal result, where plain doubles do not', () => {
+      // The bug this guards: IEEE 754 gives 378 × 0.01 = 3.7800000000000002.
+      assert.notEqual(378 * 0.01, 3.78);
+      assert.equal(scaleLinear(378, 0.01), 3.78);
+      assert.notEqual(259 * 0.1, 25.9);
+      assert.equal(scaleLinear(259, 0.1), 25.9);
+      assert.equal(applyScaling(259, { scale: 0.1 }).value, 25.9);
+      assert.equal(scaleLinear(-123, 0.1), -12.3);
+      assert.equal(scaleLinear(2741, 0.1, -273.15), 0.95);
+      assert.equal(scaleLinear(1, 1e-7), 1e-7);
+      assert.equal(scaleLinear(65535, 0.001, 0.5), 66.035);
+    });
+
+    it('every uint16 and int16 raw value with scales 0.1, 0.01, 0.001, 0.05 and an offset equals the decimal literal', () => {
+      /** The decimal n / 10^digits written out as a literal ("-12.35") and parsed by Number(). */
+      const literal = (n: number, digits: number): number => {
+        const text = String(Math.abs(n)).padStart(digits + 1, '0');
+        return Number(`${n < 0 ? '-' : ''}${text.slice(0, -digits)}.${text.slice(-digits)}`);
+      };
+      for (const [scale, digits, steps] of [[0.1, 1, 1], [0.01, 2, 1], [0.001, 3, 1], [0.05, 2, 5]] as const) {
+        const s = compileScaling({ scale, offset: 0.5 });
+        for (let raw = -32768; raw <= 65535; raw++) {
+          const expected = literal(raw * steps + 5 * 10 ** (digits - 1), digits);
+          const got = s.scale(raw).value;
+          if (got !== expected) assert.fail(`raw ${raw} × ${scale} + 0.5: got ${String(got)}, expected ${expected}`);
+        }
+      }
+    });
+
+    it('scales non-integer raw values (float registers) on their shortest decimal form', () => {
+      assert.equal(scaleLinear(1.1, 3), 3.3);
+      assert.notEqual(1.1 * 3, 3.3);
+      assert.equal(scaleLinear(0.1, 1, 0.2), 0.3);
+    });
+
+    it('falls back to doubles beyond the exact range, never to a wrong value', () => {
+      const big = 2 ** 60;
+      assert.equal(scaleLinear(big, 0.1), big * 0.1);
+      assert.equal(scaleLinear(Math.fround(123.456), 0.1), Math.fround(123.456) * 0.1);
+      assert.equal(scaleLinear(5, Math.PI), 5 * Math.PI);
+    });
+
+    it('inverts exactly for writes: engineering value → raw register value', () => {
+      assert.equal(unscaleLinear(3.78, 0.01), 378);
+      assert.equal(unscaleLinear(25.9, 0.1), 259);
+      assert.equal(unscaleLinear(0.95, 0.1, -273.15), 2741);
+      assert.equal(unscaleLinear(66.035, 0.001, 0.5), 65535);
+      assert.equal(unscaleLinear(1, 0.3), 1 / 0.3);
+      for (let raw = 0; raw <= 65535; raw += 7) assert.equal(unscaleLinear(scaleLinear(raw, 0.01, -40), 0.01, -40), raw);
+    });
+
+    it('4–20 mA without noise, both directions; an output outside euMin..euMax is refused', () => {
+      const s = compileScaling({ scale: 0.001, signal: '4-20mA', euMin: -50, euMax: 150 });
+      assert.deepEqual(s.scale(12345), { value: 54.3125, quality: 'good' });
+      assert.notEqual((12.345 - 4) / 16 * 200 - 50, 54.3125);
+      assert.equal(compileScaling({ signal: '4-20mA', euMin: 0, euMax: 0.3 }).scale(12).value, 0.15);
+      assert.equal(s.unscale(54.3125), 12345);
+      assert.equal(s.unscale(-50), 4000);
+      assert.equal(s.unscale(150), 20000);
+      assert.throws(() => s.unscale(150.1), ModbusValueError);
+      assert.throws(() => s.unscale(-51), ModbusValueError);
+      assert.equal(compileScaling({ scale: 0.01 }).unscale(3.78), 378);
+    });
   });
 });
