@@ -252,7 +252,8 @@ function toWord(value: number | string): number {
   return typeof value === 'number' ? value : Number.parseInt(value.slice(2), 16);
 }
 
-function hex(word: number): string {
+/** A 16-bit word as the manuals print it: 0x047F. */
+export function formatWord(word: number): string {
   return `0x${word.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
@@ -326,7 +327,7 @@ function semanticProblems(raw: DriveProfile): ProfileProblem[] {
   const wordParameter = (name: string, path: string, writable: boolean): void => {
     const p = parameters.get(name);
     if (!p) { problem(path, `no parameter named "${name}"`); return; }
-    if (p.type !== 'uint16' && p.type !== 'int16') problem(path, `${name} must be a 16-bit register (uint16), not ${p.type}`);
+    if (p.type !== 'uint16') problem(path, `${name} must be a 16-bit register (uint16), not ${p.type}`);
     if (writable && p.access !== 'RW') problem(path, `${name} must be writable (access RW)`);
   };
 
@@ -498,4 +499,3 @@ export function parameterNamed(profile: DriveProfile, name: string): DriveParame
   return p;
 }
 
-export { hex as formatWord };
