@@ -1,9 +1,10 @@
 /**
  * Engineering values ⇄ register words for the parameters of a drive profile: the typed encoding
  * of lib/modbus/datatypes.ts (word order as the parameter says; bytes in a register big-endian,
- * Modbus Application Protocol v1.1b3 §4.2) with the profile's linear scaling on top.
+ * Modbus Application Protocol v1.1b3 §4.2) with the profile's linear scaling on top, through the
+ * same exact decimal scaling (scaleLinear/unscaleLinear) as the Modbus nodes.
  */
-import { decodeRegisters, encodeRegisters, ModbusValueError, RawValue, registerCount } from '../modbus/datatypes';
+import { decodeRegisters, encodeRegisters, ModbusValueError, RawValue, registerCount, scaleLinear, unscaleLinear } from '../modbus/datatypes';
 import { DriveParameter } from './profile';
 
 export type EngineeringValue = number | bigint | string;
@@ -26,7 +27,7 @@ export function decodeParameter(p: DriveParameter, words: readonly number[]): En
   const raw: RawValue = decodeRegisters(wordsToBuffer(words), 0, p.type, p.wordOrder, p.length);
   if (typeof raw === 'string' || typeof raw === 'boolean') return String(raw);
   if (p.scale === 1 && p.offset === 0) return raw;
-  return Number(raw) * p.scale + p.offset;
+  return scaleLinear(Number(raw), p.scale, p.offset);
 }
 
 /**
@@ -44,7 +45,7 @@ export function encodeParameter(p: DriveParameter, value: EngineeringValue): num
     return encodeRegisters(value, p.type, p.wordOrder);
   }
   if (!Number.isFinite(value)) throw new ModbusValueError(`${p.name} needs a finite number, got ${value}`);
-  const exact = (value - p.offset) / p.scale;
+  const exact = unscaleLinear(value, p.scale, p.offset);
   const raw = p.type === 'float32' || p.type === 'float64' ? exact : Math.round(exact);
   try {
     return encodeRegisters(raw, p.type, p.wordOrder);

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { DriveCommand, DriveCommandError, planCommand, PlannedWrite } from '../../lib/drive/commands';
-import { CommandName, DriveProfile, loadDriveProfile, packagedProfilesDir } from '../../lib/drive/profile';
+import { CommandName, DriveProfile, loadDriveProfile, packagedProfilesDir, parameterNamed } from '../../lib/drive/profile';
+import { decodeParameter } from '../../lib/drive/values';
 
 const load = (id: string): DriveProfile => loadDriveProfile(join(packagedProfilesDir(), `${id}.json`));
 const abb = load('abb-acs580');
@@ -61,6 +62,8 @@ describe('drive command sequences', () => {
     assert.deepEqual(writes(planCommand(siemens, { kind: 'setpoint', value: -100 })), [[100, 0xc000]]);
     assert.deepEqual(writes(planCommand(eaton, { kind: 'setpoint', value: 12.34 })), [[2002, 1234]]);
     assert.deepEqual(writes(planCommand(sim, { kind: 'setpoint', value: 1500 })), [[1, 1500]]);
+    assert.equal(decodeParameter(parameterNamed(eaton, 'motorCurrent'), [378]), 3.78, 'exact decimal scaling, as the Modbus nodes do');
+    assert.deepEqual(writes(planCommand(siemens, { kind: 'write', parameter: 'currentLimit', value: 25.9 })), [[320, 259]]);
     const rounded = planCommand(danfoss, { kind: 'setpoint', value: 33.3 })[0];
     assert.equal(rounded.words[0], 5456, '33.3 % × 16384 / 100 = 5455.87 → 5456');
     assert.ok(Math.abs(rounded.value - 33.3) < 0.01 && rounded.value !== 33.3, 'the plan carries the value the register really gets');
