@@ -258,13 +258,13 @@ export function formatWord(word: number): string {
 }
 
 /** Checks that need the whole document: references, overlaps, citations, consistency. */
-function semanticProblems(raw: DriveProfile): ProfileProblem[] {
+function semanticProblems(profile: DriveProfile): ProfileProblem[] {
   const problems: ProfileProblem[] = [];
   const problem = (path: string, message: string): void => { problems.push({ path, message }); };
 
   // Sources and citations: every cite names a declared source and says where in it.
   const sourceIds = new Set<string>();
-  raw.sources.forEach((s, i) => {
+  profile.sources.forEach((s, i) => {
     if (sourceIds.has(s.id)) problem(`sources[${i}].id`, `duplicate source id "${s.id}"`);
     sourceIds.add(s.id);
   });
@@ -274,21 +274,21 @@ function semanticProblems(raw: DriveProfile): ProfileProblem[] {
       if (c.section === undefined && c.table === undefined && c.page === undefined) problem(`${path}[${i}]`, 'must name a section, table or page of the source');
     });
   };
-  checkCitations(raw.addressing.cite, 'addressing.cite');
-  checkCitations(raw.registerMap.cite, 'registerMap.cite');
-  checkCitations(raw.controlWord.cite, 'controlWord.cite');
-  checkCitations(raw.statusWord.cite, 'statusWord.cite');
-  checkCitations(raw.faults.cite, 'faults.cite');
-  checkCitations(raw.setpoint.cite, 'setpoint.cite');
-  raw.parameters.forEach((p, i) => checkCitations(p.cite, `parameters[${i}].cite`));
-  Object.entries(raw.controlWord.commands).forEach(([name, c]) => checkCitations(c.cite, `controlWord.commands.${name}.cite`));
-  raw.faults.codes.forEach((f, i) => checkCitations(f.cite, `faults.codes[${i}].cite`));
+  checkCitations(profile.addressing.cite, 'addressing.cite');
+  checkCitations(profile.registerMap.cite, 'registerMap.cite');
+  checkCitations(profile.controlWord.cite, 'controlWord.cite');
+  checkCitations(profile.statusWord.cite, 'statusWord.cite');
+  checkCitations(profile.faults.cite, 'faults.cite');
+  checkCitations(profile.setpoint.cite, 'setpoint.cite');
+  profile.parameters.forEach((p, i) => checkCitations(p.cite, `parameters[${i}].cite`));
+  Object.entries(profile.controlWord.commands).forEach(([name, c]) => checkCitations(c.cite, `controlWord.commands.${name}.cite`));
+  profile.faults.codes.forEach((f, i) => checkCitations(f.cite, `faults.codes[${i}].cite`));
 
   // Parameters: unique names, holding-only writes, limits the type can hold, the vendor number
   // agreeing with the address (the 40001 off-by-one), no overlapping registers.
   const parameters = new Map<string, DriveParameter>();
   const owners: Record<RegisterTable, Map<number, string>> = { holding: new Map(), input: new Map() };
-  raw.parameters.forEach((p, i) => {
+  profile.parameters.forEach((p, i) => {
     const at = `parameters[${i}]`;
     if (parameters.has(p.name)) problem(`${at}.name`, `duplicate parameter name "${p.name}"`);
     parameters.set(p.name, p);
@@ -308,7 +308,7 @@ function semanticProblems(raw: DriveProfile): ProfileProblem[] {
       }
     }
     if (p.vendorRegister !== undefined) {
-      const offset = raw.addressing.vendorOffset[p.table];
+      const offset = profile.addressing.vendorOffset[p.table];
       if (offset === undefined) problem(`${at}.vendorRegister`, `addressing.vendorOffset.${p.table} is needed to check it`);
       else if (p.vendorRegister - offset !== p.address) {
         problem(`${at}.address`, `is ${p.address}, but vendor register ${p.vendorRegister} − offset ${offset} = ${p.vendorRegister - offset} (addressing.vendorOffset.${p.table}); an off-by-one?`);
@@ -351,57 +351,57 @@ function semanticProblems(raw: DriveProfile): ProfileProblem[] {
   };
 
   // Control word: the register, and command steps that refer to real status bits.
-  wordParameter(raw.controlWord.parameter, 'controlWord.parameter', true);
-  checkBits(raw.controlWord.bits, 'controlWord.bits', false);
-  const statusBitNames = checkBits(raw.statusWord.bits, 'statusWord.bits', true);
-  wordParameter(raw.statusWord.parameter, 'statusWord.parameter', false);
+  wordParameter(profile.controlWord.parameter, 'controlWord.parameter', true);
+  checkBits(profile.controlWord.bits, 'controlWord.bits', false);
+  const statusBitNames = checkBits(profile.statusWord.bits, 'statusWord.bits', true);
+  wordParameter(profile.statusWord.parameter, 'statusWord.parameter', false);
   const checkCondition = (when: StatusCondition, path: string): void => {
     for (const name of Object.keys(when)) if (!statusBitNames.has(name)) problem(path, `"${name}" is not a status word bit (${[...statusBitNames].join(', ')})`);
   };
-  for (const [name, command] of Object.entries(raw.controlWord.commands)) {
+  for (const [name, command] of Object.entries(profile.controlWord.commands)) {
     command.steps.forEach((step, i) => {
       const at = `controlWord.commands.${name}.steps[${i}]`;
       if (step.skipIf) checkCondition(step.skipIf, `${at}.skipIf`);
       if (step.awaitStatus) checkCondition(step.awaitStatus.when, `${at}.awaitStatus.when`);
     });
   }
-  if (raw.controlWord.direction === 'controlWord' && !raw.controlWord.commands.startReverse) {
+  if (profile.controlWord.direction === 'controlWord' && !profile.controlWord.commands.startReverse) {
     problem('controlWord.commands.startReverse', 'is required when direction is "controlWord"');
   }
-  if (raw.controlWord.direction !== 'controlWord' && raw.controlWord.commands.startReverse) {
-    problem('controlWord.commands.startReverse', `is only for direction "controlWord" (this profile reverses by ${raw.controlWord.direction})`);
+  if (profile.controlWord.direction !== 'controlWord' && profile.controlWord.commands.startReverse) {
+    problem('controlWord.commands.startReverse', `is only for direction "controlWord" (this profile reverses by ${profile.controlWord.direction})`);
   }
-  if (raw.controlWord.direction === 'signedSetpoint' && !(raw.setpoint.signed && raw.setpoint.min < 0)) {
+  if (profile.controlWord.direction === 'signedSetpoint' && !(profile.setpoint.signed && profile.setpoint.min < 0)) {
     problem('controlWord.direction', 'signedSetpoint needs a signed setpoint with a negative setpoint.min');
   }
-  (raw.statusWord.states ?? []).forEach((s, i) => checkCondition(s.when, `statusWord.states[${i}].when`));
+  (profile.statusWord.states ?? []).forEach((s, i) => checkCondition(s.when, `statusWord.states[${i}].when`));
 
   // Faults.
-  if (raw.faults.parameter !== undefined && !parameters.has(raw.faults.parameter)) problem('faults.parameter', `no parameter named "${raw.faults.parameter}"`);
+  if (profile.faults.parameter !== undefined && !parameters.has(profile.faults.parameter)) problem('faults.parameter', `no parameter named "${profile.faults.parameter}"`);
   const codes = new Set<number>();
   const faultNames = new Set<string>();
-  raw.faults.codes.forEach((f, i) => {
+  profile.faults.codes.forEach((f, i) => {
     if (codes.has(f.code)) problem(`faults.codes[${i}].code`, `code ${f.code} is listed twice`);
     if (faultNames.has(f.name)) problem(`faults.codes[${i}].name`, `fault name "${f.name}" is used twice`);
     codes.add(f.code);
     faultNames.add(f.name);
   });
-  if (raw.faults.complete && raw.faults.codes.length === 0) problem('faults.complete', 'cannot be true with no codes');
+  if (profile.faults.complete && profile.faults.codes.length === 0) problem('faults.complete', 'cannot be true with no codes');
 
   // Setpoint and guards: the guard lies inside what the drive accepts, which lies inside what
   // the register can be written with.
-  const setpoint = parameters.get(raw.setpoint.parameter);
-  if (!setpoint) problem('setpoint.parameter', `no parameter named "${raw.setpoint.parameter}"`);
+  const setpoint = parameters.get(profile.setpoint.parameter);
+  if (!setpoint) problem('setpoint.parameter', `no parameter named "${profile.setpoint.parameter}"`);
   else if (setpoint.access !== 'RW') problem('setpoint.parameter', `${setpoint.name} must be writable (access RW)`);
   else {
-    if (raw.setpoint.min < (setpoint.min ?? -Infinity)) problem('setpoint.min', `${raw.setpoint.min} is below ${setpoint.name}.min ${setpoint.min}`);
-    if (raw.setpoint.max > (setpoint.max ?? Infinity)) problem('setpoint.max', `${raw.setpoint.max} is above ${setpoint.name}.max ${setpoint.max}`);
+    if (profile.setpoint.min < (setpoint.min ?? -Infinity)) problem('setpoint.min', `${profile.setpoint.min} is below ${setpoint.name}.min ${setpoint.min}`);
+    if (profile.setpoint.max > (setpoint.max ?? Infinity)) problem('setpoint.max', `${profile.setpoint.max} is above ${setpoint.name}.max ${setpoint.max}`);
   }
-  if (raw.setpoint.min > raw.setpoint.max) problem('setpoint.min', `min ${raw.setpoint.min} is above max ${raw.setpoint.max}`);
-  if (!raw.setpoint.signed && raw.setpoint.min < 0) problem('setpoint.min', 'is negative but setpoint.signed is false');
-  if (raw.guards.setpointMin < raw.setpoint.min) problem('guards.setpointMin', `${raw.guards.setpointMin} is below setpoint.min ${raw.setpoint.min}`);
-  if (raw.guards.setpointMax > raw.setpoint.max) problem('guards.setpointMax', `${raw.guards.setpointMax} is above setpoint.max ${raw.setpoint.max}`);
-  if (raw.guards.setpointMin > raw.guards.setpointMax) problem('guards.setpointMin', `${raw.guards.setpointMin} is above guards.setpointMax ${raw.guards.setpointMax}`);
+  if (profile.setpoint.min > profile.setpoint.max) problem('setpoint.min', `min ${profile.setpoint.min} is above max ${profile.setpoint.max}`);
+  if (!profile.setpoint.signed && profile.setpoint.min < 0) problem('setpoint.min', 'is negative but setpoint.signed is false');
+  if (profile.guards.setpointMin < profile.setpoint.min) problem('guards.setpointMin', `${profile.guards.setpointMin} is below setpoint.min ${profile.setpoint.min}`);
+  if (profile.guards.setpointMax > profile.setpoint.max) problem('guards.setpointMax', `${profile.guards.setpointMax} is above setpoint.max ${profile.setpoint.max}`);
+  if (profile.guards.setpointMin > profile.guards.setpointMax) problem('guards.setpointMin', `${profile.guards.setpointMin} is above guards.setpointMax ${profile.guards.setpointMax}`);
   return problems;
 }
 
