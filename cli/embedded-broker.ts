@@ -1,9 +1,9 @@
 /**
  * The demo's MQTT broker: aedes (MQTT 3.1.1) on a TCP port, in memory, no authentication, so it
- * listens on loopback only unless told otherwise.
+ * listens on loopback only unless told otherwise. aedes is loaded only by the demo, so a gateway
+ * (`run`) does not pay its memory.
  */
 import { createServer } from 'node:net';
-import { createBroker } from 'aedes';
 import { closeServer, listen } from './listen';
 
 export interface EmbeddedBroker {
@@ -13,6 +13,7 @@ export interface EmbeddedBroker {
 
 export async function startEmbeddedBroker(host: string, port: number, portSetting: string): Promise<EmbeddedBroker> {
   // MQTT 3.1.1 §3.1.3.1: a server MAY allow client identifiers longer than 23 characters.
+  const { createBroker } = require('aedes') as typeof import('aedes');
   const broker = createBroker({ maxClientsIdLength: 256 });
   const server = createServer(broker.handle);
   let boundPort: number;
