@@ -199,6 +199,8 @@ export function encodeRegisters(value: RawValue, type: ModbusDataType, order: Wo
       return scatter(4, order, new Array<number>(4));
     case 'string': {
       if (typeof value !== 'string') throw new ModbusValueError(`string needs a string, got ${typeof value}`);
+      // Registers carry one byte per character (Latin-1); anything else would be silently mangled.
+      if (/[^\u0000-\u00ff]/.test(value)) throw new ModbusValueError(`"${value}" has characters outside Latin-1`);
       const bytes = Buffer.from(value, 'latin1');
       if (bytes.length > 2 * length) throw new ModbusValueError(`"${value}" does not fit ${length} registers`);
       const swapped = isByteSwapped(order);

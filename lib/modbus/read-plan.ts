@@ -71,11 +71,11 @@ export interface ReadPlanOptions {
   mergeGap?: number;
 }
 
-export class ReadPlanError extends Error {
+export class MetricDefinitionError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid metric definitions: ${problems.join('; ')}`);
-    this.name = 'ReadPlanError';
-    Object.setPrototypeOf(this, ReadPlanError.prototype);
+    this.name = 'MetricDefinitionError';
+    Object.setPrototypeOf(this, MetricDefinitionError.prototype);
   }
 }
 
@@ -117,13 +117,13 @@ export function validateMetricDefinitions(defs: readonly MetricDefinition[], max
   return problems;
 }
 
-/** Build the requests for `defs`. Throws ReadPlanError listing every problem. */
+/** Build the requests for `defs`. Throws MetricDefinitionError listing every problem. */
 export function buildReadPlan(defs: readonly MetricDefinition[], options: ReadPlanOptions = {}): ReadPlan {
   const maxRegisters = clampInt(options.maxRegisters, 1, MAX_READ_REGISTERS, MAX_READ_REGISTERS);
   const maxBits = clampInt(options.maxBits, 1, MAX_READ_BITS, MAX_READ_BITS);
   const mergeGap = clampInt(options.mergeGap, 0, MAX_READ_BITS, 8);
   const problems = validateMetricDefinitions(defs, maxRegisters);
-  if (problems.length) throw new ReadPlanError(problems);
+  if (problems.length) throw new MetricDefinitionError(problems);
 
   const requests: PlannedRead[] = [];
   for (const table of TABLES) {

@@ -1,13 +1,16 @@
 /**
- * Node-RED adapter of the Modbus node set: `uns-modbus-link` (config node owning one Modbus TCP
- * client) and `uns-modbus-read` (polls one unit, emits one tag batch per poll). All protocol work is
- * in lib/modbus/; this file reads config, maps events to status()/send() and logs one line per
- * outage. Config property names are documented in docs/modbus.md.
+ * Node-RED adapter of the Modbus node set: `uns-modbus-link` (config node owning one Modbus
+ * client), `uns-modbus-read` (polls one unit, emits one tag batch per poll) and `uns-modbus-write`
+ * (writes commands to one unit). All protocol work is in lib/modbus/; this file reads config, maps
+ * events to status()/send() and logs one line per outage and one per write. Config property names
+ * are documented in docs/modbus.md.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { ConnectionState, createModbusTcpClient, ModbusClient } from '../../lib/modbus/client';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
-import { buildReadPlan, MetricDefinition, ReadPlan, ReadPlanError } from '../../lib/modbus/read-plan';
+import { buildReadPlan, MetricDefinition, ReadPlan, MetricDefinitionError } from '../../lib/modbus/read-plan';
+import { buildWritePlan, WriteMetricDefinition, WritePlan } from '../../lib/modbus/write-plan';
+import { ModbusWriter, WriteLogEntry, WriteOutcome } from '../../lib/modbus/writer';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { counter, gauge } from '../../lib/runtime/metrics';
 
@@ -22,13 +25,24 @@ interface LinkDef extends NodeDef {
   queueLimit: number | string;
 }
 
-interface ReadDef extends NodeDef {
+interface UnitNodeDef extends NodeDef {
   link: string;
   unitId: number | string;
+}
+
+interface ReadDef extends UnitNodeDef {
   interval: number | string;
   topic: string;
   mergeGap: number | string;
   metrics: MetricDefinition[] | string;
+}
+
+interface WriteDef extends UnitNodeDef {
+  metrics: WriteMetricDefinition[] | string;
+  multipleOnly: boolean;
+  readBefore: boolean;
+  allowRaw: boolean;
+  unknownMetrics: 'reject' | 'ignore';
 }
 
 /** What a user of the link is told: connection state changes. */
@@ -94,6 +108,12 @@ function registerLinkMetrics(): void {
 function num(value: unknown, fallback: number): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   return Number.isFinite(n) ? n : fallback;
+}
+
+/** A value for a log line: strings quoted, BigInt exact, unknown as "?". */
+function logValue(v: unknown): string {
+  if (v === undefined) return '?';
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
 export = function (RED: NodeAPI): void {
@@ -177,28 +197,57 @@ export = function (RED: NodeAPI): void {
     });
   }
 
+  /** The status of a node that uses a link: the link's state first, then the node's last result. */
+  function unitNodeStatus(linkState: ConnectionState, result: NodeStatus | undefined): NodeStatus {
+    if (linkState === 'connecting' || linkState === 'idle') return { fill: 'yellow', shape: 'ring', text: RED._('modbus.status.connecting') };
+    if (linkState === 'backoff' || linkState === 'closed') return { fill: 'red', shape: 'ring', text: RED._('modbus.status.disconnected') };
+    return result ?? { fill: 'green', shape: 'ring', text: RED._('modbus.status.connected') };
+  }
+
+  /** Status text of a failure kind: "exception 2", "timeout", "unit suspended", … */
+  function failureText(kind: string, exceptionCode: number | undefined): string {
+    return kind === 'exception' ? RED._('modbus.status.exception', { code: String(exceptionCode) }) : RED._(`modbus.status.${kind}`);
+  }
+
+  /**
+   * The link and unit id of a read or write node, and its metric definitions through `build`; on
+   * any problem the node shows a red ring, logs a clear error and returns undefined (it then does nothing).
+   */
+  function setUpUnitNode<Plan>(node: Node, config: UnitNodeDef & { metrics: unknown }, build: (metrics: never[], link: LinkNode) => Plan):
+    { link: LinkNode; unitId: number; plan: Plan } | undefined {
+    const invalid = (message: string) => {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.invalid') });
+      node.error(message);
+      return undefined;
+    };
+    const link = RED.nodes.getNode(config.link) as LinkNode | null;
+    if (!link) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.no-link') });
+      node.error(RED._('modbus.errors.no-link'));
+      return undefined;
+    }
+    const unitId = num(config.unitId, 1);
+    if (!Number.isInteger(unitId) || unitId < 0 || unitId > 255) return invalid(RED._('modbus.errors.invalid-unit', { unit: String(config.unitId) }));
+    try {
+      const metrics = typeof config.metrics === 'string' ? JSON.parse(config.metrics || '[]') : config.metrics;
+      return { link, unitId, plan: build(metrics ?? [], link) };
+    } catch (error) {
+      const detail = error instanceof MetricDefinitionError ? error.problems.join('; ') : (error as Error).message;
+      return invalid(RED._('modbus.errors.invalid-metrics', { detail }));
+    }
+  }
+
   function ModbusReadNode(this: Node & LinkUser, config: ReadDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const link = RED.nodes.getNode(config.link) as LinkNode | null;
     let linkState: ConnectionState = 'idle';
     let lastPoll: PollStatus | undefined;
 
     const showStatus = () => {
-      if (linkState === 'connecting' || linkState === 'idle') {
-        node.status({ fill: 'yellow', shape: 'ring', text: RED._('modbus.status.connecting') });
-      } else if (linkState === 'backoff' || linkState === 'closed') {
-        node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.disconnected') });
-      } else if (!lastPoll) {
-        node.status({ fill: 'green', shape: 'ring', text: RED._('modbus.status.connected') });
-      } else if (lastPoll.ok) {
-        node.status({ fill: 'green', shape: 'dot', text: RED._('modbus.status.polling', { rate: formatRate(lastPoll.pollsPerSecond) }) });
-      } else {
-        const text = lastPoll.kind === 'exception'
-          ? RED._('modbus.status.exception', { code: String(lastPoll.exceptionCode) })
-          : RED._(`modbus.status.${lastPoll.kind}`);
-        node.status({ fill: 'red', shape: 'dot', text });
-      }
+      let result: NodeStatus | undefined;
+      if (lastPoll?.ok) result = { fill: 'green', shape: 'dot', text: RED._('modbus.status.polling', { rate: formatRate(lastPoll.pollsPerSecond) }) };
+      else if (lastPoll) result = { fill: 'red', shape: 'dot', text: failureText(lastPoll.kind, lastPoll.exceptionCode) };
+      node.status(unitNodeStatus(linkState, result));
     };
     node.onLinkState = (state) => {
       linkState = state;
@@ -206,27 +255,10 @@ export = function (RED: NodeAPI): void {
       showStatus();
     };
 
-    if (!link) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.no-link') });
-      node.error(RED._('modbus.errors.no-link'));
-      return;
-    }
-    const unitId = num(config.unitId, 1);
-    if (!Number.isInteger(unitId) || unitId < 0 || unitId > 255) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.invalid') });
-      node.error(RED._('modbus.errors.invalid-unit', { unit: String(config.unitId) }));
-      return;
-    }
-    let plan: ReadPlan;
-    try {
-      const metrics = typeof config.metrics === 'string' ? JSON.parse(config.metrics || '[]') : config.metrics;
-      plan = buildReadPlan(metrics ?? [], { maxRegisters: link.maxRegisters, mergeGap: num(config.mergeGap, 8) });
-    } catch (error) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.invalid') });
-      const detail = error instanceof ReadPlanError ? error.problems.join('; ') : (error as Error).message;
-      node.error(RED._('modbus.errors.invalid-metrics', { detail }));
-      return;
-    }
+    const setUp = setUpUnitNode<ReadPlan>(node, config, (metrics, link) =>
+      buildReadPlan(metrics, { maxRegisters: link.maxRegisters, mergeGap: num(config.mergeGap, 8) }));
+    if (!setUp) return;
+    const { link, unitId, plan } = setUp;
 
     const client = link.register(node);
     const poller = new ModbusPoller({ client, unitId, plan, topic: config.topic || '', intervalMs: Math.max(0, num(config.interval, 1000)) });
@@ -249,6 +281,77 @@ export = function (RED: NodeAPI): void {
     });
   }
 
+  /** What went wrong with a command, for node.error (Catch nodes) and the status. */
+  function describeFailure(outcome: WriteOutcome): { error: string; status: NodeStatus } {
+    if (outcome.problems) {
+      const detail = outcome.problems.map((p) => (p.name ? `${p.name}: ${p.problem}` : p.problem)).join('; ');
+      return { error: RED._('modbus.errors.write-refused', { detail }), status: { fill: 'red', shape: 'dot', text: RED._('modbus.status.refused') } };
+    }
+    const failed = Object.entries(outcome.results).filter(([, r]) => r.status !== 'ok' && r.status !== 'not-sent');
+    const notSent = Object.entries(outcome.results).filter(([, r]) => r.status === 'not-sent').map(([name]) => name);
+    const detail = failed.map(([name, r]) => `${name}: ${r.error}`).join('; ');
+    const [, first] = failed[0];
+    const kind = first.status === 'failed' ? first.code ?? 'error' : first.status;
+    return {
+      error: RED._('modbus.errors.write-failed', { detail, notSent: notSent.length ? notSent.join(', ') : '-' }),
+      status: { fill: 'red', shape: 'dot', text: failureText(kind, first.exceptionCode) },
+    };
+  }
+
+  function ModbusWriteNode(this: Node & LinkUser, config: WriteDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let linkState: ConnectionState = 'idle';
+    let lastResult: NodeStatus | undefined;
+    const showStatus = () => node.status(unitNodeStatus(linkState, lastResult));
+    node.onLinkState = (state) => {
+      linkState = state;
+      showStatus();
+    };
+
+    const setUp = setUpUnitNode<WritePlan>(node, config, (metrics) => buildWritePlan(metrics, {
+      multipleOnly: config.multipleOnly === true,
+      allowRaw: config.allowRaw === true,
+      unknownMetrics: config.unknownMetrics,
+    }));
+    if (!setUp) return;
+    const { link, unitId, plan } = setUp;
+
+    const client = link.register(node);
+    const writer = new ModbusWriter({ client, unitId, plan, readBefore: config.readBefore === true });
+    writer.on('written', (e: WriteLogEntry) => {
+      // One line per write (audit): unit, metric, address, old → new, outcome, source msg id.
+      const line = RED._('modbus.log.write', {
+        unit: e.unitId, metric: e.name, table: e.table, address: e.address, fc: e.fc, old: logValue(e.old), value: logValue(e.written),
+        outcome: e.status === 'ok' ? 'ok' : `${e.status}: ${e.error}`, source: e.source ?? '-',
+      });
+      if (e.status === 'ok') node.log(line);
+      else node.warn(line);
+    });
+
+    node.on('input', (msg: NodeMessageInFlow & { command?: unknown; ok?: boolean }, send, done) => {
+      writer.write(msg.payload, msg._msgid).then((outcome) => {
+        const count = Object.values(outcome.results).filter((r) => r.status === 'ok').length;
+        const failure = outcome.ok ? undefined : describeFailure(outcome);
+        lastResult = failure?.status ?? { fill: 'green', shape: 'dot', text: RED._('modbus.status.written', { count }) };
+        showStatus();
+        msg.command = msg.payload;
+        msg.payload = outcome.results;
+        msg.ok = outcome.ok;
+        send(msg);
+        if (failure) done(new Error(failure.error));
+        else done();
+      }, (error: Error) => done(error));
+    });
+
+    node.on('close', (done: () => void) => {
+      writer.close();
+      writer.removeAllListeners();
+      link.deregister(node).then(() => done(), () => done());
+    });
+  }
+
   RED.nodes.registerType('uns-modbus-link', ModbusLinkNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);
   RED.nodes.registerType('uns-modbus-read', ModbusReadNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);
+  RED.nodes.registerType('uns-modbus-write', ModbusWriteNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);
 };

@@ -1,7 +1,7 @@
 /**
  * uns-edge's Modbus client, read plan and poller against an independent server: pymodbus 3.0.0rc1
  * (Debian python3-pymodbus) in its own process on a free port. Covers typed values, exception
- * codes, a silent device (timeout, then recovery), a dead unit beside live ones (per-unit breaker),
+ * codes, writes through the writer, a silent device (timeout, then recovery), a dead unit beside live ones (per-unit breaker),
  * a dropped connection (reconnect without redeploy), and the uns-modbus-read node on the same peer.
  */
 import { strict as assert } from 'node:assert';
@@ -11,6 +11,8 @@ import { encodeRegisters } from '../../lib/modbus/datatypes';
 import { ModbusPoller } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition } from '../../lib/modbus/read-plan';
 import { startModbusTcpServer } from '../../lib/modbus/server';
+import { buildWritePlan, WriteMetricDefinition } from '../../lib/modbus/write-plan';
+import { ModbusWriter } from '../../lib/modbus/writer';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { PymodbusServer, startPymodbusServer } from '../helpers/pymodbus';
 import modbusNodes = require('../../nodes/modbus/modbus');
@@ -98,6 +100,32 @@ describe('modbus against a pymodbus server', function () {
     assert.deepEqual((await py.command({ cmd: 'get', unit: 2, table: 'holding', address: 10, count: 1 })).values, [0xbeef]);
     assert.deepEqual((await py.command({ cmd: 'get', unit: 2, table: 'coil', address: 20, count: 4 })).values, [1, 0, 1, 1]);
     assert.deepEqual((await py.command({ cmd: 'get', unit: 2, table: 'holding', address: 30, count: 2 })).values, encodeRegisters(-2.5, 'float32'));
+  });
+
+  it('the writer (uns-modbus-write) drives pymodbus: typed, scaled command in order, old values, exception 2 stops it', async () => {
+    await py.command({ cmd: 'set', unit: 3, table: 'holding', address: 50, values: [123] });
+    const defs: WriteMetricDefinition[] = [
+      { name: 'setpoint', table: 'holding', address: 50, type: 'int16', scale: 0.01, min: -300, max: 300 },
+      { name: 'limit', table: 'holding', address: 51, type: 'float32', wordOrder: 'CDAB' },
+      { name: 'tag', table: 'holding', address: 53, type: 'string', length: 3 },
+      { name: 'enable', table: 'coil', address: 9, type: 'bit' },
+      { name: 'beyond', table: 'holding', address: 199, type: 'uint32' }, // registers 199..200: past the 200-register map
+      { name: 'after', table: 'coil', address: 10, type: 'bit' },
+    ];
+    const writer = new ModbusWriter({ client: client(), unitId: 3, plan: buildWritePlan(defs, { multipleOnly: true }), readBefore: true });
+    const ok = await writer.write({ setpoint: -2.59, limit: 1.75, tag: 'P-7', enable: true });
+    assert.equal(ok.ok, true, JSON.stringify(ok.results));
+    assert.equal(ok.results.setpoint.old, 1.23);
+    assert.deepEqual((await py.command({ cmd: 'get', unit: 3, table: 'holding', address: 50, count: 6 })).values, [
+      0x10000 - 259, ...encodeRegisters(1.75, 'float32', 'CDAB'), ...encodeRegisters('P-7', 'string', 'ABCD', 3),
+    ]);
+    assert.deepEqual((await py.command({ cmd: 'get', unit: 3, table: 'coil', address: 9, count: 1 })).values, [1]);
+    const failed = await writer.write({ beyond: 1, after: true });
+    assert.equal(failed.results.beyond.status, 'exception');
+    assert.equal(failed.results.beyond.exceptionCode, 2);
+    assert.equal(failed.results.after.status, 'not-sent');
+    assert.deepEqual((await py.command({ cmd: 'get', unit: 3, table: 'coil', address: 10, count: 1 })).values, [0]);
+    writer.close();
   });
 
   it('pymodbus exceptions 2 (address) and 4 (device failure) give bad quality with the reason, never 0', async () => {

@@ -1,5 +1,5 @@
 /**
- * uns-modbus-link + uns-modbus-read in a Node-RED runtime (node-red-node-test-helper) against
+ * uns-modbus-link + uns-modbus-read + uns-modbus-write in a Node-RED runtime (node-red-node-test-helper) against
  * lib/modbus/server.ts on a free port: tag batches, status dots, bad quality on exceptions,
  * reference-counted link, clean close.
  */
@@ -25,10 +25,17 @@ interface TestHelper {
 const helper = require('node-red-node-test-helper') as TestHelper;
 helper.init(require.resolve('node-red'));
 
+interface Spy {
+  getCalls(): Array<{ args: unknown[] }>;
+}
+
 interface HelperNode {
   on(event: string, fn: (arg: unknown) => void): void;
   receive(msg: object): void;
   status: { (s: unknown): void; lastCall?: unknown };
+  error: Spy;
+  log: Spy;
+  warn: Spy;
 }
 
 type Status = { fill?: string; shape?: string; text?: string };
@@ -197,5 +204,95 @@ describe('modbus nodes', function () {
     const good = await nextBatch((b) => b.meta?.speed.quality === 'good');
     assert.equal(good.payload.speed, 1480.5);
     assert.ok(seen.some((s) => s.text === 'modbus.status.disconnected' || s.text === 'modbus.status.connecting'), JSON.stringify(seen));
+  });
+  describe('uns-modbus-write', () => {
+    const writeFlow = (write: object = {}) => [
+      { id: 'link', type: 'uns-modbus-link', host: '127.0.0.1', port: server.port, timeout: 200, reconnect: 50 },
+      {
+        id: 'write', type: 'uns-modbus-write', link: 'link', unitId: 1, wires: [['out']],
+        metrics: [
+          { name: 'speedSetpoint', table: 'holding', address: 40, type: 'uint16', scale: 0.1, unit: 'Hz', min: 0, max: 60 },
+          { name: 'torqueLimit', table: 'holding', address: 42, type: 'float32', wordOrder: 'CDAB' },
+          { name: 'run', table: 'coil', address: 5, type: 'bit' },
+        ],
+        ...write,
+      },
+      { id: 'out', type: 'helper' },
+    ];
+    type WriteResultMsg = { _msgid: string; ok: boolean; command: unknown; payload: Record<string, { status: string; written?: unknown; error?: string; old?: unknown }> };
+    const nextResult = (): Promise<WriteResultMsg> => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no write result')), 3000);
+      (helper.getNode('out') as unknown as HelperNode).on('input', (msg) => {
+        clearTimeout(timer);
+        resolve(msg as WriteResultMsg);
+      });
+    });
+
+    it('writes a tag batch, answers per metric, logs one line per write and shows green', async () => {
+      await helper.load(modbusNodes, writeFlow());
+      const write = helper.getNode('write') as unknown as HelperNode;
+      const seen: Status[] = [];
+      write.on('call:status', (call) => seen.push((call as { args: [Status] }).args[0]));
+      const result = nextResult();
+      write.receive({ _msgid: 'cmd-1', topic: 'acme/plant/area/line/cell/pump1', payload: { speedSetpoint: 37.8, torqueLimit: 80.5, run: true } });
+      const msg = await result;
+      assert.equal(msg.ok, true, JSON.stringify(msg.payload));
+      assert.equal(msg._msgid, 'cmd-1', 'the input msg travels on');
+      assert.deepEqual(msg.command, { speedSetpoint: 37.8, torqueLimit: 80.5, run: true });
+      assert.deepEqual(Object.values(msg.payload).map((r) => r.status), ['ok', 'ok', 'ok']);
+      assert.deepEqual(model.get(1, 'holding', 40, 1), [378]);
+      assert.deepEqual(model.get(1, 'holding', 42, 2), encodeRegisters(80.5, 'float32', 'CDAB'));
+      assert.deepEqual(model.get(1, 'coil', 5, 1), [1]);
+      assert.equal(write.log.getCalls().filter((c) => c.args[0] === 'modbus.log.write').length, 3, 'one log line per write');
+      assert.deepEqual(seen.at(-1), { fill: 'green', shape: 'dot', text: 'modbus.status.written' });
+    });
+
+    it('refuses a command with an out-of-range value: nothing written, error for Catch nodes, red status', async () => {
+      await helper.load(modbusNodes, writeFlow());
+      const write = helper.getNode('write') as unknown as HelperNode;
+      await sleep(100); // connected
+      const result = nextResult();
+      write.receive({ payload: { run: true, speedSetpoint: 60.1 } });
+      const msg = await result;
+      assert.equal(msg.ok, false);
+      assert.equal(msg.payload.run.status, 'not-sent');
+      assert.equal(msg.payload.speedSetpoint.status, 'invalid');
+      assert.match(msg.payload.speedSetpoint.error ?? '', /60.1 is above the maximum 60 Hz/);
+      assert.deepEqual(model.get(1, 'coil', 5, 1), [0], 'no half write');
+      await sleep(20);
+      const errors = write.error.getCalls().map((c) => String(c.args[0]));
+      assert.ok(errors.some((e) => e.includes('modbus.errors.write-refused')), JSON.stringify(errors));
+      assert.deepEqual(write.status.lastCall && (write.status.lastCall as { args: [Status] }).args[0],
+        { fill: 'red', shape: 'dot', text: 'modbus.status.refused' });
+    });
+
+    it('reports an exception per metric and stops the command there', async () => {
+      await helper.load(modbusNodes, writeFlow({
+        metrics: [
+          { name: 'beyond', table: 'holding', address: 150, type: 'uint16' }, // model size 100 → exception 2
+          { name: 'run', table: 'coil', address: 5, type: 'bit' },
+        ],
+      }));
+      const write = helper.getNode('write') as unknown as HelperNode;
+      const result = nextResult();
+      write.receive({ payload: { beyond: 1, run: true } });
+      const msg = await result;
+      assert.deepEqual(msg.payload.beyond, {
+        status: 'exception', value: 1, written: 1, exceptionCode: 2, error: 'Modbus exception 2 (illegal data address)',
+      });
+      assert.equal(msg.payload.run.status, 'not-sent');
+      assert.deepEqual(model.get(1, 'coil', 5, 1), [0]);
+      assert.equal(write.warn.getCalls().filter((c) => c.args[0] === 'modbus.log.write').length, 1, 'the failed write is logged as a warning');
+      await sleep(20);
+      assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.write-failed')));
+    });
+
+    it('refuses write definitions on read-only tables at deploy and does not use the link', async () => {
+      await helper.load(modbusNodes, writeFlow({ metrics: [{ name: 'x', table: 'input', address: 0, type: 'uint16' }] }));
+      const write = helper.getNode('write') as unknown as HelperNode;
+      await sleep(100);
+      assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.invalid-metrics')));
+      assert.equal(server.connections, 0);
+    });
   });
 });

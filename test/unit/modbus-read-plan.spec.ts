@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { encodeRegisters } from '../../lib/modbus/datatypes';
 import {
-  applyReadFailure, applyReadResponse, buildReadPlan, MetricDefinition, newTagBatch, ReadPlanError,
+  applyReadFailure, applyReadResponse, buildReadPlan, MetricDefinition, newTagBatch, MetricDefinitionError,
 } from '../../lib/modbus/read-plan';
 
 const m = (name: string, address: number, type: MetricDefinition['type'] = 'uint16', table: MetricDefinition['table'] = 'holding', extra: Partial<MetricDefinition> = {}): MetricDefinition =>
@@ -45,7 +45,7 @@ describe('modbus read plan', () => {
       m('bit', 0, 'bit', 'holding', { bit: 16 }),
     ];
     assert.throws(() => buildReadPlan(bad), (e: unknown) => {
-      assert.ok(e instanceof ReadPlanError);
+      assert.ok(e instanceof MetricDefinitionError);
       const text = e.problems.join('\n');
       for (const expected of ['name is empty', '"dup": duplicate name', '"neg": address', '"float": address', '"undef": address',
         '"type": type must be', '"coilint": coil holds bits', '"past": registers 65535..65536 run past 65535', '"order": word order',
