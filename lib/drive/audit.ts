@@ -75,3 +75,17 @@ export class AuditTrail {
     return this.ring;
   }
 }
+
+function formatValue(v: AuditValue | null | undefined): string {
+  if (v === undefined) return '';
+  if (v === null) return '?';
+  return String(v.value);
+}
+
+/** One log line for a record: "operator-7 startForward: written controlWord 0 → 1 (pump2)". */
+export function formatAuditRecord(record: AuditRecord): string {
+  const change = record.new ? ` ${record.parameter ?? ''} ${formatValue(record.old)} → ${formatValue(record.new)}` : '';
+  const reason = record.reason ? `: ${record.reason}` : '';
+  const ticket = record.ticket && (record.outcome === 'armed' || record.outcome === 'expired' || record.outcome === 'cancelled') ? ` [ticket ${record.ticket}]` : '';
+  return `audit ${record.drive}: ${record.who} ${record.command}: ${record.outcome}${change}${ticket}${reason}`;
+}

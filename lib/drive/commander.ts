@@ -86,10 +86,15 @@ export class DriveCommander {
     return decodeStatusWord(this.profile, Number(value));
   }
 
-  private async context(): Promise<{ status: number; setpoint: number }> {
-    const status = Number((await this.readParameter(this.profile.statusWord.parameter)).value);
-    const setpoint = Number((await this.readParameter(this.profile.setpoint.parameter)).value);
-    return { status, setpoint };
+  /** The status word and setpoint a command is planned and checked with; a failed read writes nothing. */
+  private async context(command: DriveCommand): Promise<{ status: number; setpoint: number }> {
+    try {
+      const status = Number((await this.readParameter(this.profile.statusWord.parameter)).value);
+      const setpoint = Number((await this.readParameter(this.profile.setpoint.parameter)).value);
+      return { status, setpoint };
+    } catch (error) {
+      throw new DriveCommandFailed(`${describeCommand(command)} on ${this.drive}: the status word and setpoint could not be read first (${(error as Error).message}); nothing written`, []);
+    }
   }
 
   /** Submit a command: armed when the guard requires arming, else run at once. */
@@ -100,7 +105,7 @@ export class DriveCommander {
   /** Arm a command for a later execute(); it must pass the guard now. */
   arm(command: DriveCommand, who: string): Promise<ArmTicket> {
     return this.serialised(async () => {
-      const { setpoint } = await this.context();
+      const { setpoint } = await this.context(command);
       try {
         const { ticket, cancelled } = this.guard.arm(command, who, { setpoint });
         if (cancelled) this.note(cancelled.command, who, 'cancelled', { ticket: cancelled.id, reason: `replaced by ${describeCommand(command)}` });
@@ -113,14 +118,15 @@ export class DriveCommander {
     });
   }
 
-  /** Execute the armed command with this ticket. */
-  execute(ticketId: string, who: string): Promise<CommandOutcome> {
+  /** Execute the armed command with this ticket (without one: the command armed now). */
+  execute(ticketId: string | undefined, who: string): Promise<CommandOutcome> {
     return this.serialised(async () => {
       let ticket: ArmTicket;
+      const id = ticketId ?? this.guard.armedTicket?.id;
       try {
         ticket = this.guard.take(ticketId);
       } catch (error) {
-        if (error instanceof GuardRejection) this.note(error.command, who, error.command ? 'expired' : 'rejected', { ticket: ticketId, reason: error.reason });
+        if (error instanceof GuardRejection) this.note(error.command, who, error.command ? 'expired' : 'rejected', { ticket: id, reason: error.reason });
         throw error;
       }
       return this.perform(ticket.command, who, ticket.id);
@@ -129,13 +135,35 @@ export class DriveCommander {
 
   /** Run a command now; refused when the guard requires arming. */
   run(command: DriveCommand, who: string): Promise<CommandOutcome> {
+    return this.runAll([command], who).then(([outcome]) => outcome);
+  }
+
+  /**
+   * Run several commands as one message (e.g. a tag batch writing two parameters): every one must
+   * pass the guard first, else none is written; then they run in order, with no other command
+   * in between.
+   */
+  runAll(commands: readonly DriveCommand[], who: string): Promise<CommandOutcome[]> {
     return this.serialised(async () => {
+      if (commands.length === 0) return [];
       if (this.guard.policy.armRequired) {
         const reason = 'this drive requires arm, then execute';
-        this.note(command, who, 'rejected', { reason });
-        throw new GuardRejection(command, reason);
+        this.note(commands[0], who, 'rejected', { reason });
+        throw new GuardRejection(commands[0], reason);
       }
-      return this.perform(command, who);
+      if (commands.length > 1) {
+        const { setpoint } = await this.context(commands[0]);
+        for (const command of commands) {
+          const decision = this.guard.check(command, { setpoint });
+          if (decision.ok) continue;
+          const reason = `${decision.reason} (nothing of this message was written)`;
+          this.note(command, who, 'rejected', { reason });
+          throw new GuardRejection(command, reason);
+        }
+      }
+      const outcomes: CommandOutcome[] = [];
+      for (const command of commands) outcomes.push(await this.perform(command, who));
+      return outcomes;
     });
   }
 
@@ -155,7 +183,7 @@ export class DriveCommander {
   }
 
   private async perform(command: DriveCommand, who: string, ticket?: string): Promise<CommandOutcome> {
-    const context = await this.context();
+    const context = await this.context(command);
     const decision = this.guard.check(command, { setpoint: context.setpoint });
     if (!decision.ok) {
       this.note(command, who, 'rejected', { ticket, reason: decision.reason });
@@ -197,7 +225,13 @@ export class DriveCommander {
     const deadline = Date.now() + timeoutMs;
     let last: DecodedStatus | undefined;
     for (;;) {
-      last = await this.readStatus();
+      try {
+        last = await this.readStatus();
+      } catch (error) {
+        const reason = `after writing ${formatWord(write.words[0])} the status word could not be read: ${(error as Error).message}`;
+        this.note(command, who, 'failed', { parameter: this.profile.statusWord.parameter, ticket, reason });
+        throw new DriveCommandFailed(`${describeCommand(command)} on ${this.drive}: ${reason}`, done);
+      }
       if (statusMatches(last.bits, when)) return;
       if (Date.now() >= deadline) break;
       await this.wait(Math.min(this.pollIntervalMs, Math.max(1, deadline - Date.now())));

@@ -18,7 +18,7 @@
  * (setpoint.min..max of the profile).
  */
 import { randomUUID } from 'node:crypto';
-import { describeCommand, DriveCommand, isControlCommand } from './commands';
+import { ControlCommand, describeCommand, DriveCommand, isControlCommand } from './commands';
 import { DriveProfile, GuardPolicy, parameterNamed } from './profile';
 
 export class GuardRejection extends Error {
@@ -78,7 +78,7 @@ export class CommandGuard {
 
   /** Whether `command` may run now; with onViolation 'clamp', possibly an adjusted command. */
   check(command: DriveCommand, context: GuardContext = {}): GuardDecision {
-    if (isControlCommand(command)) return { ok: true, command };
+    if (isControlCommand(command)) return this.checkDirection(command, context);
     if (command.kind === 'write') {
       if (command.parameter === this.profile.setpoint.parameter) return this.checkSetpoint({ kind: 'setpoint', value: command.value }, context);
       if (command.parameter === this.profile.controlWord.parameter) {
@@ -87,6 +87,26 @@ export class CommandGuard {
       return this.checkParameter(command);
     }
     return this.checkSetpoint(command, context);
+  }
+
+  /**
+   * A drive that reverses by the sign of its setpoint (direction signedSetpoint) starts in reverse
+   * by writing −|setpoint|: that value must lie within the guard limits too, so the default
+   * "forward only" policy (setpointMin ≥ 0) refuses reverse. Not clamped: a direction is not a
+   * number to move. Other start/stop commands pass (the drive's own ramps apply).
+   */
+  private checkDirection(command: ControlCommand, context: GuardContext): GuardDecision {
+    if (this.profile.controlWord.direction !== 'signedSetpoint' || (command.kind !== 'startReverse' && command.kind !== 'startForward')) return { ok: true, command };
+    const { setpointMin: min, setpointMax: max } = this.policy;
+    const unit = this.unit;
+    if (command.kind === 'startReverse' && min >= 0) {
+      return { ok: false, command, reason: `reverse needs a negative setpoint, and the guard limits are ${min}..${max}${unit} (forward only; set a negative setpoint minimum to allow reverse)` };
+    }
+    if (context.setpoint === undefined) return { ok: true, command };
+    const magnitude = Math.abs(context.setpoint);
+    const signed = command.kind === 'startReverse' ? -magnitude : magnitude;
+    if (signed >= min - EPSILON && signed <= max + EPSILON) return { ok: true, command };
+    return { ok: false, command, reason: `${command.kind} writes the setpoint ${signed}${unit} (the current ${context.setpoint}${unit} with the sign of the direction), outside the guard limits ${min}..${max}${unit}` };
   }
 
   private violation(command: DriveCommand, reason: string, clamped: DriveCommand): GuardDecision {
@@ -151,16 +171,25 @@ export class CommandGuard {
     return { ticket: this.armed, cancelled };
   }
 
+  /** The armed command, expired or not (pending is the one still executable). */
+  get armedTicket(): ArmTicket | undefined {
+    return this.armed;
+  }
+
   /** The armed command, unless it has expired. */
   get pending(): ArmTicket | undefined {
     return this.armed && this.clock() <= this.armed.expiresAt ? this.armed : undefined;
   }
 
-  /** Take the armed command for execution; throws when there is none, it is another, or it expired. */
-  take(ticketId: string): ArmTicket {
+  /**
+   * Take the armed command for execution (the one with this ticket; without a ticket, whichever is
+   * armed); throws when there is none, it is another, or it expired.
+   */
+  take(ticketId?: string): ArmTicket {
     const ticket = this.armed;
-    if (!ticket || ticket.id !== ticketId) {
-      throw new GuardRejection(undefined, ticket ? `ticket ${ticketId} is not the armed command (${describeCommand(ticket.command)} is)` : `no command is armed (ticket ${ticketId})`);
+    if (!ticket || (ticketId !== undefined && ticket.id !== ticketId)) {
+      const none = ticketId === undefined ? 'no command is armed' : `no command is armed (ticket ${ticketId})`;
+      throw new GuardRejection(undefined, ticket ? `ticket ${ticketId} is not the armed command (${describeCommand(ticket.command)} is)` : none);
     }
     this.armed = undefined;
     const late = this.clock() - ticket.expiresAt;

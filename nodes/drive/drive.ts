@@ -1,0 +1,147 @@
+/**
+ * Node-RED adapter of the drive node set: `uns-vfd`, a variable frequency drive on a
+ * `uns-modbus-link` through a drive profile. Reads the config, takes the link's shared client the
+ * way uns-modbus-read does (register/deregister), builds a DriveController (lib/drive) and maps
+ * its events: telemetry batches → output 1, audit records → output 2 and the log, the status
+ * view → the status dot. Admin endpoints list and serve the profiles for the edit dialog.
+ * Property names: docs/drive-profiles.md ("The uns-vfd node").
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
+import { formatAuditRecord } from '../../lib/drive/audit';
+import { driveProfileFolders, findDriveProfile, profileCatalog } from '../../lib/drive/catalog';
+import { DriveController, DriveStatusView } from '../../lib/drive/controller';
+import { DriveNodeConfig, driveNodeSettings, DriveSettingsError } from '../../lib/drive/node-settings';
+import { DriveRequestError, parseDriveRequest, senderOf } from '../../lib/drive/requests';
+import type { ConnectionState, ModbusClient } from '../../lib/modbus/client';
+
+type VfdDef = NodeDef & DriveNodeConfig & { link: string };
+
+/** What a user of a uns-modbus-link is told (nodes/modbus/modbus.ts): connection state changes. */
+interface LinkUser {
+  onLinkState(state: ConnectionState): void;
+}
+
+/** The part of the uns-modbus-link config node that its users call (nodes/modbus/modbus.ts). */
+interface ModbusLinkNode extends Node {
+  readonly maxRegisters: number;
+  register(user: LinkUser): ModbusClient;
+  deregister(user: LinkUser): Promise<void>;
+}
+
+/** Status dot of a view; the texts are in locales/en-US/drive.json. */
+function statusOf(RED: NodeAPI, view: DriveStatusView): NodeStatus {
+  switch (view.kind) {
+    case 'connecting': return { fill: 'yellow', shape: 'ring', text: RED._('drive.status.connecting') };
+    case 'disconnected': return { fill: 'red', shape: 'ring', text: RED._('drive.status.disconnected') };
+    case 'comms': return { fill: 'red', shape: 'ring', text: RED._('drive.status.comms', { short: view.short }) };
+    case 'waiting': return { fill: 'green', shape: 'ring', text: RED._('drive.status.connected') };
+    case 'armed': return { fill: 'yellow', shape: 'dot', text: RED._('drive.status.armed', { command: view.command, seconds: String(view.seconds) }) };
+    case 'fault':
+      return view.code === null
+        ? { fill: 'red', shape: 'dot', text: RED._('drive.status.fault-state', { state: view.state ?? '' }) }
+        : { fill: 'red', shape: 'dot', text: RED._('drive.status.fault', { code: String(view.code), name: view.name ?? '' }) };
+    case 'running':
+      return { fill: 'green', shape: 'dot', text: RED._(view.reverse ? 'drive.status.running-reverse' : 'drive.status.running', { value: view.value, unit: view.unit }) };
+    case 'stopped': return { fill: 'grey', shape: 'dot', text: RED._('drive.status.stopped', { state: view.state ?? '' }) };
+  }
+}
+
+export = function (RED: NodeAPI): void {
+  const folders = () => driveProfileFolders(RED.settings.userDir);
+
+  // The edit dialog's profile list and preview. Read permission of the node type (Node-RED admin auth).
+  RED.httpAdmin.get('/uns-edge/drive-profiles', RED.auth.needsPermission('uns-vfd.read'), (_req, res) => {
+    try {
+      res.json(profileCatalog(folders()));
+    } catch (error) {
+      res.status(500).json({ error: (error as Error).message });
+    }
+  });
+  RED.httpAdmin.get('/uns-edge/drive-profiles/:id', RED.auth.needsPermission('uns-vfd.read'), (req, res) => {
+    try {
+      res.json(findDriveProfile(String(req.params.id), folders()));
+    } catch (error) {
+      res.status(404).json({ error: (error as Error).message });
+    }
+  });
+
+  function VfdNode(this: Node, config: VfdDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const invalid = (detail: string) => {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('drive.status.invalid') });
+      node.error(`${RED._('drive.errors.invalid')}: ${detail}`);
+    };
+
+    const link = RED.nodes.getNode(config.link) as ModbusLinkNode | null;
+    if (!link) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('drive.status.no-link') });
+      node.error(RED._('drive.errors.no-link'));
+      return;
+    }
+    let settings;
+    let profile;
+    try {
+      settings = driveNodeSettings(config);
+      profile = findDriveProfile(settings.profileId, folders()).profile;
+    } catch (error) {
+      invalid(error instanceof DriveSettingsError ? error.problems.join('; ') : (error as Error).message);
+      return;
+    }
+
+    let controller: DriveController | undefined;
+    let linkState: ConnectionState = 'idle';
+    const user: LinkUser = {
+      onLinkState(state) {
+        linkState = state;
+        controller?.setLinkState(state);
+      },
+    };
+    const client = link.register(user);
+    try {
+      controller = new DriveController({
+        client,
+        unitId: settings.unitId,
+        profile,
+        topic: settings.topic,
+        intervalMs: settings.intervalMs,
+        maxRegisters: link.maxRegisters,
+        guard: settings.guard,
+        statusParameter: settings.statusParameter,
+      });
+    } catch (error) {
+      link.deregister(user).catch(() => undefined);
+      invalid((error as Error).message);
+      return;
+    }
+    const drive = controller;
+    const topic = settings.topic;
+    drive.on('view', (view) => node.status(statusOf(RED, view)));
+    drive.on('batch', (batch) => node.send([batch as unknown as NodeMessageInFlow, null]));
+    drive.on('audit', (record) => {
+      node.log(formatAuditRecord(record));
+      node.send([null, { topic, payload: record } as unknown as NodeMessageInFlow]);
+    });
+    drive.setLinkState(linkState);
+    drive.start();
+
+    node.on('input', (msg: NodeMessageInFlow & { arm?: unknown; user?: unknown; _client?: unknown }, _send, done) => {
+      let request;
+      try {
+        request = parseDriveRequest(profile, msg.payload, msg.arm === true);
+      } catch (error) {
+        done(error instanceof DriveRequestError ? new Error(`${RED._('drive.errors.bad-request')}: ${error.message}`) : (error as Error));
+        return;
+      }
+      drive.handle(request, senderOf(msg)).then(() => done(), (error: Error) => done(error));
+    });
+
+    node.on('close', (done: () => void) => {
+      drive.close();
+      drive.removeAllListeners();
+      link.deregister(user).then(() => done(), () => done());
+    });
+  }
+
+  RED.nodes.registerType('uns-vfd', VfdNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);
+};
