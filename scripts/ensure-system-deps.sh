@@ -9,6 +9,7 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
+/usr/bin/python3 -c 'import serial_asyncio' >/dev/null 2>&1 || need+=(python3-serial-asyncio) # pymodbus RTU server in the socat tests (pulls python3-serial)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "uns-edge: installing Debian packages for the tests: ${need[*]}"
 sudo=""

@@ -1,5 +1,5 @@
 /**
- * Modbus client over a ModbusTransport (TCP now, RTU later): connection state machine, transaction
+ * Modbus client over a ModbusTransport (TCP or RTU): connection state machine, transaction
  * matching, bounded queue, per-request timeout, per-unit circuit breaker.
  *
  * Connection state machine:
@@ -35,6 +35,7 @@
 import { EventEmitter } from 'node:events';
 import { ModbusException } from './data-model';
 import { decodeResponse, describeException, ModbusPduError, ModbusRequest, ModbusResponse } from './pdu';
+import { RtuTransport, RtuTransportOptions } from './rtu';
 import { ModbusTransport, TcpTransport, TcpTransportOptions } from './transport';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
@@ -601,6 +602,15 @@ export interface ModbusTcpClientOptions extends ModbusClientOptions, TcpTranspor
 /** A started Modbus TCP client. */
 export function createModbusTcpClient(options: ModbusTcpClientOptions): ModbusClient {
   const client = new ModbusClient(new TcpTransport(options), options);
+  client.start();
+  return client;
+}
+
+export interface ModbusRtuClientOptions extends ModbusClientOptions, RtuTransportOptions {}
+
+/** A started Modbus RTU client on a serial port (one request at a time: the line is a bus). */
+export function createModbusRtuClient(options: ModbusRtuClientOptions): ModbusClient {
+  const client = new ModbusClient(new RtuTransport(options), options);
   client.start();
   return client;
 }

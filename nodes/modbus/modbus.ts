@@ -6,24 +6,18 @@
  * are documented in docs/modbus.md.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { ConnectionState, createModbusTcpClient, ModbusClient } from '../../lib/modbus/client';
+import { ConnectionState, ModbusClient } from '../../lib/modbus/client';
+import { configNumber, createModbusClient, describeLink, linkSettingsFrom, validateLinkSettings } from '../../lib/modbus/link-config';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition, ReadPlan, MetricDefinitionError } from '../../lib/modbus/read-plan';
+import { RtuTransport } from '../../lib/modbus/rtu';
 import { buildWritePlan, WriteMetricDefinition, WritePlan } from '../../lib/modbus/write-plan';
 import { ModbusWriter, WriteLogEntry, WriteOutcome } from '../../lib/modbus/writer';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { counter, gauge } from '../../lib/runtime/metrics';
 
-interface LinkDef extends NodeDef {
-  host: string;
-  port: number | string;
-  timeout: number | string;
-  reconnect: number | string;
-  gap: number | string;
-  connectPause: number | string;
-  maxRegisters: number | string;
-  queueLimit: number | string;
-}
+/** Raw config of uns-modbus-link (docs/modbus.md); lib/modbus/link-config.ts reads it. */
+type LinkDef = NodeDef & Record<string, unknown>;
 
 interface UnitNodeDef extends NodeDef {
   link: string;
@@ -51,7 +45,6 @@ interface LinkUser {
 }
 
 interface LinkNode extends Node {
-  readonly address: string;
   readonly maxRegisters: number;
   /** The client, created by the first user and closed after the last. */
   client: ModbusClient | undefined;
@@ -102,12 +95,20 @@ function registerLinkMetrics(): void {
       }
     },
   });
-}
-
-/** A number from a config field, or the default when empty/invalid. */
-function num(value: unknown, fallback: number): number {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
-  return Number.isFinite(n) ? n : fallback;
+  counter({
+    name: 'uns_edge_modbus_rtu_discarded_total',
+    help: 'Modbus RTU links: response candidates with a bad CRC (kind crc) and bytes dropped as noise (kind bytes)',
+    labelNames: ['link', 'kind'],
+    collect() {
+      this.reset();
+      for (const link of liveLinks) {
+        const transport = link.client?.transport;
+        if (!(transport instanceof RtuTransport)) continue;
+        this.inc({ link: link.name || link.id, kind: 'crc' }, transport.stats.crcErrors);
+        this.inc({ link: link.name || link.id, kind: 'bytes' }, transport.stats.discardedBytes);
+      }
+    },
+  });
 }
 
 /** A value for a log line: strings quoted, BigInt exact, unknown as "?". */
@@ -122,21 +123,11 @@ export = function (RED: NodeAPI): void {
   function ModbusLinkNode(this: LinkNode, config: LinkDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const host = (config.host || '').trim();
-    const port = num(config.port, 502);
-    const options = {
-      host,
-      port,
-      timeoutMs: num(config.timeout, 1000),
-      reconnectMinMs: num(config.reconnect, 1000),
-      gapMs: num(config.gap, 0),
-      pauseAfterConnectMs: num(config.connectPause, 0),
-      maxRegistersPerRequest: Math.min(125, Math.max(1, num(config.maxRegisters, 125))),
-      queueLimit: Math.max(1, num(config.queueLimit, 1000)),
-    };
+    const settings = linkSettingsFrom(config);
+    const problems = validateLinkSettings(settings);
+    if (problems.length) node.error(RED._('modbus.errors.invalid-link', { detail: problems.join('; ') }));
     const users = new Set<LinkUser>();
-    Object.defineProperty(node, 'address', { value: `${host}:${port}` });
-    Object.defineProperty(node, 'maxRegisters', { value: options.maxRegistersPerRequest });
+    Object.defineProperty(node, 'maxRegisters', { value: settings.maxRegistersPerRequest });
     node.client = undefined;
     liveLinks.add(node);
 
@@ -145,14 +136,14 @@ export = function (RED: NodeAPI): void {
       // /healthz and uns_edge_connection_up read this registry (docs/gateway.md).
       const connected = state === 'connected';
       if (connected) lastOutage = undefined;
-      reportConnection({ id: node.id, type: 'uns-modbus-link', name: node.name || `modbus://${host}:${port}`, state, connected, detail: lastOutage });
+      reportConnection({ id: node.id, type: 'uns-modbus-link', name: node.name || `modbus ${describeLink(settings)}`, state, connected, detail: lastOutage });
       for (const user of users) user.onLinkState(state);
     };
 
     node.register = (user) => {
       users.add(user);
       if (!node.client) {
-        const client = createModbusTcpClient(options);
+        const client = createModbusClient(settings);
         // 'outage' comes before the 'backoff' state change, so the registry gets the reason with it.
         client.on('outage', (e) => {
           lastOutage = e.reason;
@@ -226,7 +217,7 @@ export = function (RED: NodeAPI): void {
       node.error(RED._('modbus.errors.no-link'));
       return undefined;
     }
-    const unitId = num(config.unitId, 1);
+    const unitId = configNumber(config.unitId, 1);
     if (!Number.isInteger(unitId) || unitId < 0 || unitId > 255) return invalid(RED._('modbus.errors.invalid-unit', { unit: String(config.unitId) }));
     try {
       const metrics = typeof config.metrics === 'string' ? JSON.parse(config.metrics || '[]') : config.metrics;
@@ -256,12 +247,12 @@ export = function (RED: NodeAPI): void {
     };
 
     const setUp = setUpUnitNode<ReadPlan>(node, config, (metrics, link) =>
-      buildReadPlan(metrics, { maxRegisters: link.maxRegisters, mergeGap: num(config.mergeGap, 8) }));
+      buildReadPlan(metrics, { maxRegisters: link.maxRegisters, mergeGap: configNumber(config.mergeGap, 8) }));
     if (!setUp) return;
     const { link, unitId, plan } = setUp;
 
     const client = link.register(node);
-    const poller = new ModbusPoller({ client, unitId, plan, topic: config.topic || '', intervalMs: Math.max(0, num(config.interval, 1000)) });
+    const poller = new ModbusPoller({ client, unitId, plan, topic: config.topic || '', intervalMs: Math.max(0, configNumber(config.interval, 1000)) });
     poller.on('batch', (batch) => node.send(batch as unknown as Parameters<typeof node.send>[0]));
     poller.on('status', (status) => {
       lastPoll = status;

@@ -1,7 +1,7 @@
 /**
  * Test helpers that run Debian's python3-pymodbus (3.0.0rc1) as an independent Modbus peer:
- * a client (pymodbus_client.py) and a server (pymodbus_server.py), both driven by JSON lines.
- * Both are real processes; the server listens on a free port; close() ends them.
+ * a client (pymodbus_client.py) and a server (pymodbus_server.py, TCP on a free port or RTU on a
+ * serial device), both driven by JSON lines. Both are real processes; close() ends them.
  */
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -107,12 +107,17 @@ export interface PymodbusServer {
   close(): Promise<void>;
 }
 
-/** Start a pymodbus TCP server on 127.0.0.1 and a free port, serving `units` with `size` items per table. */
-export async function startPymodbusServer(config: { units: number[]; size?: number }): Promise<PymodbusServer> {
+export interface PymodbusRtuServer extends Omit<PymodbusServer, 'port'> {
+  /** The serial device it serves. */
+  readonly path: string;
+}
+
+/** Start pymodbus_server.py with `config`; resolves once it reports ready, with where it serves. */
+async function startServerProcess(config: object): Promise<Omit<PymodbusServer, 'port'> & { port: number | string }> {
   const proc = new JsonLineProcess(
     spawn(DEBIAN_PYTHON, [join(__dirname, 'pymodbus_server.py'), JSON.stringify(config)], { stdio: 'pipe' }),
   );
-  const ready = JSON.parse(await proc.nextLine(10_000)) as { ready?: boolean; port?: number };
+  const ready = JSON.parse(await proc.nextLine(10_000)) as { ready?: boolean; port?: number | string };
   if (!ready.ready || !ready.port) {
     await proc.close();
     throw new Error(`pymodbus server did not start: ${JSON.stringify(ready)}`);
@@ -131,4 +136,20 @@ export async function startPymodbusServer(config: { units: number[]; size?: numb
       await proc.close();
     },
   };
+}
+
+/** Start a pymodbus TCP server on 127.0.0.1 and a free port, serving `units` with `size` items per table. */
+export async function startPymodbusServer(config: { units: number[]; size?: number }): Promise<PymodbusServer> {
+  const server = await startServerProcess(config);
+  return { ...server, port: server.port as number };
+}
+
+/**
+ * Start a pymodbus RTU server on the serial device `path` (one end of a socat pty pair), 8N1:
+ * Linux ptys refuse parity (see test/helpers/socat.ts). Needs pyserial and serial_asyncio.
+ */
+export async function startPymodbusRtuServer(config: { units: number[]; size?: number; path: string; baudrate?: number }): Promise<PymodbusRtuServer> {
+  const { path, baudrate, ...rest } = config;
+  const server = await startServerProcess({ ...rest, serial: { port: path, baudrate: baudrate ?? 38400, parity: 'N', stopbits: 1 } });
+  return { command: server.command, close: server.close, path };
 }

@@ -1,7 +1,10 @@
-"""A pymodbus (3.0.0rc1, Debian python3-pymodbus) Modbus TCP server controlled by JSON lines.
+"""A pymodbus (3.0.0rc1, Debian python3-pymodbus) Modbus TCP or RTU server controlled by JSON lines.
 
 Usage: /usr/bin/python3 pymodbus_server.py '{"units": [1, 2], "size": 200}'
-Listens on 127.0.0.1 on a free port and prints {"ready": true, "port": N}. Then reads one command
+Listens on 127.0.0.1 on a free port and prints {"ready": true, "port": N}.
+With "serial": {"port": "/tmp/x/b", "baudrate": 38400, "parity": "E", "stopbits": 1} it is a Modbus
+RTU server on that serial device (pyserial + serial_asyncio) and prints {"ready": true, "port": path}.
+Then it reads one command
 per stdin line and answers {"ok": true} (or {"ok": false, "error": ...}):
   {"cmd": "set", "unit": 1, "table": "holding", "address": 0, "values": [1, 2]}
   {"cmd": "get", "unit": 1, "table": "holding", "address": 0, "count": 2}  -> {"ok": true, "values": [...]}
@@ -21,7 +24,8 @@ from pymodbus.datastore import (
     ModbusServerContext,
     ModbusSlaveContext,
 )
-from pymodbus.server.async_io import ModbusTcpServer
+from pymodbus.server.async_io import ModbusSerialServer, ModbusTcpServer
+from pymodbus.transaction import ModbusRtuFramer
 
 logging.basicConfig(level=logging.CRITICAL)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -57,12 +61,28 @@ async def main():
     for unit in config.get("units", [1]):
         units[unit] = make_unit(size)
     context = ModbusServerContext(slaves={u: ctx for u, (ctx, _) in units.items()}, single=False)
-    server = ModbusTcpServer(
-        context, address=("127.0.0.1", 0), allow_reuse_address=True, ignore_missing_slaves=True
-    )
-    serving = asyncio.create_task(server.serve_forever())
-    await server.serving
-    port = server.server.sockets[0].getsockname()[1]
+    serial = config.get("serial")
+    if serial:
+        server = ModbusSerialServer(
+            context,
+            framer=ModbusRtuFramer,
+            port=serial["port"],
+            baudrate=int(serial.get("baudrate", 19200)),
+            parity=serial.get("parity", "E"),
+            stopbits=int(serial.get("stopbits", 1)),
+            bytesize=8,
+            ignore_missing_slaves=True,
+        )
+        await server.start()
+        serving = None
+        port = serial["port"]
+    else:
+        server = ModbusTcpServer(
+            context, address=("127.0.0.1", 0), allow_reuse_address=True, ignore_missing_slaves=True
+        )
+        serving = asyncio.create_task(server.serve_forever())
+        await server.serving
+        port = server.server.sockets[0].getsockname()[1]
     print(json.dumps({"ready": True, "port": port}), flush=True)
 
     loop = asyncio.get_running_loop()
@@ -101,8 +121,11 @@ async def main():
             answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
         print(json.dumps(answer), flush=True)
 
-    await server.server_close()
-    serving.cancel()
+    if serving is None:
+        await server.shutdown()
+    else:
+        await server.server_close()
+        serving.cancel()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+/**
+ * The settings of a Modbus link (the uns-modbus-link config node, docs/modbus.md) from the loose
+ * values an editor dialog or a flow file holds (numbers as strings, empty for "default"), and the
+ * client they describe: Modbus TCP or RTU over a serial port. The link node and the editor's
+ * "test connection" endpoint read settings through this one function, so both mean the same.
+ */
+import { createModbusRtuClient, createModbusTcpClient, ModbusClient, ModbusClientOptions } from './client';
+import { Parity, RTU_DEFAULTS, validateSerialSettings } from './rtu';
+
+/** `transport`, not `type`: Node-RED keeps the node type in `type`. */
+export type LinkTransport = 'tcp' | 'rtu';
+
+export interface LinkSettings extends ModbusClientOptions {
+  transport: LinkTransport;
+  /** TCP */
+  host: string;
+  port: number;
+  /** RTU */
+  serialPath: string;
+  baudRate: number;
+  parity: Parity;
+  dataBits: 8;
+  stopBits: 1 | 2;
+}
+
+/** A number from a config field, or the default when empty/invalid. */
+export function configNumber(value: unknown, fallback: number): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  return Number.isFinite(n) ? n : fallback;
+}
+
+/** Settings from a uns-modbus-link config (or the dialog's unsaved values). */
+export function linkSettingsFrom(config: Record<string, unknown>): LinkSettings {
+  const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+  return {
+    transport: config.transport === 'rtu' ? 'rtu' : 'tcp',
+    host: text(config.host),
+    port: configNumber(config.port, 502),
+    serialPath: text(config.serialPath),
+    baudRate: configNumber(config.baudRate, RTU_DEFAULTS.baudRate),
+    parity: (text(config.parity) || RTU_DEFAULTS.parity) as Parity,
+    dataBits: configNumber(config.dataBits, RTU_DEFAULTS.dataBits) as 8,
+    stopBits: configNumber(config.stopBits, RTU_DEFAULTS.stopBits) as 1 | 2,
+    timeoutMs: configNumber(config.timeout, 1000),
+    reconnectMinMs: configNumber(config.reconnect, 1000),
+    gapMs: configNumber(config.gap, 0),
+    pauseAfterConnectMs: configNumber(config.connectPause, 0),
+    maxRegistersPerRequest: Math.min(125, Math.max(1, configNumber(config.maxRegisters, 125))),
+    queueLimit: Math.max(1, configNumber(config.queueLimit, 1000)),
+  };
+}
+
+/** Every problem with the settings (empty when a client can be made from them). */
+export function validateLinkSettings(s: LinkSettings): string[] {
+  if (s.transport === 'rtu') {
+    return validateSerialSettings({ path: s.serialPath, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits });
+  }
+  const problems: string[] = [];
+  if (s.host === '') problems.push('host is empty');
+  if (!(Number.isInteger(s.port) && s.port >= 1 && s.port <= 65535)) problems.push(`port must be an integer 1..65535, got ${s.port}`);
+  return problems;
+}
+
+/** "192.168.0.10:502" or "/dev/ttyUSB0 19200 8E1": for labels and messages. */
+export function describeLink(s: LinkSettings): string {
+  return s.transport === 'rtu' ? `${s.serialPath} ${s.baudRate} 8${s.parity[0].toUpperCase()}${s.stopBits}` : `${s.host}:${s.port}`;
+}
+
+/** A started client for the settings (validate them first). */
+export function createModbusClient(s: LinkSettings, overrides: ModbusClientOptions = {}): ModbusClient {
+  const options = { ...s, ...overrides };
+  return s.transport === 'rtu'
+    ? createModbusRtuClient({ ...options, path: s.serialPath })
+    : createModbusTcpClient(options);
+}
