@@ -16,6 +16,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type MqttClient } from 'mqtt';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
@@ -37,6 +40,8 @@ const { values: args } = parseArgs({
     chunk: { type: 'string', default: '10' },
     'warmup-batches': { type: 'string', default: '400' },
     write: { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of each measured run (feed to last arrival) into this folder. */
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 
@@ -210,8 +215,29 @@ const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(res
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const gc = (globalThis as { gc?: () => void }).gc;
 
+/** CPU profiles of the measured part of runs only (not start-up, input building or checks). */
+class RunProfiler {
+  private readonly session = new Session();
+
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.session.connect();
+  }
+
+  async start(): Promise<void> {
+    await this.session.post('Profiler.enable');
+    await this.session.post('Profiler.start');
+  }
+
+  async stop(name: string): Promise<void> {
+    const { profile } = await this.session.post('Profiler.stop');
+    writeFileSync(join(this.dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
+}
+
 class Bench {
   private runCounter = 0;
+  private readonly profiler = args['cpu-prof-dir'] ? new RunProfiler(args['cpu-prof-dir']) : undefined;
 
   constructor(private readonly red: EmbeddedNodeRed, private readonly broker: Mosquitto, private readonly brokerPid: number,
     private readonly client: MqttClient) {}
@@ -228,8 +254,10 @@ class Bench {
     gc?.();
     await sleep(200);
 
+    const profiling = this.profiler !== undefined && label !== 'warm';
+    if (profiling) await this.profiler!.start();
     let rss = process.memoryUsage.rss();
-    const rssSampler = setInterval(() => { rss = Math.max(rss, process.memoryUsage.rss()); }, 50);
+    const rssSampler = setInterval(() => { rss = Math.max(rss, process.memoryUsage.rss()); }, 100);
     const brokerCpuStart = processCpuSeconds(this.brokerPid);
     const machineStart = machineBusySeconds();
     const cpuStart = process.cpuUsage();
@@ -254,8 +282,9 @@ class Bench {
     const machineBusy = machineBusySeconds() - machineStart;
     clearInterval(rssSampler);
     rss = Math.max(rss, process.memoryUsage.rss());
+    if (profiling) await this.profiler!.stop(namespace);
 
-    const problems = verify(input, received.messages);
+    const problems = verify(input, subscriber.takeMessages());
     if (received.exitCode !== 0) problems.unshift(`mosquitto_sub exited with ${received.exitCode} (timeout?) ${received.stderr.trim()}`);
     const retained = this.readRetained(`bench/${input.batches[input.batches.length - 1].topic}/${METRIC_NAMES[0]}`);
     const lastPayloads = input.expected.get(`bench/${input.batches[input.batches.length - 1].topic}/${METRIC_NAMES[0]}`) ?? [];

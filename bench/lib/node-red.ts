@@ -22,7 +22,6 @@ interface NodeRedModule {
   init(server: null, settings: object): void;
   start(): Promise<void>;
   stop(): Promise<void>;
-  version(): string;
   readonly events: EventEmitter;
   readonly nodes: { getNode(id: string): unknown };
 }
@@ -66,7 +65,8 @@ export async function startNodeRed(flow: object[]): Promise<EmbeddedNodeRed> {
     throw new Error(`the benchmark flow did not start: ${settled.problem ?? settled.state}`);
   }
   return {
-    version: RED.version(),
+    // RED.version() says "4.1.15-git" when node-red is not installed from a release tarball.
+    version: (require('node-red/package.json') as { version: string }).version,
     userDir,
     node<T>(id: string): T {
       const node = RED.nodes.getNode(id);

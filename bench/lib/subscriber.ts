@@ -37,8 +37,6 @@ export interface SubscriberResult {
   exitCode: number | null;
   /** CPU seconds (user + system) of mosquitto_sub. */
   cpuSeconds: number;
-  /** The received messages (probe excluded), in arrival order. */
-  messages: Array<{ topic: string; payload: string }>;
   stderr: string;
 }
 
@@ -50,7 +48,7 @@ process.on('exit', () => {
 export class CountingSubscriber {
   readonly finished: Promise<SubscriberResult>;
 
-  private constructor(private readonly child: ChildProcess, private readonly outputFile: string, private readonly options: SubscriberOptions,
+  private constructor(child: ChildProcess, private readonly outputFile: string, private readonly options: SubscriberOptions,
     private readonly dir: string) {
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
@@ -58,8 +56,7 @@ export class CountingSubscriber {
       child.once('exit', (code) => {
         const endedAt = performance.now();
         running.delete(child);
-        resolve({ endedAt, exitCode: code, cpuSeconds: childCpuSeconds(stderr), messages: this.readMessages(), stderr });
-        rmSync(this.dir, { recursive: true, force: true });
+        resolve({ endedAt, exitCode: code, cpuSeconds: childCpuSeconds(stderr), stderr });
       });
     });
   }
@@ -79,22 +76,22 @@ export class CountingSubscriber {
     const deadline = Date.now() + 10000;
     const probeLine = options.probeTopic + ' ';
     while (!(existsSync(outputFile) && readFileSync(outputFile, 'utf8').includes(probeLine))) {
-      if (child.exitCode !== null) throw new Error(`mosquitto_sub exited before subscribing: ${(await subscriber.finished).stderr}`);
-      if (Date.now() > deadline) {
+      if (child.exitCode !== null || Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error('mosquitto_sub did not receive the readiness probe within 10 s');
+        const { stderr } = await subscriber.finished;
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`mosquitto_sub did not receive the readiness probe within 10 s: ${stderr.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
     return subscriber;
   }
 
-  /** Stop early (a failed run). */
-  kill(): void {
-    this.child.kill('SIGKILL');
-  }
-
-  private readMessages(): Array<{ topic: string; payload: string }> {
+  /**
+   * The received messages (probe excluded), in arrival order; then the output file is deleted.
+   * Call after `finished` and after taking measurements: reading 100k lines is not free.
+   */
+  takeMessages(): Array<{ topic: string; payload: string }> {
     if (!existsSync(this.outputFile)) return [];
     const messages: Array<{ topic: string; payload: string }> = [];
     for (const line of readFileSync(this.outputFile, 'utf8').split('\n')) {
@@ -104,6 +101,7 @@ export class CountingSubscriber {
       if (topic === this.options.probeTopic) continue;
       messages.push({ topic, payload: space < 0 ? '' : line.slice(space + 1) });
     }
+    rmSync(this.dir, { recursive: true, force: true });
     return messages;
   }
 }
