@@ -238,6 +238,12 @@ function loadSerialPort(): typeof SerialPortClass {
   return (require('serialport') as typeof import('serialport')).SerialPort;
 }
 
+/** The serial ports the OS reports (for the editor's port list); loads serialport. */
+export async function listSerialPorts(): Promise<Array<{ path: string; manufacturer?: string; serialNumber?: string }>> {
+  const ports = await loadSerialPort().list();
+  return ports.map((p) => ({ path: p.path, manufacturer: p.manufacturer, serialNumber: p.serialNumber }));
+}
+
 const STALE_BYTES_MIN_MS = 20;
 
 export class RtuTransport implements ModbusTransport {

@@ -7,10 +7,12 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { ConnectionState, ModbusClient } from '../../lib/modbus/client';
+import type { ModbusTable } from '../../lib/modbus/data-model';
 import { configNumber, createModbusClient, describeLink, linkSettingsFrom, validateLinkSettings } from '../../lib/modbus/link-config';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition, ReadPlan, MetricDefinitionError } from '../../lib/modbus/read-plan';
-import { RtuTransport } from '../../lib/modbus/rtu';
+import { probeLink } from '../../lib/modbus/probe';
+import { listSerialPorts, RtuTransport } from '../../lib/modbus/rtu';
 import { buildWritePlan, WriteMetricDefinition, WritePlan } from '../../lib/modbus/write-plan';
 import { ModbusWriter, WriteLogEntry, WriteOutcome } from '../../lib/modbus/writer';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
@@ -110,6 +112,9 @@ function registerLinkMetrics(): void {
     },
   });
 }
+
+/** Probes ("test connection") at once; more get 429. Each holds a connection or a serial port for a moment. */
+const MAX_PROBES = 2;
 
 /** A value for a log line: strings quoted, BigInt exact, unknown as "?". */
 function logValue(v: unknown): string {
@@ -341,6 +346,35 @@ export = function (RED: NodeAPI): void {
       link.deregister(node).then(() => done(), () => done());
     });
   }
+
+  // "Test connection / read once" of the link dialog: the dialog's unsaved settings, one read, a
+  // temporary client that is closed again (lib/modbus/probe.ts). Editing a link needs write permission.
+  let probesRunning = 0;
+  RED.httpAdmin.post('/uns-modbus-link/test', RED.auth.needsPermission('uns-modbus-link.write'), (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (probesRunning >= MAX_PROBES) {
+      res.status(429).json({ ok: false, kind: 'busy', error: RED._('modbus.errors.probe-busy', { max: MAX_PROBES }) });
+      return;
+    }
+    probesRunning++;
+    const target = {
+      unitId: configNumber(body.unitId, 1),
+      table: (typeof body.table === 'string' && body.table ? body.table : 'holding') as ModbusTable,
+      address: configNumber(body.address, 0),
+    };
+    probeLink(linkSettingsFrom(body), target).then(
+      (result) => res.status(!result.ok && result.kind === 'invalid' ? 400 : 200).json(result),
+      (error: Error) => res.status(500).json({ ok: false, kind: 'error', error: error.message }),
+    ).finally(() => {
+      probesRunning--;
+    });
+  });
+  RED.httpAdmin.get('/uns-modbus-link/serial-ports', RED.auth.needsPermission('uns-modbus-link.read'), (_req, res) => {
+    listSerialPorts().then(
+      (ports) => res.json({ ok: true, ports }),
+      (error: Error) => res.status(500).json({ ok: false, error: error.message }),
+    );
+  });
 
   RED.nodes.registerType('uns-modbus-link', ModbusLinkNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);
   RED.nodes.registerType('uns-modbus-read', ModbusReadNode as unknown as Parameters<typeof RED.nodes.registerType>[1]);

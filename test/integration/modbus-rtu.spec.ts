@@ -12,6 +12,8 @@ import { ModbusException } from '../../lib/modbus/data-model';
 import { encodeRegisters } from '../../lib/modbus/datatypes';
 import { valuesOf } from '../../lib/modbus/pdu';
 import { ModbusPoller } from '../../lib/modbus/poller';
+import { linkSettingsFrom } from '../../lib/modbus/link-config';
+import { probeLink } from '../../lib/modbus/probe';
 import { buildReadPlan, MetricDefinition } from '../../lib/modbus/read-plan';
 import { crc16, RtuTransport } from '../../lib/modbus/rtu';
 import { buildWritePlan } from '../../lib/modbus/write-plan';
@@ -145,6 +147,17 @@ describe('modbus RTU over a socat pty pair', function () {
       const rate = goodOne - before;
       // 50 ms period → up to 20/s. Without the breaker each poll of unit 2 holds the bus for 250 ms (< 4/s for unit 1).
       assert.ok(rate >= 12, `unit 1 read ${rate} times in 1 s while unit 2 is dead`);
+    });
+
+    it('test connection / read once over RTU: the value, or port-busy while a link holds the port', async () => {
+      await py.command({ cmd: 'set', unit: 2, table: 'holding', address: 3, values: [31337] });
+      const settings = linkSettingsFrom({ transport: 'rtu', serialPath: pty.a, baudRate: '38400', parity: 'none', timeout: '300' });
+      const result = await probeLink(settings, { unitId: 2, table: 'holding', address: 3 });
+      assert.equal(result.ok && result.value, 31337, JSON.stringify(result));
+      const c = client();
+      await connected(c);
+      const busy = await probeLink(settings, { unitId: 2, table: 'holding', address: 3 });
+      assert.equal(!busy.ok && busy.kind, 'port-busy', JSON.stringify(busy));
     });
 
     it('uns-modbus-link of type rtu serves uns-modbus-read and uns-modbus-write in Node-RED', async () => {

@@ -20,6 +20,11 @@ interface TestHelper {
   load(nodes: unknown, flow: object[]): Promise<void>;
   unload(): Promise<void>;
   getNode(id: string): unknown;
+  /** supertest on the admin app. */
+  request(): {
+    post(url: string): { send(body: object): Promise<{ status: number; body: Record<string, unknown> }> };
+    get(url: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper') as TestHelper;
@@ -293,6 +298,68 @@ describe('modbus nodes', function () {
       await sleep(100);
       assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.invalid-metrics')));
       assert.equal(server.connections, 0);
+    });
+  });
+  describe('link dialog: test connection / read once (admin endpoint)', () => {
+    const probe = (body: object) => helper.request().post('/uns-modbus-link/test').send(body);
+    const tcp = () => ({ transport: 'tcp', host: '127.0.0.1', port: String(server.port), timeout: '300' });
+    beforeEach(() => helper.load(modbusNodes, []));
+
+    it('reads one register with the unsaved settings: ok, value, round trip; the temporary client is closed', async () => {
+      model.set(1, 'holding', 7, [4242]);
+      const res = await probe({ ...tcp(), unitId: '1', table: 'holding', address: '7' });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.ok, true, JSON.stringify(res.body));
+      assert.equal(res.body.value, 4242);
+      assert.deepEqual(res.body.raw, [4242]);
+      assert.equal(typeof res.body.roundTripMs, 'number');
+      assert.ok((res.body.roundTripMs as number) < 300);
+      const coil = await probe({ ...tcp(), table: 'coil', address: '0' });
+      assert.equal(coil.body.value, true, 'unit 1 and coil 0 as set up; defaults: unit 1');
+      await sleep(20);
+      assert.equal(server.connections, 0, 'closed again');
+    });
+
+    it('defaults to unit 1, holding register 0', async () => {
+      model.set(1, 'holding', 0, [7]);
+      assert.equal((await probe(tcp())).body.value, 7);
+    });
+
+    it('says exactly what is wrong: refused, timeout, exception N, invalid settings', async () => {
+      const closed = await startModbusTcpServer({ port: 0, model });
+      const port = closed.port;
+      await closed.close();
+      const refused = await probe({ ...tcp(), port: String(port) });
+      assert.equal(refused.body.kind, 'refused');
+      assert.match(String(refused.body.error), /ECONNREFUSED/);
+
+      model.setSilent(2, true);
+      const started = Date.now();
+      const timeout = await probe({ ...tcp(), unitId: '2' });
+      assert.equal(timeout.body.kind, 'timeout');
+      assert.match(String(timeout.body.error), /no response from unit 2 within 300 ms/);
+      assert.ok(Date.now() - started < 2000, 'time-bounded by the link timeout');
+
+      const exception = await probe({ ...tcp(), address: '500' });
+      assert.equal(exception.body.kind, 'exception');
+      assert.equal(exception.body.exceptionCode, 2);
+      assert.equal(exception.body.error, 'Modbus exception 2 (illegal data address)');
+
+      const invalid = await probe({ transport: 'tcp', host: '', unitId: '300', table: 'holding', address: '70000' });
+      assert.equal(invalid.status, 400);
+      assert.equal(invalid.body.kind, 'invalid');
+      assert.match(String(invalid.body.error), /host is empty; unit id must be an integer 0\.\.255, got 300; address must be an integer 0\.\.65535/);
+
+      const noPort = await probe({ transport: 'rtu', serialPath: '/nonexistent/ttyUSB9', baudRate: '9600' });
+      assert.equal(noPort.body.kind, 'no-port', JSON.stringify(noPort.body));
+      await sleep(20);
+      assert.equal(server.connections, 0);
+    });
+
+    it('lists serial ports', async () => {
+      const res = await helper.request().get('/uns-modbus-link/serial-ports');
+      assert.equal(res.status, 200);
+      assert.ok(Array.isArray(res.body.ports));
     });
   });
 });
