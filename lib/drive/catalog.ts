@@ -4,8 +4,9 @@
  * shipped one replaces it). Used by the editor's profile list and preview (an admin endpoint) and
  * by the node at deploy time, so both see the same profiles.
  */
+import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DriveProfile, listDriveProfiles, packagedProfilesDir } from './profile';
+import { DriveProfile, DriveProfileError, listDriveProfiles, loadDriveProfile, packagedProfilesDir } from './profile';
 
 export type ProfileOrigin = 'package' | 'user';
 
@@ -43,8 +44,37 @@ function originOf(file: string, folders: readonly ProfileFolder[]): ProfileOrigi
   return folders.find((f) => resolve(f.dir) === dir)?.origin ?? 'user';
 }
 
+/**
+ * Profiles already checked, by file, kept while the file's size and modification time stay the
+ * same: a deploy of many uns-vfd nodes validates each profile once, and an edited file is read again.
+ */
+const checked = new Map<string, { mtimeMs: number; size: number; result: DriveProfile | DriveProfileError }>();
+
+function loadChecked(file: string): DriveProfile {
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch {
+    return loadDriveProfile(file); // reports the file as unreadable
+  }
+  let entry = checked.get(file);
+  if (!entry || entry.mtimeMs !== stat.mtimeMs || entry.size !== stat.size) {
+    let result: DriveProfile | DriveProfileError;
+    try {
+      result = loadDriveProfile(file);
+    } catch (error) {
+      if (!(error instanceof DriveProfileError)) throw error;
+      result = error;
+    }
+    entry = { mtimeMs: stat.mtimeMs, size: stat.size, result };
+    checked.set(file, entry);
+  }
+  if (entry.result instanceof DriveProfileError) throw entry.result;
+  return entry.result;
+}
+
 function load(folders: readonly ProfileFolder[]): ReturnType<typeof listDriveProfiles> {
-  return listDriveProfiles(folders.map((f) => f.dir));
+  return listDriveProfiles(folders.map((f) => f.dir), loadChecked);
 }
 
 /** Every usable profile (sorted by vendor, family) and every broken file with its problems. */

@@ -2,7 +2,7 @@
  * The uns-vfd node's configuration (strings from the editor, numbers from hand-written flows) →
  * checked settings for the DriveController. An empty guard field means "the profile's value";
  * whether a filled one lies within what the drive accepts is checked by CommandGuard against the
- * profile once it is loaded. Property names are documented in docs/drive-profiles.md.
+ * profile once it is loaded. Property names are documented in docs/uns-vfd.md.
  */
 import { topicLevelsProblem } from '../uns/topics';
 import { GuardOverrides } from './controller';

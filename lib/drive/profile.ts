@@ -469,9 +469,10 @@ export interface ProfileListing { profiles: { file: string; profile: DriveProfil
 /**
  * Every *.json profile in the given folders (missing folders are skipped). A broken file does not
  * hide the others: it lands in `errors`. A later folder's profile replaces an earlier one with
- * the same id, so a user folder can override a packaged profile.
+ * the same id, so a user folder can override a packaged profile. `load` reads one file (a caching
+ * loader may stand in for loadDriveProfile).
  */
-export function listDriveProfiles(dirs: readonly string[] = [packagedProfilesDir()]): ProfileListing {
+export function listDriveProfiles(dirs: readonly string[] = [packagedProfilesDir()], load: (file: string) => DriveProfile = loadDriveProfile): ProfileListing {
   const byId = new Map<string, { file: string; profile: DriveProfile }>();
   const errors: DriveProfileError[] = [];
   for (const dir of dirs) {
@@ -479,7 +480,7 @@ export function listDriveProfiles(dirs: readonly string[] = [packagedProfilesDir
     for (const entry of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
       const file = join(dir, entry);
       try {
-        const profile = loadDriveProfile(file);
+        const profile = load(file);
         byId.set(profile.id, { file, profile });
       } catch (error) {
         if (error instanceof DriveProfileError) errors.push(error);

@@ -4,7 +4,7 @@
  * way uns-modbus-read does (register/deregister), builds a DriveController (lib/drive) and maps
  * its events: telemetry batches → output 1, audit records → output 2 and the log, the status
  * view → the status dot. Admin endpoints list and serve the profiles for the edit dialog.
- * Property names: docs/drive-profiles.md ("The uns-vfd node").
+ * Property names, messages and decisions: docs/uns-vfd.md.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { formatAuditRecord } from '../../lib/drive/audit';

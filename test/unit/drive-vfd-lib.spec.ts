@@ -188,6 +188,9 @@ describe('drive profile catalog (packaged + user folder)', () => {
     assert.deepEqual(catalog.errors.map((e) => [e.origin, e.file]), [['user', 'bad.json']]);
     assert.match(catalog.errors[0].problems[0], /is not valid JSON/);
     assert.equal(findDriveProfile('eaton-m-max', driveProfileFolders(userDir)).profile.version, 99);
+    own.version = 100;
+    writeFileSync(join(dir, 'eaton.json'), JSON.stringify(own));
+    assert.equal(findDriveProfile('eaton-m-max', driveProfileFolders(userDir)).profile.version, 100, 'an edited file is read again');
     assert.equal(findDriveProfile('eaton-m-max', driveProfileFolders(undefined)).origin, 'package');
   });
 
