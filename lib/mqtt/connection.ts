@@ -15,6 +15,9 @@
  * - One 'down' event per outage (not per retry) and one 'up' when it ends: for one log line each.
  * - Unacknowledged QoS ≥ 1 publishes of a lost connection are handed out in the 'lost' event, so
  *   store-and-forward can keep them (lib/mqtt/inflight-store.ts).
+ * - For session-oriented protocols on top (Sparkplug B): a Will built afresh for every CONNECT,
+ *   a 'subscribed' event per SUBACK, a DISCONNECT reason code (MQTT v5.0 §3.14.2.1), and
+ *   reconnect() to end a session on purpose and start a new one at once.
  */
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient, type PacketCallback } from 'mqtt';
@@ -65,9 +68,25 @@ export interface MqttConnectionOptions {
   backoff: BackoffOptions;
   /** For tests: a seeded random source for the jitter. */
   random?: () => number;
+  /** Called before every CONNECT attempt: the Will to register with it (none when undefined). */
+  will?: () => WillMessage | undefined;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+/** The Will Message of one CONNECT (MQTT v5.0 §3.1.2.5, §3.1.3.2–3.1.3.3). */
+export interface WillMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+}
+
+/** What a DISCONNECT says (MQTT 5 only; MQTT 3.1.1's DISCONNECT has no fields). */
+export interface DisconnectOptions {
+  /** MQTT v5.0 §3.14.2.1, e.g. 0x04 "Disconnect with Will Message". */
+  reasonCode?: number;
+}
 
 export interface ConnectionEvents {
   /** Every state transition; `detail` is the reason for backoff/closed. */
@@ -82,6 +101,8 @@ export interface ConnectionEvents {
   lost: [packets: IPublishPacket[]];
   /** The broker refused a subscription. */
   subscribeFailed: [filter: string, reason: string];
+  /** The broker granted a subscription (SUBACK), on every connect. */
+  subscribed: [filter: string, grantedQos: number];
 }
 
 interface Subscription {
@@ -115,6 +136,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   private readonly byIdentifier = new Map<number, Subscription>();
   private nextIdentifier = 1;
   private readonly random: () => number;
+  /** Clients ended by reconnect() whose DISCONNECT is still on its way, with their fallback timers. */
+  private readonly ending = new Map<MqttClient, NodeJS.Timeout>();
 
   constructor(readonly options: MqttConnectionOptions) {
     super();
@@ -190,9 +213,14 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
    * sees a normal end; otherwise the socket is closed at once (the lost publishes are kept by
    * store-and-forward and sent again later: at least once).
    */
-  close(): Promise<void> {
+  close(disconnect: DisconnectOptions = {}): Promise<void> {
     if (this.stateValue === 'closed') return Promise.resolve();
     this.clearRetryTimer();
+    for (const [client, fallback] of this.ending) {
+      clearTimeout(fallback);
+      client.end(true);
+    }
+    this.ending.clear();
     const client = this.client;
     const graceful = client !== undefined && client.connected && Object.keys(client.outgoing).length === 0;
     this.transition('closed', undefined);
@@ -205,11 +233,39 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     return new Promise((resolve) => {
       // A broker that never closes its side must not hold up a redeploy.
       const fallback = setTimeout(() => client.end(true, {}, () => resolve()), GRACEFUL_CLOSE_MS);
-      client.end(false, {}, () => {
+      client.end(false, this.disconnectPacket(disconnect), () => {
         clearTimeout(fallback);
         resolve();
       });
     });
+  }
+
+  /**
+   * End the current session on purpose with a DISCONNECT and start a new one at once (a new
+   * CONNECT, with a Will built afresh). Only while connected; unacknowledged publishes go out in
+   * 'lost' first, as on any connection loss.
+   */
+  reconnect(disconnect: DisconnectOptions = {}): void {
+    const client = this.client;
+    if (client === undefined || this.stateValue !== 'connected') return;
+    this.client = undefined;
+    const lost = this.inflight?.takeUnackedPublishes() ?? [];
+    this.inflight = undefined;
+    if (lost.length > 0) this.emit('lost', lost);
+    const fallback = setTimeout(() => {
+      this.ending.delete(client);
+      client.end(true);
+    }, GRACEFUL_CLOSE_MS);
+    this.ending.set(client, fallback);
+    client.end(false, this.disconnectPacket(disconnect), () => {
+      clearTimeout(fallback);
+      this.ending.delete(client);
+    });
+    this.connectNow();
+  }
+
+  private disconnectPacket(disconnect: DisconnectOptions): { reasonCode?: number } {
+    return this.options.protocolVersion === 5 && disconnect.reasonCode !== undefined ? { reasonCode: disconnect.reasonCode } : {};
   }
 
   // ---- life cycle ----
@@ -234,6 +290,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
       resubscribe: false,
       outgoingStore: inflight,
       properties: o.protocolVersion === 5 && o.sessionExpirySec ? { sessionExpiryInterval: o.sessionExpirySec } : undefined,
+      will: o.will?.(),
     };
     if (o.tls) {
       Object.assign(clientOptions, {
@@ -350,6 +407,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
         const code = granted?.[0]?.qos;
         if (error) this.emit('subscribeFailed', subscription.filter, error.message);
         else if (code !== undefined && code >= 0x80) this.emit('subscribeFailed', subscription.filter, `reason code 0x${code.toString(16)}`);
+        else this.emit('subscribed', subscription.filter, code ?? subscription.qos);
       });
     }
   }

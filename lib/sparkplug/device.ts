@@ -1,0 +1,377 @@
+/**
+ * A Sparkplug B device under an edge node (lib/sparkplug/edge-node.ts), fed with tag batches
+ * (lib/uns/tag-batch.ts, docs/tag-batch.md):
+ *
+ *   tag batch ─▶ checked whole (contract + every value against its Sparkplug type) ─▶ metric state
+ *     ─▶ DBIRTH (every metric: name, alias, datatype, current value or is_null, timestamp) the first
+ *        time, after a node (re)birth, and when a metric or a datatype is new
+ *     ─▶ DDATA with only the metrics whose value or quality changed (report by exception)
+ *   DCMD ─▶ metrics resolved by alias (or name), values read with the DBIRTH datatype ─▶ write
+ *           command `{topic: <asset path>, payload: {metric: value}}` (what uns-modbus-write takes)
+ *   source gone (every metric of a batch bad, or no batch for `staleAfterMs`) ─▶ DDEATH
+ *
+ * Data types: `meta.type` of the batch if given, else the type the metric already has, else
+ * inferred (boolean → Boolean, string → String, bigint → Int64/UInt64, number → Double). A value
+ * that does not fit its type rejects the whole batch (nothing is published half way).
+ */
+import { EventEmitter } from 'node:events';
+import type { MetricValue as TagValue, Quality, TagBatch } from '../uns/tag-batch';
+import { TagBatchError, tagBatchProblems } from '../uns/validate';
+import { DataType, dataTypeCode, dataTypeName, valueProblem } from './datatypes';
+import type { EdgeNodeDevice } from './edge-node';
+import { metricValue, type DecodedPayload, type Metric, type PropertySet } from './payload';
+import { checkSparkplugId } from './topics';
+
+/** What a device needs from its edge node (SparkplugEdgeNode implements it). */
+export interface DeviceHost {
+  readonly online: boolean;
+  addDevice(device: EdgeNodeDevice): void;
+  removeDevice(device: EdgeNodeDevice): void;
+  aliasFor(deviceId: string, metricName: string): number;
+  publishDevice(type: 'DBIRTH' | 'DDATA' | 'DDEATH', deviceId: string, metrics: Metric[]): boolean;
+  deviceChanged(): void;
+  commandRejected(message: string): void;
+  /** A change could not be published because the node is not online. */
+  dataDropped(): void;
+}
+
+export interface DeviceOptions {
+  deviceId: string;
+  /** The asset's UNS path: only batches with this msg.topic are accepted, and writes go to it. Empty: any, writes go to the last batch's topic. */
+  assetPath?: string;
+  /** DDEATH when every metric of a batch has quality "bad" (the source lost its device). */
+  deathOnBadQuality: boolean;
+  /** DDEATH after this long without a batch (ms); 0 = never. */
+  staleAfterMs: number;
+  /** Forward DCMD writes; when false they are refused with a warning. */
+  writable: boolean;
+  now?: () => number;
+}
+
+/** `no-data`: nothing received yet; `waiting`: has data, the node is not online; `born`: DBIRTH out; `dead`: DDEATH. */
+export type DeviceState = 'no-data' | 'waiting' | 'born' | 'dead';
+
+/** A write for the sink that owns the asset (uns-modbus-write, uns-vfd): one message per DCMD. */
+export interface WriteCommand {
+  topic: string;
+  payload: Record<string, TagValue>;
+  /** The DCMD payload's timestamp. */
+  timestamp?: number;
+}
+
+export interface DeviceEvents {
+  state: [state: DeviceState, detail: string | undefined];
+  write: [command: WriteCommand];
+}
+
+interface MetricState {
+  name: string;
+  alias: number;
+  datatype: number;
+  value: CodecValue;
+  timestamp: number;
+  quality: Quality;
+  unit: string | undefined;
+  /** The quality the host knows (last BIRTH/DATA that carried it). */
+  reportedQuality: Quality;
+}
+
+type CodecValue = number | bigint | boolean | string | Uint8Array | null;
+
+interface Update {
+  name: string;
+  datatype: number;
+  value: CodecValue;
+  timestamp: number;
+  quality: Quality;
+  unit: string | undefined;
+}
+
+/**
+ * Sparkplug's Quality property values (an OPC DA quality code in an Int32 property,
+ * [tck-id-payloads-propertyset-quality-value-value]: 0 BAD, 192 GOOD, 500 STALE). "uncertain" has no
+ * code of its own there: it is sent as STALE, the nearest meaning (a value that may not be current).
+ */
+const QUALITY_CODE: Record<Quality, number> = { good: 192, bad: 0, uncertain: 500 };
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const INT64_MAX = 2n ** 63n - 1n;
+
+export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeNodeDevice {
+  readonly deviceId: string;
+  private readonly metrics = new Map<string, MetricState>();
+  private readonly byAlias = new Map<number, MetricState>();
+  private bornValue = false;
+  private alive = false;
+  private stateValue: DeviceState = 'no-data';
+  private lastTopic: string | undefined;
+  private lastDataAt = 0;
+  private staleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly now: () => number;
+
+  /** Registers with `host`; throws when the id is invalid or taken on that edge node. */
+  constructor(private readonly host: DeviceHost, private readonly options: DeviceOptions) {
+    super();
+    this.deviceId = checkSparkplugId('device id', options.deviceId);
+    this.now = options.now ?? Date.now;
+    host.addDevice(this);
+  }
+
+  get born(): boolean {
+    return this.bornValue;
+  }
+
+  get state(): DeviceState {
+    return this.stateValue;
+  }
+
+  get metricCount(): number {
+    return this.metrics.size;
+  }
+
+  /**
+   * Take one tag batch. Throws TagBatchError naming every problem, before anything changed, when the
+   * batch breaks the contract or a value does not fit its Sparkplug type.
+   */
+  handleBatch(msg: unknown): void {
+    const updates = this.check(msg);
+    const batch = msg as TagBatch;
+    this.lastTopic = batch.topic;
+    this.lastDataAt = this.now();
+    if (this.options.deathOnBadQuality && updates.every((u) => u.quality === 'bad')) {
+      this.apply(updates);
+      this.die('the source reports bad quality for every metric');
+      return;
+    }
+    const { changed, rebirth } = this.apply(updates);
+    this.alive = true;
+    this.armStaleTimer();
+    if (!this.host.online) {
+      if (changed.length > 0 || rebirth) this.host.dataDropped();
+      this.setState('waiting', undefined);
+      return;
+    }
+    if (!this.bornValue || rebirth) {
+      this.publishBirth();
+      return;
+    }
+    if (changed.length === 0) return;
+    for (const m of changed) m.reportedQuality = m.quality;
+    this.host.publishDevice('DDATA', this.deviceId, changed.map((m) => this.dataMetric(m)));
+  }
+
+  /** Stop: DDEATH if born, leave the edge node, clear the timer. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearStaleTimer();
+    this.host.removeDevice(this);
+    this.removeAllListeners();
+  }
+
+  // ---------------------------------------------------------------- EdgeNodeDevice
+
+  nodeBorn(): void {
+    this.bornValue = false;
+    if (this.alive && this.metrics.size > 0) this.publishBirth();
+  }
+
+  nodeDied(): void {
+    if (!this.bornValue) return;
+    this.bornValue = false;
+    this.setState('waiting', undefined);
+  }
+
+  command(payload: DecodedPayload): void {
+    const refuse = (why: string): void => this.host.commandRejected(`DCMD for device "${this.deviceId}" refused: ${why}`);
+    if (!this.options.writable) return refuse('the device does not accept writes');
+    if (!this.bornValue) return refuse('the device is offline');
+    const topic = this.options.assetPath || this.lastTopic;
+    if (topic === undefined) return refuse('no asset path is known yet');
+    const problems: string[] = [];
+    const writes: Record<string, TagValue> = {};
+    for (const metric of payload.metrics) {
+      // [tck-id-payloads-alias-data-cmd-requirement]: alias when aliases are used; a name is accepted too.
+      const state = metric.alias !== undefined ? this.byAlias.get(Number(metric.alias)) : metric.name !== undefined ? this.metrics.get(metric.name) : undefined;
+      const label = metric.alias !== undefined ? `alias ${String(metric.alias)}` : `"${metric.name ?? '?'}"`;
+      if (state === undefined) {
+        problems.push(`unknown metric ${label}`);
+        continue;
+      }
+      if (metric.datatype !== undefined && metric.datatype !== state.datatype) {
+        problems.push(`metric "${state.name}" is ${dataTypeName(state.datatype)}, the command says ${dataTypeName(metric.datatype)}`);
+        continue;
+      }
+      try {
+        const value = metricValue(metric, state.datatype);
+        if (value === null) throw new Error('null cannot be written');
+        writes[state.name] = value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value as TagValue;
+      } catch (error) {
+        problems.push(`metric "${state.name}" (${dataTypeName(state.datatype)}): ${(error as Error).message}`);
+      }
+    }
+    if (problems.length > 0) return refuse(problems.join('; '));
+    if (Object.keys(writes).length === 0) return refuse('no metrics in the command');
+    const timestamp = typeof payload.timestamp === 'number' ? payload.timestamp : undefined;
+    this.emit('write', { topic, payload: writes, timestamp });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Every problem of the batch, or the updates it makes. */
+  private check(msg: unknown): Update[] {
+    const problems = tagBatchProblems(msg);
+    if (problems.length > 0) throw new TagBatchError(problems);
+    const batch = msg as TagBatch;
+    if (this.options.assetPath && batch.topic !== this.options.assetPath) {
+      throw new TagBatchError([`msg.topic "${batch.topic}" is not the asset path "${this.options.assetPath}" of Sparkplug device "${this.deviceId}"`]);
+    }
+    const now = this.now();
+    const updates: Update[] = [];
+    for (const name in batch.payload) {
+      const value = batch.payload[name];
+      const meta = batch.meta?.[name];
+      const existing = this.metrics.get(name);
+      const declared = meta?.type !== undefined ? dataTypeCode(meta.type) : undefined;
+      const datatype = declared ?? existing?.datatype ?? inferDataType(value);
+      let codecValue: CodecValue = value;
+      let problem: string | undefined;
+      if (datatype === DataType.Bytes && typeof value === 'string') {
+        if (BASE64.test(value)) codecValue = Buffer.from(value, 'base64');
+        else problem = 'is not base64 (Bytes values are base64 strings in a tag batch)';
+      }
+      if (problem === undefined && codecValue !== null) problem = valueProblem(datatype, codecValue);
+      if (problem !== undefined) {
+        const from = declared === undefined && existing !== undefined ? ', as in its DBIRTH' : '';
+        problems.push(`metric "${name}" (${dataTypeName(datatype)}${from}): ${problem}`);
+        continue;
+      }
+      updates.push({
+        name, datatype, value: codecValue,
+        timestamp: meta?.timestamp ?? batch.timestamp ?? now,
+        quality: meta?.quality ?? 'good',
+        unit: meta?.unit,
+      });
+    }
+    if (problems.length > 0) throw new TagBatchError(problems);
+    return updates;
+  }
+
+  private apply(updates: Update[]): { changed: MetricState[]; rebirth: boolean } {
+    const changed: MetricState[] = [];
+    let rebirth = false;
+    for (const u of updates) {
+      const m = this.metrics.get(u.name);
+      if (m === undefined) {
+        // [tck-id-topics-dbirth-metric-reqs]: a new metric needs a new DBIRTH.
+        const created: MetricState = { ...u, alias: this.host.aliasFor(this.deviceId, u.name), reportedQuality: u.quality };
+        this.metrics.set(u.name, created);
+        this.byAlias.set(created.alias, created);
+        rebirth = true;
+        continue;
+      }
+      if (m.datatype !== u.datatype || (u.unit !== undefined && u.unit !== m.unit)) {
+        m.datatype = u.datatype;
+        if (u.unit !== undefined) m.unit = u.unit;
+        rebirth = true;
+      }
+      const valueChanged = !sameValue(m.value, u.value);
+      m.value = u.value;
+      m.timestamp = u.timestamp;
+      m.quality = u.quality;
+      if (valueChanged || m.quality !== m.reportedQuality) changed.push(m);
+    }
+    return { changed, rebirth };
+  }
+
+  /** DBIRTH with every metric [tck-id-topics-dbirth-metrics] [tck-id-operational-behavior-data-publish-dbirth-values]. */
+  private publishBirth(): void {
+    const metrics: Metric[] = [];
+    for (const m of this.metrics.values()) {
+      const properties = birthProperties(m);
+      metrics.push({ name: m.name, alias: m.alias, timestamp: m.timestamp, datatype: m.datatype, value: m.value, ...(properties ? { properties } : {}) });
+    }
+    if (!this.host.publishDevice('DBIRTH', this.deviceId, metrics)) return;
+    for (const m of this.metrics.values()) m.reportedQuality = m.quality;
+    this.bornValue = true;
+    this.host.deviceChanged();
+    this.setState('born', `${metrics.length} metrics`);
+  }
+
+  /** A DDATA metric: alias only, no name [tck-id-payloads-alias-data-cmd-requirement], timestamp, Quality when it changed. */
+  private dataMetric(m: MetricState): Metric {
+    const metric: Metric = { alias: m.alias, timestamp: m.timestamp, datatype: m.datatype, value: m.value };
+    if (m.quality !== 'good' || m.reportedQuality !== m.quality) metric.properties = qualityProperty(m.quality);
+    return metric;
+  }
+
+  private die(reason: string): void {
+    this.clearStaleTimer();
+    if (!this.alive && this.stateValue === 'dead') return;
+    this.alive = false;
+    if (this.bornValue) {
+      this.bornValue = false;
+      this.host.publishDevice('DDEATH', this.deviceId, []); // [tck-id-operational-behavior-device-ddeath]
+      this.host.deviceChanged();
+    }
+    this.setState('dead', reason);
+  }
+
+  private armStaleTimer(): void {
+    const staleAfterMs = this.options.staleAfterMs;
+    if (staleAfterMs <= 0 || this.staleTimer !== undefined || this.closed) return;
+    const check = (): void => {
+      const quiet = this.now() - this.lastDataAt;
+      if (quiet >= staleAfterMs) {
+        this.staleTimer = undefined;
+        this.die(`no data for ${(quiet / 1000).toFixed(1)} s`);
+      } else {
+        this.staleTimer = setTimeout(check, staleAfterMs - quiet);
+      }
+    };
+    this.staleTimer = setTimeout(check, staleAfterMs);
+  }
+
+  private clearStaleTimer(): void {
+    if (this.staleTimer !== undefined) clearTimeout(this.staleTimer);
+    this.staleTimer = undefined;
+  }
+
+  private setState(state: DeviceState, detail: string | undefined): void {
+    if (this.stateValue === state && detail === undefined) return;
+    this.stateValue = state;
+    this.emit('state', state, detail);
+  }
+}
+
+function inferDataType(value: TagValue): number {
+  switch (typeof value) {
+    case 'boolean': return DataType.Boolean;
+    case 'string': return DataType.String;
+    case 'bigint': return value > INT64_MAX ? DataType.UInt64 : DataType.Int64;
+    default: return DataType.Double; // numbers, and null until a typed value arrives
+  }
+}
+
+function sameValue(a: CodecValue, b: CodecValue): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(b);
+  // 5 and 5n are the same Int64 value.
+  if ((typeof a === 'bigint' && typeof b === 'number') || (typeof a === 'number' && typeof b === 'bigint')) return BigInt(a) === BigInt(b);
+  return a === b;
+}
+
+/** [tck-id-payloads-propertyset-quality-value-type]: the Quality property is an Int32. */
+function qualityProperty(quality: Quality): PropertySet {
+  return { keys: ['Quality'], values: [{ type: DataType.Int32, value: QUALITY_CODE[quality] }] };
+}
+
+/** BIRTH properties: Quality when not good, engUnit when the batch names a unit. */
+function birthProperties(m: MetricState): PropertySet | undefined {
+  if (m.quality === 'good' && m.unit === undefined) return undefined;
+  const set: PropertySet = m.quality !== 'good' ? qualityProperty(m.quality) : { keys: [], values: [] };
+  if (m.unit !== undefined) {
+    set.keys.push('engUnit');
+    set.values.push({ type: DataType.String, value: m.unit });
+  }
+  return set;
+}

@@ -1,0 +1,524 @@
+/**
+ * A Sparkplug B 3.0 Edge Node: one MQTT session (lib/mqtt/connection.ts) that carries the node's
+ * and its devices' births, data and deaths. Session establishment after every CONNECT
+ * (Sparkplug 3.0 §5.7, §5.8):
+ *
+ *   idle ─start()─▶ connecting ─CONNACK─▶ subscribing ─SUBACKs─▶ [waiting-for-host] ─▶ online
+ *                     ▲      (bdSeq b+1,      (NCMD, DCMD/+,        (primary host       (NBIRTH seq 0,
+ *                     │       Will = NDEATH)   STATE: QoS 1)         STATE online)        all DBIRTHs, data)
+ *                     └──── connection lost / primary host offline (NDEATH, DISCONNECT) ◀──┘
+ *   any ─close()─▶ closing (NDEATH, DISCONNECT 0x04) ─▶ closed
+ *
+ * - The Will of every CONNECT is the NDEATH with that CONNECT's bdSeq, QoS 1, not retained
+ *   [tck-id-message-flow-edge-node-birth-publish-will-message-qos] [tck-id-payloads-ndeath-will-message-retain].
+ *   bdSeq is persisted (lib/sparkplug/sequence.ts) and advances per accepted CONNECT.
+ * - NCMD and DCMD are subscribed at QoS 1 and their SUBACKs awaited before the NBIRTH
+ *   [tck-id-message-flow-edge-node-ncmd-subscribe] [tck-id-message-flow-device-dcmd-subscribe].
+ * - One seq counter for the node and all devices; NBIRTH has seq 0 [tck-id-topics-nbirth-seq-num].
+ * - NBIRTH and all DBIRTHs go out in one synchronous step, so no DATA can come between them
+ *   [tck-id-payloads-dbirth-order] [tck-id-payloads-ndata-order].
+ * - `Node Control/Rebirth` = true in an NCMD: stop data, NBIRTH (same bdSeq) and all DBIRTHs, no
+ *   NDEATH and no new CONNECT [tck-id-operational-behavior-data-commands-rebirth-action-1..3].
+ * - With a primary host id: births only after its STATE says online; an offline STATE newer than the
+ *   last online one ends the session (NDEATH, DISCONNECT) and starts a new one (Sparkplug 3.0 §5.9).
+ */
+import { EventEmitter } from 'node:events';
+import { MqttConnection, type MqttConnectionOptions, type WillMessage } from '../mqtt/connection';
+import { DataType } from './datatypes';
+import { SparkplugDecodeError, decodePayload, encodePayload, metricValue, type DecodedPayload, type Metric, type Payload } from './payload';
+import { BdSeqStore, SequenceCounter } from './sequence';
+import { checkSparkplugId, deviceTopic, nodeTopic, parseTopic, stateTopic, type DeviceMessageType } from './topics';
+import { ThrottledWarning } from './throttled-warning';
+
+export type EdgeNodeState = 'idle' | 'connecting' | 'subscribing' | 'waiting-for-host' | 'online' | 'closing' | 'closed';
+
+/** What an edge node needs from each of its devices (lib/sparkplug/device.ts implements it). */
+export interface EdgeNodeDevice {
+  readonly deviceId: string;
+  /** The node's NBIRTH is out: publish the DBIRTH now if the device has data. */
+  nodeBorn(): void;
+  /** The node's session ended (or it is rebirthing): nothing of this device is born any more. */
+  nodeDied(): void;
+  /** A DCMD arrived for this device. */
+  command(payload: DecodedPayload): void;
+  /** Whether its DBIRTH is out in the current session (for the node's "Devices Online" metric). */
+  readonly born: boolean;
+}
+
+export interface EdgeNodeOptions {
+  groupId: string;
+  edgeNodeId: string;
+  /** Primary host application id: wait for its STATE online before births. */
+  primaryHostId?: string;
+  /** Broker settings. Clean session, session expiry and the Will are set by the edge node. */
+  mqtt: Omit<MqttConnectionOptions, 'clean' | 'sessionExpirySec' | 'will'>;
+  /** The file that keeps bdSeq across restarts (lib/sparkplug/sequence.ts bdSeqFile()). */
+  bdSeqFile: string;
+  /** Value of the node metric "Node Info/Software". */
+  software: string;
+  warn: (message: string) => void;
+  info: (message: string) => void;
+  /** Longest wait for the NDEATH's PUBACK before disconnecting (ms). Default 2000. */
+  deathTimeoutMs?: number;
+  /** Shortest time between two NDATA of the node's own metrics (ms). Default 1000. */
+  nodeMetricsIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface EdgeNodeEvents {
+  /** Every state change; `detail` says why (a disconnect reason, the host being waited for). */
+  state: [state: EdgeNodeState, detail: string | undefined];
+}
+
+/** Counters behind the node's own metrics (also read by Node-RED status and Prometheus). */
+export interface EdgeNodeCounts {
+  /** MQTT sessions established since start. */
+  sessions: number;
+  /** NCMD/DCMD refused: undecodable, unknown metric, wrong type, not writable. */
+  rejectedCommands: number;
+  /** DATA that could not be sent because the node was not online. */
+  droppedData: number;
+}
+
+const REBIRTH = 'Node Control/Rebirth';
+const BDSEQ = 'bdSeq';
+const SOFTWARE = 'Node Info/Software';
+const DEVICES_ONLINE = 'Node Info/Devices Online';
+const SESSIONS = 'Node Info/Sessions';
+const REJECTED_COMMANDS = 'Node Info/Rejected Commands';
+const DROPPED_DATA = 'Node Info/Dropped Data';
+/** MQTT v5.0 §3.14.2.1: Disconnect with Will Message [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]. */
+const DISCONNECT_WITH_WILL = 0x04;
+
+interface HostState {
+  online: boolean;
+  timestamp: number;
+}
+
+export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
+  readonly groupId: string;
+  readonly edgeNodeId: string;
+  readonly primaryHostId: string | undefined;
+  readonly counts: EdgeNodeCounts = { sessions: 0, rejectedCommands: 0, droppedData: 0 };
+  private stateValue: EdgeNodeState = 'idle';
+  private readonly connection: MqttConnection;
+  private readonly bdSeq: BdSeqStore;
+  private readonly seq = new SequenceCounter();
+  private readonly devices = new Map<string, EdgeNodeDevice>();
+  /** Aliases by "<device id>\u0000<metric name>" ("" for node metrics): stable for the process, never reused. */
+  private readonly aliases = new Map<string, number>();
+  private nextAlias = 1;
+  /** bdSeq in the Will of the CONNECT in flight, and of the established session. */
+  private attemptBdSeq = 0;
+  private sessionBdSeq = 0;
+  private pendingSubscriptions = new Set<string>();
+  private hostOnline = false;
+  /** The last valid STATE seen from the primary host (kept across sessions with this broker). */
+  private lastHostState: HostState | undefined;
+  private nodeMetricsTimer: NodeJS.Timeout | undefined;
+  private readonly reportedNodeMetrics = new Map<string, number>();
+  private closing: Promise<void> | undefined;
+  private readonly now: () => number;
+  private readonly deathTimeoutMs: number;
+  private readonly nodeMetricsIntervalMs: number;
+  private readonly ncmdTopic: string;
+  private readonly dcmdFilter: string;
+  private readonly commandWarning: ThrottledWarning;
+  private readonly onNodeCommand = (_topic: string, payload: Buffer): void => this.handleNodeCommand(payload);
+  private readonly onDeviceCommand = (topic: string, payload: Buffer): void => this.handleDeviceCommand(topic, payload);
+  private readonly onState = (_topic: string, payload: Buffer): void => this.handleHostState(payload);
+
+  /** Throws SparkplugIdError when an id is not valid ([tck-id-intro-group-id-chars] …). */
+  constructor(private readonly options: EdgeNodeOptions) {
+    super();
+    this.groupId = checkSparkplugId('group id', options.groupId);
+    this.edgeNodeId = checkSparkplugId('edge node id', options.edgeNodeId);
+    this.primaryHostId = options.primaryHostId ? checkSparkplugId('host id', options.primaryHostId) : undefined;
+    this.now = options.now ?? Date.now;
+    this.deathTimeoutMs = options.deathTimeoutMs ?? 2000;
+    this.nodeMetricsIntervalMs = options.nodeMetricsIntervalMs ?? 1000;
+    this.commandWarning = new ThrottledWarning(options.warn, 10000, this.now);
+    this.bdSeq = new BdSeqStore(options.bdSeqFile, options.warn);
+    this.ncmdTopic = nodeTopic(this.groupId, 'NCMD', this.edgeNodeId);
+    this.dcmdFilter = `${deviceTopic(this.groupId, 'DCMD', this.edgeNodeId, '+')}`;
+    this.connection = new MqttConnection({
+      ...options.mqtt,
+      // [tck-id-principles-persistence-clean-session-311] [tck-id-principles-persistence-clean-session-50]:
+      // Clean Session / Clean Start = 1, Session Expiry Interval 0 (absent).
+      clean: true,
+      sessionExpirySec: 0,
+      will: () => this.willForNextConnect(),
+    });
+    this.connection.on('state', (state, detail) => this.onConnectionState(state, detail));
+    this.connection.on('connected', () => this.onConnected());
+    this.connection.on('subscribed', (filter) => this.onSubscribed(filter));
+    this.connection.on('subscribeFailed', (filter, reason) => {
+      options.warn(`broker refused the subscription to ${filter} (${reason}): commands on it will not arrive`);
+      this.onSubscribed(filter);
+    });
+    this.connection.on('down', (reason) => options.warn(`Sparkplug edge node ${this.descriptor} lost ${this.connection.description}: ${reason}`));
+    this.connection.on('up', (outageMs) => options.info(`Sparkplug edge node ${this.descriptor} reconnected to ${this.connection.description} after ${(outageMs / 1000).toFixed(1)} s`));
+    // [tck-id-message-flow-edge-node-ncmd-subscribe] [tck-id-message-flow-device-dcmd-subscribe]: QoS 1.
+    this.connection.subscribe(this.ncmdTopic, 1, this.onNodeCommand);
+    this.connection.subscribe(this.dcmdFilter, 1, this.onDeviceCommand);
+    // [tck-id-message-flow-edge-node-birth-publish-phid-wait]: the primary host's STATE.
+    if (this.primaryHostId !== undefined) this.connection.subscribe(stateTopic(this.primaryHostId), 1, this.onState);
+  }
+
+  /** "group/edge node", for messages. */
+  get descriptor(): string {
+    return `${this.groupId}/${this.edgeNodeId}`;
+  }
+
+  get state(): EdgeNodeState {
+    return this.stateValue;
+  }
+
+  /** NBIRTH is out in the current session: device births and data may be published. */
+  get online(): boolean {
+    return this.stateValue === 'online';
+  }
+
+  get brokerDescription(): string {
+    return this.connection.description;
+  }
+
+  /** The bdSeq the next CONNECT will carry. */
+  get nextBdSeq(): number {
+    return this.bdSeq.next;
+  }
+
+  start(): void {
+    if (this.stateValue !== 'idle') return;
+    this.connection.start();
+  }
+
+  // ---------------------------------------------------------------- devices
+
+  /**
+   * Add a device. Throws when another device of this node has the same id; warns when one differs
+   * only in case ([tck-id-case-sensitivity-sparkplug-ids] SHOULD NOT). Its DBIRTH follows its first data.
+   */
+  addDevice(device: EdgeNodeDevice): void {
+    checkSparkplugId('device id', device.deviceId);
+    if (this.devices.has(device.deviceId)) {
+      throw new Error(`Sparkplug device id "${device.deviceId}" is already used by another device of edge node ${this.descriptor}`);
+    }
+    const lower = device.deviceId.toLowerCase();
+    for (const id of this.devices.keys()) {
+      if (id.toLowerCase() === lower) this.options.warn(`Sparkplug device ids "${id}" and "${device.deviceId}" of edge node ${this.descriptor} differ only in case; some host applications cannot tell them apart`);
+    }
+    this.devices.set(device.deviceId, device);
+  }
+
+  /** Remove a device; publishes its DDEATH when it was born ([tck-id-operational-behavior-device-ddeath]). */
+  removeDevice(device: EdgeNodeDevice): void {
+    if (this.devices.get(device.deviceId) !== device) return;
+    if (device.born) this.publishDevice('DDEATH', device.deviceId, []);
+    this.devices.delete(device.deviceId);
+    device.nodeDied();
+    this.deviceChanged();
+  }
+
+  /** The alias of a device's metric: unique across the node's whole metric set [tck-id-payloads-alias-uniqueness]. */
+  aliasFor(deviceId: string, metricName: string): number {
+    const key = `${deviceId}\u0000${metricName}`;
+    let alias = this.aliases.get(key);
+    if (alias === undefined) {
+      alias = this.nextAlias++;
+      this.aliases.set(key, alias);
+    }
+    return alias;
+  }
+
+  /**
+   * Publish a device message with the next seq. Returns false (and counts DATA as dropped) when the
+   * node is not online. DDATA goes without datatypes [tck-id-payloads-metric-datatype-not-req].
+   */
+  publishDevice(type: Exclude<DeviceMessageType, 'DCMD'>, deviceId: string, metrics: Metric[]): boolean {
+    if (!this.online) {
+      if (type === 'DDATA') this.dataDropped();
+      return false;
+    }
+    const payload: Payload = { timestamp: this.now(), metrics, seq: this.seq.next() };
+    this.send(deviceTopic(this.groupId, type, this.edgeNodeId, deviceId), payload, type === 'DDATA');
+    return true;
+  }
+
+  /** A device was born or died: "Node Info/Devices Online" changes. */
+  deviceChanged(): void {
+    this.scheduleNodeMetrics();
+  }
+
+  /** A device refused a DCMD: counted in "Node Info/Rejected Commands", one warning per 10 s. */
+  commandRejected(message: string): void {
+    this.counts.rejectedCommands++;
+    this.commandWarning.warn(message);
+    this.scheduleNodeMetrics();
+  }
+
+  /** Publish NBIRTH and every DBIRTH again, with the same bdSeq (as for a Rebirth request). */
+  rebirth(): void {
+    if (!this.online) return;
+    this.publishBirths();
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /**
+   * Graceful shutdown: NDEATH first (QoS 1, PUBACK awaited up to deathTimeoutMs), then DISCONNECT,
+   * with reason code 0x04 on MQTT 5 [tck-id-operational-behavior-edge-node-intentional-disconnect-ndeath]
+   * [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt311]. Clears every timer.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const wasSession = this.connection.connected;
+      this.clearNodeMetricsTimer();
+      this.setState('closing', undefined);
+      for (const device of this.devices.values()) device.nodeDied();
+      if (wasSession) await this.publishDeath();
+      await this.connection.close({ reasonCode: DISCONNECT_WITH_WILL });
+      this.connection.removeAllListeners();
+      this.setState('closed', undefined);
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- session establishment
+
+  private willForNextConnect(): WillMessage {
+    this.attemptBdSeq = this.bdSeq.next;
+    return { topic: nodeTopic(this.groupId, 'NDEATH', this.edgeNodeId), payload: this.deathPayload(this.attemptBdSeq), qos: 1, retain: false };
+  }
+
+  /**
+   * [tck-id-topics-ndeath-payload] [tck-id-payloads-ndeath-seq]: the bdSeq metric only (Int64,
+   * [tck-id-message-flow-edge-node-birth-publish-will-message-payload-bdSeq]) and no seq.
+   */
+  private deathPayload(bdSeq: number): Buffer {
+    return encodePayload({ timestamp: this.now(), metrics: [{ name: BDSEQ, datatype: DataType.Int64, value: bdSeq }] });
+  }
+
+  private onConnectionState(state: string, detail: string | undefined): void {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+    if (state === 'connecting' || state === 'backoff') {
+      if (this.stateValue === 'online' || this.stateValue === 'subscribing' || this.stateValue === 'waiting-for-host') this.sessionEnded();
+      this.setState('connecting', detail);
+    }
+  }
+
+  private onConnected(): void {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+    this.sessionBdSeq = this.attemptBdSeq;
+    this.bdSeq.accepted(this.sessionBdSeq); // before anything of this session is published
+    this.counts.sessions++;
+    this.hostOnline = false;
+    this.pendingSubscriptions = new Set([this.ncmdTopic, this.dcmdFilter]);
+    if (this.primaryHostId !== undefined) this.pendingSubscriptions.add(stateTopic(this.primaryHostId));
+    this.setState('subscribing', undefined);
+  }
+
+  private onSubscribed(filter: string): void {
+    if (this.stateValue !== 'subscribing' || !this.pendingSubscriptions.delete(filter)) return;
+    if (this.pendingSubscriptions.size > 0) return;
+    if (this.primaryHostId !== undefined && !this.hostOnline) {
+      this.setState('waiting-for-host', this.primaryHostId);
+      return;
+    }
+    this.publishBirths();
+  }
+
+  /**
+   * NBIRTH (seq 0, the session's bdSeq, every node metric) and then every device's DBIRTH, in one
+   * synchronous step [tck-id-principles-birth-certificates-order] [tck-id-payloads-dbirth-order].
+   */
+  private publishBirths(): void {
+    this.clearNodeMetricsTimer();
+    for (const device of this.devices.values()) device.nodeDied();
+    const timestamp = this.now();
+    const metrics: Metric[] = [
+      // [tck-id-topics-nbirth-bdseq-included] [tck-id-topics-nbirth-bdseq-matching]
+      { name: BDSEQ, timestamp, datatype: DataType.Int64, value: this.sessionBdSeq },
+      // [tck-id-topics-nbirth-rebirth-metric]: Boolean false, and no alias [tck-id-operational-behavior-data-commands-rebirth-name-aliases].
+      { name: REBIRTH, timestamp, datatype: DataType.Boolean, value: false },
+      { name: SOFTWARE, alias: this.aliasFor('', SOFTWARE), timestamp, datatype: DataType.String, value: this.options.software },
+      ...this.nodeMetricValues().map(([name, datatype, value]) => ({ name, alias: this.aliasFor('', name), timestamp, datatype, value })),
+    ];
+    for (const [name, , value] of this.nodeMetricValues()) this.reportedNodeMetrics.set(name, value);
+    this.setState('online', undefined);
+    this.send(nodeTopic(this.groupId, 'NBIRTH', this.edgeNodeId), { timestamp, metrics, seq: this.seq.birth() }, false);
+    for (const device of this.devices.values()) device.nodeBorn();
+    // The DBIRTHs may have changed "Devices Online" since the NBIRTH.
+    this.scheduleNodeMetrics();
+  }
+
+  private nodeMetricValues(): [string, number, number][] {
+    let online = 0;
+    for (const device of this.devices.values()) if (device.born) online++;
+    return [
+      [DEVICES_ONLINE, DataType.UInt32, online],
+      [SESSIONS, DataType.UInt64, this.counts.sessions],
+      [REJECTED_COMMANDS, DataType.UInt64, this.counts.rejectedCommands],
+      [DROPPED_DATA, DataType.UInt64, this.counts.droppedData],
+    ];
+  }
+
+  /** NDATA with the node metrics that changed, at most once per nodeMetricsIntervalMs (report by exception). */
+  private scheduleNodeMetrics(): void {
+    if (!this.online || this.nodeMetricsTimer !== undefined) return;
+    this.nodeMetricsTimer = setTimeout(() => {
+      this.nodeMetricsTimer = undefined;
+      if (!this.online) return;
+      const timestamp = this.now();
+      const changed: Metric[] = [];
+      for (const [name, datatype, value] of this.nodeMetricValues()) {
+        if (this.reportedNodeMetrics.get(name) === value) continue;
+        this.reportedNodeMetrics.set(name, value);
+        changed.push({ alias: this.aliasFor('', name), timestamp, datatype, value });
+      }
+      if (changed.length > 0) this.send(nodeTopic(this.groupId, 'NDATA', this.edgeNodeId), { timestamp, metrics: changed, seq: this.seq.next() }, true);
+    }, this.nodeMetricsIntervalMs);
+  }
+
+  private clearNodeMetricsTimer(): void {
+    if (this.nodeMetricsTimer !== undefined) clearTimeout(this.nodeMetricsTimer);
+    this.nodeMetricsTimer = undefined;
+  }
+
+  /** DATA that could not be sent because the node is not online: "Node Info/Dropped Data". */
+  dataDropped(): void {
+    this.counts.droppedData++;
+  }
+
+  /** QoS 0, not retained: every NBIRTH/DBIRTH/NDATA/DDATA/DDEATH ([tck-id-topics-nbirth-mqtt] …). */
+  private send(topic: string, payload: Payload, omitDatatypes: boolean): void {
+    let bytes: Buffer;
+    try {
+      bytes = encodePayload(payload, { omitDatatypes });
+    } catch (error) {
+      this.options.warn(`Sparkplug message to ${topic} not sent: ${(error as Error).message}`);
+      return;
+    }
+    this.connection.publish(topic, bytes, 0, false, noop);
+  }
+
+  private sessionEnded(): void {
+    this.clearNodeMetricsTimer();
+    this.hostOnline = false;
+    for (const device of this.devices.values()) device.nodeDied();
+  }
+
+  /** Publish the NDEATH of this session (QoS 1) and wait for its PUBACK, at most deathTimeoutMs. */
+  private publishDeath(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.connection.connected) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, this.deathTimeoutMs);
+      this.connection.publish(nodeTopic(this.groupId, 'NDEATH', this.edgeNodeId), this.deathPayload(this.sessionBdSeq), 1, false, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- commands and STATE
+
+  private handleNodeCommand(bytes: Buffer): void {
+    let payload: DecodedPayload;
+    try {
+      payload = decodePayload(bytes);
+    } catch (error) {
+      this.commandRejected(`NCMD for ${this.descriptor} ignored: not a Sparkplug B payload (${(error as SparkplugDecodeError).message})`);
+      return;
+    }
+    const problems: string[] = [];
+    let rebirth = false;
+    for (const metric of payload.metrics) {
+      // Node Control/Rebirth is addressed by name, never by alias.
+      if (metric.name === REBIRTH) {
+        try {
+          rebirth = metricValue(metric, DataType.Boolean) === true || rebirth;
+        } catch (error) {
+          problems.push(`"${REBIRTH}" ${(error as Error).message}`);
+        }
+      } else {
+        const label = metric.name !== undefined ? `"${metric.name}"` : `alias ${String(metric.alias)}`;
+        problems.push(`metric ${label} cannot be written (only "${REBIRTH}" can)`);
+      }
+    }
+    if (problems.length > 0) this.commandRejected(`NCMD for ${this.descriptor}: ${problems.join('; ')}`);
+    // [tck-id-operational-behavior-data-commands-rebirth-action-1..3]
+    if (rebirth) {
+      this.options.info(`Sparkplug edge node ${this.descriptor}: rebirth requested`);
+      this.rebirth();
+    }
+  }
+
+  private handleDeviceCommand(topic: string, bytes: Buffer): void {
+    const parsed = parseTopic(topic);
+    const device = parsed?.kind === 'device' ? this.devices.get(parsed.deviceId) : undefined;
+    if (device === undefined) {
+      this.commandRejected(`DCMD on ${topic} ignored: edge node ${this.descriptor} has no such device`);
+      return;
+    }
+    let payload: DecodedPayload;
+    try {
+      payload = decodePayload(bytes);
+    } catch (error) {
+      this.commandRejected(`DCMD for device "${device.deviceId}" ignored: not a Sparkplug B payload (${(error as Error).message})`);
+      return;
+    }
+    device.command(payload);
+  }
+
+  /**
+   * The primary host's STATE (Sparkplug 3.0 §5.9): `{"online": boolean, "timestamp": ms}`. Only a
+   * timestamp at least as new as the last valid one counts
+   * [tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp]
+   * [tck-id-operational-behavior-edge-node-termination-host-offline-timestamp].
+   */
+  private handleHostState(bytes: Buffer): void {
+    let state: HostState;
+    try {
+      const parsed = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+      // [tck-id-message-flow-edge-node-birth-publish-phid-wait-online]: online must be a boolean.
+      if (typeof parsed !== 'object' || parsed === null || typeof parsed.online !== 'boolean' || typeof parsed.timestamp !== 'number' || !Number.isFinite(parsed.timestamp)) {
+        throw new Error('expected {"online": true|false, "timestamp": <ms>}');
+      }
+      state = { online: parsed.online, timestamp: parsed.timestamp };
+    } catch (error) {
+      this.commandWarning.warn(`STATE of primary host "${this.primaryHostId}" ignored: ${(error as Error).message}`);
+      return;
+    }
+    if (this.lastHostState !== undefined && state.timestamp < this.lastHostState.timestamp) return;
+    this.lastHostState = state;
+    if (state.online) {
+      this.hostOnline = true;
+      if (this.stateValue === 'waiting-for-host') this.publishBirths();
+      return;
+    }
+    this.hostOnline = false;
+    // Only a born session ends: before the births, the (retained) offline STATE just means "wait".
+    if (this.stateValue === 'online') {
+      // [tck-id-message-flow-edge-node-birth-publish-phid-offline]: NDEATH, disconnect, new session.
+      this.options.warn(`Sparkplug edge node ${this.descriptor}: primary host "${this.primaryHostId}" is offline; ending the session and waiting for it`);
+      this.sessionEnded();
+      this.setState('connecting', `primary host ${this.primaryHostId} offline`);
+      void this.publishDeath().then(() => {
+        if (this.stateValue !== 'closing' && this.stateValue !== 'closed') this.connection.reconnect({ reasonCode: DISCONNECT_WITH_WILL });
+      });
+    }
+  }
+
+  private setState(state: EdgeNodeState, detail: string | undefined): void {
+    if (this.stateValue === state && detail === undefined) return;
+    this.stateValue = state;
+    this.emit('state', state, detail);
+  }
+}
+
+function noop(): void {
+  // QoS 0 publishes: nothing to wait for.
+}
