@@ -337,7 +337,11 @@ export class RtuTransport implements ModbusTransport {
     if (!this.port?.isOpen) throw new Error('serial port is not open');
     if (unitId === 0) throw new Error('unit 0 is broadcast on RTU and gets no response (Serial Line §2.1); use the unit\'s address 1..247');
     if (unitId > 247) throw new Error(`RTU unit addresses are 1..247 (Serial Line §2.2), got ${unitId}`);
-    this.writeWhenQuiet(encodeRtuRequest(unitId, request), transactionId, unitId, request.fc);
+    const adu = encodeRtuRequest(unitId, request);
+    // One request on the bus: a new send means the previous one was answered or timed out. If the
+    // previous one is still waiting for silence, it is dropped: the client has already failed it.
+    clearTimeout(this.sendTimer);
+    this.writeWhenQuiet(adu, transactionId, unitId, request.fc);
   }
 
   /**

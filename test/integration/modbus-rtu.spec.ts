@@ -45,7 +45,7 @@ describe('modbus RTU over a socat pty pair', function () {
   let pty: PtyPair;
   const clients: ModbusClient[] = [];
   const client = (opts: Partial<ModbusRtuClientOptions> = {}) => {
-    const c = createModbusRtuClient({ path: pty.a, baudRate: 38400, parity: 'none', timeoutMs: 200, reconnectMinMs: 50, reconnectMaxMs: 200, ...opts });
+    const c = createModbusRtuClient({ path: pty.a, baudRate: 38400, parity: 'none', timeoutMs: 300, reconnectMinMs: 50, reconnectMaxMs: 200, ...opts });
     clients.push(c);
     return c;
   };
@@ -204,14 +204,14 @@ describe('modbus RTU over a socat pty pair', function () {
     let answer: (unit: number, address: number, quantity: number) => Buffer | undefined;
     const requests: Buffer[] = [];
 
-    beforeEach(async () => {
+    /** Open the device's end of the pty and answer every 8-byte FC3 request through `answer`. */
+    const openDevice = async (): Promise<SerialPort> => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { SerialPort: Port } = require('serialport') as typeof import('serialport');
-      device = new Port({ path: pty.b, baudRate: 38400, autoOpen: false });
-      await new Promise<void>((resolve, reject) => device.open((e) => (e ? reject(e) : resolve())));
+      const port = new Port({ path: pty.b, baudRate: 38400, autoOpen: false });
+      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
       let pending = Buffer.alloc(0);
-      requests.length = 0;
-      device.on('data', (chunk: Buffer) => {
+      port.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
         while (pending.length >= 8) { // every request here is an 8-byte FC3 frame
           const frame = pending.subarray(0, 8);
@@ -219,9 +219,15 @@ describe('modbus RTU over a socat pty pair', function () {
           requests.push(Buffer.from(frame));
           assert.equal(crc16(frame), 0, 'the master sends a correct CRC');
           const reply = answer(frame[0], frame.readUInt16BE(2), frame.readUInt16BE(4));
-          if (reply) device.write(reply);
+          if (reply) port.write(reply);
         }
       });
+      return port;
+    };
+
+    beforeEach(async () => {
+      requests.length = 0;
+      device = await openDevice();
     });
     afterEach(async () => {
       await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -274,23 +280,21 @@ describe('modbus RTU over a socat pty pair', function () {
     });
 
     it('waits for t3.5 of silence before a request: a late answer still arriving delays the next request', async () => {
-      // At 1200 baud 8N1, t3.5 = 29 ms; a byte every 5 ms is one frame still on the line (gaps < t1.5 = 12.5 ms).
-      // (The pty ignores the baud rate; only the timing rules of the master change.)
-      answer = () => undefined;
-      const c = client({ baudRate: 1200, timeoutMs: 600 });
-      await connected(c);
-      assert.equal(await outcomeOf(read(c)), 'timeout');
-      const babble = setInterval(() => device.write(Buffer.from([0x55])), 5);
-      await sleep(20);
+      // At 300 baud 8N1, t3.5 = 117 ms: a byte every 5 ms (even with timer jitter) is a frame still on
+      // the line. The pty ignores the baud rate; only the master's timing rules change.
       answer = (unit) => registers(unit, [1, 1]);
+      const c = client({ baudRate: 300, timeoutMs: 2000 });
+      await connected(c);
+      const babble = setInterval(() => device.write(Buffer.from([0x55])), 5);
+      await until('the babble reaches the master', () => (c.transport as RtuTransport).stats.discardedBytes > 0, 2000);
       const p = read(c);
-      await sleep(200);
+      await sleep(400);
       clearInterval(babble);
       const babbleEnded = performance.now();
-      assert.equal(requests.length, 1, 'no request while the line is busy');
-      await until('request sent', () => requests.length === 2, 2000);
+      assert.equal(requests.length, 0, 'no request while the line is busy');
+      await until('request sent', () => requests.length === 1, 2000);
       const quietFor = performance.now() - babbleEnded;
-      assert.ok(quietFor >= 25, `request sent after ${quietFor.toFixed(1)} ms of silence; t3.5 is 29 ms`);
+      assert.ok(quietFor >= 100, `request sent after ${quietFor.toFixed(1)} ms of silence; t3.5 is 117 ms`);
       assert.deepEqual(await p, [1, 1]);
     });
 
@@ -313,20 +317,11 @@ describe('modbus RTU over a socat pty pair', function () {
       await pty.kill();
       await until('link down', () => c.state === 'backoff', 3000);
       await pty.restart();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { SerialPort: Port } = require('serialport') as typeof import('serialport');
-      const again = new Port({ path: pty.b, baudRate: 38400, autoOpen: false });
-      await new Promise<void>((resolve, reject) => again.open((e) => (e ? reject(e) : resolve())));
-      again.on('data', (chunk: Buffer) => {
-        if (chunk.length >= 8) again.write(registers(chunk[0], [4, 3]));
-      });
-      try {
-        await until('reconnected', () => c.state === 'connected' && c.stats.connects === 2, 5000);
-        assert.deepEqual(await read(c), [4, 3]);
-        assert.equal(outages.length, 1, `one outage: ${outages.join(' | ')}`);
-      } finally {
-        await new Promise<void>((r) => again.close(() => r()));
-      }
+      answer = (unit) => registers(unit, [4, 3]);
+      device = await openDevice();
+      await until('reconnected', () => c.state === 'connected' && c.stats.connects === 2, 5000);
+      assert.deepEqual(await read(c), [4, 3]);
+      assert.equal(outages.length, 1, `one outage: ${outages.join(' | ')}`);
     });
   });
 });
