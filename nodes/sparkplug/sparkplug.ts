@@ -1,0 +1,277 @@
+/**
+ * Node-RED adapters of the Sparkplug node set: `uns-sparkplug-edge` (config: one Edge Node = one
+ * MQTT session) and `uns-sparkplug-device` (a device under it). They only adapt: read config →
+ * config node → lib/sparkplug controllers → status()/send(). Design: docs/sparkplug.md.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
+import type { TlsOptions } from '../../lib/mqtt/connection';
+import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
+import { packageInfo } from '../../lib/runtime/package-info';
+import { SparkplugDevice, type DeviceState } from '../../lib/sparkplug/device';
+import { SparkplugEdgeNode, type EdgeNodeState } from '../../lib/sparkplug/edge-node';
+import { bdSeqFile } from '../../lib/sparkplug/sequence';
+import { TagBatchError } from '../../lib/uns/validate';
+
+// ---- configuration as saved in the flow (property names are part of the flow format) ----
+
+interface EdgeConfig extends NodeDef {
+  groupId: string;
+  edgeNodeId: string;
+  primaryHostId: string;
+  host: string;
+  port: string | number;
+  protocolVersion: string | number;
+  clientId: string;
+  keepalive: string | number;
+  usetls: boolean;
+  tlsCa: string;
+  tlsCert: string;
+  tlsKey: string;
+  tlsServername: string;
+  tlsRejectUnauthorized: boolean;
+  reconnectMin: string | number;
+  reconnectMax: string | number;
+  bdSeqDir: string;
+}
+
+interface EdgeCredentials {
+  user?: string;
+  password?: string;
+  passphrase?: string;
+}
+
+interface DeviceConfig extends NodeDef {
+  edge: string;
+  deviceId: string;
+  assetPath: string;
+  deathOnBadQuality: boolean;
+  period: string | number;
+  missedPeriods: string | number;
+  writable: boolean;
+}
+
+/** The API uns-sparkplug-device uses on its uns-sparkplug-edge. */
+interface EdgeConfigNode extends Node<EdgeCredentials> {
+  /**
+   * The edge node controller, started with the first user; undefined after a configuration error.
+   * `onEdgeStatus` is called whenever edgeStatus() changes.
+   */
+  register(user: Node, onEdgeStatus: () => void): SparkplugEdgeNode | undefined;
+  deregister(user: Node): Promise<void>;
+  /** The edge node's part of every user's status. */
+  edgeStatus(): NodeStatus;
+}
+
+/** A number from the editor (strings in older flows); `fallback` when empty or not a number. */
+function num(value: string | number | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : fallback;
+}
+
+type RegisterType = Parameters<NodeAPI['nodes']['registerType']>[1];
+
+export = function register(RED: NodeAPI): void {
+  // ---------------------------------------------------------------- uns-sparkplug-edge
+  function SparkplugEdgeConfig(this: EdgeConfigNode, config: EdgeConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new Map<Node, () => void>();
+    const credentials = node.credentials ?? {};
+    let edge: SparkplugEdgeNode | undefined;
+    let stopping: Promise<void> | undefined;
+    let configError: string | undefined;
+    let status: NodeStatus = {};
+
+    function edgeStatusOf(state: EdgeNodeState, detail: string | undefined): NodeStatus {
+      switch (state) {
+        case 'online': return { fill: 'green', shape: 'dot', text: RED._('sparkplug.status.online') };
+        case 'subscribing': return { fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.subscribing') };
+        case 'waiting-for-host': return { fill: 'yellow', shape: 'dot', text: RED._('sparkplug.status.waiting-for-host', { host: detail ?? '' }) };
+        case 'connecting':
+          return detail ? { fill: 'red', shape: 'ring', text: RED._('sparkplug.status.disconnected', { reason: detail }) } : { fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.connecting') };
+        default: return {};
+      }
+    }
+
+    function tlsOptions(): TlsOptions | undefined {
+      if (!config.usetls) return undefined;
+      const read = (path: string): Buffer | undefined => (path?.trim() ? readFileSync(path.trim()) : undefined);
+      return {
+        ca: read(config.tlsCa),
+        cert: read(config.tlsCert),
+        key: read(config.tlsKey),
+        passphrase: credentials.passphrase || undefined,
+        servername: config.tlsServername?.trim() || undefined,
+        rejectUnauthorized: config.tlsRejectUnauthorized !== false,
+      };
+    }
+
+    function start(): void {
+      try {
+        const tls = tlsOptions();
+        const minSec = Math.max(0.1, num(config.reconnectMin, 1));
+        const groupId = config.groupId ?? '';
+        const edgeNodeId = config.edgeNodeId ?? '';
+        edge = new SparkplugEdgeNode({
+          groupId,
+          edgeNodeId,
+          primaryHostId: config.primaryHostId?.trim() || undefined,
+          mqtt: {
+            host: config.host?.trim() || '127.0.0.1',
+            port: num(config.port, tls ? 8883 : 1883),
+            tls,
+            protocolVersion: num(config.protocolVersion, 4) === 5 ? 5 : 4,
+            // Stable per edge node: hosts and the TCK key edge nodes by it.
+            clientId: config.clientId?.trim() || `uns-edge-${node.id}`,
+            username: credentials.user || undefined,
+            password: credentials.password || undefined,
+            keepaliveSec: num(config.keepalive, 60),
+            connectTimeoutMs: 10000,
+            backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
+          },
+          bdSeqFile: bdSeqFile(config.bdSeqDir?.trim() || join(RED.settings.userDir ?? process.cwd(), 'uns-edge', 'sparkplug'), groupId, edgeNodeId),
+          software: `uns-edge ${packageInfo().version}`,
+          warn: (message) => node.warn(message),
+          info: (message) => node.log(message),
+        });
+      } catch (error) {
+        edge = undefined;
+        configError = (error as Error).message;
+        node.error(`${RED._('sparkplug.errors.config')}: ${configError}`);
+        status = { fill: 'red', shape: 'ring', text: RED._('sparkplug.status.config-error') };
+        for (const refresh of users.values()) refresh();
+        return;
+      }
+      const name = node.name || `${edge.descriptor} @ ${edge.brokerDescription}`;
+      edge.on('state', (state, detail) => {
+        status = edgeStatusOf(state, detail);
+        reportConnection({ id: node.id, type: 'uns-sparkplug-edge', name, state, connected: state === 'online', detail });
+        for (const refresh of users.values()) refresh();
+      });
+      edge.start();
+    }
+
+    /** NDEATH, DISCONNECT; every caller (last user leaving, the config node closing) waits for the same end. */
+    function stop(): Promise<void> {
+      if (edge !== undefined) {
+        stopping = edge.close();
+        edge = undefined;
+        forgetConnection(node.id);
+      }
+      return stopping ?? Promise.resolve();
+    }
+
+    node.register = (user: Node, onEdgeStatus: () => void): SparkplugEdgeNode | undefined => {
+      users.set(user, onEdgeStatus);
+      if (edge === undefined && configError === undefined) start();
+      return edge;
+    };
+
+    node.deregister = async (user: Node): Promise<void> => {
+      users.delete(user);
+      if (users.size === 0) await stop();
+    };
+
+    node.edgeStatus = (): NodeStatus => status;
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      users.clear();
+      stop().then(done, (error: Error) => {
+        node.error(error.message);
+        done();
+      });
+    });
+  }
+
+  RED.nodes.registerType('uns-sparkplug-edge', SparkplugEdgeConfig as unknown as RegisterType, {
+    credentials: {
+      user: { type: 'text' },
+      password: { type: 'password' },
+      passphrase: { type: 'password' },
+    },
+  });
+
+  // ---------------------------------------------------------------- uns-sparkplug-device
+  function SparkplugDeviceNode(this: Node, config: DeviceConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const edgeConfig = RED.nodes.getNode(config.edge) as EdgeConfigNode | null;
+    if (edgeConfig === null || typeof edgeConfig.register !== 'function') {
+      node.error(RED._('sparkplug.errors.no-edge'));
+      node.status({ fill: 'red', shape: 'ring', text: RED._('sparkplug.status.no-edge') });
+      return;
+    }
+    let refreshStatus = (): void => node.status(edgeConfig.edgeStatus());
+    const edge = edgeConfig.register(node, () => refreshStatus());
+    if (edge === undefined) {
+      node.status(edgeConfig.edgeStatus());
+      node.on('close', (_removed: boolean, done: () => void) => {
+        edgeConfig.deregister(node).then(done, done);
+      });
+      return;
+    }
+    let device: SparkplugDevice;
+    try {
+      device = new SparkplugDevice(edge, {
+        deviceId: config.deviceId ?? '',
+        assetPath: config.assetPath?.trim() || undefined,
+        deathOnBadQuality: config.deathOnBadQuality !== false,
+        staleAfterMs: Math.max(0, num(config.period, 1)) * Math.max(0, num(config.missedPeriods, 0)) * 1000,
+        writable: config.writable !== false,
+      });
+    } catch (error) {
+      node.error(`${RED._('sparkplug.errors.config')}: ${(error as Error).message}`);
+      node.status({ fill: 'red', shape: 'ring', text: RED._('sparkplug.status.config-error') });
+      node.on('close', (_removed: boolean, done: () => void) => {
+        edgeConfig.deregister(node).then(done, done);
+      });
+      return;
+    }
+
+    let deviceState: DeviceState = 'no-data';
+    let deviceDetail: string | undefined;
+    let rejectedShown = false;
+    refreshStatus = (): void => {
+      rejectedShown = false;
+      if (!edge.online) {
+        node.status(edgeConfig.edgeStatus());
+        return;
+      }
+      switch (deviceState) {
+        case 'born': node.status({ fill: 'green', shape: 'dot', text: RED._('sparkplug.status.born', { count: device.metricCount }) }); break;
+        case 'dead': node.status({ fill: 'red', shape: 'ring', text: RED._('sparkplug.status.dead', { reason: deviceDetail ?? '' }) }); break;
+        default: node.status({ fill: 'grey', shape: 'ring', text: RED._('sparkplug.status.no-data') });
+      }
+    };
+    device.on('state', (state, detail) => {
+      deviceState = state;
+      deviceDetail = detail;
+      refreshStatus();
+    });
+    device.on('write', (command) => node.send(command as unknown as NodeMessageInFlow));
+    refreshStatus();
+
+    node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (error?: Error) => void) => {
+      try {
+        device.handleBatch(msg);
+        if (rejectedShown) refreshStatus();
+        done();
+      } catch (error) {
+        if (error instanceof TagBatchError) {
+          node.status({ fill: 'red', shape: 'ring', text: RED._('sparkplug.status.rejected') });
+          rejectedShown = true;
+        }
+        done(error as Error); // reported with node.error(error, msg): Catch nodes see it
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      device.close();
+      edgeConfig.deregister(node).then(done, done);
+    });
+  }
+  RED.nodes.registerType('uns-sparkplug-device', SparkplugDeviceNode as unknown as RegisterType);
+};
