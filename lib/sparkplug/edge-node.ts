@@ -62,6 +62,8 @@ export interface EdgeNodeOptions {
   deathTimeoutMs?: number;
   /** Shortest time between two NDATA of the node's own metrics (ms). Default 1000. */
   nodeMetricsIntervalMs?: number;
+  /** Bad commands and STATEs are warned about at most once per this interval (ms), the rest counted. Default 10000. */
+  warningIntervalMs?: number;
   now?: () => number;
 }
 
@@ -137,7 +139,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.now = options.now ?? Date.now;
     this.deathTimeoutMs = options.deathTimeoutMs ?? 2000;
     this.nodeMetricsIntervalMs = options.nodeMetricsIntervalMs ?? 1000;
-    this.commandWarning = new ThrottledWarning(options.warn, 10000, this.now);
+    this.commandWarning = new ThrottledWarning(options.warn, options.warningIntervalMs ?? 10000, this.now);
     this.bdSeq = new BdSeqStore(options.bdSeqFile, options.warn);
     this.ncmdTopic = nodeTopic(this.groupId, 'NCMD', this.edgeNodeId);
     this.dcmdFilter = `${deviceTopic(this.groupId, 'DCMD', this.edgeNodeId, '+')}`;
