@@ -5,6 +5,9 @@
  *
  *   npx tsx bench/cpuprofile-top.ts <file.cpuprofile> [--top 30] [--from <ms>] [--to <ms>]
  *
+ * Then self time by code area: this repository's folders (dist/lib/uns, ...), npm packages
+ * (the innermost node_modules/<package>), Node.js internals (node:*), native code and GC.
+ *
  * --from/--to keep only the samples in that window (ms since the profile started), e.g. the
  * measured part of a benchmark without the start-up.
  */
@@ -43,9 +46,29 @@ const label = (node: ProfileNode): string => {
   return `${functionName || '(anonymous)'} ${where}`.trim();
 };
 
+/** Where a frame's code lives, coarse enough to add up. */
+function area(node: ProfileNode): string {
+  const { functionName, url } = node.callFrame;
+  if (functionName === '(garbage collector)') return '(garbage collector)';
+  if (url === '') return '(native)';
+  if (url.startsWith('node:')) return 'node: internals';
+  const path = url.replace(/^file:\/\//, '');
+  const modules = path.lastIndexOf('/node_modules/');
+  if (modules >= 0) {
+    const [scope, name] = path.slice(modules + '/node_modules/'.length).split('/');
+    return scope.startsWith('@') ? `${scope}/${name}` : scope;
+  }
+  if (!path.startsWith('/')) return path.split(':')[0]; // e.g. a function node's code: "Function node:<id>"
+  const levels = relative(process.cwd(), path).split('/');
+  // dist/lib/uns/..., lib/uns/..., nodes/uns/..., bench/...
+  const depth = levels[0] === 'dist' ? 3 : levels[0] === 'lib' || levels[0] === 'nodes' ? 2 : 1;
+  return `uns-edge ${levels.slice(0, Math.min(depth, levels.length - 1)).join('/')}`;
+}
+
 const from = values.from === undefined ? -Infinity : Number(values.from) * 1000;
 const to = values.to === undefined ? Infinity : Number(values.to) * 1000;
 const self = new Map<string, number>();
+const byArea = new Map<string, number>();
 const total = new Map<string, number>();
 let counted = 0;
 let gc = 0;
@@ -59,6 +82,8 @@ for (let i = 0; i < profile.samples.length; i++) {
   if (name === '(garbage collector)') gc++;
   if (name === '(idle)' || name === '(program)') continue;
   counted++;
+  const where = area(top);
+  byArea.set(where, (byArea.get(where) ?? 0) + 1);
   if (IDLE.has(name)) continue;
   const topLabel = label(top);
   self.set(topLabel, (self.get(topLabel) ?? 0) + 1);
@@ -74,5 +99,7 @@ const top = Number(values.top);
 const pct = (n: number): string => `${((100 * n) / counted).toFixed(1).padStart(5)}%`;
 console.log(`${counted} busy samples (garbage collector ${pct(gc)})\n\nself time:`);
 for (const [name, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(n)}  ${name}`);
+console.log('\nself time by code area:');
+for (const [name, n] of [...byArea].sort((a, b) => b[1] - a[1])) console.log(`${pct(n)}  ${name}`);
 console.log('\ntotal time (on the stack):');
 for (const [name, n] of [...total].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(n)}  ${name}`);

@@ -339,6 +339,7 @@ interface Aggregate {
   brokerCores: Summary;
   subscriberCores: Summary;
   otherCores: Summary;
+  machineCores: Summary;
   feedMs: Summary;
 }
 
@@ -352,7 +353,8 @@ function aggregate(results: RunResult[]): Aggregate[] {
       out.push({
         variant, qos, runs,
         rate: of((r) => r.updatesPerSec), cpuCores: of((r) => r.cpuCores), cpuUs: of((r) => r.cpuUsPerUpdate), rssMB: of((r) => r.rssMB),
-        brokerCores: of((r) => r.brokerCores), subscriberCores: of((r) => r.subscriberCores), otherCores: of((r) => r.otherCores), feedMs: of((r) => r.feedMs),
+        brokerCores: of((r) => r.brokerCores), subscriberCores: of((r) => r.subscriberCores), otherCores: of((r) => r.otherCores),
+        machineCores: of((r) => r.cpuCores + r.brokerCores + r.subscriberCores + r.otherCores), feedMs: of((r) => r.feedMs),
       });
     }
   }
@@ -367,14 +369,14 @@ const range = (s: Summary, fmt: (n: number) => string): string => `${fmt(s.media
 function table(rows: Aggregate[], qos: 0 | 1): string {
   const mine = rows.find((r) => r.qos === qos && r.variant.id === 'A-store') ?? rows.find((r) => r.qos === qos && r.variant.id === 'A-nostore');
   const lines = [
-    '| variant | metric updates/s, median (min–max) | uns-out ÷ this, throughput | Node-RED CPU, cores | CPU µs per update | this ÷ uns-out, CPU per update | RSS MB (max) | mosquitto, cores | mosquitto_sub, cores | other load, cores | feed done, ms |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| variant | metric updates/s, median (min–max) | uns-out ÷ this, throughput | Node-RED CPU, cores | CPU µs per update | this ÷ uns-out, CPU per update | RSS MB (max) | mosquitto, cores | mosquitto_sub, cores | other load, cores | machine busy, cores | feed done, ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of rows.filter((r) => r.qos === qos)) {
     const throughputRatio = mine ? `${f2(mine.rate.median / row.rate.median)}×` : '–';
     const cpuRatio = mine ? `${f2(row.cpuUs.median / mine.cpuUs.median)}×` : '–';
     lines.push(`| ${row.variant.id}: ${row.variant.label} | ${range(row.rate, k)} | ${throughputRatio} | ${range(row.cpuCores, f2)} | ` +
-      `${range(row.cpuUs, f2)} | ${cpuRatio} | ${f1(row.rssMB.median)} | ${f2(row.brokerCores.median)} | ${f2(row.subscriberCores.median)} | ${f2(row.otherCores.median)} | ${Math.round(row.feedMs.median)} |`);
+      `${range(row.cpuUs, f2)} | ${cpuRatio} | ${f1(row.rssMB.median)} | ${f2(row.brokerCores.median)} | ${f2(row.subscriberCores.median)} | ${f2(row.otherCores.median)} | ${f2(row.machineCores.median)} | ${Math.round(row.feedMs.median)} |`);
   }
   return lines.join('\n');
 }
@@ -399,7 +401,10 @@ of ${WARMUP_BATCHES} batches per variant and QoS before measuring. Whole benchma
 "uns-out ÷ this" is the throughput of A-store over the row's; "this ÷ uns-out" is the row's Node-RED CPU
 per metric update over A-store's (above 1: the row costs more CPU per update). CPU and RSS are of the one
 Node-RED process that holds every variant (and the benchmark driver, which only calls \`receive()\` on
-prepared messages); mosquitto and mosquitto_sub CPU are read from /proc and bash \`times\`.
+prepared messages; RSS includes those prepared inputs, 100k message objects for B, so it compares
+poorly between rows); mosquitto and mosquitto_sub CPU are read from /proc and bash \`times\`; "other
+load" is everything else the machine ran meanwhile (/proc/stat), "machine busy" the sum: at ${facts.nproc}.00
+the machine was saturated and the run measured the shared CPUs as much as the code.
 
 ${sections.join('\n\n')}
 
