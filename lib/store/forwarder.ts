@@ -192,7 +192,7 @@ export class StoreAndForward {
 
   /** The one callback for every publish: a broker acknowledgement, a write (QoS 0), or an error. */
   private settled(error: Error | undefined, packet: Packet | undefined): void {
-    if (packet === undefined) return; // QoS 0 write done, or the connection closed: 'lost' handles that
+    if (packet === undefined) return; // the connection closed: 'lost' handles that
     const messageId = (packet as { messageId?: number }).messageId ?? 0;
     if (error !== undefined) {
       // MQTT v5.0 §3.4.2.1: a PUBACK reason code ≥ 0x80 — the broker refused this message; retrying cannot help.
