@@ -31,4 +31,24 @@ for (const folder of ['nodes', 'editor-theme', 'sim', 'lib']) copyAssets(folder)
 // Node-RED's Import ▸ Examples reads only <package>/examples/: real copies, not symlinks.
 rmSync(join(root, 'examples'), { recursive: true, force: true });
 if (existsSync(join(root, 'flows'))) cpSync(join(root, 'flows'), join(root, 'examples'), { recursive: true });
+
+// The fast poller's native addon (native/, docs/fast-poll.md): node-gyp against the local Node
+// headers, offline. Optional: without a compiler or headers the build goes on and uns-fast-poll
+// uses its TypeScript fallback.
+function buildNativeAddon() {
+  if (process.env.UNS_EDGE_NO_NATIVE === '1') { console.log('uns-edge: native fast poller skipped (UNS_EDGE_NO_NATIVE=1); the TypeScript fallback is used'); return; }
+  let nodeGyp;
+  try { nodeGyp = require.resolve('node-gyp/bin/node-gyp.js'); } catch { nodeGyp = undefined; }
+  const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
+  const args = [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  try {
+    if (!nodeGyp) throw new Error('node-gyp is not installed');
+    execFileSync(process.execPath, args, { cwd: join(root, 'native'), stdio: ['ignore', 'ignore', 'pipe'] });
+    console.log('uns-edge: native fast poller built (native/build/Release/uns_fast_poll.node)');
+  } catch (error) {
+    const detail = String(error.stderr ?? error.message).split('\n').find((l) => /error|not found|missing/i.test(l)) ?? error.message;
+    console.log(`uns-edge: native fast poller NOT built, the TypeScript fallback will be used (${detail.trim().slice(0, 160)})`);
+  }
+}
+buildNativeAddon();
 console.log('uns-edge: build complete');
