@@ -189,4 +189,17 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     await waitFor('DBIRTH, DDEATH, DBIRTH', () => topics().filter((t) => t.includes('/drive-7')).length === 3);
     assert.deepEqual(topics().filter((t) => t.includes('/drive-7')).map((t) => t.split('/')[2]), ['DBIRTH', 'DDEATH', 'DBIRTH']);
   });
+
+  it('DDEATH after N missed periods without a batch (3 × 0.1 s), DBIRTH again with the next batch; the timer is gone on unload', async () => {
+    await helper.load(sparkplugNodes, flow({}, { period: 0.1, missedPeriods: 3 }));
+    await waitFor('NBIRTH', () => topics().length > 0);
+    const dev = helper.getNode('dev')!;
+    dev.receive({ topic: asset, payload: { Speed: 1 } });
+    const bornAt = Date.now();
+    await waitFor('DDEATH', () => topics().some((t) => t.endsWith('/DDEATH/gw-1/drive-7')));
+    assert.ok(Date.now() - bornAt >= 250, `DDEATH after ${Date.now() - bornAt} ms`);
+    dev.receive({ topic: asset, payload: { Speed: 1 } });
+    await waitFor('second DBIRTH', () => topics().filter((t) => t.endsWith('/DBIRTH/gw-1/drive-7')).length === 2);
+    assert.deepEqual(topics().filter((t) => t.includes('/drive-7')).map((t) => t.split('/')[2]), ['DBIRTH', 'DDEATH', 'DBIRTH']);
+  });
 });
