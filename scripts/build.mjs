@@ -40,10 +40,14 @@ function buildNativeAddon() {
   let nodeGyp;
   try { nodeGyp = require.resolve('node-gyp/bin/node-gyp.js'); } catch { nodeGyp = undefined; }
   const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
-  const args = [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const nodedirArg = nodedir ? [`--nodedir=${nodedir}`] : [];
   try {
     if (!nodeGyp) throw new Error('node-gyp is not installed');
-    execFileSync(process.execPath, args, { cwd: join(root, 'native'), stdio: ['ignore', 'ignore', 'pipe'] });
+    // configure + build, not rebuild: an incremental build never removes a working addon that
+    // a running test or bench has loaded.
+    for (const step of [['configure', ...nodedirArg], ['build', ...nodedirArg]]) {
+      execFileSync(process.execPath, [nodeGyp, ...step], { cwd: join(root, 'native'), stdio: ['ignore', 'ignore', 'pipe'] });
+    }
     console.log('uns-edge: native fast poller built (native/build/Release/uns_fast_poll.node)');
   } catch (error) {
     const detail = String(error.stderr ?? error.message).split('\n').find((l) => /error|not found|missing/i.test(l)) ?? error.message;

@@ -246,11 +246,13 @@ async function run(): Promise<void> {
     }
     flush();
   }
-  await client?.close();
+  // Bounded: a link that is still connecting must not hold the stop.
+  await Promise.race([client?.close(), new Promise((resolve) => setTimeout(resolve, 500).unref())]);
   client = undefined;
   Atomics.store(control, CONTROL.pendingBatches, 0);
   flush();
-  parentPort?.close();
+  const stopped: FromWorker = { type: 'stopped' };
+  parentPort?.postMessage(stopped);
 }
 
 void run();

@@ -17,7 +17,7 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
 }
 export type ToWorker = { type: 'write'; id: number; fc: 5 | 6 | 15 | 16; address: number; values: number[] };
-export type FromWorker = { type: 'batch'; changes: Float64Array; events: PollerEvent[] };
+export type FromWorker = { type: 'batch'; changes: Float64Array; events: PollerEvent[] } | { type: 'stopped' };
 
 const WORKER_TS = `${__dirname}/fallback-worker.ts`;
 const WORKER_JS = `${__dirname}/fallback-worker.js`;
@@ -59,6 +59,8 @@ export class FallbackPoller implements PollerBinding {
     const worker = startWorker({ options: this.options, control, stats });
     this.worker = worker;
     worker.on('message', (message: FromWorker) => {
+      // The worker has closed its link and handed over its last batch: end the thread.
+      if (message.type === 'stopped') { void worker.terminate(); return; }
       Atomics.sub(this.control as Int32Array, CONTROL.pendingBatches, 1);
       for (const e of message.events) if (e.type === 'write') this.queuedWrites--;
       this.onBatch(message.changes, message.events);
