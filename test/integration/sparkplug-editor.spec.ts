@@ -1,0 +1,132 @@
+/**
+ * The Sparkplug nodes in the real editor (gateway from dist/ + Debian Chromium via playwright-core +
+ * Mosquitto): both types are in the "UNS Edge" palette, the edge node dialog refuses ids with + / #
+ * with a readable message (i18n loaded), and a device dragged from the palette, configured in its
+ * dialog and deployed brings its edge node online (NBIRTH on the broker, status in the editor).
+ * Needs `npm run build` first (npm test does it).
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort, startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { SparkplugObserver } from '../helpers/sparkplug-harness';
+
+const repo = join(__dirname, '..', '..');
+type EditorWindow = { RED: { nodes: { eachNode(cb: (n: { id: string; type: string }) => void): void; getType(t: string): { category: string; defaults: Record<string, { validate?: (v: string, opt?: object) => unknown }> } } } };
+
+async function startGateway(userDir: string, port: number): Promise<ChildProcess> {
+  const flows = join(userDir, 'flows.json');
+  writeFileSync(flows, '[]');
+  const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
+    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'sparkplug-editor-test-0123456789' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  gateway.stdout!.on('data', (chunk) => { output += chunk; });
+  gateway.stderr!.on('data', (chunk) => { output += chunk; });
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return gateway;
+    } catch { /* not listening yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  gateway.kill('SIGKILL');
+  throw new Error(`gateway did not serve the editor within 20 s:\n${output}`);
+}
+
+describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', function () {
+  this.timeout(90000);
+  let mosquitto: Mosquitto;
+  let observer: SparkplugObserver;
+  let gateway: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let userDir: string;
+  let page: Page;
+  let port: number;
+
+  before(async function () {
+    if (!existsSync(join(repo, 'dist/nodes/sparkplug/sparkplug.html'))) throw new Error('dist/ is not built: run npm run build');
+    userDir = mkdtempSync(join(tmpdir(), 'uns-sparkplug-editor-'));
+    mosquitto = await startMosquitto();
+    observer = await SparkplugObserver.connect(mosquitto.url);
+    port = await freePort();
+    gateway = await startGateway(userDir, port);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]', { timeout: 30000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (gateway && gateway.exitCode === null) {
+      const exited = new Promise((resolve) => gateway!.once('exit', resolve));
+      gateway.kill('SIGTERM');
+      await exited;
+    }
+    await observer?.close();
+    await mosquitto?.dispose();
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('shows uns-sparkplug-device in the UNS Edge category, uns-sparkplug-edge as a config node', async () => {
+    const entry = page.locator('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]');
+    assert.match(await entry.locator('xpath=ancestor::div[contains(@class,"red-ui-palette-category")]').first().locator('.red-ui-palette-header').innerText(), /UNS Edge/i);
+    assert.equal(await page.evaluate(() => (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').category), 'config');
+  });
+
+  it('the id validators answer with the English message (catalog uns-edge/sparkplug loaded), and false for old editors that pass no options', async () => {
+    const answers = await page.evaluate(() => {
+      const defaults = (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').defaults;
+      return ['Plant/1', 'Plant+1', 'Plant#1', '', 'Plant 1'].map((v) => defaults.groupId.validate!(v, {}));
+    });
+    assert.deepEqual(answers, [
+      'must not contain "/" (Sparkplug IDs exclude + / #)',
+      'must not contain "+" (Sparkplug IDs exclude + / #)',
+      'must not contain "#" (Sparkplug IDs exclude + / #)',
+      'required',
+      true,
+    ]);
+    assert.equal(await page.evaluate(() => (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').defaults.groupId.validate!('a#b')), false);
+  });
+
+  it('a device dragged from the palette, configured with a new edge node and deployed brings the edge node online', async () => {
+    const entry = page.locator('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]');
+    const box = (await entry.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(500, 250, { steps: 12 });
+    await page.mouse.up();
+    const id = await page.evaluate(() => {
+      let found = '';
+      (window as unknown as EditorWindow).RED.nodes.eachNode((node) => { if (node.type === 'uns-sparkplug-device') found = node.id; });
+      return found;
+    });
+    const node = page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+    await node.dblclick();
+    await page.locator('#node-input-deviceId').pressSequentially('drive#7');
+    assert.match(await page.getAttribute('#node-input-deviceId', 'class') ?? '', /input-error/, 'drive#7 is marked invalid');
+    await page.fill('#node-input-deviceId', 'drive-7');
+    await page.click('#node-input-btn-edge-add');
+    await page.locator('#node-config-input-groupId').pressSequentially('Plant/1');
+    assert.match(await page.getAttribute('#node-config-input-groupId', 'class') ?? '', /input-error/, 'Plant/1 is marked invalid');
+    await page.fill('#node-config-input-groupId', 'Plant 1');
+    await page.fill('#node-config-input-edgeNodeId', 'gw-editor');
+    await page.click('a[href="#uns-sparkplug-edge-tab-connection"]');
+    await page.fill('#node-config-input-host', '127.0.0.1');
+    await page.fill('#node-config-input-port', String(mosquitto.port));
+    await page.click('#node-config-dialog-ok');
+    await page.click('#node-dialog-ok');
+    await page.click('#red-ui-header-button-deploy');
+    const nbirth = await observer.waitFor('NBIRTH', (m) => m.topic === 'spBv1.0/Plant 1/NBIRTH/gw-editor', 0, 20000);
+    assert.equal(nbirth.decoded!.seq, '0');
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#red-ui-workspace-chart .red-ui-flow-node-status-label'))
+      .some((e) => /online/.test(e.textContent ?? '')), undefined, { timeout: 20000 });
+    await page.screenshot({ path: join(userDir, 'sparkplug-editor.png') });
+  });
+});
