@@ -46,6 +46,8 @@ export interface DeviceOptions {
   /** Forward DCMD writes; when false they are refused with a warning. */
   writable: boolean;
   now?: () => number;
+  /** Configuration-level advice (metric names that differ only in case). */
+  warn?: (message: string) => void;
 }
 
 /** `no-data`: nothing received yet; `waiting`: has data, the node is not online; `born`: DBIRTH out; `dead`: DDEATH. */
@@ -100,6 +102,8 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
   readonly deviceId: string;
   private readonly metrics = new Map<string, MetricState>();
   private readonly byAlias = new Map<number, MetricState>();
+  /** Lower-cased metric names, to warn about names that differ only in case. */
+  private readonly lowerCaseNames = new Map<string, string>();
   private bornValue = false;
   private alive = false;
   private stateValue: DeviceState = 'no-data';
@@ -265,6 +269,7 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
       if (m === undefined) {
         // [tck-id-topics-dbirth-metric-reqs]: a new metric needs a new DBIRTH.
         const created: MetricState = { ...u, alias: this.host.aliasFor(this.deviceId, u.name), reportedQuality: u.quality };
+        this.checkCaseCollision(u.name);
         this.metrics.set(u.name, created);
         this.byAlias.set(created.alias, created);
         rebirth = true;
@@ -282,6 +287,14 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
       if (valueChanged || m.quality !== m.reportedQuality) changed.push(m);
     }
     return { changed, rebirth };
+  }
+
+  /** [tck-id-case-sensitivity-metric-names] SHOULD NOT: names equal but for case confuse some hosts. */
+  private checkCaseCollision(name: string): void {
+    const lower = name.toLowerCase();
+    const other = this.lowerCaseNames.get(lower);
+    if (other === undefined) this.lowerCaseNames.set(lower, name);
+    else this.options.warn?.(`Sparkplug device "${this.deviceId}": metric names "${other}" and "${name}" differ only in case; some host applications cannot tell them apart`);
   }
 
   /** DBIRTH with every metric [tck-id-topics-dbirth-metrics] [tck-id-operational-behavior-data-publish-dbirth-values]. */

@@ -221,6 +221,7 @@ export = function register(RED: NodeAPI): void {
         deathOnBadQuality: config.deathOnBadQuality !== false,
         staleAfterMs: Math.max(0, num(config.period, 1)) * Math.max(0, num(config.missedPeriods, 0)) * 1000,
         writable: config.writable !== false,
+        warn: (message) => node.warn(message),
       });
     } catch (error) {
       node.error(`${RED._('sparkplug.errors.config')}: ${(error as Error).message}`);

@@ -181,7 +181,7 @@ export function startEdge(port: number, options: Partial<EdgeNodeOptions> & { bd
   return {
     edge, devices, writes, warnings, infos,
     addDevice(deviceOptions) {
-      const device = new SparkplugDevice(edge, { deathOnBadQuality: true, staleAfterMs: 0, writable: true, ...deviceOptions });
+      const device = new SparkplugDevice(edge, { deathOnBadQuality: true, staleAfterMs: 0, writable: true, warn: (message) => warnings.push(message), ...deviceOptions });
       device.on('write', (command) => writes.push(command));
       devices.set(device.deviceId, device);
       return device;

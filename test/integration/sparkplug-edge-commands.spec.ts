@@ -165,6 +165,13 @@ describe('sparkplug edge conformance: commands and bad input (Mosquitto)', funct
       assert.deepEqual(dut.writes.at(-1)!.payload, { Level: -7, Counter: -9007199254740993n, 'Motor/Temp': 50.25, Enable: false, Mode: 'manual' });
     });
 
+    it('tck-id-payloads-name-cmd-requirement: CMD metrics may carry timestamps (accepted like without)', async () => {
+      const writes = dut.writes.length;
+      await observer.command(DCMD, command([{ alias: alias.Setpoint, timestamp: Date.now(), datatype: DataType.Float, value: 11 }]));
+      await waitFor('a write command', () => dut.writes.length === writes + 1);
+      assert.deepEqual(dut.writes.at(-1)!.payload, { Setpoint: 11 });
+    });
+
     it('a DCMD metric by name (with "/") is accepted too', async () => {
       const writes = dut.writes.length;
       await observer.command(DCMD, command([{ name: 'Motor/Temp', datatype: DataType.Double, value: 1.5 }]));

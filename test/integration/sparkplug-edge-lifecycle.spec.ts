@@ -131,7 +131,7 @@ describe('sparkplug edge conformance: lifecycle (Mosquitto)', function () {
     const marks: number[] = [];
 
     before(async () => {
-      gateway = new EdgeProcess({ port: tap.port, bdSeqFile: join(dir, 'gateway.json'), groupId: 'Plant 1', edgeNodeId: 'gw-proc', deviceIds: ['pump-1'], feedMs: 200 });
+      gateway = new EdgeProcess({ port: tap.port, bdSeqFile: join(dir, 'gateway.json'), groupId: 'Plant 1', edgeNodeId: 'gw-proc', deviceIds: ['drive-1'], feedMs: 200 });
       const births = (): number => observer.of('gw-proc', ['DBIRTH']).length;
       marks.push(observer.mark);
       gateway.start();
@@ -160,6 +160,11 @@ describe('sparkplug edge conformance: lifecycle (Mosquitto)', function () {
     it('tck-id-payloads-ndeath-will-message: SIGKILL → the broker publishes the Will NDEATH', () => {
       const deaths = observer.of('gw-proc', ['NDEATH'], marks[2]);
       assert.equal(bdSeqOf(deaths[0].decoded), '1');
+    });
+
+    it('tck-id-topic-structure-namespace-duplicate-device-id-across-edge-node: "drive-1" under two edge nodes on one broker (MAY)', () => {
+      assert.ok(observer.log.some((m) => m.topic === 'spBv1.0/Plant 1/DBIRTH/gw-kill/drive-1'));
+      assert.ok(observer.log.some((m) => m.topic === 'spBv1.0/Plant 1/DBIRTH/gw-proc/drive-1'));
     });
 
     it('tck-id-topics-nbirth-bdseq-increment: bdSeq continues across restarts and crashes (0, 1, 2) from its file', () => {

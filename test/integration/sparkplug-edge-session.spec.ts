@@ -59,12 +59,12 @@ describe('sparkplug edge conformance: session (Mosquitto)', function () {
       payload: { Speed: 12.5, 'Motor/Temp': 41.5, Energy: 9223372036854775807n, Fault: null, Mode: 'auto' },
       meta: { Speed: { type: 'Float', unit: 'Hz' }, Energy: { type: 'Int64' }, Fault: { type: 'Int32', quality: 'bad', reason: 'Modbus exception 2' } },
     });
-    d2.handleBatch({ topic: A2, payload: { Level: 3 }, meta: { Level: { type: 'UInt16' } } });
+    d2.handleBatch({ topic: A2, payload: { Level: 3, level: 3 }, meta: { Level: { type: 'UInt16' }, level: { type: 'UInt16' } } });
     dut.edge.start();
     await observer.waitFor('two DBIRTHs', () => observer.of('gw-1', ['DBIRTH']).length === 2);
     d1.handleBatch({ topic: A1, payload: { Speed: 13, 'Motor/Temp': 41.5, Energy: 9223372036854775807n, Fault: null, Mode: 'auto' }, meta: { Fault: { quality: 'bad' } } });
     d1.handleBatch({ topic: A1, payload: { Speed: 13, 'Motor/Temp': 41.5, Energy: 9223372036854775807n, Fault: null, Mode: 'auto' }, meta: { Fault: { quality: 'bad' } } });
-    d2.handleBatch({ topic: A2, payload: { Level: null }, meta: { Level: { quality: 'bad' } } });
+    d2.handleBatch({ topic: A2, payload: { Level: null, level: null }, meta: { Level: { quality: 'bad' }, level: { quality: 'bad' } } });
     await observer.waitFor('DDEATH', (m) => m.type === 'DDEATH');
     await sleep(400); // RBE window, and the node metrics NDATA (100 ms interval)
     closeMark = observer.mark;
@@ -137,6 +137,10 @@ describe('sparkplug edge conformance: session (Mosquitto)', function () {
       assert.equal(new Set(ids).size, ids.length);
     } },
     // ---- §1.2 CONNECT, Will, subscriptions
+    { ids: ['case-sensitivity-metric-names'], what: 'metric names that differ only in case are warned about (SHOULD NOT); both are still published', check: () => {
+      assert.ok(dut.warnings.some((w) => w.includes('metric names "Level" and "level" differ only in case')), dut.warnings.join('\n'));
+      assert.deepEqual(dbirths()[1].decoded!.metrics.map((m) => m.name), ['Level', 'level']);
+    } },
     { ids: ['principles-persistence-clean-session-311'], what: 'MQTT 3.1.1 CONNECT with Clean Session = 1', check: () => {
       assert.equal(connect().protocolVersion, 4);
       assert.equal(connect().clean, true);
