@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { BatchCallback, PollerBinding, PollerFactory, PollerOptions, RawPollerStats } from './types';
 
 export const NO_NATIVE_ENV = 'UNS_EDGE_NO_NATIVE';
+/** Load the addon from this path instead (another build, e.g. with AddressSanitizer). */
+export const NATIVE_ADDON_ENV = 'UNS_EDGE_NATIVE_ADDON';
 const ADDON = join('native', 'build', 'Release', 'uns_fast_poll.node');
 
 interface AddonPoller {
@@ -37,7 +39,7 @@ let cached: NativeLoad | undefined;
 export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeLoad {
   if (env[NO_NATIVE_ENV] === '1') return { ok: false, reason: `${NO_NATIVE_ENV}=1` };
   if (cached) return cached;
-  const path = addonPath();
+  const path = env[NATIVE_ADDON_ENV] || addonPath();
   if (!path) {
     cached = { ok: false, reason: 'addon not built' };
     return cached;

@@ -11,7 +11,7 @@ import {
   BatchCallback, CHANGE_RECORD_LENGTH, FallbackPoller, loadNative, PollerBinding, PollerEvent, PollerFactory, PollerOptions,
 } from '../../lib/fastpoll';
 
-const native = loadNative({});
+const native = loadNative({ UNS_EDGE_NATIVE_ADDON: process.env.UNS_EDGE_NATIVE_ADDON });
 const implementations: Array<{ name: string; factory: PollerFactory | undefined; skip?: string }> = [
   { name: 'native', factory: native.ok ? native.factory : undefined, skip: native.ok ? undefined : native.reason },
   { name: 'fallback', factory: (options, onBatch) => new FallbackPoller(options, onBatch) },
