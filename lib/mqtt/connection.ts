@@ -152,6 +152,11 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     return this.stateValue === 'connected';
   }
 
+  /** Bytes written to the socket and not yet sent (for pacing QoS 0 bursts, which have no flow control). */
+  get bufferedBytes(): number {
+    return this.client?.stream?.writableLength ?? 0;
+  }
+
   /** The broker as text for logs and status, without credentials. */
   get description(): string {
     return `${this.options.tls ? 'mqtts' : 'mqtt'}://${this.options.host}:${this.options.port}`;

@@ -28,11 +28,10 @@ export interface DeviceHost {
   addDevice(device: EdgeNodeDevice): void;
   removeDevice(device: EdgeNodeDevice): void;
   aliasFor(deviceId: string, metricName: string): number;
+  /** Publish now; DDATA while the node is not online is kept for store-and-forward (or counted as dropped). */
   publishDevice(type: 'DBIRTH' | 'DDATA' | 'DDEATH', deviceId: string, metrics: Metric[]): boolean;
   deviceChanged(): void;
   commandRejected(message: string): void;
-  /** A change could not be published because the node is not online. */
-  dataDropped(): void;
 }
 
 export interface DeviceOptions {
@@ -150,18 +149,15 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
     const { changed, rebirth } = this.apply(updates);
     this.alive = true;
     this.armStaleTimer();
-    if (!this.host.online) {
-      if (changed.length > 0 || rebirth) this.host.dataDropped();
-      this.setState('waiting', undefined);
-      return;
-    }
-    if (!this.bornValue || rebirth) {
+    if (this.host.online && (!this.bornValue || rebirth)) {
       this.publishBirth();
       return;
     }
+    if (!this.host.online) this.setState('waiting', undefined);
     if (changed.length === 0) return;
-    for (const m of changed) m.reportedQuality = m.quality;
+    // Not online: the edge node keeps it for store-and-forward.
     this.host.publishDevice('DDATA', this.deviceId, changed.map((m) => this.dataMetric(m)));
+    for (const m of changed) m.reportedQuality = m.quality;
   }
 
   /** Stop: DDEATH if born, leave the edge node, clear the timer. */
@@ -178,6 +174,11 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
   nodeBorn(): void {
     this.bornValue = false;
     if (this.alive && this.metrics.size > 0) this.publishBirth();
+  }
+
+  birthAlias(metricName: string): number | undefined {
+    // Every known metric is in the current DBIRTH: a new one triggers a new DBIRTH.
+    return this.bornValue ? this.metrics.get(metricName)?.alias : undefined;
   }
 
   nodeDied(): void {
@@ -273,6 +274,7 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
         this.metrics.set(u.name, created);
         this.byAlias.set(created.alias, created);
         rebirth = true;
+        changed.push(created); // online it goes out in the DBIRTH; offline it is history like any change
         continue;
       }
       if (m.datatype !== u.datatype || (u.unit !== undefined && u.unit !== m.unit)) {

@@ -21,6 +21,8 @@
  *   NDEATH and no new CONNECT [tck-id-operational-behavior-data-commands-rebirth-action-1..3].
  * - With a primary host id: births only after its STATE says online; an offline STATE newer than the
  *   last online one ends the session (NDEATH, DISCONNECT) and starts a new one (Sparkplug 3.0 §5.9).
+ * - Store-and-forward (lib/sparkplug/history.ts): DDATA that cannot go out while the node is not
+ *   online is kept on disk and sent after the next births with is_historical = true, in order.
  */
 import { EventEmitter } from 'node:events';
 import { MqttConnection, type MqttConnectionOptions, type WillMessage } from '../mqtt/connection';
@@ -29,6 +31,7 @@ import { SparkplugDecodeError, decodePayload, encodePayload, metricValue, type D
 import { BdSeqStore, SequenceCounter } from './sequence';
 import { checkSparkplugId, deviceTopic, nodeTopic, parseTopic, stateTopic, type DeviceMessageType } from './topics';
 import { ThrottledWarning } from './throttled-warning';
+import { SparkplugHistory } from './history';
 
 export type EdgeNodeState = 'idle' | 'connecting' | 'subscribing' | 'waiting-for-host' | 'online' | 'closing' | 'closed';
 
@@ -41,6 +44,8 @@ export interface EdgeNodeDevice {
   nodeDied(): void;
   /** A DCMD arrived for this device. */
   command(payload: DecodedPayload): void;
+  /** The alias of a metric in the device's current DBIRTH, or undefined (not born, or no such metric). */
+  birthAlias(metricName: string): number | undefined;
   /** Whether its DBIRTH is out in the current session (for the node's "Devices Online" metric). */
   readonly born: boolean;
 }
@@ -64,6 +69,8 @@ export interface EdgeNodeOptions {
   nodeMetricsIntervalMs?: number;
   /** Bad commands and STATEs are warned about at most once per this interval (ms), the rest counted. Default 10000. */
   warningIntervalMs?: number;
+  /** Store-and-forward of DDATA while not online; undefined: such data is dropped (and counted). */
+  store?: { dir: string; maxBytes?: number; maxAgeMs?: number };
   now?: () => number;
 }
 
@@ -78,8 +85,10 @@ export interface EdgeNodeCounts {
   sessions: number;
   /** NCMD/DCMD refused: undecodable, unknown metric, wrong type, not writable. */
   rejectedCommands: number;
-  /** DATA that could not be sent because the node was not online. */
+  /** DATA lost: not online without a store, store overflow or expiry, history of a device that is not born. */
   droppedData: number;
+  /** DATA sent from the store after a birth (is_historical). */
+  replayedData: number;
 }
 
 const REBIRTH = 'Node Control/Rebirth';
@@ -89,6 +98,10 @@ const DEVICES_ONLINE = 'Node Info/Devices Online';
 const SESSIONS = 'Node Info/Sessions';
 const REJECTED_COMMANDS = 'Node Info/Rejected Commands';
 const DROPPED_DATA = 'Node Info/Dropped Data';
+const STORED_DATA = 'Node Info/Stored Data';
+/** Stored messages sent per turn of the event loop, and the socket backlog at which sending pauses. */
+const REPLAY_BATCH = 50;
+const REPLAY_PAUSE_BYTES = 1024 * 1024;
 /** MQTT v5.0 §3.14.2.1: Disconnect with Will Message [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]. */
 const DISCONNECT_WITH_WILL = 0x04;
 
@@ -101,7 +114,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
   readonly groupId: string;
   readonly edgeNodeId: string;
   readonly primaryHostId: string | undefined;
-  readonly counts: EdgeNodeCounts = { sessions: 0, rejectedCommands: 0, droppedData: 0 };
+  readonly counts: EdgeNodeCounts = { sessions: 0, rejectedCommands: 0, droppedData: 0, replayedData: 0 };
   private stateValue: EdgeNodeState = 'idle';
   private readonly connection: MqttConnection;
   private readonly bdSeq: BdSeqStore;
@@ -109,6 +122,11 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
   private readonly devices = new Map<string, EdgeNodeDevice>();
   /** Aliases by "<device id>\u0000<metric name>" ("" for node metrics): stable for the process, never reused. */
   private readonly aliases = new Map<string, number>();
+  /** Metric name by alias (the way back, to store DATA by name). */
+  private readonly aliasNames = new Map<number, string>();
+  private readonly history: SparkplugHistory | undefined;
+  private replayTimer: NodeJS.Timeout | undefined;
+  private replayImmediate: NodeJS.Immediate | undefined;
   private nextAlias = 1;
   /** bdSeq in the Will of the CONNECT in flight, and of the established session. */
   private attemptBdSeq = 0;
@@ -141,6 +159,11 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.nodeMetricsIntervalMs = options.nodeMetricsIntervalMs ?? 1000;
     this.commandWarning = new ThrottledWarning(options.warn, options.warningIntervalMs ?? 10000, this.now);
     this.bdSeq = new BdSeqStore(options.bdSeqFile, options.warn);
+    this.history = options.store === undefined ? undefined : new SparkplugHistory({
+      ...options.store,
+      warn: options.warn,
+      dropped: (records) => this.dataDropped(records),
+    });
     this.ncmdTopic = nodeTopic(this.groupId, 'NCMD', this.edgeNodeId);
     this.dcmdFilter = `${deviceTopic(this.groupId, 'DCMD', this.edgeNodeId, '+')}`;
     this.connection = new MqttConnection({
@@ -229,17 +252,19 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     if (alias === undefined) {
       alias = this.nextAlias++;
       this.aliases.set(key, alias);
+      this.aliasNames.set(alias, metricName);
     }
     return alias;
   }
 
   /**
-   * Publish a device message with the next seq. Returns false (and counts DATA as dropped) when the
-   * node is not online. DDATA goes without datatypes [tck-id-payloads-metric-datatype-not-req].
+   * Publish a device message with the next seq. Returns false when the node is not online: DDATA is
+   * then kept for store-and-forward (or counted as dropped without a store). DDATA goes without
+   * datatypes [tck-id-payloads-metric-datatype-not-req].
    */
   publishDevice(type: Exclude<DeviceMessageType, 'DCMD'>, deviceId: string, metrics: Metric[]): boolean {
     if (!this.online) {
-      if (type === 'DDATA') this.dataDropped();
+      if (type === 'DDATA') this.keep(deviceId, metrics);
       return false;
     }
     const payload: Payload = { timestamp: this.now(), metrics, seq: this.seq.next() };
@@ -276,11 +301,13 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.closing ??= (async () => {
       const wasSession = this.connection.connected;
       this.clearNodeMetricsTimer();
+      this.stopReplay();
       this.setState('closing', undefined);
       for (const device of this.devices.values()) device.nodeDied();
       if (wasSession) await this.publishDeath();
       await this.connection.close({ reasonCode: DISCONNECT_WITH_WILL });
       this.connection.removeAllListeners();
+      this.history?.close();
       this.setState('closed', undefined);
     })();
     return this.closing;
@@ -352,6 +379,11 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     for (const device of this.devices.values()) device.nodeBorn();
     // The DBIRTHs may have changed "Devices Online" since the NBIRTH.
     this.scheduleNodeMetrics();
+    // Stored DATA only after every birth ([tck-id-payloads-ddata-order]).
+    if (this.history !== undefined && this.history.count > 0) {
+      this.stopReplay();
+      this.replayImmediate = setImmediate(() => this.replayHistory());
+    }
   }
 
   private nodeMetricValues(): [string, number, number][] {
@@ -362,6 +394,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
       [SESSIONS, DataType.UInt64, this.counts.sessions],
       [REJECTED_COMMANDS, DataType.UInt64, this.counts.rejectedCommands],
       [DROPPED_DATA, DataType.UInt64, this.counts.droppedData],
+      [STORED_DATA, DataType.UInt64, this.history?.count ?? 0],
     ];
   }
 
@@ -387,9 +420,70 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.nodeMetricsTimer = undefined;
   }
 
-  /** DATA that could not be sent because the node is not online: "Node Info/Dropped Data". */
-  dataDropped(): void {
-    this.counts.droppedData++;
+  /** DATA lost: "Node Info/Dropped Data". */
+  dataDropped(messages = 1): void {
+    this.counts.droppedData += messages;
+  }
+
+  /** DDATA that cannot go out now: to the store, by metric name, or counted as dropped. */
+  private keep(deviceId: string, metrics: Metric[]): void {
+    if (this.history === undefined || this.stateValue === 'closing' || this.stateValue === 'closed') {
+      this.dataDropped();
+      return;
+    }
+    this.history.keep(deviceId, metrics.map(({ alias, ...metric }) => ({ ...metric, name: this.aliasNames.get(Number(alias)) })));
+  }
+
+  /**
+   * Send the stored DATA after the births, oldest first: DDATA with the current aliases and
+   * is_historical on every metric, REPLAY_BATCH per event-loop turn, pausing while the socket has
+   * more than REPLAY_PAUSE_BYTES waiting (QoS 0 has no flow control of its own). A stored metric that
+   * is not in its device's current DBIRTH (device gone or dead, metric removed) cannot be sent under
+   * Sparkplug's rules: it is dropped and counted, with one warning per replay.
+   */
+  private replayHistory(): void {
+    this.replayTimer = undefined;
+    this.replayImmediate = undefined;
+    const history = this.history;
+    if (history === undefined || !this.online) return;
+    if (this.connection.bufferedBytes > REPLAY_PAUSE_BYTES) {
+      this.replayTimer = setTimeout(() => this.replayHistory(), 10);
+      return;
+    }
+    let orphans = 0;
+    for (const record of history.next(REPLAY_BATCH)) {
+      const device = this.devices.get(record.deviceId);
+      const metrics: Metric[] = [];
+      for (const stored of record.metrics) {
+        const alias = stored.name === undefined ? undefined : device?.birthAlias(stored.name);
+        if (alias === undefined) continue;
+        try {
+          metrics.push({ alias, timestamp: stored.timestamp, datatype: stored.datatype, value: metricValue(stored), isHistorical: true, properties: stored.properties });
+        } catch {
+          // a stored value that no longer reads as its datatype: counted below like a lost metric
+        }
+      }
+      if (metrics.length < record.metrics.length) {
+        orphans++;
+        this.dataDropped();
+      }
+      if (metrics.length > 0) {
+        this.send(deviceTopic(this.groupId, 'DDATA', this.edgeNodeId, record.deviceId), { timestamp: this.now(), metrics, seq: this.seq.next() }, true);
+        this.counts.replayedData++;
+      }
+      history.done(record.seq);
+    }
+    if (orphans > 0) this.options.warn(`Sparkplug edge node ${this.descriptor}: ${orphans} stored DATA message(s) name metrics of devices not born now; those metrics were dropped`);
+    if (history.hasMore) this.replayImmediate = setImmediate(() => this.replayHistory());
+    else this.scheduleNodeMetrics();
+  }
+
+  private stopReplay(): void {
+    if (this.replayTimer !== undefined) clearTimeout(this.replayTimer);
+    if (this.replayImmediate !== undefined) clearImmediate(this.replayImmediate);
+    this.replayTimer = undefined;
+    this.replayImmediate = undefined;
+    this.history?.rewind();
   }
 
   /** QoS 0, not retained: every NBIRTH/DBIRTH/NDATA/DDATA/DDEATH ([tck-id-topics-nbirth-mqtt] …). */
@@ -406,6 +500,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
 
   private sessionEnded(): void {
     this.clearNodeMetricsTimer();
+    this.stopReplay();
     this.hostOnline = false;
     for (const device of this.devices.values()) device.nodeDied();
   }

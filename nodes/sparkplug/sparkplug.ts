@@ -11,7 +11,7 @@ import { forgetConnection, reportConnection } from '../../lib/runtime/connection
 import { packageInfo } from '../../lib/runtime/package-info';
 import { SparkplugDevice, type DeviceState } from '../../lib/sparkplug/device';
 import { SparkplugEdgeNode, type EdgeNodeState } from '../../lib/sparkplug/edge-node';
-import { bdSeqFile } from '../../lib/sparkplug/sequence';
+import { bdSeqFile, fileSafeName } from '../../lib/sparkplug/sequence';
 import { TagBatchError } from '../../lib/uns/validate';
 
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
@@ -34,6 +34,10 @@ interface EdgeConfig extends NodeDef {
   reconnectMin: string | number;
   reconnectMax: string | number;
   bdSeqDir: string;
+  storeEnabled: boolean;
+  storeDir: string;
+  storeMaxMB: string | number;
+  storeMaxAgeDays: string | number;
 }
 
 interface EdgeCredentials {
@@ -115,6 +119,7 @@ export = function register(RED: NodeAPI): void {
         const minSec = Math.max(0.1, num(config.reconnectMin, 1));
         const groupId = config.groupId ?? '';
         const edgeNodeId = config.edgeNodeId ?? '';
+        const userDir = RED.settings.userDir ?? process.cwd();
         edge = new SparkplugEdgeNode({
           groupId,
           edgeNodeId,
@@ -132,7 +137,13 @@ export = function register(RED: NodeAPI): void {
             connectTimeoutMs: 10000,
             backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
           },
-          bdSeqFile: bdSeqFile(config.bdSeqDir?.trim() || join(RED.settings.userDir ?? process.cwd(), 'uns-edge', 'sparkplug'), groupId, edgeNodeId),
+          bdSeqFile: bdSeqFile(config.bdSeqDir?.trim() || join(userDir, 'uns-edge', 'sparkplug'), groupId, edgeNodeId),
+          store: config.storeEnabled === false ? undefined : {
+            // Per edge node descriptor, so a re-created config node finds what its predecessor kept.
+            dir: config.storeDir?.trim() || join(userDir, 'uns-edge', 'sparkplug-store', fileSafeName(groupId), fileSafeName(edgeNodeId)),
+            maxBytes: Math.max(1, num(config.storeMaxMB, 100)) * 1024 * 1024,
+            maxAgeMs: Math.max(0.001, num(config.storeMaxAgeDays, 7)) * 24 * 3600 * 1000,
+          },
           software: `uns-edge ${packageInfo().version}`,
           warn: (message) => node.warn(message),
           info: (message) => node.log(message),

@@ -5,7 +5,8 @@
  * same bdSeq file.
  *
  * As a script: `node --import tsx sparkplug-edge-process.ts '<EdgeProcessConfig as JSON>'`; prints
- * one line per edge node state change (`state online`). As a module: EdgeProcess starts/stops it.
+ * one line per edge node state change (`state online`), and `fed <last Counter>` when stopped with
+ * SIGTERM. As a module: EdgeProcess starts/stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SparkplugDevice } from '../../lib/sparkplug/device';
@@ -18,6 +19,10 @@ export interface EdgeProcessConfig {
   edgeNodeId: string;
   deviceIds: string[];
   feedMs: number;
+  /** Store-and-forward directory; none: data while offline is dropped. */
+  storeDir?: string;
+  /** First value of the fed Counter metric (then +1 per batch). Default 1. */
+  startAt?: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -66,6 +71,7 @@ async function main(config: EdgeProcessConfig): Promise<void> {
     edgeNodeId: config.edgeNodeId,
     software: 'uns-edge restart test',
     bdSeqFile: config.bdSeqFile,
+    store: config.storeDir === undefined ? undefined : { dir: config.storeDir },
     mqtt: {
       host: '127.0.0.1', port: config.port, protocolVersion: 4, clientId: `uns-edge-restart-${config.edgeNodeId}`,
       keepaliveSec: 5, connectTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 500, jitter: 0 },
@@ -75,7 +81,7 @@ async function main(config: EdgeProcessConfig): Promise<void> {
   });
   edge.on('state', (state) => console.log(`state ${state}`));
   const devices = config.deviceIds.map((deviceId) => new SparkplugDevice(edge, { deviceId, deathOnBadQuality: true, staleAfterMs: 0, writable: false }));
-  let counter = 0;
+  let counter = (config.startAt ?? 1) - 1;
   const feed = (): void => {
     counter++;
     for (const device of devices) device.handleBatch({ topic: `acme/plant/area/line/cell/${device.deviceId}`, payload: { Counter: counter } });
@@ -84,6 +90,7 @@ async function main(config: EdgeProcessConfig): Promise<void> {
   const timer = setInterval(feed, config.feedMs);
   process.on('SIGTERM', () => {
     clearInterval(timer);
+    console.log(`fed ${counter}`);
     void edge.close().then(() => process.exit(0));
   });
   edge.start();

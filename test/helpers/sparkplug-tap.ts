@@ -3,7 +3,8 @@
  * of the broker that parses both directions with mqtt-packet, so a test sees the device under test's
  * CONNECT flags, Will, SUBSCRIBE/SUBACK order and DISCONNECT reason code as the broker does (the TCK
  * gets the same view from HiveMQ interceptors). killConnections() drops the DUT's TCP without a
- * DISCONNECT, so the broker publishes its Will (KILL).
+ * DISCONNECT, so the broker publishes its Will (KILL); blocked = true refuses new connections (the
+ * broker looks unreachable to the DUT while it stays up for the observer).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import * as mqttPacket from 'mqtt-packet';
@@ -28,6 +29,8 @@ export class MqttTap {
   readonly packets: TapPacket[] = [];
   private readonly pairs = new Set<Pair>();
   private connections = 0;
+  /** While true, new DUT connections are closed at once. */
+  blocked = false;
 
   private constructor(private readonly server: Server, readonly port: number, private readonly brokerPort: number) {}
 
@@ -64,6 +67,10 @@ export class MqttTap {
   }
 
   private accept(client: Socket): void {
+    if (this.blocked) {
+      client.destroy();
+      return;
+    }
     const connection = ++this.connections;
     const broker = createConnection({ port: this.brokerPort, host: '127.0.0.1' });
     const pair: Pair = { client, broker };

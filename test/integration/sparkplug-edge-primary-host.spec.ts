@@ -35,7 +35,7 @@ describe('sparkplug edge conformance: primary host (Mosquitto)', function () {
     tap = await MqttTap.start(broker.port);
     observer = await SparkplugObserver.connect(broker.url);
     dir = mkdtempSync(join(tmpdir(), 'uns-sparkplug-phid-'));
-    dut = startEdge(tap.port, { bdSeqFile: join(dir, 'bdseq.json'), edgeNodeId: 'gw-ph', primaryHostId: HOST, warningIntervalMs: 0 });
+    dut = startEdge(tap.port, { bdSeqFile: join(dir, 'bdseq.json'), edgeNodeId: 'gw-ph', primaryHostId: HOST, warningIntervalMs: 0, store: { dir: join(dir, 'store') } });
     device = dut.addDevice({ deviceId: 'drive-1' });
     device.handleBatch({ topic: ASSET, payload: { Speed: 1 } });
   });
@@ -108,6 +108,7 @@ describe('sparkplug edge conformance: primary host (Mosquitto)', function () {
       await observer.state(HOST, JSON.stringify({ online: false, timestamp: T1 + 1000 }));
       await observer.waitFor('NDEATH', (m) => m.type === 'NDEATH', mark);
       await waitFor('a new CONNECT', () => tap.packets.slice(tapMark).some((p) => p.packet.cmd === 'connack'));
+      for (let v = 100; v < 105; v++) device.handleBatch({ topic: ASSET, payload: { Speed: v } }); // kept while the host is offline
       await sleep(QUIET_MS);
     });
 
@@ -132,10 +133,13 @@ describe('sparkplug edge conformance: primary host (Mosquitto)', function () {
       assert.equal(nbirths(mark), 0);
     });
 
-    it('the host back online (newer timestamp) → NBIRTH with the new session\'s bdSeq, and DBIRTH', async () => {
+    it('the host back online (newer timestamp) → NBIRTH with the new session\'s bdSeq, DBIRTH, then the data kept while it was offline (is_historical)', async () => {
       await observer.state(HOST, JSON.stringify({ online: true, timestamp: T1 + 2000 }));
       await observer.waitFor('DBIRTH', (m) => m.topic.endsWith('/DBIRTH/gw-ph/drive-1'), mark);
       assert.equal(Number(bdSeqOf(observer.of('gw-ph', ['NBIRTH'], mark)[0].decoded)), Number(bdSeqBefore) + 1);
+      await observer.waitFor('historical 104', (m) => m.type === 'DDATA' && m.decoded!.metrics.some((x) => x.double_value === 104 && x.is_historical === true), mark);
+      const historical = observer.of('gw-ph', ['DDATA'], mark).flatMap((m) => m.decoded!.metrics.filter((x) => x.is_historical).map((x) => x.double_value));
+      assert.deepEqual(historical, [100, 101, 102, 103, 104]);
     });
   });
 });

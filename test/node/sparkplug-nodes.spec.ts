@@ -81,7 +81,7 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
 
   function flow(edge: Record<string, unknown> = {}, device: Record<string, unknown> = {}): object[] {
     return [
-      { id: 'edge', type: 'uns-sparkplug-edge', groupId: 'Plant 1', edgeNodeId: 'gw-1', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', reconnectMin: 0.2, reconnectMax: 1, bdSeqDir: dir, ...edge },
+      { id: 'edge', type: 'uns-sparkplug-edge', groupId: 'Plant 1', edgeNodeId: 'gw-1', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', reconnectMin: 0.2, reconnectMax: 1, bdSeqDir: dir, storeDir: join(dir, 'store'), ...edge },
       { id: 'dev', type: 'uns-sparkplug-device', edge: 'edge', deviceId: 'drive-7', assetPath: asset, deathOnBadQuality: true, period: 1, missedPeriods: 0, writable: true, wires: [['out']], ...device },
       { id: 'out', type: 'helper' },
     ];
@@ -188,6 +188,27 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     dev.receive({ topic: asset, payload: { Speed: 2, Temp: 21 } });
     await waitFor('DBIRTH, DDEATH, DBIRTH', () => topics().filter((t) => t.includes('/drive-7')).length === 3);
     assert.deepEqual(topics().filter((t) => t.includes('/drive-7')).map((t) => t.split('/')[2]), ['DBIRTH', 'DDEATH', 'DBIRTH']);
+  });
+
+  it('store-and-forward: device data while the broker is down is sent after the births with is_historical', async () => {
+    await helper.load(sparkplugNodes, flow());
+    await waitFor('NBIRTH', () => topics().length > 0);
+    const dev = helper.getNode('dev')!;
+    dev.receive({ topic: asset, payload: { Speed: 1 }, meta: { Speed: { type: 'Int32' } } });
+    await waitFor('DBIRTH', () => topics().some((t) => t.includes('/DBIRTH/')));
+    const port = aedes.port;
+    await aedes.close();
+    await sleep(100);
+    for (let v = 2; v <= 4; v++) dev.receive({ topic: asset, payload: { Speed: v } });
+    const mark = seen.length;
+    aedes = await startAedes(port);
+    await observer.endAsync(true);
+    observer = connect(aedes.url, { reconnectPeriod: 0 });
+    observer.on('message', (topic, payload) => seen.push({ topic, decoded: oracleDecode(payload) }));
+    await observer.subscribeAsync('spBv1.0/#', { qos: 1 });
+    await waitFor('historical DDATA', () => seen.slice(mark).some((s) => s.topic.includes('/DDATA/') && s.decoded.metrics.some((m) => m.int_value === 4 && m.is_historical)), 10000);
+    const historical = seen.slice(mark).filter((s) => s.topic.includes('/DDATA/')).flatMap((s) => s.decoded.metrics.filter((m) => m.is_historical).map((m) => m.int_value));
+    assert.deepEqual(historical, [2, 3, 4]);
   });
 
   it('DDEATH after N missed periods without a batch (3 × 0.1 s), DBIRTH again with the next batch; the timer is gone on unload', async () => {
