@@ -10,7 +10,7 @@
  * drive = the write's acknowledgement) → trip write acknowledged, for the native rule and for the
  * same rule in JS on the main thread (setInterval 1 ms), both with the main thread hostile.
  *
- *   npx tsx bench/fast-poll.ts [--seconds 60] [--trips 10] [--only native-rt,fallback] [--write]
+ *   npx tsx bench/fast-poll.ts [--seconds 60] [--trips 10] [--only native-rt,fallback] [--sim-cpu 0|1] [--spin-us N] [--write]
  * --write replaces the fast-poll section of docs/benchmarks.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -34,6 +34,10 @@ const SECONDS = Number(option('seconds', '60'));
 const TRIPS = Number(option('trips', '10'));
 const ONLY = option('only', '').split(',').filter(Boolean);
 const WRITE = args.includes('--write');
+/** CPU of the simulated drive: 0 (with the hostile main thread) or 1 (beside the RT poll thread, which preempts it). */
+const SIM_CPU = option('sim-cpu', '0');
+/** realtime.spinUs of the RT native contender. */
+const SPIN_US = Number(option('spin-us', '0'));
 const PERIOD_MS = 1;
 const BLOCK = { fc: 4 as const, address: 0, quantity: 16 };
 
@@ -257,7 +261,7 @@ function report(rows: Row[], trips: TripRow[], notes: string[]): string {
     '## Fast poller: 1 ms Modbus cycle while the JS main thread is hostile',
     '',
     `Measured by \`npx tsx bench/fast-poll.ts --seconds ${SECONDS}${WRITE ? ' --write' : ''}\` on ${new Date().toISOString().slice(0, 10)}: ${facts.nproc} × ${facts.cpuModel}, ${facts.kernel}, Node ${facts.node}. ` +
-      `One run, ${SECONDS} s per contender, one after the other in the same process. The simulated drive runs in its own process pinned to CPU0 ` +
+      `One run, ${SECONDS} s per contender, one after the other in the same process. The simulated drive runs in its own process pinned to CPU${SIM_CPU}, reniced to −15 ` +
       '(`bench/lib/modbus-plant-process.ts`), each cycle reads FC4 16 registers (the whole map). The main thread is blocked 50 ms every 100 ms and allocates ~50 MB/s throughout. ' +
       'Lateness = wake time − absolute deadline; cycle = wake → answer decoded; overrun = a cycle that ended after the next deadline (its deadlines are skipped and counted as missed).',
     '',
@@ -295,7 +299,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   // The drive stands for an external device: pinned to CPU0 and reniced so that this process's
   // hostile main thread (which shares CPU0) does not slow its answers.
-  if (!tryExec('taskset', ['-pc', '0', String(plant.pid)])) notes.push('taskset failed: the simulated drive was not pinned.');
+  if (!tryExec('taskset', ['-pc', SIM_CPU, String(plant.pid)])) notes.push('taskset failed: the simulated drive was not pinned.');
   if (!tryExec('renice', ['-n', '-15', '-p', String(plant.pid)])) notes.push('renice failed: the simulated drive runs at normal priority.');
   const fallback: PollerFactory = (o, cb) => new FallbackPoller(o, cb);
   const want = (name: string) => ONLY.length === 0 || ONLY.includes(name);
@@ -306,7 +310,7 @@ async function main(): Promise<void> {
       if (want('native-rt')) {
         // "Its own core": every thread of this process on CPU0, the poll thread moves itself to CPU1.
         const pinned = tryExec('taskset', ['-a', '-pc', '0', String(process.pid)]);
-        rows.push(await runPoller(`native, RT requested (FIFO 80, CPU1${pinned ? '; rest of the process on CPU0' : ''})`, native.factory, plant, { priority: 80, cpu: 1 }));
+        rows.push(await runPoller(`native, RT requested (FIFO 80, CPU1${SPIN_US ? `, spin ${SPIN_US} µs` : ''}${pinned ? '; rest of the process on CPU0' : ''})`, native.factory, plant, { priority: 80, cpu: 1, spinUs: SPIN_US }));
         if (pinned) tryExec('taskset', ['-a', '-pc', '0-1', String(process.pid)]);
       }
       if (want('native')) rows.push(await runPoller('native, no RT settings', native.factory, plant));

@@ -29,6 +29,7 @@ const reconnectMaxMs = o.reconnectMaxMs ?? 5000;
 const ringCapacity = o.ringCapacity ?? 65536;
 const EVENT_CAPACITY = 1024;
 const SLEEP_SLICE_MS = 50;
+const spinMs = (o.realtime?.spinUs ?? 0) / 1000;
 
 const blocks = o.blocks.map((b) => ({
   ...b,
@@ -221,9 +222,11 @@ async function run(): Promise<void> {
   let overruns = 0;
   while (!stopRequested()) {
     // Sleep to the absolute deadline; stop() wakes the wait through Atomics.notify.
-    for (let left = deadline - performance.now(); left > 0 && !stopRequested(); left = deadline - performance.now()) {
+    const wakeAt = deadline - spinMs;
+    for (let left = wakeAt - performance.now(); left > 0 && !stopRequested(); left = wakeAt - performance.now()) {
       Atomics.wait(control, CONTROL.sleep, 0, Math.min(left, SLEEP_SLICE_MS));
     }
+    while (!stopRequested() && performance.now() < deadline) { /* the optional spin (realtime.spinUs) up to the deadline */ }
     if (stopRequested()) break;
     const woke = performance.now();
     lateness.add((woke - deadline) * 1e6);

@@ -73,6 +73,7 @@ export function checkPollerOptions(options: unknown, onBatch: unknown): asserts 
     const r = o.realtime as Record<string, unknown>;
     numberField(r, 'priority', 0, 99);
     numberField(r, 'cpu', -1, 1023);
+    numberField(r, 'spinUs', 0, 1000);
     if (r.lockMemory !== undefined && typeof r.lockMemory !== 'boolean') throw new TypeError('realtime.lockMemory must be a boolean');
   }
 }

@@ -36,6 +36,8 @@ export interface RealtimeRequest {
   cpu?: number;
   /** mlockall() the process (needs CAP_IPC_LOCK or a memlock limit). */
   lockMemory?: boolean;
+  /** Wake this many µs (0..1000) before the deadline and busy-wait to it: hides the VM's wake-up latency at the cost of CPU. Default 0. */
+  spinUs?: number;
 }
 
 export interface PollerOptions {

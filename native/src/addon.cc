@@ -109,6 +109,7 @@ PollerConfig ParseConfig(const Napi::Object& o) {
     Napi::Object r = rt.As<Napi::Object>();
     c.realtime.priority = IntField(r, "priority", 0, 99, 0);
     c.realtime.cpu = IntField(r, "cpu", -1, 1023, -1);
+    c.realtime.spin_ns = static_cast<int64_t>(IntField(r, "spinUs", 0, 1000, 0)) * 1000;
     Napi::Value lock = r.Get("lockMemory");
     if (!lock.IsUndefined() && !lock.IsBoolean()) throw Napi::TypeError::New(env, "realtime.lockMemory must be a boolean");
     c.realtime.lock_memory = lock.IsBoolean() && lock.As<Napi::Boolean>().Value();

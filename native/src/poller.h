@@ -39,6 +39,7 @@ struct Realtime {
   int priority = 0;  // SCHED_FIFO priority, 0 = stay SCHED_OTHER
   int cpu = -1;      // CPU to pin to, -1 = any
   bool lock_memory = false;
+  int64_t spin_ns = 0;  // sleep to (deadline − spin), then busy-wait: hides the VM's wake-up latency, costs CPU
 };
 
 struct PollerConfig {
