@@ -6,6 +6,7 @@
  *   native      the addon, no real-time settings
  *   fallback    the TypeScript worker_thread fallback
  *   setInterval setInterval(1) on the main thread with lib/modbus's client (modbus-serial style)
+ *   contrib     node-red-contrib-modbus 5.23.3 modbus-read at 1 ms in an embedded Node-RED (needs `npm run build`)
  * Then the trip latency (--trips, default 10): setpoint written above the limit (crossing at the
  * drive = the write's acknowledgement) → trip write acknowledged, for the native rule and for the
  * same rule in JS on the main thread (setInterval 1 ms), both with the main thread hostile.
@@ -139,6 +140,55 @@ async function runSetInterval(plant: PlantProcess): Promise<Row> {
   };
 }
 
+/**
+ * node-red-contrib-modbus 5.23.3 polling at its fastest (modbus-read, rate 1 ms, commandDelay 1)
+ * in an embedded Node-RED on this main thread. It has no deadline of its own: lateness is the gap
+ * between two read results minus the period, as for setInterval; cycle time is not observable.
+ */
+async function runContribModbus(plant: PlantProcess): Promise<Row> {
+  const { startNodeRed } = await import('./lib/node-red');
+  const red = await startNodeRed([
+    { id: 'bench', type: 'tab', label: 'fast poll bench' },
+    {
+      id: 'mbclient', type: 'modbus-client', name: 'sim', clienttype: 'tcp', bufferCommands: true, stateLogEnabled: false, queueLogEnabled: false,
+      tcpHost: '127.0.0.1', tcpPort: String(plant.port), tcpType: 'DEFAULT', serialPort: '/dev/null', serialType: 'RTU-BUFFERD', serialBaudrate: '9600',
+      serialDatabits: '8', serialStopbits: '1', serialParity: 'none', serialConnectionDelay: '100', unit_id: 1, commandDelay: 1, clientTimeout: 50,
+      reconnectOnTimeout: true, reconnectTimeout: 2000, parallelUnitIdsAllowed: true,
+    },
+    {
+      id: 'mbread', type: 'modbus-read', z: 'bench', name: 'fast', topic: '', showStatusActivities: false, logIOActivities: false, showErrors: false,
+      unitid: '1', dataType: 'InputRegister', adr: String(BLOCK.address), quantity: String(BLOCK.quantity), rate: String(PERIOD_MS), rateUnit: 'ms',
+      delayOnStart: false, startDelayTime: '', server: 'mbclient', useIOFile: false, ioFile: '', useIOForPayload: false, emptyMsgOnFail: false,
+      x: 100, y: 100, wires: [[], []],
+    },
+  ]);
+  const read = red.node<{ send(message: unknown): void }>('mbread');
+  const send = read.send.bind(read);
+  const lateness = new LatencyHistogram();
+  let measuring = false;
+  let results = 0;
+  let last = 0;
+  read.send = (message: unknown) => {
+    const now = performance.now();
+    if (measuring && last) { lateness.add(Math.max(0, now - last - PERIOD_MS) * 1e6); results++; }
+    last = now;
+    send(message);
+  };
+  await sleep(1000);
+  measuring = true;
+  const stopHostility = startHostility();
+  await sleep(SECONDS * 1000);
+  stopHostility();
+  measuring = false;
+  await red.stop();
+  const expected = Math.round(SECONDS * 1000 / PERIOD_MS);
+  const none = summarize(new LatencyHistogram().raw());
+  return {
+    name: 'node-red-contrib-modbus 5.23.3 (modbus-read 1 ms)', lateness: summarize(lateness.raw()), cycleTime: none, cycles: results,
+    expectedCycles: expected, overruns: NaN, missedDeadlines: Math.max(0, expected - results), changesSeen: NaN, realtime: 'main thread (Node-RED)',
+  };
+}
+
 function waitConnected(client: ModbusClient): Promise<void> {
   return new Promise((resolve) => {
     if (client.state === 'connected') resolve();
@@ -249,7 +299,7 @@ function tryExec(file: string, argv: string[]): boolean {
 
 // ------------------------------------------------------------------ report
 
-const fmt = (us: number) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`);
+const fmt = (us: number) => (!Number.isFinite(us) ? 'n/a' : us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`);
 const pct = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN;
@@ -260,7 +310,7 @@ function report(rows: Row[], trips: TripRow[], notes: string[]): string {
   const lines = [
     '## Fast poller: 1 ms Modbus cycle while the JS main thread is hostile',
     '',
-    `Measured by \`npx tsx bench/fast-poll.ts --seconds ${SECONDS}${WRITE ? ' --write' : ''}\` on ${new Date().toISOString().slice(0, 10)}: ${facts.nproc} × ${facts.cpuModel}, ${facts.kernel}, Node ${facts.node}. ` +
+    `Measured by \`npx tsx bench/fast-poll.ts ${args.join(' ')}\` on ${new Date().toISOString().slice(0, 10)}: ${facts.nproc} × ${facts.cpuModel}, ${facts.kernel}, Node ${facts.node}. ` +
       `One run, ${SECONDS} s per contender, one after the other in the same process. The simulated drive runs in its own process pinned to CPU${SIM_CPU}, reniced to −15 ` +
       '(`bench/lib/modbus-plant-process.ts`), each cycle reads FC4 16 registers (the whole map). The main thread is blocked 50 ms every 100 ms and allocates ~50 MB/s throughout. ' +
       'Lateness = wake time − absolute deadline; cycle = wake → answer decoded; overrun = a cycle that ended after the next deadline (its deadlines are skipped and counted as missed).',
@@ -268,7 +318,7 @@ function report(rows: Row[], trips: TripRow[], notes: string[]): string {
     '| contender | scheduling got | lateness p50 | p99 | p99.9 | max | cycle p50 | cycle p99 | cycles / expected | overruns | missed deadlines |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.name} | ${r.realtime} | ${fmt(r.lateness.p50Us)} | ${fmt(r.lateness.p99Us)} | ${fmt(r.lateness.p999Us)} | ${fmt(r.lateness.maxUs)} | ` +
-      `${fmt(r.cycleTime.p50Us)} | ${fmt(r.cycleTime.p99Us)} | ${r.cycles} / ${r.expectedCycles} | ${r.overruns} | ${r.missedDeadlines} |`),
+      `${r.cycleTime.count ? fmt(r.cycleTime.p50Us) : 'n/a'} | ${r.cycleTime.count ? fmt(r.cycleTime.p99Us) : 'n/a'} | ${r.cycles} / ${r.expectedCycles} | ${Number.isNaN(r.overruns) ? 'n/a' : r.overruns} | ${r.missedDeadlines} |`),
     '',
     `Trip latency (${TRIPS} trips each, main thread hostile): setpoint write acknowledged by the drive (the crossing) → trip write acknowledged by the drive; rule "speedSetpoint > 1500 for 2 consecutive cycles → controlWord = 0".`,
     '',
@@ -324,6 +374,11 @@ async function main(): Promise<void> {
       trips.push(await tripNative(native.factory, plant));
       trips.push(await tripJs(native.factory, plant));
       for (const t of trips) console.log(JSON.stringify(t));
+    }
+    // Last: Node-RED is started once per process and stays loaded.
+    if (want('contrib')) {
+      rows.push(await runContribModbus(plant));
+      console.log(JSON.stringify(rows[rows.length - 1]));
     }
   } finally {
     await plant.close();
