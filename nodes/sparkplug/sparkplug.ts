@@ -1,25 +1,25 @@
 /**
  * Node-RED adapters of the Sparkplug node set: `uns-sparkplug-edge` (config: one Edge Node = one
- * MQTT session) and `uns-sparkplug-device` (a device under it). They only adapt: read config →
- * config node → lib/sparkplug controllers → status()/send(). Design: docs/sparkplug.md.
+ * MQTT session), `uns-sparkplug-device` (a device under it) and `uns-sparkplug-host` (a host
+ * application with its own MQTT session). They only adapt: read config → lib/sparkplug controllers →
+ * status()/send(). Design: docs/sparkplug.md.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import type { TlsOptions } from '../../lib/mqtt/connection';
+import type { MqttConnectionOptions, TlsOptions } from '../../lib/mqtt/connection';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { packageInfo } from '../../lib/runtime/package-info';
 import { SparkplugDevice, type DeviceState } from '../../lib/sparkplug/device';
 import { SparkplugEdgeNode, type EdgeNodeState } from '../../lib/sparkplug/edge-node';
+import { SparkplugHost, pathTemplate, type HostState } from '../../lib/sparkplug/host';
 import { bdSeqFile, fileSafeName } from '../../lib/sparkplug/sequence';
 import { TagBatchError } from '../../lib/uns/validate';
 
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
 
-interface EdgeConfig extends NodeDef {
-  groupId: string;
-  edgeNodeId: string;
-  primaryHostId: string;
+/** Broker settings, the same on uns-sparkplug-edge and uns-sparkplug-host. */
+interface BrokerConfig {
   host: string;
   port: string | number;
   protocolVersion: string | number;
@@ -33,6 +33,12 @@ interface EdgeConfig extends NodeDef {
   tlsRejectUnauthorized: boolean;
   reconnectMin: string | number;
   reconnectMax: string | number;
+}
+
+interface EdgeConfig extends NodeDef, BrokerConfig {
+  groupId: string;
+  edgeNodeId: string;
+  primaryHostId: string;
   bdSeqDir: string;
   storeEnabled: boolean;
   storeDir: string;
@@ -40,7 +46,15 @@ interface EdgeConfig extends NodeDef {
   storeMaxAgeDays: string | number;
 }
 
-interface EdgeCredentials {
+interface HostConfig extends NodeDef, BrokerConfig {
+  hostId: string;
+  groups: string;
+  devicePath: string;
+  nodePath: string;
+  reorderTimeout: string | number;
+}
+
+interface BrokerCredentials {
   user?: string;
   password?: string;
   passphrase?: string;
@@ -57,7 +71,7 @@ interface DeviceConfig extends NodeDef {
 }
 
 /** The API uns-sparkplug-device uses on its uns-sparkplug-edge. */
-interface EdgeConfigNode extends Node<EdgeCredentials> {
+interface EdgeConfigNode extends Node<BrokerCredentials> {
   /**
    * The edge node controller, started with the first user; undefined after a configuration error.
    * `onEdgeStatus` is called whenever edgeStatus() changes.
@@ -76,6 +90,42 @@ function num(value: string | number | undefined, fallback: number): number {
 }
 
 type RegisterType = Parameters<NodeAPI['nodes']['registerType']>[1];
+
+/** MQTT settings from a node's broker fields and credentials; throws when a TLS file is unreadable. */
+function mqttOptions(config: BrokerConfig, credentials: BrokerCredentials, defaultClientId: string): Omit<MqttConnectionOptions, 'clean' | 'sessionExpirySec' | 'will'> {
+  let tls: TlsOptions | undefined;
+  if (config.usetls) {
+    const read = (path: string): Buffer | undefined => (path?.trim() ? readFileSync(path.trim()) : undefined);
+    tls = {
+      ca: read(config.tlsCa),
+      cert: read(config.tlsCert),
+      key: read(config.tlsKey),
+      passphrase: credentials.passphrase || undefined,
+      servername: config.tlsServername?.trim() || undefined,
+      rejectUnauthorized: config.tlsRejectUnauthorized !== false,
+    };
+  }
+  const minSec = Math.max(0.1, num(config.reconnectMin, 1));
+  return {
+    host: config.host?.trim() || '127.0.0.1',
+    port: num(config.port, tls ? 8883 : 1883),
+    tls,
+    protocolVersion: num(config.protocolVersion, 4) === 5 ? 5 : 4,
+    // Stable per node: hosts (and the TCK) recognise a Sparkplug client by it.
+    clientId: config.clientId?.trim() || defaultClientId,
+    username: credentials.user || undefined,
+    password: credentials.password || undefined,
+    keepaliveSec: num(config.keepalive, 60),
+    connectTimeoutMs: 10000,
+    backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
+  };
+}
+
+const CREDENTIALS = {
+  user: { type: 'text' },
+  password: { type: 'password' },
+  passphrase: { type: 'password' },
+} as const;
 
 export = function register(RED: NodeAPI): void {
   // ---------------------------------------------------------------- uns-sparkplug-edge
@@ -100,23 +150,8 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    function tlsOptions(): TlsOptions | undefined {
-      if (!config.usetls) return undefined;
-      const read = (path: string): Buffer | undefined => (path?.trim() ? readFileSync(path.trim()) : undefined);
-      return {
-        ca: read(config.tlsCa),
-        cert: read(config.tlsCert),
-        key: read(config.tlsKey),
-        passphrase: credentials.passphrase || undefined,
-        servername: config.tlsServername?.trim() || undefined,
-        rejectUnauthorized: config.tlsRejectUnauthorized !== false,
-      };
-    }
-
     function start(): void {
       try {
-        const tls = tlsOptions();
-        const minSec = Math.max(0.1, num(config.reconnectMin, 1));
         const groupId = config.groupId ?? '';
         const edgeNodeId = config.edgeNodeId ?? '';
         const userDir = RED.settings.userDir ?? process.cwd();
@@ -124,19 +159,7 @@ export = function register(RED: NodeAPI): void {
           groupId,
           edgeNodeId,
           primaryHostId: config.primaryHostId?.trim() || undefined,
-          mqtt: {
-            host: config.host?.trim() || '127.0.0.1',
-            port: num(config.port, tls ? 8883 : 1883),
-            tls,
-            protocolVersion: num(config.protocolVersion, 4) === 5 ? 5 : 4,
-            // Stable per edge node: hosts and the TCK key edge nodes by it.
-            clientId: config.clientId?.trim() || `uns-edge-${node.id}`,
-            username: credentials.user || undefined,
-            password: credentials.password || undefined,
-            keepaliveSec: num(config.keepalive, 60),
-            connectTimeoutMs: 10000,
-            backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
-          },
+          mqtt: mqttOptions(config, credentials, `uns-edge-${node.id}`),
           bdSeqFile: bdSeqFile(config.bdSeqDir?.trim() || join(userDir, 'uns-edge', 'sparkplug'), groupId, edgeNodeId),
           store: config.storeEnabled === false ? undefined : {
             // Per edge node descriptor, so a re-created config node finds what its predecessor kept.
@@ -197,13 +220,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('uns-sparkplug-edge', SparkplugEdgeConfig as unknown as RegisterType, {
-    credentials: {
-      user: { type: 'text' },
-      password: { type: 'password' },
-      passphrase: { type: 'password' },
-    },
-  });
+  RED.nodes.registerType('uns-sparkplug-edge', SparkplugEdgeConfig as unknown as RegisterType, { credentials: CREDENTIALS });
 
   // ---------------------------------------------------------------- uns-sparkplug-device
   function SparkplugDeviceNode(this: Node, config: DeviceConfig): void {
@@ -286,4 +303,64 @@ export = function register(RED: NodeAPI): void {
     });
   }
   RED.nodes.registerType('uns-sparkplug-device', SparkplugDeviceNode as unknown as RegisterType);
+
+  // ---------------------------------------------------------------- uns-sparkplug-host
+  function SparkplugHostNode(this: Node<BrokerCredentials>, config: HostConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let host: SparkplugHost;
+    try {
+      host = new SparkplugHost({
+        hostId: config.hostId ?? '',
+        groups: (config.groups ?? '').split(',').map((group) => group.trim()).filter((group) => group !== ''),
+        mqtt: mqttOptions(config, node.credentials ?? {}, `uns-edge-host-${node.id}`),
+        assetPath: pathTemplate(config.devicePath?.trim() || '{group}/{edge}/{device}', config.nodePath?.trim() || '{group}/{edge}'),
+        reorderTimeoutMs: Math.max(0, num(config.reorderTimeout, 2)) * 1000,
+        warn: (message) => node.warn(message),
+        info: (message) => node.log(message),
+      });
+    } catch (error) {
+      node.error(`${RED._('sparkplug.errors.config')}: ${(error as Error).message}`);
+      node.status({ fill: 'red', shape: 'ring', text: RED._('sparkplug.status.config-error') });
+      return;
+    }
+    const name = node.name || `${host.hostId} @ ${host.brokerDescription}`;
+    host.on('state', (state: HostState, detail) => {
+      reportConnection({ id: node.id, type: 'uns-sparkplug-host', name, state, connected: state === 'online', detail });
+      switch (state) {
+        case 'online': node.status({ fill: 'green', shape: 'dot', text: RED._('sparkplug.status.host-online') }); break;
+        case 'subscribing': node.status({ fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.subscribing') }); break;
+        case 'connecting': node.status(detail
+          ? { fill: 'red', shape: 'ring', text: RED._('sparkplug.status.disconnected', { reason: detail }) }
+          : { fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.connecting') }); break;
+        default: node.status({});
+      }
+    });
+    host.on('batch', (batch) => node.send([batch as unknown as NodeMessageInFlow, null]));
+    host.on('online', (change) => node.send([null, {
+      topic: change.topic,
+      payload: { online: change.online, timestamp: change.timestamp },
+      sparkplug: { groupId: change.groupId, edgeNodeId: change.edgeNodeId, deviceId: change.deviceId },
+    } as unknown as NodeMessageInFlow]));
+    host.start();
+
+    node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (error?: Error) => void) => {
+      try {
+        const payload = msg.payload as Record<string, unknown> | null;
+        if (typeof msg.topic !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+          throw new Error('a write needs msg.topic (the asset path) and msg.payload {metric: value}');
+        }
+        host.writeAsset(msg.topic, payload as Record<string, never>);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      forgetConnection(node.id);
+      host.close().then(done, done);
+    });
+  }
+  RED.nodes.registerType('uns-sparkplug-host', SparkplugHostNode as unknown as RegisterType, { credentials: CREDENTIALS });
 };

@@ -74,9 +74,11 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     rmSync(userDir, { recursive: true, force: true });
   });
 
-  it('shows uns-sparkplug-device in the UNS Edge category, uns-sparkplug-edge as a config node', async () => {
-    const entry = page.locator('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]');
-    assert.match(await entry.locator('xpath=ancestor::div[contains(@class,"red-ui-palette-category")]').first().locator('.red-ui-palette-header').innerText(), /UNS Edge/i);
+  it('shows uns-sparkplug-device and uns-sparkplug-host in the UNS Edge category, uns-sparkplug-edge as a config node', async () => {
+    for (const type of ['uns-sparkplug-device', 'uns-sparkplug-host']) {
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      assert.match(await entry.locator('xpath=ancestor::div[contains(@class,"red-ui-palette-category")]').first().locator('.red-ui-palette-header').innerText(), /UNS Edge/i, type);
+    }
     assert.equal(await page.evaluate(() => (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').category), 'config');
   });
 
@@ -95,22 +97,41 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     assert.equal(await page.evaluate(() => (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').defaults.groupId.validate!('a#b')), false);
   });
 
-  it('a device dragged from the palette, configured with a new edge node and deployed brings the edge node online', async () => {
-    const entry = page.locator('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]');
+  /** Drag a palette entry to (x, y) and return its canvas node. */
+  async function drop(type: string, x: number, y: number): Promise<ReturnType<Page['locator']>> {
+    const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+    await entry.scrollIntoViewIfNeeded();
     const box = (await entry.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
-    await page.mouse.move(500, 250, { steps: 12 });
+    await page.mouse.move(x, y, { steps: 12 });
     await page.mouse.up();
-    const id = await page.evaluate(() => {
+    const id = await page.evaluate((wanted) => {
       let found = '';
-      (window as unknown as EditorWindow).RED.nodes.eachNode((node) => { if (node.type === 'uns-sparkplug-device') found = node.id; });
+      (window as unknown as EditorWindow).RED.nodes.eachNode((node) => { if (node.type === wanted) found = node.id; });
       return found;
-    });
-    const node = page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+    }, type);
+    return page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+  }
+
+  it('a device dragged from the palette, configured with a new edge node, and a host with its broker tabs, deployed: NBIRTH, STATE online, statuses', async () => {
+    const host = await drop('uns-sparkplug-host', 500, 400);
+    await host.dblclick();
+    await page.waitForSelector('#node-input-hostId', { state: 'visible' });
+    assert.equal(await page.inputValue('#node-input-host'), '127.0.0.1', 'the shared Connection tab is in the host dialog, filled with the default');
+    await page.locator('#node-input-hostId').pressSequentially('scada#1');
+    assert.match(await page.getAttribute('#node-input-hostId', 'class') ?? '', /input-error/);
+    await page.fill('#node-input-hostId', 'scada-e2e');
+    await page.fill('#node-input-groups', 'Plant 1');
+    await page.click('a[href="#uns-sparkplug-host-tab-connection"]');
+    await page.fill('#node-input-port', String(mosquitto.port));
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-dialog-ok', { state: 'detached' }); // the tray has closed
+    const node = await drop('uns-sparkplug-device', 500, 250);
     await node.dblclick();
+    await page.waitForSelector('#node-input-deviceId', { state: 'visible' });
     await page.locator('#node-input-deviceId').pressSequentially('drive#7');
-    assert.match(await page.getAttribute('#node-input-deviceId', 'class') ?? '', /input-error/, 'drive#7 is marked invalid');
+    assert.match(await page.getAttribute('#node-input-deviceId', 'class') ?? '', /input-error/, `"${await page.inputValue('#node-input-deviceId')}" is marked invalid`);
     await page.fill('#node-input-deviceId', 'drive-7');
     await page.click('#node-input-btn-edge-add');
     await page.locator('#node-config-input-groupId').pressSequentially('Plant/1');
@@ -125,8 +146,10 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     await page.click('#red-ui-header-button-deploy');
     const nbirth = await observer.waitFor('NBIRTH', (m) => m.topic === 'spBv1.0/Plant 1/NBIRTH/gw-editor', 0, 20000);
     assert.equal(nbirth.decoded!.seq, '0');
+    const state = await observer.waitFor('STATE of the host', (m) => m.topic === 'spBv1.0/STATE/scada-e2e', 0, 20000);
+    assert.equal(JSON.parse(state.bytes.toString()).online, true);
     await page.waitForFunction(() => Array.from(document.querySelectorAll('#red-ui-workspace-chart .red-ui-flow-node-status-label'))
-      .some((e) => /online/.test(e.textContent ?? '')), undefined, { timeout: 20000 });
+      .filter((e) => /online/.test(e.textContent ?? '')).length >= 2, undefined, { timeout: 20000 });
     await page.screenshot({ path: join(userDir, 'sparkplug-editor.png') });
   });
 });

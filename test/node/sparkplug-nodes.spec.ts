@@ -16,6 +16,7 @@ import { encodePayload } from '../../lib/sparkplug/payload';
 import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import { oracleDecode, type OracleDecoded } from '../helpers/sparkplug-oracle';
+import type { TagBatch } from '../../lib/uns/tag-batch';
 
 /** The part of node-red-node-test-helper used here (it ships no type declarations). */
 interface TestHelper {
@@ -66,8 +67,9 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     seen = [];
     observer = connect(aedes.url, { reconnectPeriod: 0 });
     observer.on('message', (topic, payload) => {
-      // The test's own garbage commands come back too: they are not what is being checked.
-      if (!topic.includes('/DCMD/')) seen.push({ topic, decoded: oracleDecode(payload) });
+      // The test's own garbage commands come back too: they are not what is being checked. STATE is JSON.
+      if (topic.startsWith('spBv1.0/STATE/')) seen.push({ topic, decoded: { metrics: [] } });
+      else if (!topic.includes('/DCMD/')) seen.push({ topic, decoded: oracleDecode(payload) });
     });
     await observer.subscribeAsync('spBv1.0/#', { qos: 1 });
   });
@@ -222,5 +224,44 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     dev.receive({ topic: asset, payload: { Speed: 1 } });
     await waitFor('second DBIRTH', () => topics().filter((t) => t.endsWith('/DBIRTH/gw-1/drive-7')).length === 2);
     assert.deepEqual(topics().filter((t) => t.includes('/drive-7')).map((t) => t.split('/')[2]), ['DBIRTH', 'DDEATH', 'DBIRTH']);
+  });
+
+  it('uns-sparkplug-host: tag batches at the mapped UNS path, online states, and a write by asset path that reaches the device\'s output', async () => {
+    await helper.load(sparkplugNodes, [
+      ...flow(),
+      { id: 'host', type: 'uns-sparkplug-host', hostId: 'scada', groups: 'Plant 1', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', reconnectMin: 0.2, reconnectMax: 1, devicePath: 'acme/{group}/{edge}/{device}', nodePath: 'acme/{group}/{edge}', reorderTimeout: 1, wires: [['batches'], ['states']] },
+      { id: 'batches', type: 'helper' },
+      { id: 'states', type: 'helper' },
+    ]);
+    const batches: TagBatch[] = [];
+    const states: { topic: string; payload: { online: boolean } }[] = [];
+    const writes: { topic: string; payload: Record<string, unknown> }[] = [];
+    helper.getNode('batches')!.on('input', (msg: never) => batches.push(msg));
+    helper.getNode('states')!.on('input', (msg: never) => states.push(msg));
+    helper.getNode('out')!.on('input', (msg: never) => writes.push(msg));
+    await waitFor('STATE online', () => topics().includes('spBv1.0/STATE/scada'));
+    // The host may have come up after the edge node's NBIRTH: then it asks for a rebirth on the first DATA.
+    helper.getNode('dev')!.receive({ topic: asset, payload: { Speed: 12.5, Count: 9007199254740993n }, meta: { Speed: { type: 'Float' } } });
+    await waitFor('a device batch at the host', () => batches.some((b) => b.topic === 'acme/Plant 1/gw-1/drive-7'), 10000);
+    const batch = batches.find((b) => b.topic === 'acme/Plant 1/gw-1/drive-7')!;
+    assert.deepEqual(batch.payload, { Speed: 12.5, Count: 9007199254740993n });
+    assert.ok(states.some((s) => s.topic === 'acme/Plant 1/gw-1/drive-7' && s.payload.online));
+    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Speed: 20 } });
+    await waitFor('the write at the device output', () => writes.length === 1);
+    assert.deepEqual({ topic: writes[0].topic, payload: writes[0].payload }, { topic: asset, payload: { Speed: 20 } });
+  });
+
+  it('uns-sparkplug-host: a write to an unknown asset path is an error for Catch; a host id with "+" is refused at configuration time', async () => {
+    await helper.load(sparkplugNodes, [{ id: 'host', type: 'uns-sparkplug-host', hostId: 'scada', groups: '', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', wires: [[], []] }]);
+    const errors: unknown[] = [];
+    helper.getNode('host')!.on('call:error', (call: Call) => errors.push(call.args[0]));
+    await waitFor('STATE online', () => topics().includes('spBv1.0/STATE/scada'));
+    helper.getNode('host')!.receive({ topic: 'acme/nowhere', payload: { Speed: 1 } });
+    await waitFor('an error', () => errors.length === 1);
+    assert.match(String(errors[0]), /no Sparkplug edge node or device with the asset path "acme\/nowhere"/);
+    await helper.unload();
+    await helper.load(sparkplugNodes, [{ id: 'host', type: 'uns-sparkplug-host', hostId: 'scada+1', host: '127.0.0.1', port: aedes.port, wires: [[], []] }]);
+    const logged = (helper as unknown as { log(): { args: [{ level: number; msg: unknown }][] } }).log().args.map(([e]) => String(e.msg));
+    assert.ok(logged.includes('sparkplug.errors.config: Sparkplug host id "scada+1" contains "+" (not allowed: + / #)'), logged.join('\n'));
   });
 });
