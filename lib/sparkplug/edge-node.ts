@@ -208,11 +208,6 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     return this.connection.description;
   }
 
-  /** The bdSeq the next CONNECT will carry. */
-  get nextBdSeq(): number {
-    return this.bdSeq.next;
-  }
-
   start(): void {
     if (this.stateValue !== 'idle') return;
     this.connection.start();
