@@ -185,7 +185,11 @@ export = function register(RED: NodeAPI): void {
         reportConnection({ id: node.id, type: 'uns-sparkplug-edge', name, state, connected: state === 'online', detail });
         for (const refresh of users.values()) refresh();
       });
-      edge.start();
+      // A previous session of this edge node may still be saying goodbye (NDEATH, DISCONNECT): the
+      // same client id must not connect before it has, or the broker would cut it off mid-way.
+      const started = edge;
+      if (stopping === undefined) started.start();
+      else void stopping.then(() => { if (edge === started) started.start(); });
     }
 
     /** NDEATH, DISCONNECT; every caller (last user leaving, the config node closing) waits for the same end. */
