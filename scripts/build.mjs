@@ -50,7 +50,9 @@ function buildNativeAddon() {
     }
     console.log('uns-edge: native fast poller built (native/build/Release/uns_fast_poll.node)');
   } catch (error) {
-    const detail = String(error.stderr ?? error.message).split('\n').find((l) => /error|not found|missing/i.test(l)) ?? error.message;
+    const lines = String(error.stderr ?? error.message).split('\n');
+    // The cause ("stack Error: Could not find any Python", "g++: not found", "fatal error: node_api.h") before the generic lines.
+    const detail = lines.find((l) => /stack Error:|not found|No such file|fatal error|could not find/i.test(l)) ?? lines.find((l) => /error/i.test(l)) ?? error.message;
     console.log(`uns-edge: native fast poller NOT built, the TypeScript fallback will be used (${detail.trim().slice(0, 160)})`);
   }
 }
