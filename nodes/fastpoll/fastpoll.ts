@@ -23,6 +23,7 @@ interface FastPollDef extends NodeDef {
   statsInterval: number | string;
   rtPriority: number | string;
   rtCpu: number | string;
+  rtSpin: number | string;
   lockMemory: boolean;
   implementation: 'auto' | 'native' | 'fallback';
 }
@@ -100,6 +101,7 @@ export = function (RED: NodeAPI): void {
         realtime: {
           priority: configNumber(config.rtPriority, 0),
           cpu: configNumber(config.rtCpu, -1),
+          spinUs: configNumber(config.rtSpin, 0),
           lockMemory: config.lockMemory === true,
         },
         implementation: config.implementation ?? 'auto',
