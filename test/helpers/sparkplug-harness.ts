@@ -87,6 +87,17 @@ export class SparkplugObserver {
     return found!;
   }
 
+  /** Resolves once the observer's subscription delivers again (after a broker restart, say): a probe comes back. */
+  async ready(ms = 10000): Promise<void> {
+    const deadline = Date.now() + ms;
+    const probe = `spBv1.0/probe/${Math.random().toString(16).slice(2)}`;
+    while (!this.log.some((m) => m.topic === probe)) {
+      if (Date.now() > deadline) throw new Error('observer did not get its probe back');
+      if (this.client.connected) this.client.publish(probe, 'probe', { qos: 0 });
+      await sleep(100);
+    }
+  }
+
   get mark(): number {
     return this.log.length;
   }

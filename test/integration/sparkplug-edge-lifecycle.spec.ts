@@ -68,7 +68,10 @@ describe('sparkplug edge conformance: lifecycle (Mosquitto)', function () {
       restartMark = observer.mark;
       await broker.stop('SIGKILL');
       await sleep(300); // a few failed attempts of the edge node while the broker is down
+      tap.blocked = true; // the observer must be back before the edge node, or it misses the births
       await broker.restart();
+      await observer.ready();
+      tap.blocked = false;
       await waitFor('births after the broker restart', () => observer.of('gw-kill', ['DBIRTH'], restartMark).length === 2, 15000);
     });
 
