@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { startSimulatedPlant, SimulatedPlantHandle } from '../../sim';
+import { describeWithLeakDetector } from '../helpers/leaks';
 import {
   BatchCallback, CHANGE_RECORD_LENGTH, FallbackPoller, loadNative, PollerBinding, PollerEvent, PollerFactory, PollerOptions,
 } from '../../lib/fastpoll';
@@ -77,7 +78,7 @@ async function freePort(): Promise<number> {
 const openDescriptors = () => readdirSync('/proc/self/fd').length;
 
 for (const impl of implementations) {
-  describe(`fast poller contract: ${impl.name}`, function () {
+  describeWithLeakDetector(`fast poller contract: ${impl.name}`, function () {
     this.timeout(20_000);
     let plant: SimulatedPlantHandle;
     const running: PollerBinding[] = [];

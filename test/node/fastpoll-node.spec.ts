@@ -11,6 +11,7 @@ import { startSimulatedPlant, SimulatedPlantHandle } from '../../sim';
 import { loadNative } from '../../lib/fastpoll';
 import { metricsRegistry } from '../../lib/runtime/metrics';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { describeWithLeakDetector } from '../helpers/leaks';
 
 interface TestHelper {
   init(nodeRedPath: string): void;
@@ -36,7 +37,7 @@ const native = loadNative();
 
 for (const implementation of ['auto', 'fallback'] as const) {
   const expected = implementation === 'auto' && native.ok ? 'native' : 'fallback';
-  describe(`uns-fast-poll node (${implementation} → ${expected})`, function () {
+  describeWithLeakDetector(`uns-fast-poll node (${implementation} → ${expected})`, function () {
     this.timeout(15_000);
     let plant: SimulatedPlantHandle;
 
