@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startPlantProcess } from './lib/modbus-plant-process';
-import { DRIVE_TYPED_METRICS, SendCounter, unsLink, unsRead } from './lib/modbus-flow';
+import { contribClient, contribRead, contribValues, DRIVE_TYPED_METRICS, plausibleDcBus, SendCounter, unsLink, unsRead } from './lib/modbus-flow';
 import { startNodeRed, waitFor, type EmbeddedNodeRed } from './lib/node-red';
 import { writeSection } from './lib/results-doc';
 import { machineFacts } from './lib/stats';
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     'dead-every': { type: 'string', default: '60' },
     'dead-for': { type: 'string', default: '20' },
     'warmup': { type: 'string', default: '60' },
+    /** uns (uns-edge's nodes) or contrib (node-red-contrib-modbus, for comparison). */
+    peer: { type: 'string', default: 'uns' },
     write: { type: 'boolean', default: false },
   },
 });
@@ -49,12 +51,60 @@ const DEAD_EVERY_S = num('dead-every');
 const DEAD_FOR_S = num('dead-for');
 const WARMUP_S = num('warmup');
 const gc = (globalThis as { gc?: () => void }).gc;
+
+/** What the churn needs of a peer: its flow (read nodes `read<unit>`), a good-message test and its link's counters. */
+interface ChurnPeer {
+  label: string;
+  flow(tab: string, port: number): object[];
+  isGood(msg: unknown): boolean;
+  link(red: EmbeddedNodeRed): { connects(): number; timeouts(): number; queueDepth(): number };
+}
+const unitIds = (): number[] => Array.from({ length: UNITS }, (_, i) => i + 1);
+const PEERS: Record<string, ChurnPeer> = {
+  uns: {
+    label: `${UNITS} \`uns-modbus-read\` nodes (units 1..${UNITS}, ${DRIVE_TYPED_METRICS.length} typed metrics from input registers 0..15 each, one
+request per poll) at ${INTERVAL_MS} ms on one \`uns-modbus-link\` (timeout 200 ms, reconnect from 100 ms)`,
+    flow: (tab, port) => [unsLink({ id: 'link', port, timeoutMs: 200, reconnectMs: 100 }),
+      ...unitIds().map((unit) => unsRead(`read${unit}`, tab, 'link', unit, INTERVAL_MS, DRIVE_TYPED_METRICS, 40 * unit))],
+    isGood(msg) {
+      const batch = msg as TagBatch;
+      return Object.values(batch.meta ?? {}).every((m) => m.quality === 'good') && plausibleDcBus(Number(batch.payload.dcBusVoltage));
+    },
+    link(red) {
+      const node = red.node<{ client: ModbusClient | undefined }>('link');
+      return { connects: () => node.client?.stats.connects ?? NaN, timeouts: () => node.client?.stats.timeouts ?? NaN, queueDepth: () => node.client?.queueDepth ?? NaN };
+    },
+  },
+  contrib: {
+    label: `${UNITS} node-red-contrib-modbus \`modbus-read\` nodes (units 1..${UNITS}, FC4 × 16 registers) at ${INTERVAL_MS} ms on one
+\`modbus-client\` (timeout 200 ms, reconnect 100 ms; failed reads send nothing, so only good messages are counted)`,
+    flow: (tab, port) => [contribClient('link', port, { clientTimeout: '200', reconnectTimeout: '100' }),
+      ...unitIds().map((unit) => contribRead(`read${unit}`, tab, 'link', unit, INTERVAL_MS, 40 * unit))],
+    isGood(msg) {
+      const values = contribValues(msg);
+      return Array.isArray(values) && values.length === 16 && plausibleDcBus(Number(values[6]) / 10);
+    },
+    link(red) {
+      const node = red.node<{ bufferCommandList: Map<number, unknown[]> }>('link');
+      return {
+        connects: () => NaN, timeouts: () => NaN,
+        queueDepth: () => [...node.bufferCommandList.values()].reduce((sum, list) => sum + list.length, 0),
+      };
+    },
+  },
+};
+const PEER = PEERS[args.peer];
+const CONTROL = DROP_EVERY === 0 && DEAD_EVERY_S === 0;
+if (!PEER) throw new Error(`--peer must be one of ${Object.keys(PEERS).join(', ')}`);
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Sample {
   t: number;
   rssMB: number;
   heapMB: number;
+  /** V8 heap reserved (used + free): growth here with a flat heapUsed is the allocator, not live objects. */
+  heapTotalMB: number;
   externalMB: number;
   /** Good batches per unit in the sample window. */
   good: number[];
@@ -84,23 +134,18 @@ async function main(): Promise<void> {
   let red: EmbeddedNodeRed | undefined;
   try {
     const tab = 'churn';
-    const flow: object[] = [{ id: tab, type: 'tab', label: 'modbus churn' },
-      unsLink({ id: 'link', port: plant.port, timeoutMs: 200, reconnectMs: 100 })];
-    for (let unit = 1; unit <= UNITS; unit++) flow.push(unsRead(`read${unit}`, tab, 'link', unit, INTERVAL_MS, DRIVE_TYPED_METRICS, 40 * unit));
-    red = await startNodeRed(flow);
+    red = await startNodeRed([{ id: tab, type: 'tab', label: 'modbus churn' }, ...PEER.flow(tab, plant.port)]);
     const runtime = red;
     const good = new Array<number>(UNITS).fill(0);
     const bad = new Array<number>(UNITS).fill(0);
     for (let unit = 1; unit <= UNITS; unit++) {
       new SendCounter(runtime, `read${unit}`, (msg) => {
-        const batch = msg as TagBatch;
-        const allGood = Object.values(batch.meta ?? {}).every((m) => m.quality === 'good') && typeof batch.payload.actualSpeed === 'number';
-        if (allGood) good[unit - 1]++;
+        if (PEER.isGood(msg)) good[unit - 1]++;
         else bad[unit - 1]++;
       });
     }
-    const link = runtime.node<{ client: ModbusClient | undefined }>('link');
-    await waitFor('the link to connect', () => link.client?.state === 'connected');
+    const link = PEER.link(runtime);
+    await waitFor('the first message of every unit', () => good.every((n) => n > 0), 30000);
     console.log(`churn: ${UNITS} units at ${INTERVAL_MS} ms, connection dropped every ${DROP_EVERY} reads, unit ${DEAD_UNIT} silent ${DEAD_FOR_S} s of every ${DEAD_EVERY_S} s, ${SECONDS} s`);
 
     const samples: Sample[] = [];
@@ -114,7 +159,6 @@ async function main(): Promise<void> {
         plant.command(`${silent ? 'silence' : 'revive'} ${DEAD_UNIT}`);
       }
     }, 250);
-    let wasSilent = false;
     let windowSilent = false;
     const silentTracker = setInterval(() => { if (silent) windowSilent = true; }, 250);
     try {
@@ -122,20 +166,18 @@ async function main(): Promise<void> {
         await sleep(start + next * 1000 - performance.now());
         gc();
         const memory = process.memoryUsage();
-        const client = link.client;
         const { drops } = await plant.stats();
         const sample: Sample = {
           t: Math.round((performance.now() - start) / 1000),
-          rssMB: memory.rss / MB, heapMB: memory.heapUsed / MB, externalMB: memory.external / MB,
+          rssMB: memory.rss / MB, heapMB: memory.heapUsed / MB, heapTotalMB: memory.heapTotal / MB, externalMB: memory.external / MB,
           good: good.splice(0, UNITS, ...new Array<number>(UNITS).fill(0)),
           bad: bad.splice(0, UNITS, ...new Array<number>(UNITS).fill(0)),
-          deadUnitSilent: windowSilent || wasSilent,
-          connects: client?.stats.connects ?? NaN, timeouts: client?.stats.timeouts ?? NaN, queueDepth: client?.queueDepth ?? NaN, drops,
+          deadUnitSilent: windowSilent,
+          connects: link.connects(), timeouts: link.timeouts(), queueDepth: link.queueDepth(), drops,
         };
-        wasSilent = silent;
-        windowSilent = false;
+        windowSilent = silent; // the next window starts with the unit as it is now
         samples.push(sample);
-        console.log(`t=${String(sample.t).padStart(4)} s  rss ${sample.rssMB.toFixed(1)} MB  heap ${sample.heapMB.toFixed(2)} MB  ext ${sample.externalMB.toFixed(2)} MB  ` +
+        console.log(`t=${String(sample.t).padStart(4)} s  rss ${sample.rssMB.toFixed(1)} MB  heap ${sample.heapMB.toFixed(2)}/${sample.heapTotalMB.toFixed(1)} MB  ext ${sample.externalMB.toFixed(2)} MB  ` +
           `good/bad per unit ${sample.good.map((g, i) => `${g}/${sample.bad[i]}`).join(' ')}  unit ${DEAD_UNIT} ${sample.deadUnitSilent ? 'dead' : 'alive'}  ` +
           `connects ${sample.connects}  drops ${sample.drops}  timeouts ${sample.timeouts}  queue ${sample.queueDepth}`);
       }
@@ -146,7 +188,8 @@ async function main(): Promise<void> {
     const markdown = report(samples);
     console.log('\n' + markdown);
     if (args.write) {
-      writeSection('modbus-churn', markdown);
+      // The peer's run and a control run (no drops, no dead unit) keep their own sections beside the churn run's.
+      writeSection(`modbus-churn${args.peer === 'uns' ? '' : `-${args.peer}`}${CONTROL ? '-control' : ''}`, markdown);
       console.log('written to docs/benchmarks.md');
     }
   } finally {
@@ -175,19 +218,19 @@ function report(samples: Sample[]): string {
   const lastSample = samples[samples.length - 1];
   const facts = machineFacts();
   const seconds = lastSample.t;
-  const table = ['| t, s | RSS MB | heap used MB (after GC) | external MB | good batches/s, live units (each) | unit ' + DEAD_UNIT + ' | connects so far | drops so far | timeouts so far | queue depth |',
-    '|---|---|---|---|---|---|---|---|---|---|'];
+  const table = ['| t, s | RSS MB | heap used MB (after GC) | heap total MB | external MB | good batches/s, live units (each) | unit ' + DEAD_UNIT + ' | connects so far | drops so far | timeouts so far | queue depth |',
+    '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const s of samples) {
-    table.push(`| ${s.t} | ${s.rssMB.toFixed(1)} | ${s.heapMB.toFixed(2)} | ${s.externalMB.toFixed(2)} | ${(liveUnits.reduce((a, u) => a + s.good[u - 1], 0) / (SAMPLE_S * liveUnits.length)).toFixed(1)} | ` +
+    table.push(`| ${s.t} | ${s.rssMB.toFixed(1)} | ${s.heapMB.toFixed(2)} | ${s.heapTotalMB.toFixed(1)} | ${s.externalMB.toFixed(2)} | ${(liveUnits.reduce((a, u) => a + s.good[u - 1], 0) / (SAMPLE_S * liveUnits.length)).toFixed(1)} | ` +
       `${s.deadUnitSilent ? 'dead (part of the window)' : 'alive'} | ${s.connects} | ${s.drops} | ${s.timeouts} | ${s.queueDepth} |`);
   }
-  return `## Modbus churn: uns-modbus-link under connection drops and a dying unit
+  const who = args.peer === 'uns' ? 'uns-modbus-link' : 'node-red-contrib-modbus (comparison)';
+  const title = CONTROL ? `Modbus churn, control: ${who}, the same polling without faults` : `Modbus churn: ${who} under connection drops and a dying unit`;
+  return `## ${title}
 
-**Ran ${seconds} s** (the script's default is 600 s): ${UNITS} \`uns-modbus-read\` nodes (units 1..${UNITS}, ${DRIVE_TYPED_METRICS.length} typed metrics from
-input registers 0..15 each, one request per poll) at ${INTERVAL_MS} ms on one \`uns-modbus-link\` (timeout 200 ms, reconnect
-from 100 ms), against the simulated plant in its own process, which **drops every connection on every ${DROP_EVERY}th read
-request, before answering it**, and makes **unit ${DEAD_UNIT} silent for ${DEAD_FOR_S} s of every ${DEAD_EVERY_S} s** (comms loss: no answer at
-all). RSS and heap are of the Node-RED process only, sampled every ${SAMPLE_S} s after a forced GC.
+**Ran ${seconds} s** (the script's default is 600 s): ${PEER.label}, against the simulated plant in its own process, which ${DROP_EVERY > 0 ? `**drops every connection on every ${DROP_EVERY}th read
+request, before answering it**` : '**never drops the connection** (control run)'}, and ${DEAD_EVERY_S > 0 ? `makes **unit ${DEAD_UNIT} silent for ${DEAD_FOR_S} s of every ${DEAD_EVERY_S} s** (comms loss: no answer at
+all)` : 'keeps every unit answering'}. RSS and heap are of the Node-RED process only, sampled every ${SAMPLE_S} s after a forced GC.
 
 - **RSS ${flat ? 'flat' : 'NOT flat'}** after ${WARMUP_S} s of warm-up: ${first.rssMB.toFixed(1)} MB at ${first.t} s → ${last.rssMB.toFixed(1)} MB at ${last.t} s
   (${(drift * 100).toFixed(1)} %; min ${Math.min(...rssValues).toFixed(1)}, max ${Math.max(...rssValues).toFixed(1)} MB; least-squares slope

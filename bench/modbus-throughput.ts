@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import type { ModbusClient } from '../lib/modbus/client';
 import type { TagBatch } from '../lib/uns/tag-batch';
 import { startPlantProcess, type PlantProcess } from './lib/modbus-plant-process';
-import { DRIVE_RAW_METRICS, DRIVE_TYPED_METRICS, SendCounter, unsLink, unsRead } from './lib/modbus-flow';
+import { contribClient, contribRead, contribValues, DRIVE_RAW_METRICS, DRIVE_TYPED_METRICS, plausibleDcBus, SendCounter, unsLink, unsRead } from './lib/modbus-flow';
 import { startNodeRed, waitFor, type EmbeddedNodeRed } from './lib/node-red';
 import { writeSection } from './lib/results-doc';
 import { machineBusySeconds, machineFacts, processCpuSeconds, summarize, type Summary } from './lib/stats';
@@ -99,8 +99,6 @@ interface Variant {
 const TAB = 'bench-modbus';
 const tab = (): object => ({ id: TAB, type: 'tab', label: 'modbus bench' });
 const units = (c: BenchCase): number[] => Array.from({ length: c.units }, (_, i) => i + 1);
-/** DC bus voltage of a 400 V drive: about 540–600 V (docs/simulated-plant.md, input 6, 0.1 V). */
-const plausibleDcBus = (volts: number): boolean => volts > 300 && volts < 900;
 
 function unsVariant(id: string, label: string, metrics: readonly object[], check: (batch: TagBatch) => string | undefined): Variant {
   return {
@@ -147,18 +145,8 @@ const VARIANTS: Variant[] = [
   }),
   {
     id: 'B', peer: 'node-red-contrib-modbus', label: 'contrib modbus-read (FC4 × 16) + modbus-client, defaults',
-    flow: (port, c) => [tab(), {
-      id: 'contrib-client', type: 'modbus-client', name: 'bench contrib', clienttype: 'tcp', bufferCommands: true, stateLogEnabled: false,
-      queueLogEnabled: false, failureLogEnabled: true, tcpHost: '127.0.0.1', tcpPort: String(port), tcpType: 'DEFAULT',
-      serialPort: '/dev/ttyUSB', serialType: 'RTU-BUFFERD', serialBaudrate: '9600', serialDatabits: '8', serialStopbits: '1', serialParity: 'none',
-      serialConnectionDelay: '100', serialAsciiResponseStartDelimiter: '0x3A', unit_id: '1', commandDelay: '1', clientTimeout: '1000',
-      reconnectOnTimeout: true, reconnectTimeout: '2000', parallelUnitIdsAllowed: true,
-    }, ...units(c).map((unit) => ({
-      id: `contrib-read-${unit}`, type: 'modbus-read', z: TAB, name: `contrib ${unit}`, topic: '', showStatusActivities: false, logIOActivities: false,
-      showErrors: false, unitid: String(unit), dataType: 'InputRegister', adr: '0', quantity: '16', rate: String(c.intervalMs), rateUnit: 'ms',
-      delayOnStart: false, startDelayTime: '', server: 'contrib-client', useIOFile: false, ioFile: '', useIOForPayload: false, emptyMsgOnFail: false,
-      x: 200, y: 20 * unit, wires: [[], []],
-    }))],
+    flow: (port, c) => [tab(), contribClient('contrib-client', port),
+      ...units(c).map((unit) => contribRead(`contrib-read-${unit}`, TAB, 'contrib-client', unit, c.intervalMs, 20 * unit))],
     readId: (unit) => `contrib-read-${unit}`,
     probe(red) {
       const node = red.node<{ emit(event: string, ...rest: unknown[]): boolean; bufferCommandList: Map<number, unknown[]> }>('contrib-client');
@@ -186,8 +174,7 @@ const VARIANTS: Variant[] = [
       return probe;
     },
     check(msg) {
-      const [first] = msg as [{ payload: unknown }];
-      const values = first?.payload;
+      const values = contribValues(msg);
       if (!Array.isArray(values) || values.length !== 16) return `payload ${JSON.stringify(values)}`;
       return plausibleDcBus(Number(values[6]) / 10) ? undefined : `register 6 = ${String(values[6])}`;
     },

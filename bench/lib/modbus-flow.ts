@@ -48,6 +48,35 @@ export function unsRead(id: string, tab: string, link: string, unitId: number, i
   };
 }
 
+/** node-red-contrib-modbus `modbus-client` (TCP) with the defaults of its editor unless overridden. */
+export function contribClient(id: string, port: number, overrides: Record<string, unknown> = {}): object {
+  return {
+    id, type: 'modbus-client', name: `bench ${id}`, clienttype: 'tcp', bufferCommands: true, stateLogEnabled: false,
+    queueLogEnabled: false, failureLogEnabled: true, tcpHost: '127.0.0.1', tcpPort: String(port), tcpType: 'DEFAULT',
+    serialPort: '/dev/ttyUSB', serialType: 'RTU-BUFFERD', serialBaudrate: '9600', serialDatabits: '8', serialStopbits: '1', serialParity: 'none',
+    serialConnectionDelay: '100', serialAsciiResponseStartDelimiter: '0x3A', unit_id: '1', commandDelay: '1', clientTimeout: '1000',
+    reconnectOnTimeout: true, reconnectTimeout: '2000', parallelUnitIdsAllowed: true, ...overrides,
+  };
+}
+
+/** node-red-contrib-modbus `modbus-read`: input registers 0..15 of one unit every `intervalMs`. */
+export function contribRead(id: string, tab: string, client: string, unitId: number, intervalMs: number, y: number): object {
+  return {
+    id, type: 'modbus-read', z: tab, name: id, topic: '', showStatusActivities: false, logIOActivities: false,
+    showErrors: false, unitid: String(unitId), dataType: 'InputRegister', adr: '0', quantity: '16', rate: String(intervalMs), rateUnit: 'ms',
+    delayOnStart: false, startDelayTime: '', server: client, useIOFile: false, ioFile: '', useIOForPayload: false, emptyMsgOnFail: false,
+    x: 200, y, wires: [[], []],
+  };
+}
+
+/** The values array of a contrib `modbus-read` output pair ([values msg, raw response msg]). */
+export function contribValues(msg: unknown): unknown {
+  return (msg as Array<{ payload?: unknown }> | undefined)?.[0]?.payload;
+}
+
+/** DC bus voltage of the simulated 400 V drive, about 540–600 V (input register 6, 0.1 V): a decoded value, not zeros. */
+export const plausibleDcBus = (volts: number): boolean => volts > 300 && volts < 900;
+
 /** Messages a node sent, counted at its send() (the message is not passed on: the node has no wires). */
 export class SendCounter {
   count = 0;
