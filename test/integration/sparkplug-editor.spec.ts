@@ -97,6 +97,22 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     assert.equal(await page.evaluate(() => (window as unknown as EditorWindow).RED.nodes.getType('uns-sparkplug-edge').defaults.groupId.validate!('a#b')), false);
   });
 
+  /**
+   * Type `text` into an input and wait until the editor marks it invalid (class input-error). The
+   * editor validates on keyup/change; on a loaded machine the dialog may attach those handlers after
+   * the first keys, so a change event is sent again until it has answered.
+   */
+  async function typeInvalid(selector: string, text: string): Promise<void> {
+    await page.fill(selector, '');
+    await page.locator(selector).pressSequentially(text);
+    const deadline = Date.now() + 5000;
+    while (!/input-error/.test(await page.getAttribute(selector, 'class') ?? '')) {
+      assert.ok(Date.now() < deadline, `${selector} = "${await page.inputValue(selector)}" is not marked invalid`);
+      await page.locator(selector).dispatchEvent('change');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Drag a palette entry to (x, y) and return its canvas node. */
   async function drop(type: string, x: number, y: number): Promise<ReturnType<Page['locator']>> {
     const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
@@ -119,8 +135,7 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     await host.dblclick();
     await page.waitForSelector('#node-input-hostId', { state: 'visible' });
     assert.equal(await page.inputValue('#node-input-host'), '127.0.0.1', 'the shared Connection tab is in the host dialog, filled with the default');
-    await page.locator('#node-input-hostId').pressSequentially('scada#1');
-    assert.match(await page.getAttribute('#node-input-hostId', 'class') ?? '', /input-error/);
+    await typeInvalid('#node-input-hostId', 'scada#1');
     await page.fill('#node-input-hostId', 'scada-e2e');
     await page.fill('#node-input-groups', 'Plant 1');
     await page.click('a[href="#uns-sparkplug-host-tab-connection"]');
@@ -130,12 +145,11 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     const node = await drop('uns-sparkplug-device', 500, 250);
     await node.dblclick();
     await page.waitForSelector('#node-input-deviceId', { state: 'visible' });
-    await page.locator('#node-input-deviceId').pressSequentially('drive#7');
-    assert.match(await page.getAttribute('#node-input-deviceId', 'class') ?? '', /input-error/, `"${await page.inputValue('#node-input-deviceId')}" is marked invalid`);
+    await typeInvalid('#node-input-deviceId', 'drive#7');
     await page.fill('#node-input-deviceId', 'drive-7');
     await page.click('#node-input-btn-edge-add');
-    await page.locator('#node-config-input-groupId').pressSequentially('Plant/1');
-    assert.match(await page.getAttribute('#node-config-input-groupId', 'class') ?? '', /input-error/, 'Plant/1 is marked invalid');
+    await page.waitForSelector('#node-config-input-groupId', { state: 'visible' });
+    await typeInvalid('#node-config-input-groupId', 'Plant/1');
     await page.fill('#node-config-input-groupId', 'Plant 1');
     await page.fill('#node-config-input-edgeNodeId', 'gw-editor');
     await page.click('a[href="#uns-sparkplug-edge-tab-connection"]');
