@@ -1,6 +1,7 @@
 /**
  * Quick codec measurement behind the codec decision in docs/sparkplug.md (the side-by-side
- * benchmark proper belongs in bench/). Run: `npx tsx test/helpers/sparkplug-codec-measure.ts`.
+ * benchmark proper belongs in bench/). Run: `node --import tsx test/helpers/sparkplug-codec-measure.ts`
+ * (`npx tsx` runs it in a child process measurably slower).
  *
  * Candidates, each on the same 1000-metric payloads:
  * - sparkplug-payload 1.0.3 (Eclipse Tahu, protobufjs 6 + long),
