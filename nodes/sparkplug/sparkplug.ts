@@ -4,10 +4,8 @@
  * application with its own MQTT session). They only adapt: read config → lib/sparkplug controllers →
  * status()/send(). Design: docs/sparkplug.md.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import type { MqttConnectionOptions, TlsOptions } from '../../lib/mqtt/connection';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { packageInfo } from '../../lib/runtime/package-info';
 import { SparkplugDevice, type DeviceState } from '../../lib/sparkplug/device';
@@ -15,25 +13,9 @@ import { SparkplugEdgeNode, type EdgeNodeState } from '../../lib/sparkplug/edge-
 import { SparkplugHost, pathTemplate, type HostState } from '../../lib/sparkplug/host';
 import { bdSeqFile, fileSafeName } from '../../lib/sparkplug/sequence';
 import { TagBatchError } from '../../lib/uns/validate';
+import { BROKER_CREDENTIALS, mqttOptions, num, type BrokerConfig, type BrokerCredentials } from '../common/broker-settings';
 
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
-
-/** Broker settings, the same on uns-sparkplug-edge and uns-sparkplug-host. */
-interface BrokerConfig {
-  host: string;
-  port: string | number;
-  protocolVersion: string | number;
-  clientId: string;
-  keepalive: string | number;
-  usetls: boolean;
-  tlsCa: string;
-  tlsCert: string;
-  tlsKey: string;
-  tlsServername: string;
-  tlsRejectUnauthorized: boolean;
-  reconnectMin: string | number;
-  reconnectMax: string | number;
-}
 
 interface EdgeConfig extends NodeDef, BrokerConfig {
   groupId: string;
@@ -52,12 +34,6 @@ interface HostConfig extends NodeDef, BrokerConfig {
   devicePath: string;
   nodePath: string;
   reorderTimeout: string | number;
-}
-
-interface BrokerCredentials {
-  user?: string;
-  password?: string;
-  passphrase?: string;
 }
 
 interface DeviceConfig extends NodeDef {
@@ -82,50 +58,7 @@ interface EdgeConfigNode extends Node<BrokerCredentials> {
   edgeStatus(): NodeStatus;
 }
 
-/** A number from the editor (strings in older flows); `fallback` when empty or not a number. */
-function num(value: string | number | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  return Number.isFinite(parsed) ? parsed : fallback;
-}
-
 type RegisterType = Parameters<NodeAPI['nodes']['registerType']>[1];
-
-/** MQTT settings from a node's broker fields and credentials; throws when a TLS file is unreadable. */
-function mqttOptions(config: BrokerConfig, credentials: BrokerCredentials, defaultClientId: string): Omit<MqttConnectionOptions, 'clean' | 'sessionExpirySec' | 'will'> {
-  let tls: TlsOptions | undefined;
-  if (config.usetls) {
-    const read = (path: string): Buffer | undefined => (path?.trim() ? readFileSync(path.trim()) : undefined);
-    tls = {
-      ca: read(config.tlsCa),
-      cert: read(config.tlsCert),
-      key: read(config.tlsKey),
-      passphrase: credentials.passphrase || undefined,
-      servername: config.tlsServername?.trim() || undefined,
-      rejectUnauthorized: config.tlsRejectUnauthorized !== false,
-    };
-  }
-  const minSec = Math.max(0.1, num(config.reconnectMin, 1));
-  return {
-    host: config.host?.trim() || '127.0.0.1',
-    port: num(config.port, tls ? 8883 : 1883),
-    tls,
-    protocolVersion: num(config.protocolVersion, 4) === 5 ? 5 : 4,
-    // Stable per node: hosts (and the TCK) recognise a Sparkplug client by it.
-    clientId: config.clientId?.trim() || defaultClientId,
-    username: credentials.user || undefined,
-    password: credentials.password || undefined,
-    keepaliveSec: num(config.keepalive, 60),
-    connectTimeoutMs: 10000,
-    backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
-  };
-}
-
-const CREDENTIALS = {
-  user: { type: 'text' },
-  password: { type: 'password' },
-  passphrase: { type: 'password' },
-} as const;
 
 export = function register(RED: NodeAPI): void {
   // ---------------------------------------------------------------- uns-sparkplug-edge
@@ -224,7 +157,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('uns-sparkplug-edge', SparkplugEdgeConfig as unknown as RegisterType, { credentials: CREDENTIALS });
+  RED.nodes.registerType('uns-sparkplug-edge', SparkplugEdgeConfig as unknown as RegisterType, { credentials: BROKER_CREDENTIALS });
 
   // ---------------------------------------------------------------- uns-sparkplug-device
   function SparkplugDeviceNode(this: Node, config: DeviceConfig): void {
@@ -366,5 +299,5 @@ export = function register(RED: NodeAPI): void {
       host.close().then(done, done);
     });
   }
-  RED.nodes.registerType('uns-sparkplug-host', SparkplugHostNode as unknown as RegisterType, { credentials: CREDENTIALS });
+  RED.nodes.registerType('uns-sparkplug-host', SparkplugHostNode as unknown as RegisterType, { credentials: BROKER_CREDENTIALS });
 };

@@ -3,10 +3,9 @@
  * They only adapt: read config → config node → lib controllers (lib/mqtt, lib/store, lib/uns) →
  * status()/send(). Design and decisions: docs/uns-topics.md, docs/store-and-forward.md.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { MqttConnection, type ConnectionState, type MessageHandler, type QoS, type TlsOptions } from '../../lib/mqtt/connection';
+import { MqttConnection, type ConnectionState, type MessageHandler, type QoS } from '../../lib/mqtt/connection';
 import { DiskQueue } from '../../lib/store/disk-queue';
 import { StoreAndForward } from '../../lib/store/forwarder';
 import { ISA95_DEPTH, topicFilterProblem } from '../../lib/uns/topics';
@@ -16,36 +15,18 @@ import { TagBatchError } from '../../lib/uns/validate';
 import type { DeadbandMode } from '../../lib/uns/deadband';
 import { counter } from '../../lib/runtime/metrics';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
+import { BROKER_CREDENTIALS, mqttOptions, num, type BrokerConfig, type BrokerCredentials } from '../common/broker-settings';
 
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
 
-interface BrokerConfig extends NodeDef {
-  host: string;
-  port: string | number;
-  protocolVersion: string | number;
-  clientId: string;
-  keepalive: string | number;
+interface UnsBrokerConfig extends NodeDef, BrokerConfig {
   cleanSession: boolean;
   sessionExpiry: string | number;
-  usetls: boolean;
-  tlsCa: string;
-  tlsCert: string;
-  tlsKey: string;
-  tlsServername: string;
-  tlsRejectUnauthorized: boolean;
-  reconnectMin: string | number;
-  reconnectMax: string | number;
   storeEnabled: boolean;
   storeDir: string;
   storeMaxMB: string | number;
   storeMaxAgeDays: string | number;
   storeWindow: string | number;
-}
-
-interface BrokerCredentials {
-  user?: string;
-  password?: string;
-  passphrase?: string;
 }
 
 interface UnsOutConfig extends NodeDef {
@@ -81,13 +62,6 @@ interface UnsBrokerNode extends Node<BrokerCredentials> {
   currentStatus(): NodeStatus;
 }
 
-/** A number from the editor (strings in older flows); `fallback` when empty or not a number. */
-function num(value: string | number | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  return Number.isFinite(parsed) ? parsed : fallback;
-}
-
 function qosOf(value: string | number | undefined): QoS {
   const qos = num(value, 1);
   return qos === 0 || qos === 2 ? qos : 1;
@@ -104,7 +78,7 @@ const rejectedBatches = counter({
 
 export = function register(RED: NodeAPI): void {
   // ---------------------------------------------------------------- uns-broker
-  function UnsBroker(this: UnsBrokerNode, config: BrokerConfig): void {
+  function UnsBroker(this: UnsBrokerNode, config: UnsBrokerConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const users = new Set<Node>();
@@ -116,7 +90,6 @@ export = function register(RED: NodeAPI): void {
     let lastStatusText = '';
     let lastReason = '';
     const credentials = node.credentials ?? {};
-    const protocolVersion = num(config.protocolVersion, 4) === 5 ? 5 : 4;
     const storeDir = config.storeDir?.trim() ||
       join(RED.settings.userDir ?? process.cwd(), 'uns-edge', 'store', node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
 
@@ -148,42 +121,19 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    function tlsOptions(): TlsOptions | undefined {
-      if (!config.usetls) return undefined;
-      const read = (path: string): Buffer | undefined => (path?.trim() ? readFileSync(path.trim()) : undefined);
-      return {
-        ca: read(config.tlsCa),
-        cert: read(config.tlsCert),
-        key: read(config.tlsKey),
-        passphrase: credentials.passphrase || undefined,
-        servername: config.tlsServername?.trim() || undefined,
-        rejectUnauthorized: config.tlsRejectUnauthorized !== false,
-      };
-    }
-
     function start(): void {
-      let tls: TlsOptions | undefined;
+      let options: ReturnType<typeof mqttOptions>;
       try {
-        tls = tlsOptions();
+        options = mqttOptions(config, credentials, `uns-edge-${node.id}`);
       } catch (error) {
         node.error(RED._('uns.errors.tls-files', { error: (error as Error).message }));
         setStatus({ fill: 'red', shape: 'ring', text: RED._('uns.status.tls-error') });
         return;
       }
-      const minSec = Math.max(0.1, num(config.reconnectMin, 1));
       connection = new MqttConnection({
-        host: config.host?.trim() || '127.0.0.1',
-        port: num(config.port, tls ? 8883 : 1883),
-        tls,
-        protocolVersion,
-        clientId: config.clientId?.trim() || `uns-edge-${node.id}`,
-        username: credentials.user || undefined,
-        password: credentials.password || undefined,
-        keepaliveSec: num(config.keepalive, 60),
+        ...options,
         clean: config.cleanSession !== false,
         sessionExpirySec: num(config.sessionExpiry, 0),
-        connectTimeoutMs: 10000,
-        backoff: { initialMs: minSec * 1000, maxMs: Math.max(minSec, num(config.reconnectMax, 60)) * 1000, jitter: 0.5 },
       });
       if (config.storeEnabled !== false) {
         try {
@@ -271,11 +221,7 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('uns-broker', UnsBroker as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], {
-    credentials: {
-      user: { type: 'text' },
-      password: { type: 'password' },
-      passphrase: { type: 'password' },
-    },
+    credentials: BROKER_CREDENTIALS,
   });
 
   /** The uns-broker a flow node points at, or undefined (after reporting it). */
