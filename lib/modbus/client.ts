@@ -195,6 +195,8 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private connectTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The expiry check, deferred past the I/O phase (see armDeadline). */
+  private deadlineCheck: NodeJS.Immediate | undefined;
   private deadlineTimerAt = Infinity;
   /** Sending is held (pause after connect, gap between requests) until this timer fires. */
   private holdTimer: NodeJS.Timeout | undefined;
@@ -450,15 +452,31 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     if (this.deadlineTimer !== undefined && this.deadlineTimerAt <= deadline) return;
     clearTimeout(this.deadlineTimer);
     this.deadlineTimerAt = deadline;
-    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, deadline - now()));
+    // The check runs in setImmediate, after the event loop's I/O phase, and expires only requests
+    // whose deadline had passed when the timer fired: when the loop was blocked past a deadline, a
+    // response already waiting in the socket is read first and not mistaken for a silent device
+    // (the timers phase runs before the I/O poll in each loop turn).
+    this.deadlineTimer = setTimeout(() => {
+      const firedAt = now();
+      this.deadlineCheck = setImmediate(() => {
+        this.deadlineCheck = undefined;
+        this.expire(firedAt);
+      });
+    }, Math.max(0, deadline - now()));
   }
 
-  private expire(): void {
+  private clearDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    clearImmediate(this.deadlineCheck);
+    this.deadlineTimer = this.deadlineCheck = undefined;
+    this.deadlineTimerAt = Infinity;
+  }
+
+  private expire(cutoff: number): void {
     this.deadlineTimer = undefined;
     this.deadlineTimerAt = Infinity;
-    const t = now();
     for (const pending of this.inFlight.values()) {
-      if (pending.deadline > t) {
+      if (pending.deadline > cutoff) {
         this.armDeadline(pending.deadline);
         break;
       }
@@ -564,9 +582,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private takeInFlight(): PendingRequest[] {
     const all = [...this.inFlight.values()];
     this.inFlight.clear();
-    clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    this.deadlineTimerAt = Infinity;
+    this.clearDeadline();
     return all;
   }
 
@@ -582,10 +598,9 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private clearTimers(): void {
     clearTimeout(this.connectTimer);
     clearTimeout(this.backoffTimer);
-    clearTimeout(this.deadlineTimer);
     clearTimeout(this.holdTimer);
-    this.connectTimer = this.backoffTimer = this.deadlineTimer = this.holdTimer = undefined;
-    this.deadlineTimerAt = Infinity;
+    this.connectTimer = this.backoffTimer = this.holdTimer = undefined;
+    this.clearDeadline();
   }
 }
 

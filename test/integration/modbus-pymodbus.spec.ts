@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { createModbusTcpClient, ModbusClient, ModbusTcpClientOptions } from '../../lib/modbus/client';
 import { ModbusException } from '../../lib/modbus/data-model';
 import { encodeRegisters } from '../../lib/modbus/datatypes';
+import { registerAt, type ModbusResponse } from '../../lib/modbus/pdu';
 import { ModbusPoller } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition } from '../../lib/modbus/read-plan';
 import { startModbusTcpServer } from '../../lib/modbus/server';
@@ -152,6 +153,21 @@ describe('modbus against a pymodbus server', function () {
     assert.equal(batch.meta?.fine.reason, 'Modbus exception 4 (server device failure)');
     const error = await c.request(1, { fc: 3, address: 0, quantity: 1 }).catch((e: Error) => e);
     assert.ok(error instanceof ModbusException && error.code === 4);
+  });
+
+  it('a response that arrived while the event loop was blocked past the timeout is read, not timed out', async () => {
+    const c = client({ timeoutMs: 50 });
+    await py.command({ cmd: 'set', unit: 1, table: 'holding', address: 0, values: [4242] });
+    const firstRegister = (response: ModbusResponse): number => registerAt((response as { data: Buffer }).data, 0);
+    assert.equal(firstRegister(await c.request(1, { fc: 3, address: 0, quantity: 1 })), 4242, 'connected and answering');
+    for (let round = 0; round < 5; round++) {
+      const answer = c.request(1, { fc: 3, address: 0, quantity: 1 });
+      // The main thread is busy for 3× the timeout while pymodbus (another process) answers.
+      const busyUntil = Date.now() + 150;
+      while (Date.now() < busyUntil) { /* blocked event loop */ }
+      assert.equal(firstRegister(await answer), 4242, `round ${round}`);
+    }
+    assert.equal(c.stats.timeouts, 0);
   });
 
   it('exceptions 1 and 3 (from a data model that throws them) map to bad quality with their names', async () => {
