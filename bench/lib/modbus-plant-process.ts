@@ -76,7 +76,7 @@ export async function startPlantProcess(options: PlantProcessOptions): Promise<P
 // ---------------------------------------------------------------- child
 
 /** The plant as a data model, dropping every connection on every N-th read when asked to. */
-class DroppingModel implements ModbusDataModel {
+export class DroppingModel implements ModbusDataModel {
   reads = 0;
   drops = 0;
   dropConnections: () => void = () => undefined;
