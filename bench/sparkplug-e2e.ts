@@ -41,7 +41,14 @@ const TAHU_VERSION = (require('sparkplug-client/package.json') as { version: str
 
 /** uns-edge; Tahu fed ready payload objects (its cheapest case); Tahu fed the same tag batches through an integrator's mapping. */
 type Side = 'uns-edge' | 'tahu' | 'tahu-mapped';
-const SIDES: Side[] = ['uns-edge', 'tahu', 'tahu-mapped'];
+const ALL_SIDES: Side[] = ['uns-edge', 'tahu', 'tahu-mapped'];
+/** `--sides uns-edge,tahu` measures only those (e.g. for a profile of one side); the ratios need uns-edge and the peer. */
+const SIDES: Side[] = process.argv.includes('--sides')
+  ? process.argv[process.argv.indexOf('--sides') + 1].split(',').map((side) => {
+    if (!ALL_SIDES.includes(side as Side)) throw new Error(`--sides: unknown side "${side}" (${ALL_SIDES.join(', ')})`);
+    return side as Side;
+  })
+  : ALL_SIDES;
 const EDGE_OF: Record<Side, string> = { 'uns-edge': 'uns-gw', tahu: 'tahu-gw', 'tahu-mapped': 'tahu-gw' };
 const metricName = (m: number) => `m${String(m).padStart(2, '0')}`;
 const deviceId = (d: number) => `dev-${d}`;
@@ -395,14 +402,14 @@ function report(results: Record<Side, Measurement[]>): void {
       `Node ${facts.node}, ${facts.nproc} × ${facts.cpuModel}. Every side counted at the same \`uns-sparkplug-host\`'s output, in its own process.`,
     '',
     `**The machine was loaded** by a parallel test run (load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end; ` +
-      '"other" = machine busy minus the three processes). Absolute figures move with that; the ratios within each run are the result.',
+      '"other" = machine busy from /proc/stat minus the three processes; slightly negative when the machine was otherwise idle, ' +
+      'as the two are sampled differently). Absolute figures move with that; the ratios within each run are the result.',
     '',
     '| publisher | metrics/s (k) | publisher CPU (cores) | host CPU (cores) | broker CPU (cores) | other load (cores) |',
     '|---|---|---|---|---|---|',
     ...SIDES.map((side) => `| ${label[side]} | ${fmt(of(side, 'metricsPerSecond'), 1, 1000)} | ${fmt(of(side, 'cores'), 2)} | ` +
       `${fmt(of(side, 'hostCores'), 2)} | ${fmt(of(side, 'brokerCores'), 2)} | ${fmt(of(side, 'otherCores'), 2)} |`),
-    versus('tahu'),
-    versus('tahu-mapped'),
+    ...(['tahu', 'tahu-mapped'] as Side[]).filter((peer) => SIDES.includes('uns-edge') && SIDES.includes(peer)).map(versus),
     '',
     'Medians, min–max in parentheses; ratios are medians of the per-run ratios (metrics/s; publisher CPU per metric).',
     '',
