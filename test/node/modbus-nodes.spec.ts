@@ -128,6 +128,55 @@ describe('modbus nodes', function () {
     assert.ok(seen.some((s) => s.fill === 'green' && s.shape === 'dot' && s.text === 'modbus.status.polling'), JSON.stringify(seen));
   });
 
+  it('names every exception code a device answers (1, 2, 3, 4, 6, 10, 11) in the metric reason and shows it in red', async () => {
+    const names: Record<number, string> = {
+      1: 'illegal function', 2: 'illegal data address', 3: 'illegal data value', 4: 'server device failure',
+      6: 'server device busy', 10: 'gateway path unavailable', 11: 'gateway target device failed to respond',
+    };
+    await helper.load(modbusNodes, flow());
+    const seen = statuses();
+    await nextBatch();
+    for (const [code, name] of Object.entries(names)) {
+      model.setFailure(1, Number(code));
+      const batch = await nextBatch((b) => b.meta?.speed.quality === 'bad' && (b.meta?.speed.reason ?? '').startsWith(`Modbus exception ${code} `));
+      assert.equal(batch.meta?.speed.reason, `Modbus exception ${code} (${name})`);
+      assert.equal(batch.payload.speed, null, `exception ${code} never reads as a value`);
+      await sleep(30);
+      assert.deepEqual(seen.at(-1), { fill: 'red', shape: 'dot', text: 'modbus.status.exception' });
+    }
+    model.setFailure(1, undefined);
+    await nextBatch((b) => b.meta?.speed.quality === 'good');
+  });
+
+  it('a unit that dies does not slow down three others polled on the same link', async () => {
+    await server.close();
+    model = new MemoryDataModel({ units: [1, 2, 3, 4], size: 100 });
+    server = await startModbusTcpServer({ port: 0, model });
+    const reader = (unitId: number) => ({
+      id: `read${unitId}`, type: 'uns-modbus-read', link: 'link', unitId, interval: 50, topic: `acme/plant/area/line/cell/pump${unitId}`,
+      metrics: [{ name: 'speed', table: 'holding', address: 0, type: 'uint16' }], wires: [['out']],
+    });
+    await helper.load(modbusNodes, [
+      { id: 'link', type: 'uns-modbus-link', host: '127.0.0.1', port: server.port, timeout: 200, reconnect: 50 },
+      reader(1), reader(2), reader(3), reader(4), { id: 'out', type: 'helper' },
+    ]);
+    const good = new Map<string, number>();
+    (helper.getNode('out') as unknown as HelperNode).on('input', (msg) => {
+      const batch = msg as TagBatch;
+      if (batch.meta?.speed.quality === 'good') good.set(batch.topic, (good.get(batch.topic) ?? 0) + 1);
+    });
+    await sleep(500);
+    model.setSilent(3, true);
+    good.clear();
+    await sleep(2000);
+    for (const unit of [1, 2, 4]) {
+      const count = good.get(`acme/plant/area/line/cell/pump${unit}`) ?? 0;
+      // 2 s at 50 ms is 40 polls; 200 ms timeouts of unit 3 in the queue without the breaker leave ~10.
+      assert.ok(count >= 28, `unit ${unit}: ${count} good batches in 2 s while unit 3 is dead`);
+    }
+    assert.equal(good.get('acme/plant/area/line/cell/pump3') ?? 0, 0, 'the dead unit reports nothing good');
+  });
+
   it('marks the metrics of a failed request bad with the exception, never 0, and shows it in red', async () => {
     await helper.load(modbusNodes, flow());
     const seen = statuses();
