@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
@@ -17,7 +17,8 @@ const repo = join(__dirname, '..', '..');
 /** Every node type the package registers in its editor files (config types included). */
 function registeredTypes(): string[] {
   const nodeSets = join(repo, 'nodes');
-  return readdirSync(nodeSets).flatMap((set) => {
+  // A node set is a folder with <set>.html (nodes/common holds shared runtime code only).
+  return readdirSync(nodeSets).filter((set) => existsSync(join(nodeSets, set, `${set}.html`))).flatMap((set) => {
     const html = readFileSync(join(nodeSets, set, `${set}.html`), 'utf8');
     return [...html.matchAll(/RED\.nodes\.registerType\(\s*'([^']+)'/g)].map((match) => match[1]!);
   });
