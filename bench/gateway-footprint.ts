@@ -1,0 +1,79 @@
+/**
+ * The gateway's footprint, as docs/gateway.md quotes it: time from process start to ready, and
+ * VmRSS after 10 s idle, for `uns-edge run --headless` (empty flows), the same with
+ * NODE_OPTIONS=--max-semi-space-size=2, `run` with the editor on loopback, and `demo` (broker,
+ * plant, editor, demo flow polling 4 drives). Runs the built CLI (npm run build first); medians.
+ *
+ *   npx tsx bench/gateway-footprint.ts [--runs 3] [--idle-seconds 10]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort } from '../test/helpers/mosquitto';
+import { REPO_ROOT } from './lib/node-red';
+import { summarize } from './lib/stats';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'idle-seconds': { type: 'string', default: '10' } } });
+const RUNS = Number(values.runs);
+const IDLE_MS = Number(values['idle-seconds']) * 1000;
+const CLI = join(REPO_ROOT, 'dist', 'cli', 'uns-edge.js');
+
+interface Mode { name: string; args(dir: string): Promise<string[]>; env?: Record<string, string>; ready: RegExp }
+
+const MODES: Mode[] = [
+  { name: 'run --headless, empty flows', args: async (dir) => ['run', '--flows', join(dir, 'flows.json'), '--headless', '--port', String(await freePort())], ready: /gateway ready in/ },
+  { name: 'run --headless, NODE_OPTIONS=--max-semi-space-size=2', args: async (dir) => ['run', '--flows', join(dir, 'flows.json'), '--headless', '--port', String(await freePort())], env: { NODE_OPTIONS: '--max-semi-space-size=2' }, ready: /gateway ready in/ },
+  { name: 'run with the editor on loopback', args: async (dir) => ['run', '--flows', join(dir, 'flows.json'), '--port', String(await freePort())], env: { UNS_EDGE_CREDENTIAL_SECRET: 'footprint-bench-secret-0123456789' }, ready: /gateway ready in/ },
+  { name: 'demo (broker, plant, editor, 4 drives polled)', args: async (dir) => ['demo', '--user-dir', join(dir, 'demo'), '--port', String(await freePort()), '--mqtt-port', String(await freePort()), '--sim-port', String(await freePort())], ready: /UNS Edge demo ready in/ },
+];
+
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+async function measure(mode: Mode): Promise<{ readyMs: number; rss: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'uns-edge-footprint-'));
+  writeFileSync(join(dir, 'flows.json'), '[]');
+  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_') && key !== 'NODE_OPTIONS'));
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, ...(await mode.args(dir))], { cwd: dir, env: { ...base, ...mode.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  try {
+    const readyMs = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${mode.name}: not ready in 30 s\n${output}`)), 30_000);
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (mode.ready.test(output)) { clearTimeout(timer); resolve(Date.now() - started); }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${mode.name}: exited with ${code}\n${output}`)); });
+    });
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    return { readyMs, rss: rssMb(child.pid as number) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const results = new Map<string, Array<{ readyMs: number; rss: number }>>(MODES.map((m) => [m.name, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const mode of MODES) results.get(mode.name)!.push(await measure(mode));
+  }
+  console.log(`| mode | process start → ready, ms, median (min–max) | RSS after ${IDLE_MS / 1000} s idle, MB, median (min–max) |`);
+  console.log('|---|---|---|');
+  for (const [name, samples] of results) {
+    const ready = summarize(samples.map((s) => s.readyMs));
+    const rss = summarize(samples.map((s) => s.rss));
+    console.log(`| ${name} | ${ready.median.toFixed(0)} (${ready.min.toFixed(0)}–${ready.max.toFixed(0)}) | ${rss.median.toFixed(1)} (${rss.min.toFixed(1)}–${rss.max.toFixed(1)}) |`);
+  }
+  console.log(`\n${RUNS} runs, ${new Date().toISOString().slice(0, 10)}: npx tsx bench/gateway-footprint.ts --runs ${RUNS}`);
+}
+
+main().catch((error) => { console.error(error); process.exit(1); });
