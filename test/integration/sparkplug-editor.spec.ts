@@ -100,12 +100,16 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
   /**
    * Type `text` into an input and wait until the editor marks it invalid (class input-error). The
    * editor validates on keyup/change; on a loaded machine the dialog may attach those handlers after
-   * the first keys, so a change event is sent again until it has answered.
+   * the first keys, so the text is typed again if it was cut, and a change event is sent again until
+   * it has answered.
    */
   async function typeInvalid(selector: string, text: string): Promise<void> {
-    await page.fill(selector, '');
-    await page.locator(selector).pressSequentially(text);
     const deadline = Date.now() + 5000;
+    // A dialog still being prepared can reset the field while keys arrive: type until it holds the text.
+    do {
+      await page.fill(selector, '');
+      await page.locator(selector).pressSequentially(text);
+    } while (await page.inputValue(selector) !== text && Date.now() < deadline);
     while (!/input-error/.test(await page.getAttribute(selector, 'class') ?? '')) {
       assert.ok(Date.now() < deadline, `${selector} = "${await page.inputValue(selector)}" is not marked invalid`);
       await page.locator(selector).dispatchEvent('change');
