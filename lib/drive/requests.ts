@@ -109,20 +109,3 @@ export function parseDriveRequest(profile: DriveProfile, payload: unknown, arm =
       return { kind: 'commands', commands: [controlCommand(profile, command, payload.value)], arm };
   }
 }
-
-/**
- * Who sent a message, for the audit trail: msg.user (a name, or an object with username, name
- * or id), else the user of a dashboard client (msg._client.user), else the message id.
- */
-export function senderOf(msg: { user?: unknown; _client?: unknown; _msgid?: unknown }): string {
-  const named = (value: unknown): string | undefined => {
-    if (typeof value === 'string' && value.trim() !== '') return value.trim();
-    if (!isRecord(value)) return undefined;
-    for (const key of ['username', 'name', 'id', 'userId']) {
-      const v = value[key];
-      if ((typeof v === 'string' && v !== '') || typeof v === 'number') return String(v);
-    }
-    return undefined;
-  };
-  return named(msg.user) ?? (isRecord(msg._client) ? named(msg._client.user) : undefined) ?? `msg ${String(msg._msgid ?? '(no id)')}`;
-}

@@ -11,7 +11,8 @@ import { formatAuditRecord } from '../../lib/drive/audit';
 import { driveProfileFolders, findDriveProfile, profileCatalog } from '../../lib/drive/catalog';
 import { DriveController, DriveStatusView } from '../../lib/drive/controller';
 import { DriveNodeConfig, driveNodeSettings, DriveSettingsError } from '../../lib/drive/node-settings';
-import { DriveRequestError, parseDriveRequest, senderOf } from '../../lib/drive/requests';
+import { DriveRequestError, parseDriveRequest } from '../../lib/drive/requests';
+import { senderOf } from '../../lib/principal';
 import type { ConnectionState, ModbusClient } from '../../lib/modbus/client';
 
 type VfdDef = NodeDef & DriveNodeConfig & { link: string };

@@ -14,7 +14,7 @@ import { formatStatusValue } from '../../lib/drive/controller';
 import { CommandGuard } from '../../lib/drive/guard';
 import { driveNodeSettings } from '../../lib/drive/node-settings';
 import { DriveProfile, loadDriveProfile, packagedProfilesDir } from '../../lib/drive/profile';
-import { DriveRequestError, parseDriveRequest, senderOf } from '../../lib/drive/requests';
+import { DriveRequestError, parseDriveRequest } from '../../lib/drive/requests';
 import { addDerivedMetrics, derivedNameClashes, DriveBatch, profileMetricDefinitions } from '../../lib/drive/telemetry';
 import { applyReadFailure, applyReadResponse, buildReadPlan, newTagBatch } from '../../lib/modbus/read-plan';
 import { SimulatedPlant } from '../../sim/plant';
@@ -140,13 +140,6 @@ describe('drive requests from messages', () => {
     const noReverse = structuredClone(eaton);
     noReverse.controlWord.direction = 'none';
     assert.throws(() => parseDriveRequest(noReverse, { command: 'reverse' }), /cannot be reversed over this interface/);
-  });
-
-  it('names the sender: msg.user, a dashboard user, else the message id', () => {
-    assert.equal(senderOf({ user: 'anna', _msgid: 'x' }), 'anna');
-    assert.equal(senderOf({ user: { username: 'bob' } }), 'bob');
-    assert.equal(senderOf({ _client: { user: { name: 'carl' } }, _msgid: 'x' }), 'carl');
-    assert.equal(senderOf({ _msgid: 'a1b2' }), 'msg a1b2');
   });
 });
 
