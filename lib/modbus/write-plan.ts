@@ -22,6 +22,7 @@ import { WritableTable } from './data-model';
 import { CompiledScaling, compileScaling, encodeRegisters, isScaled, ModbusValueError, RawValue } from './datatypes';
 import { MAX_WRITE_REGISTERS, ModbusRequest } from './pdu';
 import { MetricDefinition, MetricDefinitionError, validateMetricDefinitions } from './read-plan';
+import { isPlainObject } from '../values';
 
 export interface WriteMetricDefinition extends MetricDefinition {
   /** Lowest engineering value accepted (inclusive). */
@@ -120,10 +121,6 @@ export function buildWritePlan(defs: readonly WriteMetricDefinition[], options: 
       allowRaw: options.allowRaw === true,
     },
   };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
 /** The raw form: an object with table, address and value and no other keys than a definition's. */

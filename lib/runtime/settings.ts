@@ -15,6 +15,7 @@ import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { packageInfo } from './package-info';
 import { PALETTE_CATEGORIES } from './palette';
+import { isPlainObject } from '../values';
 
 export type RuntimeMode = 'demo' | 'gateway';
 
@@ -129,10 +130,6 @@ export function runtimeOptionsFromEnv(env: NodeJS.ProcessEnv): RuntimeOptions {
     settingsFile: env.UNS_EDGE_SETTINGS || undefined,
     logLevel: env.UNS_EDGE_LOG_LEVEL ?? 'info',
   };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 /** Merge `overrides` into `base`: plain objects recursively, anything else (arrays too) replaced. */

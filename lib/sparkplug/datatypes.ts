@@ -15,6 +15,7 @@
  * Double in `double_value`; Boolean in `boolean_value`; String/Text/UUID in `string_value`;
  * Bytes, File and every array type in `bytes_value`.
  */
+import { isBytes, isDate } from '../values';
 
 export const DataType = {
   Unknown: 0,
@@ -172,7 +173,7 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `"${value.length > 30 ? `${value.slice(0, 30)}…` : value}"`;
   if (typeof value === 'bigint') return `${value}n`;
   if (Array.isArray(value)) return 'an array';
-  if (value instanceof Uint8Array) return 'bytes';
+  if (isBytes(value)) return 'bytes';
   if (typeof value === 'object') return 'an object';
   return String(value);
 }
@@ -214,7 +215,7 @@ export function valueProblem(datatype: number, value: unknown): string | undefin
     case DataType.Int64: return integerProblem(value, INT64_MIN, INT64_MAX);
     case DataType.UInt64: return integerProblem(value, 0n, UINT64_MAX);
     case DataType.DateTime:
-      if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'is an invalid Date' : undefined;
+      if (isDate(value)) return Number.isNaN(value.getTime()) ? 'is an invalid Date' : undefined;
       return integerProblem(value, 0n, UINT64_MAX);
     case DataType.Float:
       if (typeof value !== 'number') return `${describe(value)} is not a number`;
@@ -227,7 +228,7 @@ export function valueProblem(datatype: number, value: unknown): string | undefin
     case DataType.String: case DataType.Text: case DataType.UUID:
       return typeof value === 'string' ? undefined : `${describe(value)} is not a string`;
     case DataType.Bytes: case DataType.File:
-      return value instanceof Uint8Array ? undefined : `${describe(value)} is not bytes (Uint8Array)`;
+      return isBytes(value) ? undefined : `${describe(value)} is not bytes (Uint8Array)`;
     case DataType.DataSet: case DataType.Template:
       return typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : `${describe(value)} is not a ${dataTypeName(datatype)}`;
     default: {
@@ -245,7 +246,7 @@ export function valueProblem(datatype: number, value: unknown): string | undefin
 
 /** The unsigned 64-bit wire form of an Int64/UInt64/DateTime value (two's complement for negatives). */
 export function toUint64(value: number | bigint | Date): Uint64 {
-  if (value instanceof Date) return value.getTime();
+  if (isDate(value)) return value.getTime();
   if (typeof value === 'bigint') return value < 0n ? BigInt.asUintN(64, value) : narrow(value);
   return value < 0 ? BigInt.asUintN(64, BigInt(value)) : value;
 }
@@ -254,7 +255,7 @@ export function toUint64(value: number | bigint | Date): Uint64 {
 export function toWireScalar(datatype: number, value: ScalarValue | Date): WireScalar {
   switch (valueKindOf(datatype)) {
     case ValueKind.Int: return Number(value) >>> 0; // −1 → 4294967295 (§6.4.4)
-    case ValueKind.Long: return toUint64(typeof value === 'bigint' || typeof value === 'number' || value instanceof Date ? value : 0);
+    case ValueKind.Long: return toUint64(typeof value === 'bigint' || typeof value === 'number' || isDate(value) ? value : 0);
     default: return value as WireScalar;
   }
 }

@@ -7,6 +7,7 @@
  * checks that the two agree.
  */
 import type { MetricDataType, Quality, TagBatch } from './tag-batch';
+import { isPlainObject } from '../values';
 
 /** MQTT v5.0 §1.5.4 / v3.1.1 §1.5.3: a UTF-8 string, hence a topic name, is at most 65,535 bytes. */
 export const MAX_TOPIC_BYTES = 65535;
@@ -174,12 +175,6 @@ export function assertTagBatch(msg: unknown, prefixBytes = 0): TagBatch {
   const problems = tagBatchProblems(msg, prefixBytes);
   if (problems.length > 0) throw new TagBatchError(problems);
   return msg as TagBatch;
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function describe(value: unknown): string {

@@ -12,7 +12,8 @@
  */
 import { parseJsonExact } from './json-exact';
 import type { MetricMeta, MetricValue, Quality } from './tag-batch';
-import { isPlainObject, metricValueProblem } from './validate';
+import { metricValueProblem } from './validate';
+import { isPlainObject } from '../values';
 
 /** JSON text of a metric value. Callers have validated it (finite number, bigint, boolean, string, null). */
 export function jsonValue(value: MetricValue): string {

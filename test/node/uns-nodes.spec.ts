@@ -10,6 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import unsNodes = require('../../nodes/uns/uns');
+// The real core function node: what it builds comes from its vm sandbox, another JS realm.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import type { TagBatch } from '../../lib/uns/tag-batch';
@@ -96,7 +101,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
   async function loadConnected(flow: object[], credentials?: object): Promise<void> {
     let connected = false;
     aedes.broker.once('clientReady', () => { connected = true; });
-    await helper.load(unsNodes, flow, credentials);
+    await helper.load([unsNodes, functionNode, catchNode], flow, credentials);
     await waitFor('the uns-broker to connect', () => connected);
     await sleep(20);
   }
@@ -135,6 +140,33 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     helper.getNode('out')!.receive({ topic: asset, payload: { ok: 3 } });
     await waitFor('the good batch', () => published.length === 2);
     assert.deepEqual(published, [`${asset}/ok`, asset]);
+  });
+
+  it('uns-out publishes a tag batch built in a real function node (objects of the vm realm)', async () => {
+    const func = `
+      msg.topic = '${asset}';
+      msg.payload = { Current: 12.5, Running: true, 'Motor/Temp': 41 };
+      msg.meta = { Current: { unit: 'A', type: 'Float', quality: 'good' } };
+      msg.timestamp = 1718000000000;
+      return msg;`;
+    await loadConnected([
+      brokerNode(),
+      { id: 'fn', type: 'function', func, outputs: 1, wires: [['out']], x: 100, y: 100, z: 'f1' },
+      { id: 'out', type: 'uns-out', broker: 'b1', format: 'metric', wires: [], x: 300, y: 100, z: 'f1' },
+      { id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [['h1']], x: 100, y: 200, z: 'f1' },
+      { id: 'h1', type: 'helper', z: 'f1' },
+      { id: 'f1', type: 'tab' },
+    ]);
+    const caught: Array<{ error?: { message?: string } }> = [];
+    helper.getNode('h1')!.on('input', (msg: never) => caught.push(msg));
+    const sub = await subscriber(aedes.url, `${asset}/#`);
+    clients.push(sub.client);
+    helper.getNode('fn')!.receive({ payload: 'tick' });
+    await waitFor('3 metrics from the function node', () => sub.received.length === 3 || caught.length > 0);
+    assert.deepEqual(caught.map((msg) => msg.error?.message), []);
+    const byTopic = new Map(sub.received.map((r) => [r.topic, r.payload]));
+    assert.equal(byTopic.get(`${asset}/Current`), '{"value":12.5,"timestamp":1718000000000,"quality":"good","unit":"A","type":"Float"}');
+    assert.equal(byTopic.get(`${asset}/Motor/Temp`), '{"value":41,"timestamp":1718000000000,"quality":"good"}');
   });
 
   it('uns-in turns UNS topics (per metric and asset JSON) into tag batches', async () => {

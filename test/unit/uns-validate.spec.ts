@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { TagBatchError, assertTagBatch, metricNameProblem, tagBatchProblems } from '../../lib/uns/validate';
+import { fromFunctionNode } from '../helpers/function-node-realm';
 
 const schema = JSON.parse(readFileSync(join(__dirname, '../../docs/tag-batch.schema.json'), 'utf8'));
 const validateSchema = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
@@ -49,24 +50,32 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['meta entry not an object', { topic: asset, payload: { x: 1 }, meta: { x: 'A' } }, /meta "x" must be an object/],
 ];
 
-describe('tag batch validation (lib/uns/validate.ts)', () => {
-  for (const [name, sample] of good) {
-    it(`accepts ${name}, as does the JSON schema`, () => {
-      assert.deepEqual(tagBatchProblems(sample), []);
-      assert.equal(validateSchema(sample), true, JSON.stringify(validateSchema.errors));
-    });
-  }
+/** Every contract test runs twice: batches made here, and batches made in a function node's vm realm. */
+const realms: Array<[string, <T>(value: T) => T]> = [
+  ['', (value) => value],
+  [' (made in a function node)', fromFunctionNode],
+];
 
-  for (const [name, sample, message] of bad) {
-    it(`rejects ${name}, as does the JSON schema`, () => {
-      assert.throws(() => assertTagBatch(sample), (error: unknown) => {
-        assert.ok(error instanceof TagBatchError);
-        assert.match(error.message, /^tag batch rejected: /);
-        assert.match(error.message, message);
-        return true;
+describe('tag batch validation (lib/uns/validate.ts)', () => {
+  for (const [realm, make] of realms) {
+    for (const [name, sample] of good) {
+      it(`accepts ${name}, as does the JSON schema${realm}`, () => {
+        assert.deepEqual(tagBatchProblems(make(sample)), []);
+        assert.equal(validateSchema(sample), true, JSON.stringify(validateSchema.errors));
       });
-      assert.equal(validateSchema(sample), false, `schema accepted ${JSON.stringify(sample)}`);
-    });
+    }
+
+    for (const [name, sample, message] of bad) {
+      it(`rejects ${name}, as does the JSON schema${realm}`, () => {
+        assert.throws(() => assertTagBatch(make(sample)), (error: unknown) => {
+          assert.ok(error instanceof TagBatchError);
+          assert.match(error.message, /^tag batch rejected: /);
+          assert.match(error.message, message);
+          return true;
+        });
+        assert.equal(validateSchema(sample), false, `schema accepted ${JSON.stringify(sample)}`);
+      });
+    }
   }
 
   it('rejects values JSON cannot carry: NaN, ±Infinity, undefined, functions, symbols', () => {
