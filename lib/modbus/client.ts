@@ -9,17 +9,23 @@
  *                 fail/  │  │ backoff timer   ▼
  *                 timeout└─▶ backoff ◀────────┘          any ──close()──▶ closed
  *
- * Reconnect delays grow exponentially from reconnectMinMs to reconnectMaxMs, with "equal jitter"
- * (half fixed, half random) so that many gateways do not reconnect in lock-step after a switch
- * reboot. One 'outage' event is emitted per outage (on the first failure after being connected, or
- * on the first failed attempt) and one 'restored' when a connection is up again: the node logs
- * those, never one line per request.
+ * A link that worked (a frame arrived on it, or it stayed up for reconnectMinMs) and is lost is
+ * reconnected at once: a device that dropped one connection usually takes the next, and requests
+ * wait in the queue meanwhile instead of failing. Only repeated failures back off: delays grow
+ * exponentially from reconnectMinMs to reconnectMaxMs (default 5 s, so a device that is back is
+ * found within seconds), with "equal jitter" (half fixed, half random) so that many gateways do not
+ * reconnect in lock-step after a switch reboot. A device that accepts and drops at once never
+ * proves the link, so it gets the back-off, not a busy loop. One 'outage' event is emitted per
+ * outage (on the first failure after being connected, or on the first failed attempt) and one
+ * 'restored' when a connection is up again: the node logs those (damped, lib/modbus/outage-log.ts),
+ * never one line per request.
  *
  * Requests:
  * - queue bounded by queueLimit; overflow policy: **reject the newest** with ModbusClientError
  *   'queue-full' (what is queued keeps its place, so a poll cycle in progress completes);
  * - while in backoff, requests are rejected at once ('not-connected'), so pollers mark their data
- *   bad instead of piling up; while connecting they wait in the queue;
+ *   bad instead of piling up; while connecting they wait in the queue (also across an immediate
+ *   reconnect: requests not yet sent are kept for the new connection);
  * - each request times out `timeoutMs` after it is sent ('timeout');
  * - a response is accepted only if transaction id, unit id and function code match an
  *   outstanding request (Implementation Guide v1.0b §3.1.3, App Protocol §6); anything else is
@@ -27,10 +33,17 @@
  *   with the right ids rejects the request ('malformed-response');
  * - per unit: after unitFailureThreshold consecutive timeouts the unit is suspended for
  *   unitBackoffMs (doubling up to unitBackoffMaxMs); requests to it are rejected at once
- *   ('unit-suspended') so one dead unit behind a gateway does not stall the others. After the
- *   back-off one request probes it; an answer (even an exception) closes the breaker.
+ *   ('unit-suspended') so one dead unit behind a gateway does not stall the others. The breaker
+ *   counts liveness, not tidy answers: any frame that carries the unit id, or answers a
+ *   transaction sent to the unit (late, with a wrong unit id, an exception, malformed), proves it
+ *   alive and resets the count / closes the breaker. It trips only while another unit shares the
+ *   link (was asked within the last SHARED_UNIT_WINDOW_MS): suspending the only unit of a link
+ *   protects nobody and would only turn polls into failures; a dead single-unit link is handled by
+ *   the half-open check below and the reconnect back-off. unitFailureThreshold 0 turns it off.
+ *   After the back-off one request probes the unit; an answer (even an exception) closes the breaker.
  * - a link on which silentLinkTimeouts requests in a row time out while nothing at all is
- *   received is considered half-open and is reconnected (a pulled cable, a wedged gateway).
+ *   received is considered half-open and is closed by the client and reconnected (a pulled
+ *   cable, a wedged gateway); the outage reason says so, not "closed by the device".
  */
 import { EventEmitter } from 'node:events';
 import { ModbusException } from './data-model';
@@ -73,9 +86,9 @@ export interface ModbusClientOptions {
   queueLimit?: number;
   /** First reconnect delay, ms; default 1000. */
   reconnectMinMs?: number;
-  /** Largest reconnect delay, ms; default 30 000. */
+  /** Largest reconnect delay, ms; default 5000. */
   reconnectMaxMs?: number;
-  /** Consecutive timeouts that suspend a unit; default 3. */
+  /** Consecutive timeouts that suspend a unit while other units share the link; default 3, 0 = never. */
   unitFailureThreshold?: number;
   /** First suspension of a unit, ms; default 5000 (doubles up to unitBackoffMaxMs, default 60 000). */
   unitBackoffMs?: number;
@@ -131,7 +144,12 @@ interface UnitHealth {
   consecutiveTimeouts: number;
   suspendedUntil: number;
   backoffMs: number;
+  /** When a request to the unit was last sent (for "does another unit share the link"). */
+  askedAt: number;
 }
+
+/** Another unit asked within this window shares the link: only then may the breaker suspend a unit. */
+export const SHARED_UNIT_WINDOW_MS = 10_000;
 
 /** A FIFO ring buffer: no array shifting on the hot path. */
 class RequestQueue {
@@ -186,6 +204,11 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private readonly units = new Map<number, UnitHealth>();
   private nextTransactionId = 0;
   private reconnectAttempt = 0;
+  /** When the current connection opened, and whether a frame arrived on it (it works). */
+  private openedAt = 0;
+  private heardOnConnection = false;
+  /** Why the client itself closes the link (silent link), for the outage reason. */
+  private closingReason: string | undefined;
   private outageSince: number | undefined;
   private receivedSinceTimeout = true;
   private silentTimeouts = 0;
@@ -223,8 +246,8 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     this.maxRegistersPerRequest = Math.min(125, positive(options.maxRegistersPerRequest, 125));
     this.queue = new RequestQueue(positive(options.queueLimit, 1000));
     this.reconnectMinMs = positive(options.reconnectMinMs, 1000);
-    this.reconnectMaxMs = Math.max(this.reconnectMinMs, positive(options.reconnectMaxMs, 30_000));
-    this.unitFailureThreshold = positive(options.unitFailureThreshold, 3);
+    this.reconnectMaxMs = Math.max(this.reconnectMinMs, positive(options.reconnectMaxMs, 5000));
+    this.unitFailureThreshold = nonNegative(options.unitFailureThreshold, 3);
     this.unitBackoffMs = positive(options.unitBackoffMs, 5000);
     this.unitBackoffMaxMs = Math.max(this.unitBackoffMs, positive(options.unitBackoffMaxMs, 60_000));
     this.silentLinkTimeouts = positive(options.silentLinkTimeouts, 5);
@@ -306,6 +329,8 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   // Connection life cycle
 
   private connect(): void {
+    this.closingReason = undefined;
+    this.heardOnConnection = false;
     this.setState('connecting');
     this.connectTimer = setTimeout(() => {
       this.connectTimer = undefined;
@@ -327,7 +352,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     this.connectTimer = undefined;
     if (this.currentState !== 'connecting') return;
     this.stats.connects++;
-    this.reconnectAttempt = 0;
+    this.openedAt = now();
     this.silentTimeouts = 0;
     this.receivedSinceTimeout = true;
     this.setState('connected');
@@ -349,17 +374,27 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
       this.linkClosed = undefined;
       return;
     }
-    const reason = error?.message ?? (opened ? 'connection closed by the device' : `no connection within ${this.connectTimeoutMs} ms`);
+    const reason = error?.message ?? this.closingReason
+      ?? (opened ? 'connection closed by the device' : `no connection within ${this.connectTimeoutMs} ms`);
     for (const pending of this.takeInFlight()) {
       pending.callback(new ModbusClientError('connection-lost', `connection lost: ${reason}`), undefined);
     }
-    this.failQueued(new ModbusClientError('not-connected', `not connected to ${this.transport.address}: ${reason}`));
     if (this.outageSince === undefined) {
       this.outageSince = now();
       this.stats.outages++;
       this.emit('outage', { reason, address: this.transport.address });
     }
-    const ceiling = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(this.reconnectAttempt, 20));
+    if ((this.currentState as ConnectionState) === 'closed') return; // an outage listener or a callback closed the client
+    const worked = opened && (this.heardOnConnection || now() - this.openedAt >= this.reconnectMinMs);
+    if (worked) this.reconnectAttempt = 0;
+    if (this.reconnectAttempt === 0) {
+      // The first reconnect after a working link is immediate; what is queued waits for it.
+      this.reconnectAttempt = 1;
+      this.connect();
+      return;
+    }
+    this.failQueued(new ModbusClientError('not-connected', `not connected to ${this.transport.address}: ${reason}`));
+    const ceiling = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(this.reconnectAttempt - 1, 20));
     this.reconnectAttempt++;
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.setState('backoff');
@@ -441,6 +476,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
       return;
     }
     this.stats.requests++;
+    this.healthOf(pending.unitId).askedAt = now();
     pending.transactionId = tid;
     pending.deadline = now() + this.timeoutMs;
     this.inFlight.set(tid, pending);
@@ -494,9 +530,10 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     if (!this.receivedSinceTimeout) this.silentTimeouts++;
     else this.silentTimeouts = 1;
     this.receivedSinceTimeout = false;
+    if (this.unitFailureThreshold === 0) return;
     const health = this.healthOf(unitId);
     health.consecutiveTimeouts++;
-    if (health.consecutiveTimeouts >= this.unitFailureThreshold) {
+    if (health.consecutiveTimeouts >= this.unitFailureThreshold && this.sharesLink(unitId)) {
       const forMs = health.backoffMs;
       const repeat = health.suspendedUntil > 0;
       health.suspendedUntil = now() + forMs;
@@ -507,9 +544,17 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     }
   }
 
+  /** Whether another unit was asked recently: suspending `unitId` then keeps the link free for it. */
+  private sharesLink(unitId: number): boolean {
+    const since = now() - SHARED_UNIT_WINDOW_MS;
+    for (const [other, health] of this.units) if (other !== unitId && health.askedAt >= since) return true;
+    return false;
+  }
+
   /** Reconnect a link on which nothing at all arrives any more (half-open TCP). */
   private checkSilentLink(): boolean {
     if (this.silentTimeouts < this.silentLinkTimeouts) return false;
+    this.closingReason = `no answer to ${this.silentLinkTimeouts} requests in a row and nothing received: closed by the client to reconnect`;
     this.silentTimeouts = 0;
     this.transport.destroy();
     return true;
@@ -518,7 +563,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private healthOf(unitId: number): UnitHealth {
     let health = this.units.get(unitId);
     if (!health) {
-      health = { consecutiveTimeouts: 0, suspendedUntil: 0, backoffMs: this.unitBackoffMs };
+      health = { consecutiveTimeouts: 0, suspendedUntil: 0, backoffMs: this.unitBackoffMs, askedAt: -Infinity };
       this.units.set(unitId, health);
     }
     return health;
@@ -526,12 +571,17 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
 
   private onFrame(transactionId: number, unitId: number, pdu: Buffer): void {
     this.receivedSinceTimeout = true;
+    this.heardOnConnection = true;
+    // Any frame proves its unit alive, whether or not it answers what is outstanding (a late reply).
+    this.noteAlive(unitId);
     const pending = this.inFlight.get(transactionId);
     if (!pending) {
       this.stats.discardedTransaction++;
       return;
     }
     if (pending.unitId !== unitId) {
+      // The device answered the unit's transaction, wrongly: the path to the unit is alive.
+      this.noteAlive(pending.unitId);
       this.stats.discardedUnit++;
       return;
     }
@@ -543,7 +593,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
         this.stats.discardedFunction++;
         return;
       }
-      this.complete(pending);
+      this.inFlight.delete(pending.transactionId);
       if (error instanceof ModbusException) {
         this.stats.exceptions++;
         pending.callback(new ModbusException(error.code, describeException(error.code)), undefined);
@@ -554,23 +604,21 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
       this.afterTransaction();
       return;
     }
-    this.complete(pending);
+    this.inFlight.delete(pending.transactionId);
     this.stats.responses++;
     pending.callback(null, response);
     this.afterTransaction();
   }
 
-  /** The unit answered: remove the request, close the unit's breaker. */
-  private complete(pending: PendingRequest): void {
-    this.inFlight.delete(pending.transactionId);
-    const health = this.units.get(pending.unitId);
-    if (health && health.consecutiveTimeouts > 0) {
-      health.consecutiveTimeouts = 0;
-      health.backoffMs = this.unitBackoffMs;
-      if (health.suspendedUntil > 0) {
-        health.suspendedUntil = 0;
-        this.emit('unitRestored', { unitId: pending.unitId });
-      }
+  /** A frame from the unit arrived: reset its timeout count, close its breaker. */
+  private noteAlive(unitId: number): void {
+    const health = this.units.get(unitId);
+    if (!health || (health.consecutiveTimeouts === 0 && health.suspendedUntil === 0)) return;
+    health.consecutiveTimeouts = 0;
+    health.backoffMs = this.unitBackoffMs;
+    if (health.suspendedUntil > 0) {
+      health.suspendedUntil = 0;
+      this.emit('unitRestored', { unitId });
     }
   }
 

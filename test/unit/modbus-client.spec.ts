@@ -106,6 +106,7 @@ describe('modbus client', () => {
     const restored: number[] = [];
     c.on('unitSuspended', (e) => suspended.push(e.unitId));
     c.on('unitRestored', (e) => restored.push(e.unitId));
+    await read(c, 1); // unit 1 shares the link: the breaker protects it
     model.setSilent(2, true);
     assert.equal(await codeOf(read(c, 2)), 'timeout');
     assert.equal(await codeOf(read(c, 2)), 'timeout');
@@ -127,6 +128,7 @@ describe('modbus client', () => {
     const c = client({ unitFailureThreshold: 2, unitBackoffMs: 100, silentLinkTimeouts: 100 });
     const periods: number[] = [];
     c.on('unitSuspended', (e) => periods.push(e.forMs));
+    await read(c, 1);
     model.setSilent(3, true);
     await codeOf(read(c, 3));
     await codeOf(read(c, 3));
@@ -135,21 +137,48 @@ describe('modbus client', () => {
     assert.deepEqual(periods, [100, 200]);
   });
 
-  it('reconnects by itself after the connection drops, with one outage and one restored event', async () => {
-    const c = client();
+  it('reconnects at once after a working connection drops: a request made meanwhile waits and is answered (issue 8)', async () => {
+    const c = client({ reconnectMinMs: 5000, reconnectMaxMs: 5000 });
     const outages: string[] = [];
+    const states: ConnectionState[] = [];
     let restoredCount = 0;
     c.on('outage', (e) => outages.push(e.reason));
     c.on('restored', () => restoredCount++);
     await read(c, 1);
+    c.on('state', (s) => states.push(s));
     server.dropConnections();
-    await until('backoff', () => c.state === 'backoff');
-    assert.equal(await codeOf(read(c, 1)), 'not-connected', 'no queueing into an outage');
-    await until('reconnected', () => c.state === 'connected');
-    assert.deepEqual(await read(c, 1), [0]);
+    await until('the drop is seen', () => outages.length === 1);
+    const t0 = performance.now();
+    assert.deepEqual(await read(c, 1), [0], 'queued for the immediate reconnect, not rejected as not-connected');
+    assert.ok(performance.now() - t0 < 1000, 'no 5 s back-off before the first reconnect');
+    assert.deepEqual(states, ['connecting', 'connected'], 'no back-off state');
     assert.equal(outages.length, 1);
     assert.equal(restoredCount, 1);
     assert.equal(c.stats.connects, 2);
+  });
+
+  it('backs off when the reconnect fails too (a device that accepts and drops at once gets no busy loop)', async () => {
+    const c = client({ reconnectMinMs: 200, reconnectMaxMs: 200 });
+    await read(c, 1);
+    let accepted = 0;
+    const dropper = net.createServer((s) => { accepted++; s.destroy(); });
+    const port = server.port;
+    await server.close();
+    await new Promise<void>((r) => dropper.listen(port, '127.0.0.1', () => r()));
+    try {
+      await until('backoff', () => c.state === 'backoff', 2000);
+      assert.equal(await codeOf(read(c, 1)), 'not-connected', 'no queueing into a real outage');
+      await sleep(450);
+      assert.ok(accepted >= 2 && accepted <= 5, `${accepted} connections in ~0.5 s with a 200 ms back-off`);
+    } finally {
+      await new Promise((r) => dropper.close(r));
+      server = await startModbusTcpServer({ port, model });
+    }
+  });
+
+  it('caps the reconnect back-off at 5 s by default, so a device that is back is polled again within seconds', () => {
+    const c = new ModbusClient(new TcpTransport({ host: '127.0.0.1', port: 1 }));
+    assert.equal((c as unknown as { reconnectMaxMs: number }).reconnectMaxMs, 5000);
   });
 
   it('keeps retrying with backoff while the device is down, one outage for many failed attempts', async () => {
@@ -174,12 +203,40 @@ describe('modbus client', () => {
     }
   });
 
-  it('reconnects a link on which nothing arrives any more (half-open)', async () => {
+  it('reconnects a link on which nothing arrives any more (half-open), saying the client closed it', async () => {
     const c = client({ unitFailureThreshold: 100, silentLinkTimeouts: 3 });
+    const outages: string[] = [];
+    c.on('outage', (e) => outages.push(e.reason));
     await read(c, 1);
     model.setSilent(1, true);
     for (let i = 0; i < 3; i++) assert.equal(await codeOf(read(c, 1)), 'timeout');
     await until('reconnected', () => c.stats.connects === 2 && c.state === 'connected');
+    assert.equal(outages.length, 1);
+    assert.doesNotMatch(outages[0], /closed by the device/);
+    assert.match(outages[0], /no answer to 3 requests in a row and nothing received: closed by the client/);
+  });
+
+  describe('circuit breaker: liveness, not tidy answers (issue 8)', () => {
+    it('never suspends the only unit of a link: its polls keep going to the wire', async () => {
+      const c = client({ unitFailureThreshold: 2, unitBackoffMs: 5000, silentLinkTimeouts: 100 });
+      const suspended: number[] = [];
+      c.on('unitSuspended', (e) => suspended.push(e.unitId));
+      await read(c, 1);
+      model.setSilent(1, true);
+      for (let i = 0; i < 4; i++) assert.equal(await codeOf(read(c, 1)), 'timeout');
+      assert.deepEqual(suspended, []);
+      model.setSilent(1, false);
+      assert.deepEqual(await read(c, 1), [0], 'answered at once when the unit is back');
+      assert.equal(c.stats.rejectedSuspended, 0);
+    });
+
+    it('unitFailureThreshold 0 turns the breaker off', async () => {
+      const c = client({ unitFailureThreshold: 0, silentLinkTimeouts: 100 });
+      await read(c, 1);
+      model.setSilent(2, true);
+      for (let i = 0; i < 4; i++) assert.equal(await codeOf(read(c, 2)), 'timeout');
+      assert.ok(!c.isUnitSuspended(2));
+    });
   });
 
   it('waits pauseAfterConnectMs after connecting and gapMs between requests', async () => {
@@ -247,6 +304,27 @@ describe('modbus client', () => {
       const c = rogueClient();
       assert.equal(await codeOf(read(c, 1)), 'timeout');
       assert.equal(c.stats.discardedUnit, 1);
+    });
+
+    it('a late reply or a reply with the wrong unit id proves the unit alive: no suspension (issue 8)', async () => {
+      // Unit 1 answers every request late (after the 150 ms timeout), unit 2 answers with unit id 9:
+      // both are alive, the breaker must not open; unit 3 answers properly and shares the link.
+      reply = (tid, unit, _pdu, s) => {
+        const answer = frame(tid, unit === 2 ? 9 : unit, Buffer.from([3, 2, 0, 66]));
+        if (unit === 1) setTimeout(() => s.destroyed || s.write(answer), 200);
+        else s.write(answer);
+      };
+      const c = client({ port: (rogue.address() as net.AddressInfo).port, unitFailureThreshold: 2, unitBackoffMs: 5000, silentLinkTimeouts: 100 });
+      const suspended: number[] = [];
+      c.on('unitSuspended', (e) => suspended.push(e.unitId));
+      for (let i = 0; i < 4; i++) {
+        assert.deepEqual(await read(c, 3), [66]);
+        assert.equal(await codeOf(read(c, 1)), 'timeout', 'a late reply is never the answer');
+        assert.equal(await codeOf(read(c, 2)), 'timeout', 'nor one with the wrong unit id');
+        await sleep(60); // the late reply arrives
+      }
+      assert.deepEqual(suspended, []);
+      assert.ok(c.stats.discardedTransaction >= 3 && c.stats.discardedUnit === 4, JSON.stringify(c.stats));
     });
 
     it('rejects a malformed answer (byte count ≠ 2 × quantity) with a clear error (T-MB-04)', async () => {
