@@ -43,11 +43,34 @@ export function linkSettingsFrom(config: Record<string, unknown>): LinkSettings 
     stopBits: configNumber(config.stopBits, RTU_DEFAULTS.stopBits) as 1 | 2,
     timeoutMs: configNumber(config.timeout, 1000),
     reconnectMinMs: configNumber(config.reconnect, 1000),
+    reconnectMaxMs: configNumber(config.reconnectMax, 5000),
+    unitFailureThreshold: configNumber(config.breakerTimeouts, 3),
+    unitBackoffMs: configNumber(config.breakerBackoff, 5000),
     gapMs: configNumber(config.gap, 0),
     pauseAfterConnectMs: configNumber(config.connectPause, 0),
     maxRegistersPerRequest: Math.min(125, Math.max(1, configNumber(config.maxRegisters, 125))),
     queueLimit: Math.max(1, configNumber(config.queueLimit, 1000)),
   };
+}
+
+/** `${NAME}` or the older `$(NAME)`, the whole value: what Node-RED substitutes in node properties. */
+const ENV_REFERENCE = /^\$\{(\S+)\}$|^\$\((\S+)\)$/;
+
+/**
+ * The config with environment variable references substituted the way the Node-RED runtime does
+ * it when it creates a node (@node-red/runtime flows/util.js mapEnvVarProperties): a string
+ * property whose whole value is `${NAME}` (or `$(NAME)`) becomes the value `lookup` gives (the
+ * flow's, then the process's environment); an unknown name leaves the text as it is. The "test
+ * connection" endpoint gets the dialog's raw text, so it substitutes before reading settings.
+ */
+export function substituteEnvironment(config: Record<string, unknown>, lookup: (name: string) => unknown): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    const match = typeof value === 'string' ? ENV_REFERENCE.exec(value) : null;
+    const substituted = match ? lookup(match[1] ?? match[2]) : undefined;
+    result[key] = substituted === undefined ? value : substituted;
+  }
+  return result;
 }
 
 /** Every problem with the settings (empty when a client can be made from them). */
@@ -56,7 +79,8 @@ export function validateLinkSettings(s: LinkSettings): string[] {
     return validateSerialSettings({ path: s.serialPath, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits });
   }
   const problems: string[] = [];
-  if (s.host === '') problems.push('host is empty');
+  if (/^\$[{(]/.test(s.host)) problems.push(`host ${s.host} names an environment variable that is not set`);
+  else if (s.host === '') problems.push('host is empty');
   if (!(Number.isInteger(s.port) && s.port >= 1 && s.port <= 65535)) problems.push(`port must be an integer 1..65535, got ${s.port}`);
   return problems;
 }

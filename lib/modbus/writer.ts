@@ -10,7 +10,7 @@
  *   "not-sent", so a drive never gets a start bit after its setpoint write failed. What was
  *   written before the failure stays written; the result says exactly which metrics those are.
  * - Every write attempt emits one 'written' event (the node logs one line each: unit, metric,
- *   address, old → new when read, outcome, source msg id).
+ *   address, old → new when read, outcome, who sent the command).
  * - A write is never kept for later: while the link is down the client rejects it at once
  *   ('not-connected'), so a stale command cannot fire minutes later when the link comes back.
  */
@@ -68,8 +68,8 @@ export interface WriteLogEntry {
   written: RawValue;
   status: WriteStatus;
   error?: string;
-  /** The source of the command, e.g. the Node-RED msg id. */
-  source?: string;
+  /** Who sent the command (lib/principal.ts senderOf: msg.principal, msg.user, else the msg id), for the audit line. */
+  who?: string;
 }
 
 export interface ModbusWriterOptions {
@@ -104,7 +104,7 @@ export class ModbusWriter extends EventEmitter<ModbusWriterEvents> {
   }
 
   /** Check and write a command. Never rejects: every outcome, also a refusal, is a WriteOutcome. */
-  write(payload: unknown, source?: string): Promise<WriteOutcome> {
+  write(payload: unknown, who?: string): Promise<WriteOutcome> {
     const prepared = prepareCommand(this.options.plan, payload);
     if (!prepared.ok) {
       this.stats.rejected++;
@@ -124,7 +124,7 @@ export class ModbusWriter extends EventEmitter<ModbusWriterEvents> {
       return Promise.resolve(this.unsent(prepared.writes, error, 'failed'));
     }
     this.waiting++;
-    const run = this.tail.then(() => this.run(prepared.writes, source));
+    const run = this.tail.then(() => this.run(prepared.writes, who));
     this.tail = run.catch(() => undefined); // one failed command never stalls the ones behind it
     return run.then(
       (outcome) => outcome,
@@ -139,7 +139,7 @@ export class ModbusWriter extends EventEmitter<ModbusWriterEvents> {
     this.closed = true;
   }
 
-  private async run(writes: PreparedWrite[], source: string | undefined): Promise<WriteOutcome> {
+  private async run(writes: PreparedWrite[], who: string | undefined): Promise<WriteOutcome> {
     if (this.closed) return this.unsent(writes, 'writer closed', 'failed');
     this.stats.commands++;
     const started = performance.now();
@@ -168,7 +168,7 @@ export class ModbusWriter extends EventEmitter<ModbusWriterEvents> {
       }
       this.emit('written', {
         unitId, name: w.name, table: w.def.table, address: w.def.address, fc: w.request.fc, old: result.old,
-        written: w.written, status: result.status, error: result.error, source,
+        written: w.written, status: result.status, error: result.error, who,
       });
     }
     return { ok: failure === undefined, unitId, results, durationMs: performance.now() - started };

@@ -2,19 +2,21 @@
  * Node-RED adapter of the Modbus node set: `uns-modbus-link` (config node owning one Modbus
  * client), `uns-modbus-read` (polls one unit, emits one tag batch per poll) and `uns-modbus-write`
  * (writes commands to one unit). All protocol work is in lib/modbus/; this file reads config, maps
- * events to status()/send() and logs one line per outage and one per write. Config property names
- * are documented in docs/modbus.md.
+ * events to status()/send() and logs one line per outage (damped while a device flaps: one summary
+ * a minute) and one per write, with who sent it. Config property names are documented in docs/modbus.md.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { ConnectionState, ModbusClient } from '../../lib/modbus/client';
 import type { ModbusTable } from '../../lib/modbus/data-model';
-import { configNumber, createModbusClient, describeLink, linkSettingsFrom, validateLinkSettings } from '../../lib/modbus/link-config';
+import { configNumber, createModbusClient, describeLink, linkSettingsFrom, substituteEnvironment, validateLinkSettings } from '../../lib/modbus/link-config';
+import { OutageLine, OutageLog } from '../../lib/modbus/outage-log';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition, ReadPlan, MetricDefinitionError } from '../../lib/modbus/read-plan';
 import { probeLink } from '../../lib/modbus/probe';
 import { listSerialPorts, RtuTransport } from '../../lib/modbus/rtu';
 import { buildWritePlan, WriteMetricDefinition, WritePlan } from '../../lib/modbus/write-plan';
 import { ModbusWriter, WriteLogEntry, WriteOutcome } from '../../lib/modbus/writer';
+import { senderOf } from '../../lib/principal';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { counter, gauge } from '../../lib/runtime/metrics';
 
@@ -145,6 +147,20 @@ export = function (RED: NodeAPI): void {
       for (const user of users) user.onLinkState(state);
     };
 
+    // One log line per outage and one when it ends, damped to one summary a minute while the
+    // device flaps; never one per request (peers.md §2, MB#89).
+    const outageLog = new OutageLog({
+      write(line: OutageLine) {
+        if (line.kind === 'outage') node.warn(RED._('modbus.log.outage', { address: line.address, reason: line.reason }));
+        else if (line.kind === 'restored') node.log(RED._('modbus.log.restored', { address: line.address, seconds: (line.downMs / 1000).toFixed(1) }));
+        else {
+          node.warn(RED._(line.connected ? 'modbus.log.flapping-up' : 'modbus.log.flapping-down', {
+            address: line.address, outages: line.outages, seconds: line.windowMs / 1000, reason: line.lastReason,
+          }));
+        }
+      },
+    });
+
     node.register = (user) => {
       users.add(user);
       if (!node.client) {
@@ -152,11 +168,10 @@ export = function (RED: NodeAPI): void {
         // 'outage' comes before the 'backoff' state change, so the registry gets the reason with it.
         client.on('outage', (e) => {
           lastOutage = e.reason;
-          // One log line per outage and one when it ends; never one per request (peers.md §2, MB#89).
-          node.warn(RED._('modbus.log.outage', { address: e.address, reason: e.reason }));
+          outageLog.outage(e);
         });
         client.on('state', fanOut);
-        client.on('restored', (e) => node.log(RED._('modbus.log.restored', { address: e.address, seconds: (e.downMs / 1000).toFixed(1) })));
+        client.on('restored', (e) => outageLog.restored(e));
         client.on('unitSuspended', (e) => {
           if (!e.repeat) node.warn(RED._('modbus.log.unit-suspended', { unit: e.unitId, timeouts: e.timeouts, seconds: e.forMs / 1000 }));
         });
@@ -180,6 +195,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (done: () => void) => {
       liveLinks.delete(node);
+      outageLog.close();
       users.clear();
       const client = node.client;
       node.client = undefined;
@@ -278,10 +294,10 @@ export = function (RED: NodeAPI): void {
   }
 
   /** What went wrong with a command, for node.error (Catch nodes) and the status. */
-  function describeFailure(outcome: WriteOutcome): { error: string; status: NodeStatus } {
+  function describeFailure(outcome: WriteOutcome, who: string): { error: string; status: NodeStatus } {
     if (outcome.problems) {
       const detail = outcome.problems.map((p) => (p.name ? `${p.name}: ${p.problem}` : p.problem)).join('; ');
-      return { error: RED._('modbus.errors.write-refused', { detail }), status: { fill: 'red', shape: 'dot', text: RED._('modbus.status.refused') } };
+      return { error: RED._('modbus.errors.write-refused', { detail, who }), status: { fill: 'red', shape: 'dot', text: RED._('modbus.status.refused') } };
     }
     const failed = Object.entries(outcome.results).filter(([, r]) => r.status !== 'ok' && r.status !== 'not-sent');
     const notSent = Object.entries(outcome.results).filter(([, r]) => r.status === 'not-sent').map(([name]) => name);
@@ -316,19 +332,22 @@ export = function (RED: NodeAPI): void {
     const client = link.register(node);
     const writer = new ModbusWriter({ client, unitId, plan, readBefore: config.readBefore === true });
     writer.on('written', (e: WriteLogEntry) => {
-      // One line per write (audit): unit, metric, address, old → new, outcome, source msg id.
+      // One line per write (audit): unit, metric, address, old → new, outcome, who sent it.
       const line = RED._('modbus.log.write', {
         unit: e.unitId, metric: e.name, table: e.table, address: e.address, fc: e.fc, old: logValue(e.old), value: logValue(e.written),
-        outcome: e.status === 'ok' ? 'ok' : `${e.status}: ${e.error}`, source: e.source ?? '-',
+        outcome: e.status === 'ok' ? 'ok' : `${e.status}: ${e.error}`, who: e.who ?? '-',
       });
       if (e.status === 'ok') node.log(line);
       else node.warn(line);
     });
 
     node.on('input', (msg: NodeMessageInFlow & { command?: unknown; ok?: boolean }, send, done) => {
-      writer.write(msg.payload, msg._msgid).then((outcome) => {
+      const who = senderOf(msg);
+      writer.write(msg.payload, who).then((outcome) => {
         const count = Object.values(outcome.results).filter((r) => r.status === 'ok').length;
-        const failure = outcome.ok ? undefined : describeFailure(outcome);
+        // A command refused before anything was sent (not a number, unknown metric, out of range)
+        // is logged too, with who sent it: done(error) below writes it (and Catch nodes get it).
+        const failure = outcome.ok ? undefined : describeFailure(outcome, who);
         lastResult = failure?.status ?? { fill: 'green', shape: 'dot', text: RED._('modbus.status.written', { count }) };
         showStatus();
         msg.command = msg.payload;
@@ -349,6 +368,9 @@ export = function (RED: NodeAPI): void {
 
   // "Test connection / read once" of the link dialog: the dialog's unsaved settings, one read, a
   // temporary client that is closed again (lib/modbus/probe.ts). Editing a link needs write permission.
+  // `${NAME}` values are substituted as the runtime does at deploy: from the deployed link's flow
+  // (its Environment Variables, then the process's) when the dialog names a deployed link, else
+  // from the process's environment.
   let probesRunning = 0;
   RED.httpAdmin.post('/uns-modbus-link/test', RED.auth.needsPermission('uns-modbus-link.write'), (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -362,7 +384,9 @@ export = function (RED: NodeAPI): void {
       table: (typeof body.table === 'string' && body.table ? body.table : 'holding') as ModbusTable,
       address: configNumber(body.address, 0),
     };
-    probeLink(linkSettingsFrom(body), target).then(
+    const deployed = typeof body.id === 'string' ? RED.nodes.getNode(body.id) : null;
+    const settings = linkSettingsFrom(substituteEnvironment(body, (name) => RED.util.getSetting(deployed as Node, name)));
+    probeLink(settings, target).then(
       (result) => res.status(!result.ok && result.kind === 'invalid' ? 400 : 200).json(result),
       (error: Error) => res.status(500).json({ ok: false, kind: 'error', error: error.message }),
     ).finally(() => {

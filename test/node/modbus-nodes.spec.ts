@@ -259,6 +259,27 @@ describe('modbus nodes', function () {
     assert.equal(good.payload.speed, 1480.5);
     assert.ok(seen.some((s) => s.text === 'modbus.status.disconnected' || s.text === 'modbus.status.connecting'), JSON.stringify(seen));
   });
+  it('damps the log of a flapping device: one outage line and one restored line, not two per drop (issue 8)', async () => {
+    await helper.load(modbusNodes, flow());
+    await nextBatch();
+    const link = helper.getNode('link') as unknown as HelperNode & { client: { stats: { connects: number; outages: number; responses: number } } };
+    for (let i = 0; i < 15; i++) {
+      // Drop, then wait for an answer on the new connection: a device that works between drops.
+      const { connects } = link.client.stats;
+      server.dropConnections();
+      const deadline = Date.now() + 3000;
+      while (link.client.stats.connects === connects && Date.now() < deadline) await sleep(5);
+      const { responses } = link.client.stats;
+      while (link.client.stats.responses === responses && Date.now() < deadline) await sleep(5);
+    }
+    assert.ok(link.client.stats.outages >= 10, `${link.client.stats.outages} outages`);
+    const said = (spy: Spy, key: string) => spy.getCalls().filter((c) => c.args[0] === key).length;
+    assert.equal(said(link.warn, 'modbus.log.outage'), 1, 'the first outage in full, the others go into the minute summary');
+    assert.equal(said(link.log, 'modbus.log.restored'), 1);
+    const good = await nextBatch((b) => b.meta?.speed.quality === 'good');
+    assert.equal(good.payload.speed, 1480.5, 'polling goes on');
+  });
+
   describe('uns-modbus-write', () => {
     const writeFlow = (write: object = {}) => [
       { id: 'link', type: 'uns-modbus-link', host: '127.0.0.1', port: server.port, timeout: 200, reconnect: 50 },
@@ -299,6 +320,35 @@ describe('modbus nodes', function () {
       assert.deepEqual(model.get(1, 'coil', 5, 1), [1]);
       assert.equal(write.log.getCalls().filter((c) => c.args[0] === 'modbus.log.write').length, 3, 'one log line per write');
       assert.deepEqual(seen.at(-1), { fill: 'green', shape: 'dot', text: 'modbus.status.written' });
+    });
+
+    /** The node set with RED._ recording its substitutions (the helper's RED._ returns the bare key). */
+    const recordingTranslations = (translated: Array<{ key: string; subs?: Record<string, unknown> }>) =>
+      (RED: { _: (key: string, subs?: Record<string, unknown>) => string }) => {
+        RED._ = (key, subs) => {
+          translated.push({ key, subs });
+          return key;
+        };
+        return (modbusNodes as unknown as (red: unknown) => void)(RED);
+      };
+
+    it('logs who sent a write (msg.principal through senderOf), not the message id; a refused command names who too (issue 4)', async () => {
+      const translated: Array<{ key: string; subs?: Record<string, unknown> }> = [];
+      await helper.load(recordingTranslations(translated), writeFlow());
+      const write = helper.getNode('write') as unknown as HelperNode;
+      const principal = { via: 'mqtt', id: 'mqtt:scada-1 (user alice)', clientId: 'scada-1', user: 'alice' };
+      let result = nextResult();
+      write.receive({ _msgid: 'cmd-7', principal, payload: { run: true } });
+      assert.equal((await result).ok, true);
+      const line = translated.find((t) => t.key === 'modbus.log.write');
+      assert.equal(line?.subs?.who, 'mqtt:scada-1 (user alice)', JSON.stringify(line));
+      result = nextResult();
+      write.receive({ _msgid: 'cmd-8', principal, payload: { speedSetpoint: 'NaN' } });
+      assert.equal((await result).ok, false);
+      const refused = translated.find((t) => t.key === 'modbus.errors.write-refused');
+      assert.equal(refused?.subs?.who, 'mqtt:scada-1 (user alice)', JSON.stringify(refused));
+      await sleep(20);
+      assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.write-refused')), 'the refusal is logged');
     });
 
     it('refuses a command with an out-of-range value: nothing written, error for Catch nodes, red status', async () => {
@@ -403,6 +453,35 @@ describe('modbus nodes', function () {
       assert.equal(noPort.body.kind, 'no-port', JSON.stringify(noPort.body));
       await sleep(20);
       assert.equal(server.connections, 0);
+    });
+
+    it('substitutes ${NAME} like the runtime: the deployed link\'s flow environment, else the process environment (issue 9)', async () => {
+      model.set(1, 'holding', 0, [31]);
+      await helper.unload();
+      await helper.load(modbusNodes, [
+        { id: 'plant-tab', type: 'tab', label: 'plant', env: [
+          { name: 'SIM_HOST', value: '127.0.0.1', type: 'str' },
+          { name: 'SIM_PORT', value: String(server.port), type: 'str' },
+        ] },
+        { id: 'flow-link', type: 'uns-modbus-link', z: 'plant-tab', host: '${SIM_HOST}', port: '${SIM_PORT}', timeout: 300 },
+      ]);
+      const fromFlow = await probe({ id: 'flow-link', transport: 'tcp', host: '${SIM_HOST}', port: '${SIM_PORT}', timeout: '300' });
+      assert.equal(fromFlow.body.ok, true, JSON.stringify(fromFlow.body));
+      assert.equal(fromFlow.body.value, 31);
+      assert.equal(fromFlow.body.link, `127.0.0.1:${server.port}`);
+
+      process.env.UNS_EDGE_TEST_MODBUS_HOST = '127.0.0.1';
+      process.env.UNS_EDGE_TEST_MODBUS_PORT = String(server.port);
+      try {
+        const fromProcess = await probe({ id: 'not-deployed-yet', transport: 'tcp', host: '${UNS_EDGE_TEST_MODBUS_HOST}', port: '$(UNS_EDGE_TEST_MODBUS_PORT)', timeout: '300' });
+        assert.equal(fromProcess.body.ok, true, JSON.stringify(fromProcess.body));
+      } finally {
+        delete process.env.UNS_EDGE_TEST_MODBUS_HOST;
+        delete process.env.UNS_EDGE_TEST_MODBUS_PORT;
+      }
+      const unset = await probe({ transport: 'tcp', host: '${UNS_EDGE_TEST_UNSET_HOST}', port: '502' });
+      assert.equal(unset.status, 400);
+      assert.equal(unset.body.error, 'host ${UNS_EDGE_TEST_UNSET_HOST} names an environment variable that is not set');
     });
 
     it('lists serial ports', async () => {

@@ -164,7 +164,7 @@ describe('modbus writer', () => {
     await server.close();
   });
 
-  it('writes a command and the device holds the values; one log entry per write with the source', async () => {
+  it('writes a command and the device holds the values; one log entry per write with who sent it', async () => {
     const w = writer();
     const log: WriteLogEntry[] = [];
     w.on('written', (e) => log.push(e));
@@ -177,7 +177,7 @@ describe('modbus writer', () => {
     assert.deepEqual(model.get(1, 'coil', 3, 1), [1]);
     assert.equal(log.length, 5);
     assert.deepEqual(log[0], {
-      unitId: 1, name: 'speedSetpoint', table: 'holding', address: 10, fc: 6, old: undefined, written: 45.5, status: 'ok', error: undefined, source: 'msg-1',
+      unitId: 1, name: 'speedSetpoint', table: 'holding', address: 10, fc: 6, old: undefined, written: 45.5, status: 'ok', error: undefined, who: 'msg-1',
     });
   });
 
