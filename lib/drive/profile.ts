@@ -7,8 +7,8 @@
  *   profiles/abb-acs580.json: parameters[3].address: must be ≤ 65535
  * and all problems of a file are reported at once, so an author fixes a profile in one pass.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import Ajv2020, { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import { ModbusDataType, registerCount, WordOrder } from '../modbus/datatypes';
 import { packageInfo } from '../runtime/package-info';
@@ -131,8 +131,13 @@ export interface ProfileProblem { path: string; message: string }
 /** Reported problems stop at this many, so a garbage file does not make a megabyte message. */
 const MAX_PROBLEMS_REPORTED = 20;
 
+/**
+ * A profile file that cannot be used. `claimedId` is the id the file declares when it could be
+ * read (a string `id` in a JSON object); undefined when it could not — a file that cannot be read
+ * or parsed might be meant to override any profile (lib/drive/catalog.ts blocks them all).
+ */
 export class DriveProfileError extends Error {
-  constructor(readonly file: string, readonly problems: readonly ProfileProblem[]) {
+  constructor(readonly file: string, readonly problems: readonly ProfileProblem[], readonly claimedId?: string) {
     super(formatProblems(file, problems));
     this.name = 'DriveProfileError';
     Object.setPrototypeOf(this, DriveProfileError.prototype);
@@ -442,21 +447,89 @@ export function validateDriveProfile(json: unknown, file = 'drive profile', opti
   return profile;
 }
 
-/** Read, parse and check a profile file. */
-export function loadDriveProfile(file: string): DriveProfile {
-  let text: string;
+/** A profile file larger than this is refused unread (the shipped ones are about 20 kB). */
+export const MAX_PROFILE_BYTES = 1024 * 1024;
+
+/** The reason of a file system error without its message, which names server paths. */
+function fsReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code ? `(${code})` : '(unknown error)';
+}
+
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * The text of a profile file, read only when it is safe to show problems found in it: a symbolic
+ * link is followed only to a file inside the same folder (a link to /etc/shadow is neither read nor
+ * quoted), only regular files up to MAX_PROFILE_BYTES are read (not a FIFO, a device or a folder
+ * named *.json). Problems name the file, never its target or a server path.
+ */
+function readProfileText(file: string, folder: string): string {
+  const refuse = (message: string): never => { throw new DriveProfileError(file, [{ path: '', message }]); };
+  let target = file;
   try {
-    text = readFileSync(file, 'utf8');
+    if (lstatSync(file).isSymbolicLink()) {
+      let real: string;
+      try {
+        real = realpathSync(file);
+      } catch (error) {
+        return refuse(`is a symbolic link whose target cannot be resolved ${fsReason(error)}; not read`);
+      }
+      if (!isInside(realpathSync(folder), real)) return refuse('is a symbolic link to a file outside the profile folder; not read (copy the profile into the folder)');
+      target = real;
+    }
+    const stat = statSync(target);
+    if (!stat.isFile()) return refuse('is not a regular file; not read');
+    if (stat.size > MAX_PROFILE_BYTES) return refuse(`is ${stat.size} bytes, more than a profile may have (${MAX_PROFILE_BYTES}); not read`);
+    return readFileSync(target, 'utf8');
   } catch (error) {
-    throw new DriveProfileError(file, [{ path: '', message: `cannot be read: ${(error as Error).message}` }]);
+    if (error instanceof DriveProfileError) throw error;
+    return refuse(`cannot be read ${fsReason(error)}`);
   }
+}
+
+/**
+ * Where JSON.parse stopped, as line and column, without the parser's message: V8 (Node 20.20, 22)
+ * quotes the text around an unexpected token ("Unexpected token 'r', "root:$y$j9T"... is not valid JSON")
+ * and then gives no position.
+ */
+export function jsonSyntaxProblem(text: string, error: Error): ProfileProblem {
+  const at = /at position (\d+)/.exec(error.message);
+  if (!at) return { path: '', message: /end of JSON input/.test(error.message) ? 'is not valid JSON (it ends too early)' : 'is not valid JSON' };
+  const position = Number(at[1]);
+  const before = text.slice(0, position).split('\n');
+  return { path: '', message: `is not valid JSON (line ${before.length}, column ${before[before.length - 1].length + 1})` };
+}
+
+/** The id a parsed document declares, if it declares one. */
+function declaredId(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const id = (json as Record<string, unknown>).id;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Read, parse and check a profile file. `folder` is the profile folder it was listed in (a symbolic
+ * link must stay inside it). A DriveProfileError carries the id the file declares when it could be
+ * read, and never the content of a file that is not a profile.
+ */
+export function loadDriveProfile(file: string, folder = dirname(file)): DriveProfile {
+  const text = readProfileText(file, folder).replace(/^\uFEFF/, ''); // a byte order mark some Windows editors write
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new DriveProfileError(file, [{ path: '', message: `is not valid JSON: ${(error as Error).message}` }]);
+    throw new DriveProfileError(file, [jsonSyntaxProblem(text, error as Error)]);
   }
-  return validateDriveProfile(json, file);
+  try {
+    return validateDriveProfile(json, file);
+  } catch (error) {
+    if (error instanceof DriveProfileError) throw new DriveProfileError(file, error.problems, declaredId(json));
+    throw error;
+  }
 }
 
 /** The folder of the profiles that ship with uns-edge. */
@@ -467,20 +540,35 @@ export function packagedProfilesDir(): string {
 export interface ProfileListing { profiles: { file: string; profile: DriveProfile }[]; errors: DriveProfileError[] }
 
 /**
- * Every *.json profile in the given folders (missing folders are skipped). A broken file does not
- * hide the others: it lands in `errors`. A later folder's profile replaces an earlier one with
- * the same id, so a user folder can override a packaged profile. `load` reads one file (a caching
+ * Every *.json profile in the given folders (a missing folder is skipped; one that exists but
+ * cannot be listed is an error without a claimed id). A broken file does not hide the others: it
+ * lands in `errors`. A later folder's profile replaces an earlier one with the same id, so a user
+ * folder can override a packaged profile; two files of one folder with the same id are an error
+ * that claims that id (which one applies would be a guess). `load` reads one file (a caching
  * loader may stand in for loadDriveProfile).
  */
 export function listDriveProfiles(dirs: readonly string[] = [packagedProfilesDir()], load: (file: string) => DriveProfile = loadDriveProfile): ProfileListing {
   const byId = new Map<string, { file: string; profile: DriveProfile }>();
   const errors: DriveProfileError[] = [];
   for (const dir of dirs) {
-    if (!existsSync(dir)) continue;
-    for (const entry of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') errors.push(new DriveProfileError(dir, [{ path: '', message: `the profile folder cannot be listed ${fsReason(error)}` }]));
+      continue;
+    }
+    const inFolder = new Map<string, string>();
+    for (const entry of entries.filter((f) => f.endsWith('.json')).sort()) {
       const file = join(dir, entry);
       try {
         const profile = load(file);
+        const twin = inFolder.get(profile.id);
+        if (twin !== undefined) {
+          errors.push(new DriveProfileError(file, [{ path: 'id', message: `"${profile.id}" is also the id of ${twin} in the same folder; which one applies would be a guess` }], profile.id));
+          continue;
+        }
+        inFolder.set(profile.id, entry);
         byId.set(profile.id, { file, profile });
       } catch (error) {
         if (error instanceof DriveProfileError) errors.push(error);

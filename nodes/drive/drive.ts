@@ -8,7 +8,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { formatAuditRecord } from '../../lib/drive/audit';
-import { driveProfileFolders, findDriveProfile, profileCatalog } from '../../lib/drive/catalog';
+import { driveProfileFolders, DriveProfileBlocked, findDriveProfile, profileCatalog } from '../../lib/drive/catalog';
 import { DriveController, DriveStatusView } from '../../lib/drive/controller';
 import { DriveNodeConfig, driveNodeSettings, DriveSettingsError } from '../../lib/drive/node-settings';
 import { DriveRequestError, parseDriveRequest } from '../../lib/drive/requests';
@@ -45,6 +45,12 @@ function statusOf(RED: NodeAPI, view: DriveStatusView): NodeStatus {
       return { fill: 'green', shape: 'dot', text: RED._(view.reverse ? 'drive.status.running-reverse' : 'drive.status.running', { value: view.value, unit: view.unit }) };
     case 'stopped': return { fill: 'grey', shape: 'dot', text: RED._('drive.status.stopped', { state: view.state ?? '' }) };
   }
+}
+
+/** Status texts stay short enough for the canvas; the log line has the whole text. */
+const STATUS_TEXT_LIMIT = 120;
+function shortened(text: string): string {
+  return text.length > STATUS_TEXT_LIMIT ? `${text.slice(0, STATUS_TEXT_LIMIT - 1)}…` : text;
 }
 
 export = function (RED: NodeAPI): void {
@@ -86,6 +92,12 @@ export = function (RED: NodeAPI): void {
       settings = driveNodeSettings(config);
       profile = findDriveProfile(settings.profileId, folders()).profile;
     } catch (error) {
+      if (error instanceof DriveProfileBlocked) {
+        // A broken profile file claims this id: refuse to start, never fall back (docs/drive-profiles.md).
+        node.status({ fill: 'red', shape: 'ring', text: shortened(`${RED._('drive.status.profile-blocked')}: ${error.summary}`) });
+        node.error(`${RED._('drive.errors.invalid')}: ${error.message}`);
+        return;
+      }
       invalid(error instanceof DriveSettingsError ? error.problems.join('; ') : (error as Error).message);
       return;
     }

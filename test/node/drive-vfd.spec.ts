@@ -303,6 +303,59 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     assert.equal(link.client, undefined, 'no connection for invalid nodes');
   });
 
+  it('refuses to start when a site override of its profile does not validate: red status with the file and JSON path, one error line, no write (never the shipped 0..1800 rpm profile)', async () => {
+    plant = await startSimulatedPlant({ port: 0, drives: 1 }); // runs at 1200 rpm
+    const dir = join(userDir, 'uns-edge', 'profiles');
+    mkdirSync(dir, { recursive: true });
+    const shipped = readFileSync(join(packagedProfilesDir(), 'simulated-drive.json'), 'utf8');
+    const site = JSON.parse(shipped);
+    site.guards.setpointMax = 1000;
+    site.guards.armRequired = true;
+    site.guards.armTimeoutMs = '10 s'; // the one schema error
+    writeFileSync(join(dir, 'site-sim.json'), JSON.stringify(site));
+    // A valid profile of another id, to watch the setpoint register over Modbus from the same link.
+    const watcher = JSON.parse(shipped);
+    watcher.id = 'plant-watch';
+    writeFileSync(join(dir, 'plant-watch.json'), JSON.stringify(watcher));
+    await helper.load(NODES, flow(vfd('vfd'), vfd('watch', { profile: 'plant-watch', topic: `${ASSET}-watch` })));
+
+    const calls = (method: 'error' | 'status') => {
+      const n = helper.getNode('vfd') as Record<typeof method, { getCalls(): Array<Call & { thisValue: unknown }> }>;
+      return n[method].getCalls().filter((c) => c.thisValue === n).map((c) => c.args[0]);
+    };
+    const status = calls('status').at(-1) as Status;
+    assert.deepEqual([status.fill, status.shape], ['red', 'ring']);
+    assert.equal(status.text, 'drive.status.profile-blocked: site-sim.json: guards.armTimeoutMs: must be an integer');
+    const logged = calls('error').map(String);
+    assert.equal(logged.length, 1, logged.join('\n'));
+    assert.match(logged[0], /^drive\.errors\.invalid: drive profile "uns-edge-simulated-drive" cannot be used until this file is fixed or removed \(no fall back to another profile with this id\): user profile site-sim\.json: guards\.armTimeoutMs: must be an integer$/);
+
+    // The link is up (the watcher reads); a 1500 rpm setpoint, allowed by the shipped profile, writes nothing.
+    let watched = 0;
+    node('watch-out').on('input', () => { watched++; });
+    await batch(() => true, 'watch');
+    const audited: unknown[] = [];
+    node('vfd-audit').on('input', (m) => audited.push(m));
+    node('vfd').receive({ payload: { command: 'setpoint', value: 1500 }, user: 'operator-7' });
+    node('vfd').receive({ payload: { speedSetpoint: 1500 } });
+    const after = watched;
+    await until('three more polls of the register', () => watched >= after + 3);
+    const last = await batch(() => true, 'watch');
+    assert.equal(last.payload.speedSetpoint, 1200, 'read over Modbus: the setpoint is unchanged');
+    assert.equal(holding(1, 1), 1200, 'the register is unchanged');
+    assert.deepEqual(audited, [], 'no command was carried out');
+    assert.equal(calls('status').length, 1, 'the red status stays');
+
+    // The editor's list shows the shipped profile as blocked and the override as broken; no preview is served.
+    const list = (await helper.request().get('/uns-edge/drive-profiles')).body as { profiles: Array<{ id: string; blockedBy: string[] }>; errors: Array<{ file: string; claims: string | null; problems: string[] }> };
+    assert.deepEqual(list.profiles.find((p) => p.id === 'uns-edge-simulated-drive')?.blockedBy, ['site-sim.json']);
+    assert.deepEqual(list.errors, [{ origin: 'user', file: 'site-sim.json', claims: 'uns-edge-simulated-drive', problems: ['guards.armTimeoutMs: must be an integer'] }]);
+    const one = await helper.request().get('/uns-edge/drive-profiles/uns-edge-simulated-drive');
+    assert.equal(one.status, 404);
+    assert.match((one.body as { error: string }).error, /cannot be used until this file is fixed or removed/);
+    await sleep(1100); // Node's HTTP Date header cache timer (see the test below)
+  });
+
   it('lists packaged and user profiles at GET /uns-edge/drive-profiles, reports a broken file, serves a profile for the preview', async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 1 });
     const dir = join(userDir, 'uns-edge', 'profiles');

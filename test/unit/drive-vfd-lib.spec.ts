@@ -173,13 +173,13 @@ describe('drive profile catalog (packaged + user folder)', () => {
     const own = structuredClone(JSON.parse(JSON.stringify(load('eaton-m-max'))));
     own.version = 99;
     writeFileSync(join(dir, 'eaton.json'), JSON.stringify(own));
-    writeFileSync(join(dir, 'bad.json'), 'not json');
+    writeFileSync(join(dir, 'bad.json'), '{"id": "bad-drive", "version": 1}');
     const catalog = profileCatalog(driveProfileFolders(userDir));
     assert.equal(catalog.profiles.length, 5);
     const eatonEntry = catalog.profiles.find((p) => p.id === 'eaton-m-max');
     assert.deepEqual([eatonEntry?.origin, eatonEntry?.file, eatonEntry?.version], ['user', 'eaton.json', 99]);
     assert.deepEqual(catalog.errors.map((e) => [e.origin, e.file]), [['user', 'bad.json']]);
-    assert.match(catalog.errors[0].problems[0], /is not valid JSON/);
+    assert.deepEqual([catalog.errors[0].claims, catalog.errors[0].problems[0]], ['bad-drive', 'schemaVersion: is required']);
     assert.equal(findDriveProfile('eaton-m-max', driveProfileFolders(userDir)).profile.version, 99);
     own.version = 100;
     writeFileSync(join(dir, 'eaton.json'), JSON.stringify(own));
@@ -191,7 +191,7 @@ describe('drive profile catalog (packaged + user folder)', () => {
     const dir = join(userDir, 'uns-edge', 'profiles');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'my-drive.json'), '{"id": "my-drive"}');
-    assert.throws(() => findDriveProfile('my-drive', driveProfileFolders(userDir)), /drive profile "my-drive" is invalid:\n.*my-drive\.json: schemaVersion: is required/);
+    assert.throws(() => findDriveProfile('my-drive', driveProfileFolders(userDir)), /drive profile "my-drive" cannot be used until this file is fixed or removed .*: user profile my-drive\.json: schemaVersion: is required/);
   });
 });
 
