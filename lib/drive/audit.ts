@@ -82,10 +82,15 @@ function formatValue(v: AuditValue | null | undefined): string {
   return String(v.value);
 }
 
+/** Control characters (a newline in msg.user …) written as \uXXXX, so a message cannot forge a log line. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One log line for a record: "operator-7 startForward: written controlWord 0 → 1 (pump2)". */
 export function formatAuditRecord(record: AuditRecord): string {
   const change = record.new ? ` ${record.parameter ?? ''} ${formatValue(record.old)} → ${formatValue(record.new)}` : '';
   const reason = record.reason ? `: ${record.reason}` : '';
   const ticket = record.ticket && (record.outcome === 'armed' || record.outcome === 'expired' || record.outcome === 'cancelled') ? ` [ticket ${record.ticket}]` : '';
-  return `audit ${record.drive}: ${record.who} ${record.command}: ${record.outcome}${change}${ticket}${reason}`;
+  return oneLine(`audit ${record.drive}: ${record.who} ${record.command}: ${record.outcome}${change}${ticket}${reason}`);
 }

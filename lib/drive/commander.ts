@@ -167,6 +167,14 @@ export class DriveCommander {
     });
   }
 
+  /**
+   * Audit a request refused before it became a command (lib/drive/requests.ts: unknown command,
+   * not a number, a hex string …): `request` says what was asked (requestSummary), `reason` why not.
+   */
+  refuse(request: string, who: string, reason: string): AuditRecord {
+    return this.audit.record({ who, drive: this.drive, command: request, outcome: 'rejected', reason });
+  }
+
   /** Drop an armed command. */
   cancel(who: string): ArmTicket | undefined {
     const ticket = this.guard.cancel();

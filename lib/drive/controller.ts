@@ -22,7 +22,7 @@ import { CommandOutcome, DriveCommander } from './commander';
 import { describeCommand } from './commands';
 import { ArmTicket, CommandGuard, GuardRejection } from './guard';
 import { DriveProfile, GuardPolicy, parameterNamed } from './profile';
-import { DriveRequest } from './requests';
+import { DriveRequest, DriveRequestError, parseDriveRequest, requestSummary } from './requests';
 import { addDerivedMetrics, derivedNameClashes, DriveBatch, DriveSnapshot, profileMetricDefinitions } from './telemetry';
 
 export type GuardOverrides = Partial<Omit<GuardPolicy, 'basis'>>;
@@ -141,6 +141,22 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
       this.snapshot = undefined;
     }
     this.showView();
+  }
+
+  /**
+   * Parse a message's payload (`arm`: msg.arm === true) and carry it out as `who`. A payload refused
+   * by the parser is audited as rejected (who, what, reason) before the DriveRequestError is rethrown,
+   * so every refusal is in the audit trail, not only those of the guard.
+   */
+  async request(payload: unknown, arm: boolean, who: string): Promise<RequestResult> {
+    let request: DriveRequest;
+    try {
+      request = parseDriveRequest(this.profile, payload, arm);
+    } catch (error) {
+      if (error instanceof DriveRequestError) this.commander.refuse(requestSummary(payload), who, error.message);
+      throw error;
+    }
+    return this.handle(request, who);
   }
 
   /** Carry out a parsed request as `who`. Rejects with GuardRejection, DriveCommandFailed or DriveCommandError. */

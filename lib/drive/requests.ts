@@ -10,6 +10,10 @@
  *
  * A message that names an unknown command or parameter, a read-only register, the raw control
  * word or a non-numeric value is refused as a whole with the reason: nothing of it is written.
+ *
+ * A value is a finite JS number, or a plain decimal string ("1200", "-12.5": from a text field).
+ * Nothing else is coerced: Number() would read "0x3E8" as 1000, "1e3" as 1000, " 12 " as 12, ""
+ * as 0 and true as 1 — a hex string in a setpoint must be refused, not written (docs/uns-vfd.md).
  */
 import { DriveCommand } from './commands';
 import { CommandName, DriveProfile } from './profile';
@@ -48,17 +52,36 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A finite number, or a string that is one ("1200" from a text field). */
-function numberFrom(value: unknown, what: string): number {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
-  if (!Number.isFinite(n)) throw new DriveRequestError(`${what} needs a finite number, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+/** Text from a message in an error or audit record: quoted, at most this many characters of it. */
+const QUOTED_TEXT_LIMIT = 64;
+
+/** `text` in quotes, cut to QUOTED_TEXT_LIMIT characters, so a huge string makes no huge log line. */
+export function quoted(text: string): string {
+  return text.length > QUOTED_TEXT_LIMIT ? `${JSON.stringify(text.slice(0, QUOTED_TEXT_LIMIT))}…` : JSON.stringify(text);
+}
+
+/** A plain decimal number as text: digits, an optional minus sign and fraction; no exponent, hex, sign + or blanks. */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `the string ${quoted(value)}`;
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `the bigint ${value}`;
+  if (value === null || value === undefined) return String(value);
+  return typeof value === 'object' ? (Array.isArray(value) ? 'an array' : 'an object') : `${typeof value} ${String(value)}`;
+}
+
+/** A finite JS number, or a plain decimal string ("1200" from a text field); nothing else is coerced. */
+export function numberFrom(value: unknown, what: string): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n)) throw new DriveRequestError(`${what} needs a finite number or a plain decimal string such as "1200", got ${describeValue(value)}`);
   return n;
 }
 
 function controlCommand(profile: DriveProfile, word: string, value: unknown): DriveCommand {
   if (word === 'setpoint') return { kind: 'setpoint', value: numberFrom(value, 'setpoint') };
-  const kind = CONTROL_ALIASES[word];
-  if (!kind) throw new DriveRequestError(`unknown command "${word}"; use one of ${REQUEST_COMMANDS.join(', ')}`);
+  const kind = Object.hasOwn(CONTROL_ALIASES, word) ? CONTROL_ALIASES[word] : undefined;
+  if (!kind) throw new DriveRequestError(`unknown command ${quoted(word)}; use one of ${REQUEST_COMMANDS.join(', ')}`);
   if (kind !== 'startReverse' && !profile.controlWord.commands[kind]) {
     throw new DriveRequestError(`${profile.id} has no ${kind} command (it has ${Object.keys(profile.controlWord.commands).join(', ')})`);
   }
@@ -72,7 +95,7 @@ function writeCommands(profile: DriveProfile, payload: Record<string, unknown>):
   const writable = profile.parameters.filter((p) => p.access === 'RW' && p.name !== profile.controlWord.parameter).map((p) => p.name);
   return entries.map(([name, value]) => {
     const p = profile.parameters.find((q) => q.name === name);
-    if (!p) throw new DriveRequestError(`${profile.id} has no parameter "${name}" (writable: ${writable.join(', ')})`);
+    if (!p) throw new DriveRequestError(`${profile.id} has no parameter ${quoted(name)} (writable: ${writable.join(', ')})`);
     if (name === profile.controlWord.parameter) throw new DriveRequestError(`${name} is written only through commands (${Object.keys(profile.controlWord.commands).join(', ')})`);
     if (p.access !== 'RW') throw new DriveRequestError(`${name} is read-only (writable: ${writable.join(', ')})`);
     const number = numberFrom(value, name);
@@ -108,4 +131,27 @@ export function parseDriveRequest(profile: DriveProfile, payload: unknown, arm =
     default:
       return { kind: 'commands', commands: [controlCommand(profile, command, payload.value)], arm };
   }
+}
+
+/** Parameter names listed in requestSummary at most. */
+const SUMMARY_NAMES_LIMIT = 5;
+
+/**
+ * What a message asked for, for the audit record of a request refused before it could be parsed:
+ * `"jump"`, `setpoint "0x3E8"`, `write "speedSetpoint", "__proto__"`, `msg.payload (number)`.
+ * Message text is quoted and cut (quoted()), so it cannot forge a log line or make a huge one.
+ */
+export function requestSummary(payload: unknown): string {
+  if (typeof payload === 'string') return quoted(payload);
+  if (!isRecord(payload)) return `msg.payload (${Array.isArray(payload) ? 'array' : payload === null ? 'null' : typeof payload})`;
+  if ('command' in payload) {
+    const { command } = payload;
+    if (typeof command !== 'string') return `command (${typeof command})`;
+    if (command === 'setpoint' && typeof payload.value === 'string') return `setpoint ${quoted(payload.value)}`;
+    if (command === 'setpoint' && typeof payload.value === 'number') return `setpoint ${payload.value}`;
+    return quoted(command);
+  }
+  const names = Object.keys(payload);
+  const more = names.length > SUMMARY_NAMES_LIMIT ? ` and ${names.length - SUMMARY_NAMES_LIMIT} more` : '';
+  return `write ${names.slice(0, SUMMARY_NAMES_LIMIT).map(quoted).join(', ')}${more}`;
 }

@@ -11,7 +11,7 @@ import { formatAuditRecord } from '../../lib/drive/audit';
 import { driveProfileFolders, DriveProfileBlocked, findDriveProfile, profileCatalog } from '../../lib/drive/catalog';
 import { DriveController, DriveStatusView } from '../../lib/drive/controller';
 import { DriveNodeConfig, driveNodeSettings, DriveSettingsError } from '../../lib/drive/node-settings';
-import { DriveRequestError, parseDriveRequest } from '../../lib/drive/requests';
+import { DriveRequestError } from '../../lib/drive/requests';
 import { senderOf } from '../../lib/principal';
 import type { ConnectionState, ModbusClient } from '../../lib/modbus/client';
 
@@ -139,14 +139,10 @@ export = function (RED: NodeAPI): void {
     drive.start();
 
     node.on('input', (msg: NodeMessageInFlow & { arm?: unknown; user?: unknown; _client?: unknown }, _send, done) => {
-      let request;
-      try {
-        request = parseDriveRequest(profile, msg.payload, msg.arm === true);
-      } catch (error) {
-        done(error instanceof DriveRequestError ? new Error(`${RED._('drive.errors.bad-request')}: ${error.message}`) : (error as Error));
-        return;
-      }
-      drive.handle(request, senderOf(msg)).then(() => done(), (error: Error) => done(error));
+      drive.request(msg.payload, msg.arm === true, senderOf(msg)).then(
+        () => done(),
+        (error: Error) => done(error instanceof DriveRequestError ? new Error(`${RED._('drive.errors.bad-request')}: ${error.message}`) : error),
+      );
     });
 
     node.on('close', (done: () => void) => {

@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import driveNodes = require('../../nodes/drive/drive');
 import modbusNodes = require('../../nodes/modbus/modbus');
+// The real core function node: what it builds comes from its vm sandbox, another JS realm.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
 import type { AuditRecord } from '../../lib/drive/audit';
 import { packagedProfilesDir } from '../../lib/drive/profile';
 import type { TagBatch } from '../../lib/uns/tag-batch';
@@ -192,6 +195,45 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     node('vfd').receive({ payload: { command: 'jump' } });
     await until('the unknown command error', () => failed.length === 5);
     assert.match(failed[4], /unknown command "jump"/);
+  });
+
+  it('audits every refusal with who sent it, also those of the parser (hex string, NaN, __proto__, unknown command); writes with msg.principal from a function node', async () => {
+    plant = await startSimulatedPlant({ port: 0, drives: 1 }); // runs at 1200 rpm
+    const func = `
+      msg.principal = { via: 'mqtt', id: 'mqtt:hmi-7 (user alice)', clientId: 'hmi-7', user: 'alice' };
+      if (msg.topic === 'nan') msg.payload = { speedSetpoint: NaN };
+      if (msg.topic === 'proto') msg.payload = JSON.parse('{"__proto__": 1500}');
+      return msg;`;
+    await helper.load([...NODES, functionNode], [...flow(vfd('vfd')), { id: 'fn', type: 'function', func, outputs: 1, wires: [['vfd']] }]);
+    const failed = errors();
+    await batch((m) => m.payload.running === true);
+    const WHO = 'mqtt:hmi-7 (user alice)';
+    const rejected = async (send: object, command: string, reason: RegExp) => {
+      const record = audit((r) => r.outcome === 'rejected' && r.command === command);
+      const before = failed.length;
+      node('fn').receive(send);
+      const { payload } = await record;
+      assert.equal(payload.who, WHO);
+      assert.match(payload.reason ?? '', reason);
+      await until('the node error', () => failed.length === before + 1);
+      assert.match(failed.at(-1) ?? '', /drive\.errors\.bad-request: /);
+    };
+
+    // "0x3E8" is 1000 to Number(), inside the guard (0..1800, ramp 300 rpm/s from 1200): refused, not written.
+    await rejected({ payload: { command: 'setpoint', value: '0x3E8' } }, 'setpoint "0x3E8"', /got the string "0x3E8"/);
+    await rejected({ payload: { speedSetpoint: '0x3E8' } }, 'write "speedSetpoint"', /speedSetpoint needs a finite number .* got the string "0x3E8"/);
+    await rejected({ topic: 'nan', payload: {} }, 'write "speedSetpoint"', /got NaN$/);
+    await rejected({ topic: 'proto', payload: {} }, 'write "__proto__"', /has no parameter "__proto__"/);
+    await rejected({ payload: { command: 'jump\nforged' } }, '"jump\\nforged"', /^unknown command "jump\\nforged"/);
+    assert.equal(holding(1, 1), 1200, 'nothing written');
+    const logged = (helper.getNode('vfd') as { log: { getCalls(): Call[] } }).log.getCalls().map((c) => String(c.args[0]));
+    assert.ok(logged.includes(`audit ${ASSET}: ${WHO} "jump\\nforged": rejected: unknown command "jump\\nforged"; use one of ${'start'}, startForward, forward, reverse, startReverse, stop, coastStop, quickStop, faultReset, reset, setpoint, arm, execute, cancel`), logged.join('\n'));
+
+    const written = audit((r) => r.outcome === 'written');
+    node('fn').receive({ payload: { speedSetpoint: '1300' } });
+    const record = (await written).payload;
+    assert.deepEqual([record.who, record.command, record.new?.value], [WHO, 'setpoint 1300', 1300]);
+    assert.equal(holding(1, 1), 1300);
   });
 
   it('with arm/execute on: refuses an unarmed command, executes an armed one, refuses an expired arm; shows armed in yellow', async () => {

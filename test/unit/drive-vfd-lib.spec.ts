@@ -127,8 +127,8 @@ describe('drive requests from messages', () => {
   it('refuses bad messages as a whole, with the reason', () => {
     const refuses = (payload: unknown, pattern: RegExp, arm = false) => assert.throws(() => parseDriveRequest(sim, payload, arm), (e: unknown) => e instanceof DriveRequestError && pattern.test(e.message));
     refuses({ command: 'jump' }, /unknown command "jump"; use one of start, /);
-    refuses({ command: 'setpoint', value: 'fast' }, /setpoint needs a finite number, got "fast"/);
-    refuses({ command: 'setpoint' }, /setpoint needs a finite number, got undefined/);
+    refuses({ command: 'setpoint', value: 'fast' }, /setpoint needs a finite number or a plain decimal string such as "1200", got the string "fast"/);
+    refuses({ command: 'setpoint' }, /setpoint needs a finite number or a plain decimal string such as "1200", got undefined/);
     refuses({ command: 'quickStop' }, /uns-edge-simulated-drive has no quickStop command/);
     refuses({ speedSetpoint: 900, actualSpeed: 1 }, /actualSpeed is read-only \(writable: speedSetpoint, accelRate, decelRate\)/);
     refuses({ controlWord: 1 }, /controlWord is written only through commands/);
