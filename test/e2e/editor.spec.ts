@@ -2,7 +2,8 @@
  * The editor in a real browser (Debian Chromium driven by playwright-core): the gateway starts with
  * the editor on loopback, the theme is applied, the "UNS Edge" palette shows every node type built so
  * far, and a uns-in → uns-out flow is dragged from the palette, wired, configured in its dialog,
- * deployed, and its status turns connected against a real Mosquitto broker.
+ * deployed, and its status turns connected against a real Mosquitto broker. Every flow template
+ * imports with no invalid node, and its Modbus links open with a Connection chosen (issue 8 item 9).
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
@@ -69,6 +70,40 @@ async function canvasNode(page: Page, type: string) {
   }, type);
   assert.ok(id, `a ${type} node on the canvas`);
   return page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+}
+
+type EditorWindow = {
+  RED: {
+    view: { importNodes(nodes: object[], options: object): void };
+    nodes: {
+      eachNode(cb: (n: { id: string; type: string; z: string; valid?: boolean }) => void): void;
+      eachConfig(cb: (n: { id: string; type: string; z?: string; valid?: boolean }) => void): void;
+    };
+    editor: { edit(node: object): void; editConfig(name: string, type: string, id: string, prefix?: string): void };
+  };
+};
+
+/**
+ * Import the templates of flows/ as a user does with Import ▸ Examples (their ids kept: they are
+ * unique across the templates); the nodes of each template as the editor holds them.
+ */
+async function importTemplates(page: Page): Promise<Record<string, Array<{ id: string; type: string; valid: boolean }>>> {
+  const templates = readdirSync(join(repo, 'flows')).filter((file) => file.endsWith('.json'));
+  const imported: Record<string, Array<{ id: string; type: string; valid: boolean }>> = {};
+  for (const file of templates) {
+    const flow = JSON.parse(readFileSync(join(repo, 'flows', file), 'utf8')) as Array<{ id: string }>;
+    imported[file] = await page.evaluate(([nodes, ids]) => {
+      const { RED } = window as unknown as EditorWindow;
+      RED.view.importNodes(nodes as object[], { generateIds: false });
+      // No named functions in here: the test's transpiler would wrap them in a helper the page lacks.
+      const all: Array<{ id: string; type: string; valid?: boolean }> = [];
+      RED.nodes.eachNode((n) => { all.push(n); });
+      RED.nodes.eachConfig((n) => { all.push(n); });
+      return all.filter((n) => (ids as string[]).includes(n.id)).map((n) => ({ id: n.id, type: n.type, valid: n.valid !== false }));
+    }, [flow, flow.map((node) => node.id)] as const);
+    assert.equal(imported[file]!.length, flow.filter((node) => (node as { type?: string }).type !== 'tab').length, `${file}: every node imported`);
+  }
+  return imported;
 }
 
 describe('editor e2e (headless Chromium)', function () {
@@ -161,5 +196,31 @@ describe('editor e2e (headless Chromium)', function () {
       return labels.length >= 2 && labels.every((text) => /connected/i.test(text) && !/dis/i.test(text));
     }, undefined, { timeout: 20_000 });
     await page.screenshot({ path: join(userDir, 'e2e-uns-in-out.png') });
+  });
+
+  it('imports every flow template with no invalid node; a template\'s Modbus link opens with its Connection chosen', async () => {
+    const imported = await importTemplates(page);
+    for (const [file, nodes] of Object.entries(imported)) {
+      assert.ok(nodes.length > 0, `${file} imported`);
+      const invalid = nodes.filter((n) => !n.valid).map((n) => `${n.type} ${n.id}`);
+      assert.deepEqual(invalid, [], `${file}: nodes marked invalid in the editor`);
+    }
+    // Open each template's link dialog as the edit button beside "Modbus link" does.
+    for (const [file, nodes] of Object.entries(imported)) {
+      for (const link of nodes.filter((n) => n.type === 'uns-modbus-link')) {
+        await page.evaluate((id) => (window as unknown as EditorWindow).RED.editor.editConfig('', 'uns-modbus-link', id, 'node-input'), link.id);
+        const transport = page.locator('#node-config-input-transport');
+        await transport.waitFor({ state: 'visible' });
+        const chosen = await transport.evaluate((select) => {
+          const element = select as HTMLSelectElement;
+          return { value: element.value, text: element.selectedIndex >= 0 ? element.options[element.selectedIndex]!.text : '' };
+        });
+        assert.equal(chosen.value, 'tcp', `${file}: link ${link.id} Connection`);
+        assert.match(chosen.text, /TCP/, `${file}: the Connection dropdown shows ${JSON.stringify(chosen.text)}`);
+        assert.equal(await page.locator('#node-config-input-port').inputValue(), '${UNS_EDGE_SIM_PORT}');
+        await page.click('#node-config-dialog-cancel');
+        await transport.waitFor({ state: 'detached' });
+      }
+    }
   });
 });

@@ -91,7 +91,9 @@ describe('flows/vfd-template.json on the simulated plant and Mosquitto', functio
     const ours = ['uns-broker', 'uns-out', 'uns-in', 'uns-modbus-link', 'uns-modbus-read', 'uns-vfd'];
     for (const n of template) {
       assert.ok(CORE_TYPES.includes(n.type) || ours.includes(n.type), `${n.id}: type ${n.type}`);
-      if (n.z !== undefined) assert.ok(typeof n.x === 'number' && typeof n.y === 'number', `${n.id} (${n.type}) has x and y`);
+      // Config nodes (link, broker) sit on the tab too, so the tab's UNS_EDGE_* variables apply to them.
+      const isConfig = n.type === 'uns-modbus-link' || n.type === 'uns-broker';
+      if (n.z !== undefined && !isConfig) assert.ok(typeof n.x === 'number' && typeof n.y === 'number', `${n.id} (${n.type}) has x and y`);
       for (const target of (n.wires ?? []).flat()) assert.ok(ids.has(target), `${n.id} wires to ${target}`);
     }
     assert.ok(template.some((n) => n.type === 'comment' && String(n.info).length > 200), 'a comment explains the template');

@@ -3,11 +3,16 @@
  * written — an array of nodes, unique ids, x/y on every flow node (a node without them is treated as a
  * config node), wires and config references that resolve, only types that Node-RED core or this
  * package registers — and every palette node of the package appears in some template (Node-RED
- * scorecard N02).
+ * scorecard N02). Imported as a user imports them (Import ▸ Examples does not fill in defaults), so
+ * every node of the package sets every property its editor declares (a link without `transport`
+ * opened with a blank Connection, issue 8 item 9); no template hard-codes where the broker or the
+ * simulated plant is: hosts and ports are `${UNS_EDGE_…}` variables that the template's tab declares
+ * with a default (docs/simulated-plant.md); every debug node is switched on (issue 8 item 11).
  */
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 
 const repo = join(__dirname, '..', '..');
 const flowsDir = join(repo, 'flows');
@@ -32,7 +37,28 @@ function htmlFilesUnder(dir: string): string[] {
     .map((file) => join(dir, file));
 }
 
+/**
+ * The `defaults` each editor file declares, per type: its <script type="text/javascript"> run in a
+ * fresh context where RED.nodes.registerType records the definition and every other editor API
+ * (validators, jQuery) is an inert stand-in (only `$.extend`, used to build defaults, is real).
+ */
+function editorDefaults(htmlFiles: string[]): Map<string, Record<string, { value?: unknown }>> {
+  const defaults = new Map<string, Record<string, { value?: unknown }>>();
+  const inert: unknown = new Proxy(function inertFunction() { /* inert */ }, {
+    get: (_target, key) => (key === 'extend' ? Object.assign : inert),
+    apply: () => inert,
+  });
+  for (const file of htmlFiles) {
+    for (const script of readFileSync(file, 'utf8').matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
+      const RED = { nodes: { registerType: (type: string, definition: { defaults?: Record<string, { value?: unknown }> }) => defaults.set(type, definition.defaults ?? {}) }, validators: inert, _: inert, settings: inert };
+      runInNewContext(script[1]!, { RED, $: inert, jQuery: inert, window: inert, document: inert });
+    }
+  }
+  return defaults;
+}
+
 const packageTypes = registeredTypes(htmlFilesUnder(join(repo, 'nodes')));
+const packageDefaults = editorDefaults(htmlFilesUnder(join(repo, 'nodes')));
 const coreTypes = registeredTypes(htmlFilesUnder(join(dirname(require.resolve('@node-red/nodes/package.json')), 'core')));
 const templates = readdirSync(flowsDir).filter((file) => file.endsWith('.json'));
 
@@ -61,6 +87,49 @@ describe('flow templates (flows/)', () => {
           if (typeof reference === 'string' && reference !== '') assert.ok(ids.has(reference), `${where}: ${property} ${reference} missing`);
         }
       }
+    });
+  }
+
+  it('the editor defaults of the package\'s node types are read', () => {
+    assert.deepEqual([...packageDefaults.keys()].sort(), [...packageTypes.keys()].sort());
+    assert.ok('transport' in packageDefaults.get('uns-modbus-link')! && 'port' in packageDefaults.get('uns-sparkplug-edge')!);
+  });
+
+  for (const file of templates) {
+    const flow = JSON.parse(readFileSync(join(flowsDir, file), 'utf8')) as FlowNode[];
+    const tab = flow.find((node) => node.type === 'tab');
+
+    it(`${file}: every node of the package sets every property of its editor defaults (the dialog opens complete)`, () => {
+      for (const node of flow.filter((n) => packageDefaults.has(n.type))) {
+        const missing = Object.keys(packageDefaults.get(node.type)!).filter((property) => !(property in node));
+        assert.deepEqual(missing, [], `${file}: ${node.type} ${node.id} lacks ${missing.join(', ')}`);
+      }
+    });
+
+    it(`${file}: hosts and ports are \${UNS_EDGE_…} variables with defaults on the tab, not 1883/5020`, () => {
+      assert.ok(tab, 'one tab');
+      const declared = new Map(((tab.env ?? []) as Array<{ name: string; value: string; type: string }>).map((v) => [v.name, v]));
+      for (const node of flow.filter((n) => packageTypes.has(n.type))) {
+        for (const property of ['host', 'port'] as const) {
+          if (!(property in node)) continue;
+          const where = `${file}: ${node.type} ${node.id} ${property} ${JSON.stringify(node[property])}`;
+          const variable = /^\$\{(UNS_EDGE_(?:MQTT|SIM)_(?:HOST|PORT))\}$/.exec(String(node[property]))?.[1];
+          assert.ok(variable, `${where}: not a \${UNS_EDGE_…} variable`);
+          assert.ok(declared.has(variable), `${where}: ${variable} is not declared on the tab (without it Node-RED leaves the text as is)`);
+          // The tab's variables apply to the nodes on the tab: a config node without z is global.
+          assert.equal(node.z, tab.id, `${where}: on the tab, so the tab's variables apply`);
+        }
+      }
+      for (const [name, { value, type }] of declared) {
+        assert.equal(type, 'jsonata', `${name}: a JSONata fallback`);
+        const fallback = name.endsWith('_PORT') ? (name.includes('MQTT') ? '1883' : '5020') : '127.0.0.1';
+        assert.equal(value, `$env("$parent.${name}") ? $env("$parent.${name}") : "${fallback}"`, `${name}: the process environment, else ${fallback}`);
+      }
+    });
+
+    it(`${file}: every debug node is switched on`, () => {
+      const off = flow.filter((node) => node.type === 'debug' && node.active !== true).map((node) => `${node.id} (${String(node.name)})`);
+      assert.deepEqual(off, [], `${file}: debug nodes shipped switched off`);
     });
   }
 

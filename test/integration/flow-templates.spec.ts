@@ -1,0 +1,135 @@
+/**
+ * Every template of flows/ deployed as shipped into a Node-RED runtime (node-red-node-test-helper,
+ * with this package's nodes and the core nodes the templates use): the templates say where the
+ * broker and the simulated plant are only through `${UNS_EDGE_MQTT_HOST}`, `${UNS_EDGE_MQTT_PORT}`,
+ * `${UNS_EDGE_SIM_HOST}` and `${UNS_EDGE_SIM_PORT}`, the variables `uns-edge demo` sets
+ * (docs/simulated-plant.md). With them pointing at an aedes broker (the demo's embedded broker) and a
+ * simulated plant on free ports, every connection of every template comes up there; with none set, each template's
+ * tab gives the defaults of `uns-edge simulate` and a local broker (127.0.0.1:5020 and :1883).
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import driveNodes = require('../../nodes/drive/drive');
+import fastpollNodes = require('../../nodes/fastpoll/fastpoll');
+import modbusNodes = require('../../nodes/modbus/modbus');
+import sparkplugNodes = require('../../nodes/sparkplug/sparkplug');
+import unsNodes = require('../../nodes/uns/uns');
+import { connectionStatuses } from '../../lib/runtime/connection-registry';
+import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
+import { AedesBroker, startAedes } from '../helpers/aedes';
+
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  settings(settings: object): object;
+  startServer(done: () => void): void;
+  stopServer(done: () => void): void;
+  load(nodes: unknown, flow: object[]): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): unknown;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+type FlowNode = { id: string; type: string; z?: string; wires?: string[][]; [key: string]: unknown };
+interface HelperNode { on(event: string, fn: (arg: unknown) => void): void; receive(msg: object): void }
+
+const ROOT = join(__dirname, '..', '..');
+const TEMPLATES = readdirSync(join(ROOT, 'flows')).filter((file) => file.endsWith('.json'));
+const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
+const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
+const PACKAGE_NODES = [unsNodes, modbusNodes, driveNodes, sparkplugNodes, fastpollNodes];
+/** Node types that report their connection to the registry read by /healthz. */
+const CONNECTING_TYPES = ['uns-broker', 'uns-modbus-link', 'uns-sparkplug-edge', 'uns-sparkplug-host'];
+const VARIABLES = ['UNS_EDGE_MQTT_HOST', 'UNS_EDGE_MQTT_PORT', 'UNS_EDGE_SIM_HOST', 'UNS_EDGE_SIM_PORT'] as const;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function readTemplate(file: string): FlowNode[] {
+  return JSON.parse(readFileSync(join(ROOT, 'flows', file), 'utf8')) as FlowNode[];
+}
+
+async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('flow templates deployed as shipped (flows/*.json)', function () {
+  this.timeout(60_000);
+  let plant: SimulatedPlantHandle;
+  let broker: AedesBroker;
+  let userDir: string;
+  const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]));
+
+  before(async () => {
+    plant = await startSimulatedPlant({ port: 0, drives: 4 });
+    broker = await startAedes();
+    userDir = mkdtempSync(join(tmpdir(), 'uns-flow-templates-'));
+    helper.settings({ userDir });
+    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    for (const name of VARIABLES) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
+    await broker?.close();
+    await plant?.close();
+    helper.settings({});
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  for (const file of TEMPLATES) {
+    it(`${file}: with UNS_EDGE_* set, connects to that broker and plant`, async () => {
+      Object.assign(process.env, {
+        UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port),
+        UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
+      });
+      const template = readTemplate(file);
+      await helper.load([...CORE_NODES, ...PACKAGE_NODES], template);
+      const connecting = template.filter((node) => CONNECTING_TYPES.includes(node.type)).map((node) => node.id);
+      const connected = () => new Set(connectionStatuses().filter((s) => s.connected).map((s) => s.id));
+      await until(`connected: ${connecting.join(', ')}; registry ${JSON.stringify(connectionStatuses())}`,
+        () => connecting.every((id) => connected().has(id)));
+      // uns-fast-poll opens its own connection: a write through it reaches the plant.
+      const poller = template.find((node) => node.type === 'uns-fast-poll');
+      if (poller) {
+        const inject = template.find((node) => node.type === 'inject' && (node.wires ?? []).flat().includes(poller.id));
+        assert.ok(inject, 'an inject wired to the poller');
+        const { address, value } = JSON.parse(String(inject.payload)) as { address: number; value: number };
+        assert.equal(address, 1, 'the inject writes the speed setpoint');
+        (helper.getNode(inject.id) as HelperNode).receive({});
+        await until(`setpoint ${value} in the plant`, () => plant.drives[0]!.setpointRpm === value);
+      }
+      assert.ok(connecting.length > 0 || poller, `${file} connects to something`);
+    });
+  }
+
+  for (const file of TEMPLATES) {
+    it(`${file}: with no UNS_EDGE_* set, the tab gives 127.0.0.1:5020 for the plant and 127.0.0.1:1883 for the broker`, async () => {
+      for (const name of VARIABLES) delete process.env[name];
+      const tab = readTemplate(file).find((node) => node.type === 'tab')!;
+      const declared = ((tab.env ?? []) as Array<{ name: string }>).map((v) => v.name);
+      assert.ok(declared.length > 0, 'the tab declares its variables');
+      // An inject on the template's tab reads the variables as any node there sees them.
+      const probe = {
+        id: 'probe', type: 'inject', z: tab.id, props: declared.map((name) => ({ p: name, v: name, vt: 'env' })),
+        repeat: '', once: false, topic: '', x: 0, y: 0, wires: [['seen']],
+      };
+      await helper.load(CORE_NODES, [tab, probe, { id: 'seen', type: 'debug', z: tab.id, active: false, x: 0, y: 0, wires: [] }]);
+      const seen = new Promise<Record<string, unknown>>((resolve) => (helper.getNode('seen') as HelperNode).on('input', (msg) => resolve(msg as Record<string, unknown>)));
+      (helper.getNode('probe') as HelperNode).receive({});
+      const msg = await seen;
+      const defaults: Record<string, string> = { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: '1883', UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: '5020' };
+      for (const name of declared) assert.equal(msg[name], defaults[name], name);
+    });
+  }
+});
