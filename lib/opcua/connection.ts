@@ -1,0 +1,391 @@
+/**
+ * One OPC UA connection (client + one session) shared by every node that uses an endpoint, as an
+ * explicit state machine:
+ *
+ *   idle → connecting → connected ⇄ reconnecting
+ *              ↓  ↑          ↓ (session lost for good)
+ *        backoff / refused ← ┘          any → closed
+ *
+ * - connecting: a fresh OPCUAClient (node-opcua #625 in the peer: a failed connect poisons the client)
+ *   opens the secure channel; our own certificate checks run (application URI, host name, expiry:
+ *   node-opcua does not make them, reference/opcua.md); then CreateSession/ActivateSession.
+ * - connected: node-opcua's reconnection (connectionStrategy maxRetry -1, bounded backoff) repairs the
+ *   channel, the session and its subscriptions (TransferSubscriptions, else re-creation); session
+ *   keep-alive (keepSessionAlive, ~2 s) detects a dead or blackholed server even when no value changes.
+ * - backoff: transient failure (server down, timeout), retried with a doubling delay up to maxBackoffMs.
+ * - refused: a failure a person must fix (certificates, identity, policy); retried with the same backoff
+ *   so that trusting a certificate connects without a redeploy (`retryNow()` after a trust action).
+ *
+ * Events: 'state' (ConnectionState, ConnectionFailure | undefined), 'outage' (reason), 'restored'
+ * (downMs), 'session' (a new session: users (re)create what they hold on it), 'warning' (text).
+ */
+import { EventEmitter } from 'node:events';
+import type { ClientSession, ClientSubscription, OPCUAClient, UserIdentityInfo } from 'node-opcua';
+import { checkServerCertificate, describeCertificate, EXPIRY_WARNING_MS, parseCertificate } from './certificates';
+import { discoverEndpoints } from './discovery';
+import { ClassifiedFailure, classifyFailure, needsAction } from './errors';
+import { opcua } from './load';
+import type { ApplicationPki } from './pki';
+import { describeEndpoint, EndpointSettings } from './settings';
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'backoff' | 'refused' | 'closed';
+
+export interface ConnectionFailure extends ClassifiedFailure {
+  /** Thumbprint of the server certificate (when the failure is about it). */
+  serverThumbprint?: string;
+  /** Thumbprint of our application certificate (when the server refused it: trust it there). */
+  ownThumbprint?: string;
+  /** One sentence for the log: what happened, which side refused, what to do. */
+  explanation: string;
+}
+
+const INITIAL_BACKOFF_MS = 500;
+
+class CertificateCheckError extends Error {
+  constructor(readonly kind: 'server-certificate-uri' | 'server-certificate-hostname' | 'server-certificate-time', message: string) {
+    super(message);
+  }
+}
+
+function firstCertificate(certificate: unknown): Buffer | undefined {
+  const candidate = Array.isArray(certificate) ? certificate[0] : certificate;
+  if (!Buffer.isBuffer(candidate) || candidate.length === 0) return undefined;
+  try {
+    return parseCertificate(candidate).raw;
+  } catch {
+    return undefined;
+  }
+}
+
+export function explain(failure: ClassifiedFailure & { serverThumbprint?: string; ownThumbprint?: string }, endpoint: string): string {
+  const server = failure.serverThumbprint ? ` ${failure.serverThumbprint}` : '';
+  switch (failure.kind) {
+    case 'server-certificate-untrusted':
+      return `we refused the server: its certificate${server} is not trusted (BadCertificateUntrusted). Trust it in the endpoint's Trust tab if it is the server you expect`;
+    case 'server-certificate-time': return `we refused the server: its certificate${server} is expired or not yet valid (${failure.message})`;
+    case 'server-certificate-revoked': return `we refused the server: its certificate${server} is revoked (${failure.code ?? failure.message})`;
+    case 'server-certificate-uri': return `we refused the server: ${failure.message}`;
+    case 'server-certificate-hostname': return `we refused the server: ${failure.message}`;
+    case 'server-certificate-invalid': return `we refused the server: its certificate${server} is invalid (${failure.message})`;
+    case 'client-certificate-rejected':
+      return `the server refused us (${failure.code ?? 'BadSecurityChecksFailed'}): trust our application certificate ${failure.ownThumbprint ?? ''} on the server (download it from the endpoint's Trust tab)`;
+    case 'security-mode-rejected': return `the server refused the security mode/policy (${failure.code})`;
+    case 'endpoint-not-offered': return `${endpoint}: the server offers no endpoint with this security mode and policy (use Discover)`;
+    case 'identity-rejected': return `the user identity was refused (${failure.code ?? failure.message}): the server does not accept this kind of login`;
+    case 'access-denied': return 'the server refused the login: wrong user name or password (BadUserAccessDenied)';
+    case 'user-certificate-rejected': return 'the server refused our X.509 user certificate (BadIdentityTokenRejected): trust it in the server\'s user certificate store';
+    case 'unreachable': return `cannot reach ${endpoint} (${failure.message})`;
+    case 'timeout': return `${endpoint} did not answer in time (${failure.message})`;
+    case 'connection-closed': return `${endpoint} closed the connection (${failure.message})`;
+    default: return failure.message;
+  }
+}
+
+export interface OpcUaConnectionOptions {
+  settings: EndpointSettings;
+  pki: () => Promise<ApplicationPki>;
+  /** Time source for backoff (tests). */
+  random?: () => number;
+}
+
+interface SharedSubscription {
+  subscription: Promise<ClientSubscription>;
+  users: number;
+}
+
+export class OpcUaConnection extends EventEmitter {
+  readonly settings: EndpointSettings;
+  private readonly pki: () => Promise<ApplicationPki>;
+  private readonly random: () => number;
+  private _state: ConnectionState = 'idle';
+  private _failure: ConnectionFailure | undefined;
+  private client: OPCUAClient | undefined;
+  private _session: ClientSession | undefined;
+  private generation = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private outageSince: number | undefined;
+  private readonly subscriptions = new Map<number, SharedSubscription>();
+  private warnedExpiry = new Set<string>();
+
+  constructor(options: OpcUaConnectionOptions) {
+    super();
+    this.settings = options.settings;
+    this.pki = options.pki;
+    this.random = options.random ?? Math.random;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get failure(): ConnectionFailure | undefined {
+    return this._failure;
+  }
+
+  /** The live session, undefined unless connected. */
+  get session(): ClientSession | undefined {
+    return this._state === 'connected' ? this._session : undefined;
+  }
+
+  get description(): string {
+    return describeEndpoint(this.settings);
+  }
+
+  start(): void {
+    if (this._state !== 'idle') return;
+    void this.attempt();
+  }
+
+  /** Try again now (after a trust change): only from backoff/refused. */
+  retryNow(): void {
+    if (this._state !== 'backoff' && this._state !== 'refused') return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    void this.attempt();
+  }
+
+  private setState(state: ConnectionState, failure?: ConnectionFailure): void {
+    const changed = state !== this._state || failure?.explanation !== this._failure?.explanation;
+    this._state = state;
+    this._failure = failure;
+    if (changed) this.emit('state', state, failure);
+  }
+
+  private beginOutage(reason: string): void {
+    if (this.outageSince !== undefined) return;
+    this.outageSince = Date.now();
+    this.emit('outage', reason);
+  }
+
+  private endOutage(): void {
+    if (this.outageSince === undefined) return;
+    const downMs = Date.now() - this.outageSince;
+    this.outageSince = undefined;
+    this.emit('restored', downMs);
+  }
+
+  private identity(): UserIdentityInfo {
+    const o = opcua();
+    const id = this.settings.identity;
+    if (id.type === 'username') return { type: o.UserTokenType.UserName, userName: id.userName, password: id.password };
+    if (id.type === 'certificate') {
+      return { type: o.UserTokenType.Certificate, certificateData: parseCertificate(id.certificatePem).raw, privateKey: id.privateKeyPem } as UserIdentityInfo;
+    }
+    return { type: o.UserTokenType.Anonymous };
+  }
+
+  private async attempt(): Promise<void> {
+    const generation = ++this.generation;
+    this.setState('connecting', this._failure);
+    const o = opcua();
+    const { settings } = this;
+    let pki: ApplicationPki | undefined;
+    let client: OPCUAClient | undefined;
+    try {
+      pki = await this.pki();
+      this.checkOwnCertificate(pki);
+      if (generation !== this.generation) return;
+      client = o.OPCUAClient.create({
+        applicationName: 'uns-edge',
+        applicationUri: pki.applicationUri,
+        clientCertificateManager: pki.certificateManager,
+        certificateFile: pki.certificateFile,
+        privateKeyFile: pki.privateKeyFile,
+        securityMode: o.MessageSecurityMode[settings.securityMode],
+        securityPolicy: o.SecurityPolicy[settings.securityPolicy],
+        endpointMustExist: true,
+        keepSessionAlive: true,
+        keepAliveInterval: settings.keepAliveIntervalMs,
+        defaultTransactionTimeout: settings.requestTimeoutMs,
+        requestedSessionTimeout: Math.max(60_000, settings.keepAliveIntervalMs * 10),
+        connectionStrategy: { maxRetry: -1, initialDelay: INITIAL_BACKOFF_MS, maxDelay: settings.maxBackoffMs, randomisationFactor: 0.1 },
+        clientName: `uns-edge ${settings.endpointUrl}`,
+      });
+      this.client = client;
+      // The first connect: node-opcua retries unreachable servers itself (maxRetry -1); it gives up
+      // at once on certificate and security refusals, which we retry in backoff().
+      client.on('backoff', (count: number) => {
+        if (generation !== this.generation) return;
+        if (count === 0) this.beginOutage(`cannot reach ${settings.endpointUrl}`);
+        this.setState('backoff', this.failureFor(classifyFailure(new Error('ECONNREFUSED: no answer from the server')), pki));
+      });
+      await client.connect(settings.endpointUrl);
+      if (generation !== this.generation) throw new Error('superseded');
+      const der = firstCertificate(client.serverCertificate);
+      if (der && settings.securityMode !== 'None') this.checkServerCertificate(der, client.endpoint?.server?.applicationUri ?? undefined);
+      const session = await client.createSession(this.identity());
+      if (generation !== this.generation) {
+        await session.close().catch(() => undefined);
+        throw new Error('superseded');
+      }
+      this.attachSession(client, session, generation);
+    } catch (error) {
+      // node-opcua sets client.serverCertificate only once it trusts it: read the refused one from GetEndpoints.
+      let serverDer = client ? firstCertificate(client.serverCertificate) : undefined;
+      if (client) await client.disconnect().catch(() => undefined);
+      if (generation !== this.generation || this._state === 'closed') return;
+      this.client = undefined;
+      const classified = error instanceof CertificateCheckError ? { kind: error.kind, side: 'client' as const, message: error.message } : classifyFailure(error);
+      // node-opcua keeps a refused server certificate to itself: name it from GetEndpoints (once per streak).
+      if (!serverDer && classified.side === 'client' && pki) serverDer = await this.offeredCertificate(pki, classified.kind);
+      const failure = this.failureFor(classified, pki, serverDer);
+      if (failure.kind === 'server-certificate-untrusted' && settings.trustOnFirstUse && pki) {
+        const der = serverDer;
+        if (der && (await pki.trustOnFirstUse(settings.endpointUrl, der))) {
+          this.emit('warning', `trust on first use: trusted the server certificate ${describeCertificate(der).thumbprint} of ${settings.endpointUrl} without checking it`);
+          void this.attempt();
+          return;
+        }
+      }
+      this.backoff(failure);
+    }
+  }
+
+  private offeredCache: { kind: string; der: Buffer } | undefined;
+
+  private async offeredCertificate(pki: ApplicationPki, kind: string): Promise<Buffer | undefined> {
+    if (this.offeredCache?.kind === kind) return this.offeredCache.der;
+    try {
+      const endpoints = await discoverEndpoints(this.settings.endpointUrl, pki, this.settings.requestTimeoutMs);
+      const match = endpoints.find((e) => e.securityMode === this.settings.securityMode && e.securityPolicy === this.settings.securityPolicy && e.serverCertificateDer)
+        ?? endpoints.find((e) => e.serverCertificateDer);
+      if (!match?.serverCertificateDer) return undefined;
+      this.offeredCache = { kind, der: Buffer.from(match.serverCertificateDer, 'base64') };
+      return this.offeredCache.der;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private failureFor(classified: ClassifiedFailure, pki: ApplicationPki | undefined, serverDer?: Buffer): ConnectionFailure {
+    const failure: ConnectionFailure = { ...classified, explanation: '' };
+    if (serverDer) failure.serverThumbprint = describeCertificate(serverDer).thumbprint;
+    if (pki && classified.kind === 'client-certificate-rejected') failure.ownThumbprint = pki.ownCertificate().info.thumbprint;
+    if (pki && serverDer && classified.side === 'client') pki.noteOffered(failure.serverThumbprint!, this.settings.endpointUrl);
+    failure.explanation = explain(failure, this.settings.endpointUrl);
+    return failure;
+  }
+
+  private checkServerCertificate(der: Buffer, applicationUri: string | undefined): void {
+    const host = new URL(this.settings.endpointUrl).hostname;
+    const check = checkServerCertificate(der, { host, applicationUri });
+    for (const problem of check.problems) {
+      if (problem.kind === 'hostname-mismatch' && this.settings.ignoreHostname) continue;
+      const kind = problem.kind === 'uri-mismatch' ? 'server-certificate-uri' : problem.kind === 'hostname-mismatch' ? 'server-certificate-hostname' : 'server-certificate-time';
+      throw new CertificateCheckError(kind, problem.text);
+    }
+    if (check.expiresSoon) this.warnExpiry('server', describeCertificate(der).thumbprint, check.expiresSoon.validTo, check.expiresSoon.days);
+  }
+
+  private checkOwnCertificate(pki: ApplicationPki): void {
+    const { info } = pki.ownCertificate();
+    const left = Date.parse(info.validTo) - Date.now();
+    if (left <= EXPIRY_WARNING_MS) this.warnExpiry('our application', info.thumbprint, info.validTo, Math.floor(left / 86_400_000));
+  }
+
+  private warnExpiry(whose: string, thumbprint: string, validTo: string, days: number): void {
+    this.emit('expiry', { whose, thumbprint, validTo, days });
+    if (this.warnedExpiry.has(thumbprint)) return;
+    this.warnedExpiry.add(thumbprint);
+    this.emit('warning', `${whose} certificate ${thumbprint} ${days < 0 ? 'has expired' : `expires in ${days} days`} (${validTo})`);
+  }
+
+  private backoff(failure: ConnectionFailure): void {
+    this.beginOutage(failure.explanation);
+    const delay = Math.min(this.settings.maxBackoffMs, INITIAL_BACKOFF_MS * 2 ** Math.min(this.attempts++, 16)) * (0.9 + 0.2 * this.random());
+    this.setState(needsAction(failure) ? 'refused' : 'backoff', failure);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.attempt();
+    }, delay);
+  }
+
+  private attachSession(client: OPCUAClient, session: ClientSession, generation: number): void {
+    const current = () => generation === this.generation && this._state !== 'closed';
+    this._session = session;
+    this.attempts = 0;
+    this.offeredCache = undefined;
+    this.subscriptions.clear();
+    const lost = (reason: string) => {
+      if (!current()) return;
+      this.beginOutage(reason);
+      this.setState('reconnecting', this.failureFor(classifyFailure(new Error(reason)), undefined));
+    };
+    const back = () => {
+      if (!current() || this._state === 'connected') return;
+      this.setState('connected');
+      this.endOutage();
+    };
+    client.on('connection_lost', () => lost('BadConnectionClosed: connection to the server lost'));
+    client.on('start_reconnection', () => lost('BadConnectionClosed: connection to the server lost'));
+    session.on('keepalive_failure', () => lost('BadTimeout: session keep-alive failed (server dead or network cut)'));
+    session.on('session_restored', back);
+    client.on('after_reconnection', (err?: Error | null) => {
+      if (!err) back();
+    });
+    // The session or the client is gone for good (closed server-side and not repaired, or the
+    // client closed): start again with a fresh client; users re-create their items on 'session'.
+    const gone = (reason: string) => {
+      if (!current()) return;
+      this.generation++;
+      this._session = undefined;
+      this.client = undefined;
+      void client.disconnect().catch(() => undefined);
+      this.backoff(this.failureFor(classifyFailure(new Error(reason)), undefined));
+    };
+    session.on('session_closed', (statusCode: { name?: string }) => gone(`session closed (${statusCode?.name ?? 'unknown'})`));
+    client.on('close', (err?: Error | null) => gone(`BadConnectionClosed: client closed${err ? ` (${err.message})` : ''}`));
+    this.setState('connected');
+    this.endOutage();
+    this.emit('session', session);
+  }
+
+  /**
+   * The shared subscription of a publishing interval on the current session (one per interval,
+   * issue 9), created on first use. Call releaseSubscription() once per call.
+   */
+  subscription(publishingIntervalMs: number): Promise<ClientSubscription> {
+    const session = this.session;
+    if (!session) return Promise.reject(new Error('not connected'));
+    let shared = this.subscriptions.get(publishingIntervalMs);
+    if (!shared) {
+      const keepAliveCount = Math.max(3, Math.ceil(1000 / publishingIntervalMs));
+      const subscription = session.createSubscription2({
+        requestedPublishingInterval: publishingIntervalMs,
+        requestedMaxKeepAliveCount: keepAliveCount,
+        requestedLifetimeCount: keepAliveCount * 10,
+        maxNotificationsPerPublish: 0,
+        publishingEnabled: true,
+        priority: 1,
+      });
+      shared = { subscription, users: 0 };
+      this.subscriptions.set(publishingIntervalMs, shared);
+      subscription.catch(() => this.subscriptions.delete(publishingIntervalMs));
+    }
+    shared.users++;
+    return shared.subscription;
+  }
+
+  async releaseSubscription(publishingIntervalMs: number, subscription: ClientSubscription): Promise<void> {
+    const shared = this.subscriptions.get(publishingIntervalMs);
+    if (!shared || (await shared.subscription.catch(() => undefined)) !== subscription) return; // from an earlier session
+    if (--shared.users > 0) return;
+    this.subscriptions.delete(publishingIntervalMs);
+    await subscription.terminate().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const client = this.client;
+    const session = this._session;
+    this.client = undefined;
+    this._session = undefined;
+    this.subscriptions.clear();
+    this.setState('closed');
+    if (session) await session.close(true).catch(() => undefined);
+    if (client) await client.disconnect().catch(() => undefined);
+  }
+}

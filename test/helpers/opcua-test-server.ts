@@ -1,0 +1,164 @@
+/**
+ * A plain node-opcua server for the OPC UA client tests, on a free loopback port, with its own PKI
+ * in a temporary folder (never auto-trusting), configurable security modes/policies, users and an
+ * X.509 user certificate manager. Address space (namespace 1, string NodeIds):
+ *   ns=1;s=Drive1.Speed        Double, EU "rpm" (EngineeringUnits), EURange 0..1500, read/write, changes every 100 ms
+ *   ns=1;s=Drive1.Current      Double, EU "A", read-only, changes every 100 ms
+ *   ns=1;s=Drive1.Mode         Int32, read/write, no EURange
+ *   ns=1;s=Drive1.Name         String, read/write
+ *   ns=1;s=Drive1.Running      Boolean, read/write
+ *   ns=1;s=Drive1.ResetFault   method (Int32 code) → Boolean
+ * Tests can delete and re-add nodes (an address-space change) and close sessions server-side.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as opcua from 'node-opcua';
+
+export interface TestServerOptions {
+  port?: number;
+  /** Default: SignAndEncrypt only. */
+  securityModes?: opcua.MessageSecurityMode[];
+  /** Default: Basic256Sha256 and Aes256_Sha256_RsaPss. */
+  securityPolicies?: opcua.SecurityPolicy[];
+  allowAnonymous?: boolean;
+  /** user name → password. */
+  users?: Record<string, string>;
+  /** Re-use a PKI folder (for a restart with the same certificate and trust list). */
+  pkiRoot?: string;
+  /** Server applicationUri (its certificate carries it). */
+  applicationUri?: string;
+  /** Certificate file/private key to use instead of the generated one (e.g. an expired one). */
+  certificateFile?: string;
+  privateKeyFile?: string;
+  /** Extra host names in the generated certificate (default ['localhost']). */
+  alternateHostname?: string[];
+  /** Trust every client certificate (tests that are not about the server-side trust step). */
+  trustAllClients?: boolean;
+}
+
+export interface TestServer {
+  server: opcua.OPCUAServer;
+  port: number;
+  endpointUrl: string;
+  pkiRoot: string;
+  serverCertificateManager: opcua.OPCUACertificateManager;
+  userCertificateManager: opcua.OPCUACertificateManager;
+  /** Monitored items alive on the server (every session, every subscription). */
+  monitoredItemCount(): number;
+  sessionCount(): number;
+  /** Close every session from the server side (as an admin tool or a server timeout would). */
+  closeSessions(): Promise<void>;
+  deleteNode(nodeId: string): void;
+  /** Re-add Drive1.Current after deleteNode (same NodeId). */
+  addCurrent(): void;
+  setValue(nodeId: string, value: number): void;
+  stop(): Promise<void>;
+  /** Stop and remove the PKI folder. */
+  dispose(): Promise<void>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const pkiRoot = options.pkiRoot ?? mkdtempSync(join(tmpdir(), 'uns-opcua-server-'));
+  const serverCertificateManager = new opcua.OPCUACertificateManager({ rootFolder: join(pkiRoot, 'pki'), automaticallyAcceptUnknownCertificate: false });
+  const userCertificateManager = new opcua.OPCUACertificateManager({ rootFolder: join(pkiRoot, 'user-pki'), automaticallyAcceptUnknownCertificate: false });
+  await serverCertificateManager.initialize();
+  await userCertificateManager.initialize();
+  const users = options.users ?? {};
+  const server = new opcua.OPCUAServer({
+    port: options.port ?? 0,
+    hostname: 'localhost',
+    alternateHostname: options.alternateHostname ?? ['localhost'],
+    securityModes: options.securityModes ?? [opcua.MessageSecurityMode.SignAndEncrypt],
+    securityPolicies: options.securityPolicies ?? [opcua.SecurityPolicy.Basic256Sha256, opcua.SecurityPolicy.Aes256_Sha256_RsaPss],
+    allowAnonymous: options.allowAnonymous ?? true,
+    serverCertificateManager,
+    userCertificateManager,
+    serverInfo: { applicationUri: options.applicationUri ?? 'urn:localhost:uns-edge-test-server', productUri: 'uns-edge-test-server', applicationName: { text: 'uns-edge test server' } },
+    certificateFile: options.certificateFile,
+    privateKeyFile: options.privateKeyFile,
+    userManager: { isValidUser: (user: string, password: string) => users[user] !== undefined && users[user] === password },
+    nodeset_filename: [opcua.nodesets.standard],
+  });
+  await server.initialize();
+  if (options.trustAllClients) serverCertificateManager.automaticallyAcceptUnknownCertificate = true;
+  const addressSpace = server.engine.addressSpace!;
+  const namespace = addressSpace.getOwnNamespace();
+  const drive = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: 'Drive1', nodeId: 's=Drive1' });
+  const speed = namespace.addAnalogDataItem({
+    componentOf: drive, browseName: 'Speed', nodeId: 's=Drive1.Speed', dataType: 'Double',
+    engineeringUnitsRange: { low: 0, high: 1500 }, engineeringUnits: opcua.standardUnits.revolutions_per_minute,
+    accessLevel: 'CurrentRead | CurrentWrite', userAccessLevel: 'CurrentRead | CurrentWrite', minimumSamplingInterval: 50,
+  });
+  speed.setValueFromSource({ dataType: opcua.DataType.Double, value: 100 });
+  let current: opcua.UAVariable | undefined;
+  const addCurrent = () => {
+    current = namespace.addAnalogDataItem({
+      componentOf: drive, browseName: 'Current', nodeId: 's=Drive1.Current', dataType: 'Double',
+      engineeringUnitsRange: { low: 0, high: 100 }, engineeringUnits: opcua.standardUnits.ampere,
+      accessLevel: 'CurrentRead', userAccessLevel: 'CurrentRead', minimumSamplingInterval: 50,
+    });
+    current.setValueFromSource({ dataType: opcua.DataType.Double, value: 1 });
+  };
+  addCurrent();
+  namespace.addVariable({ componentOf: drive, browseName: 'Mode', nodeId: 's=Drive1.Mode', dataType: 'Int32',
+    accessLevel: 'CurrentRead | CurrentWrite', userAccessLevel: 'CurrentRead | CurrentWrite', value: { dataType: opcua.DataType.Int32, value: 1 } });
+  namespace.addVariable({ componentOf: drive, browseName: 'Name', nodeId: 's=Drive1.Name', dataType: 'String',
+    accessLevel: 'CurrentRead | CurrentWrite', userAccessLevel: 'CurrentRead | CurrentWrite', value: { dataType: opcua.DataType.String, value: 'pump' } });
+  namespace.addVariable({ componentOf: drive, browseName: 'Running', nodeId: 's=Drive1.Running', dataType: 'Boolean',
+    accessLevel: 'CurrentRead | CurrentWrite', userAccessLevel: 'CurrentRead | CurrentWrite', value: { dataType: opcua.DataType.Boolean, value: false } });
+  const reset = namespace.addMethod(drive, {
+    browseName: 'ResetFault', nodeId: 's=Drive1.ResetFault',
+    inputArguments: [{ name: 'code', dataType: opcua.DataType.Int32 }],
+    outputArguments: [{ name: 'done', dataType: opcua.DataType.Boolean }],
+  });
+  reset.bindMethod((inputArguments: opcua.Variant[], _context: opcua.ISessionContext, callback: opcua.CallbackT<opcua.CallMethodResultOptions>) => {
+    callback(null, { statusCode: opcua.StatusCodes.Good, outputArguments: [{ dataType: opcua.DataType.Boolean, value: inputArguments[0].value === 7 }] });
+  });
+
+  let tick = 0;
+  const timer = setInterval(() => {
+    tick++;
+    speed.setValueFromSource({ dataType: opcua.DataType.Double, value: 100 + (tick % 50) });
+    current?.setValueFromSource({ dataType: opcua.DataType.Double, value: 1 + (tick % 10) / 10 });
+  }, 100);
+
+  await server.start();
+  const port = server.endpoints[0].port;
+  const monitoredItemCount = () => {
+    let count = 0;
+    for (const session of server.engine.currentSessionCount ? Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions) : []) {
+      for (const subscription of session.publishEngine.subscriptions) count += subscription.monitoredItemCount;
+    }
+    for (const subscription of (server.engine as unknown as { _orphanPublishEngine?: { subscriptions: opcua.Subscription[] } })._orphanPublishEngine?.subscriptions ?? []) count += subscription.monitoredItemCount;
+    return count;
+  };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    await server.shutdown(0);
+  };
+  return {
+    server, port, endpointUrl: `opc.tcp://localhost:${port}`, pkiRoot, serverCertificateManager, userCertificateManager,
+    monitoredItemCount,
+    sessionCount: () => server.engine.currentSessionCount,
+    closeSessions: async () => {
+      const sessions = Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions);
+      for (const session of sessions) await server.engine.closeSession(session.authenticationToken, false, 'Terminated');
+    },
+    deleteNode: (nodeId) => {
+      const node = addressSpace.findNode(nodeId);
+      if (node) addressSpace.deleteNode(node);
+      if (nodeId === 's=Drive1.Current' || nodeId === 'ns=1;s=Drive1.Current') current = undefined;
+    },
+    addCurrent,
+    setValue: (nodeId, value) => (addressSpace.findNode(nodeId) as opcua.UAVariable).setValueFromSource({ dataType: opcua.DataType.Double, value }),
+    stop,
+    dispose: async () => {
+      await stop();
+      if (!options.pkiRoot) rmSync(pkiRoot, { recursive: true, force: true });
+    },
+  };
+}
