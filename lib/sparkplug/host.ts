@@ -10,15 +10,22 @@
  * Per edge node it keeps the NBIRTH/DBIRTH alias and datatype maps, checks seq (0…255, one counter
  * per node), and asks for a rebirth (NCMD `Node Control/Rebirth`) when it cannot make sense of what
  * arrives: DATA or DBIRTH before an NBIRTH, an unknown alias, an undecodable payload, a seq gap not
- * filled within the reorder timeout — at most once per node per `rebirthIntervalMs`.
+ * filled within the reorder timeout — at most once per node per `rebirthIntervalMs`; a request the
+ * limit holds back is sent when the limit allows, and an NBIRTH that answers a request resets it.
+ *
+ * Any client of the broker can publish on spBv1.0/#, so what a host keeps is bounded
+ * (`HostLimits`, docs/sparkplug.md "Limits"): a payload's size and metric count are checked before
+ * it is decoded (the count by walking protobuf field tags, stopping at the limit), a large payload
+ * is decoded a slice per event-loop turn, and edge nodes, devices and known metrics are capped.
+ * What is over a limit is refused whole, kept nowhere, with one warning per edge node per interval.
  */
 import { EventEmitter } from 'node:events';
 import { MqttConnection, type MqttConnectionOptions, type WillMessage } from '../mqtt/connection';
 import type { MetricMeta, MetricValue as TagValue, Quality, TagBatch } from '../uns/tag-batch';
 import { DataType, dataTypeName, isArrayType, type Uint64 } from './datatypes';
-import { decodePayload, encodePayload, metricValue, type DecodedMetric, type DecodedPayload, type Metric } from './payload';
+import { PayloadDecoder, countMetrics, encodePayload, metricValue, type DecodedMetric, type DecodedPayload, type Metric } from './payload';
 import { ThrottledWarning } from './throttled-warning';
-import { NAMESPACE, checkSparkplugId, deviceTopic, nodeTopic, parseTopic, stateTopic } from './topics';
+import { NAMESPACE, checkSparkplugId, deviceTopic, nodeTopic, parseTopic, stateTopic, type ParsedTopic } from './topics';
 
 export type HostState = 'idle' | 'connecting' | 'subscribing' | 'online' | 'closing' | 'closed';
 
@@ -33,9 +40,61 @@ export interface HostOptions {
   reorderTimeoutMs?: number;
   /** Shortest time between two rebirth requests to the same edge node (ms). Default 5000. */
   rebirthIntervalMs?: number;
+  /** Bounds on what the host keeps and decodes; each missing one has its DEFAULT_HOST_LIMITS value. */
+  limits?: Partial<HostLimits>;
+  /** Bad input of one edge node is warned about at most once per this interval (ms), the rest counted. Default 10000. */
+  warningIntervalMs?: number;
+  /** Every write asked of the host (sent or refused), with who asked: the audit trail. */
+  audit?: (record: HostWriteRecord) => void;
   warn: (message: string) => void;
   info: (message: string) => void;
   now?: () => number;
+}
+
+/**
+ * What one host keeps at most. Over a limit, a BIRTH (or a DATA message) is refused whole and
+ * nothing of it is kept; the edge node gets a warning (one per warningIntervalMs).
+ */
+export interface HostLimits {
+  /** Largest Sparkplug payload decoded (bytes); checked before decoding. */
+  maxPayloadBytes: number;
+  /** Most metrics in one BIRTH or DATA message, Template members included; counted before decoding. */
+  maxMetricsPerMessage: number;
+  /** Most edge nodes known at once; an offline one makes room for a new one. */
+  maxEdgeNodes: number;
+  /** Most devices known at once, over all edge nodes. */
+  maxDevices: number;
+  /** Most metrics known at once (from BIRTHs), over all edge nodes and devices. */
+  maxMetrics: number;
+}
+
+/**
+ * Defaults for a gateway (docs/sparkplug.md "Limits"): a BIRTH of 10,000 metrics is a very large PLC
+ * and about 0.5–1 MB on the wire; 1,000 edge nodes and 10,000 devices are more than a site sends
+ * to one gateway; 200,000 known metrics take about 60 MB of heap, inside the gateway's RSS budget.
+ */
+export const DEFAULT_HOST_LIMITS: Readonly<HostLimits> = {
+  maxPayloadBytes: 4 * 1024 * 1024,
+  maxMetricsPerMessage: 10000,
+  maxEdgeNodes: 1000,
+  maxDevices: 10000,
+  maxMetrics: 200000,
+};
+
+/** Metrics decoded per event-loop turn (about 1–3 ms of work on a gateway core). */
+const METRICS_PER_SLICE = 1000;
+/** Messages held while a large payload is being decoded; beyond it they are dropped (warned, counted). */
+const INBOX_LIMIT = 10000;
+
+/** One write asked of the host, for the audit trail. */
+export interface HostWriteRecord {
+  /** Who asked (senderOf(msg) of the write command). */
+  who: string;
+  /** The UNS path the write named, or group/edge[/device]. */
+  target: string;
+  metrics: Record<string, TagValue>;
+  outcome: 'sent' | 'refused';
+  reason?: string;
 }
 
 /** Online state of an edge node or one of its devices, as the host sees it. */
@@ -69,6 +128,13 @@ interface DeviceRecord {
   byName: Map<string, { alias?: Uint64; datatype: number }>;
 }
 
+/** A BIRTH that cannot be taken: why, and whether a new BIRTH could cure it (then a rebirth is asked for). */
+class BirthRefused extends Error {
+  constructor(message: string, readonly askRebirth: boolean) {
+    super(message);
+  }
+}
+
 interface EdgeRecord {
   groupId: string;
   edgeNodeId: string;
@@ -81,8 +147,16 @@ interface EdgeRecord {
   /** Waiting for an NBIRTH after a rebirth request: DATA is ignored until then. */
   awaitingBirth: boolean;
   lastRebirthRequest: number;
+  /** A rebirth request the rate limit holds back, sent when it allows. */
+  rebirthTimer: NodeJS.Timeout | undefined;
+  /** Why its last NBIRTH was refused (over a limit): its messages are dropped, without rebirth requests, until a new NBIRTH. */
+  refused: string | undefined;
+  /** A DBIRTH of this session was refused: DDATA of devices without a DBIRTH is dropped, not answered with a rebirth request. */
+  devicesRefused: boolean;
   node: DeviceRecord;
   devices: Map<string, DeviceRecord>;
+  /** Bad input from this edge node: one warning per interval. */
+  warning: ThrottledWarning;
 }
 
 /** Sparkplug Quality property → tag batch quality (192 good, 0 bad, 500 stale → uncertain). */
@@ -116,6 +190,7 @@ export function pathTemplate(deviceTemplate: string, nodeTemplate: string): Host
 
 export class SparkplugHost extends EventEmitter<HostEvents> {
   readonly hostId: string;
+  readonly limits: Readonly<HostLimits>;
   private stateValue: HostState = 'idle';
   private readonly connection: MqttConnection;
   private readonly edges = new Map<string, EdgeRecord>();
@@ -127,18 +202,32 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   private readonly now: () => number;
   private readonly reorderTimeoutMs: number;
   private readonly rebirthIntervalMs: number;
+  private readonly warningIntervalMs: number;
+  /** Bad input that belongs to no known edge node (over the edge node limit, a full inbox). */
   private readonly badInput: ThrottledWarning;
   private readonly ownState: string;
+  /** Devices and BIRTH metrics kept, over all edge nodes (the limits count them). */
+  private deviceCount = 0;
+  private metricCount = 0;
+  /** Messages that arrived while a large payload was being decoded, in arrival order. */
+  private readonly inbox: { topic: string; bytes: Buffer }[] = [];
+  /** The next slice of a large payload being decoded. */
+  private slice: NodeJS.Immediate | undefined;
 
-  /** Throws SparkplugIdError for an invalid host id or group. */
+  /** Throws SparkplugIdError for an invalid host id or group, RangeError for a limit that is not a positive number. */
   constructor(private readonly options: HostOptions) {
     super();
     this.hostId = checkSparkplugId('host id', options.hostId);
     for (const group of options.groups) checkSparkplugId('group id', group);
+    this.limits = { ...DEFAULT_HOST_LIMITS, ...definedOnly(options.limits ?? {}) };
+    for (const [name, value] of Object.entries(this.limits)) {
+      if (!(typeof value === 'number' && value >= 1)) throw new RangeError(`Sparkplug host limit ${name} must be a number ≥ 1, got ${String(value)}`);
+    }
     this.now = options.now ?? Date.now;
     this.reorderTimeoutMs = options.reorderTimeoutMs ?? 2000;
     this.rebirthIntervalMs = options.rebirthIntervalMs ?? 5000;
-    this.badInput = new ThrottledWarning(options.warn, 10000, this.now);
+    this.warningIntervalMs = options.warningIntervalMs ?? 10000;
+    this.badInput = new ThrottledWarning(options.warn, this.warningIntervalMs, this.now);
     this.ownState = stateTopic(this.hostId);
     this.filters = options.groups.length === 0 ? [`${NAMESPACE}/#`] : options.groups.map((group) => `${NAMESPACE}/${group}/#`);
     this.connection = new MqttConnection({
@@ -176,6 +265,11 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     return this.connection.description;
   }
 
+  /** What the host keeps now: the quantities HostLimits bound. */
+  census(): { edgeNodes: number; devices: number; metrics: number } {
+    return { edgeNodes: this.edges.size, devices: this.deviceCount, metrics: this.metricCount };
+  }
+
   start(): void {
     this.connection.start();
   }
@@ -183,38 +277,27 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   /**
    * Write metrics of a node (deviceId undefined) or device: an NCMD/DCMD by alias when the BIRTH
    * gave aliases, with the BIRTH's datatype. Throws when the node/device or a metric is not known.
+   * `who` (senderOf the write command) goes into the audit record, sent or refused.
    */
-  write(groupId: string, edgeNodeId: string, deviceId: string | undefined, values: Record<string, TagValue>): void {
-    const edge = this.edges.get(`${groupId}/${edgeNodeId}`);
-    const record = deviceId === undefined ? edge?.node : edge?.devices.get(deviceId);
-    const label = deviceId === undefined ? `edge node ${groupId}/${edgeNodeId}` : `device ${groupId}/${edgeNodeId}/${deviceId}`;
-    if (!edge || !record || !record.online) throw new Error(`${label} is not online`);
-    const metrics: Metric[] = [];
-    const timestamp = this.now();
-    for (const name of Object.keys(values)) {
-      const known = record.byName.get(name);
-      if (!known) throw new Error(`${label} has no metric "${name}" in its BIRTH`);
-      const value = known.datatype === DataType.Bytes && typeof values[name] === 'string' ? Buffer.from(values[name] as string, 'base64') : values[name];
-      // [tck-id-payloads-alias-data-cmd-requirement]: the alias when there is one, else the name.
-      metrics.push({ ...(known.alias !== undefined ? { alias: known.alias } : { name }), timestamp, datatype: known.datatype, value });
-    }
-    const topic = deviceId === undefined ? nodeTopic(groupId, 'NCMD', edgeNodeId) : deviceTopic(groupId, 'DCMD', edgeNodeId, deviceId);
-    // [tck-id-topics-ncmd-mqtt] QoS 0, not retained; [tck-id-payloads-ncmd-seq] no seq; datatype left out like DATA.
-    this.publish(topic, encodePayload({ timestamp, metrics }, { omitDatatypes: true }));
+  write(groupId: string, edgeNodeId: string, deviceId: string | undefined, values: Record<string, TagValue>, who = 'unknown'): void {
+    const label = deviceId === undefined ? `${groupId}/${edgeNodeId}` : `${groupId}/${edgeNodeId}/${deviceId}`;
+    this.audited(who, label, values, () => this.send(groupId, edgeNodeId, deviceId, values));
   }
 
   /**
    * Write by UNS path (the write command shape of uns-modbus-write: `{topic, payload: {metric: value}}`):
    * the node or device whose asset path is `topic`. Throws when none is known (no BIRTH seen).
    */
-  writeAsset(topic: string, values: Record<string, TagValue>): void {
-    for (const edge of this.edges.values()) {
-      if (this.options.assetPath(edge.groupId, edge.edgeNodeId, undefined) === topic) return this.write(edge.groupId, edge.edgeNodeId, undefined, values);
-      for (const deviceId of edge.devices.keys()) {
-        if (this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId) === topic) return this.write(edge.groupId, edge.edgeNodeId, deviceId, values);
+  writeAsset(topic: string, values: Record<string, TagValue>, who = 'unknown'): void {
+    this.audited(who, topic, values, () => {
+      for (const edge of this.edges.values()) {
+        if (this.options.assetPath(edge.groupId, edge.edgeNodeId, undefined) === topic) return this.send(edge.groupId, edge.edgeNodeId, undefined, values);
+        for (const deviceId of edge.devices.keys()) {
+          if (this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId) === topic) return this.send(edge.groupId, edge.edgeNodeId, deviceId, values);
+        }
       }
-    }
-    throw new Error(`no Sparkplug edge node or device with the asset path "${topic}" has been born`);
+      throw new Error(`no Sparkplug edge node or device with the asset path "${topic}" has been born`);
+    });
   }
 
   /** Ask an edge node for all its births again (NCMD `Node Control/Rebirth`, by name). */
@@ -231,7 +314,10 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     this.closing ??= (async () => {
       const wasOnline = this.connection.connected;
       this.setState('closing', undefined);
-      for (const edge of this.edges.values()) this.clearGap(edge);
+      for (const edge of this.edges.values()) this.clearTimers(edge);
+      if (this.slice !== undefined) clearImmediate(this.slice);
+      this.slice = undefined;
+      this.inbox.length = 0;
       if (wasOnline) {
         // [tck-id-operational-behavior-host-application-termination]
         await new Promise<void>((resolve) => {
@@ -247,6 +333,37 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
       this.setState('closed', undefined);
     })();
     return this.closing;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private audited(who: string, target: string, values: Record<string, TagValue>, write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.options.audit?.({ who, target, metrics: values, outcome: 'refused', reason: (error as Error).message });
+      throw error;
+    }
+    this.options.audit?.({ who, target, metrics: values, outcome: 'sent' });
+  }
+
+  private send(groupId: string, edgeNodeId: string, deviceId: string | undefined, values: Record<string, TagValue>): void {
+    const edge = this.edges.get(`${groupId}/${edgeNodeId}`);
+    const record = deviceId === undefined ? edge?.node : edge?.devices.get(deviceId);
+    const label = deviceId === undefined ? `edge node ${groupId}/${edgeNodeId}` : `device ${groupId}/${edgeNodeId}/${deviceId}`;
+    if (!edge || !record || !record.online) throw new Error(`${label} is not online`);
+    const metrics: Metric[] = [];
+    const timestamp = this.now();
+    for (const name of Object.keys(values)) {
+      const known = record.byName.get(name);
+      if (!known) throw new Error(`${label} has no metric "${name}" in its BIRTH`);
+      const value = known.datatype === DataType.Bytes && typeof values[name] === 'string' ? Buffer.from(values[name] as string, 'base64') : values[name];
+      // [tck-id-payloads-alias-data-cmd-requirement]: the alias when there is one, else the name.
+      metrics.push({ ...(known.alias !== undefined ? { alias: known.alias } : { name }), timestamp, datatype: known.datatype, value });
+    }
+    const topic = deviceId === undefined ? nodeTopic(groupId, 'NCMD', edgeNodeId) : deviceTopic(groupId, 'DCMD', edgeNodeId, deviceId);
+    // [tck-id-topics-ncmd-mqtt] QoS 0, not retained; [tck-id-payloads-ncmd-seq] no seq; datatype left out like DATA.
+    this.publish(topic, encodePayload({ timestamp, metrics }, { omitDatatypes: true }));
   }
 
   // ---------------------------------------------------------------- STATE
@@ -281,42 +398,258 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
 
   // ---------------------------------------------------------------- Sparkplug messages
 
+  /** Messages are handled in arrival order; while a large payload is decoded slice by slice, the rest wait in the inbox. */
   private onMessage(topic: string, bytes: Buffer): void {
-    const parsed = parseTopic(topic);
-    if (parsed === undefined || parsed.kind === 'state') return;
-    if (parsed.type === 'NCMD' || parsed.type === 'DCMD') return; // commands of hosts, ours included
-    const key = `${parsed.groupId}/${parsed.edgeNodeId}`;
-    let edge = this.edges.get(key);
-    if (edge === undefined) {
-      edge = { groupId: parsed.groupId, edgeNodeId: parsed.edgeNodeId, online: false, bdSeq: undefined, lastSeq: undefined, held: new Map(), gapTimer: undefined, awaitingBirth: false, lastRebirthRequest: Number.NEGATIVE_INFINITY, node: newDevice(), devices: new Map() };
-      this.edges.set(key, edge);
-    }
-    let payload: DecodedPayload;
-    try {
-      payload = decodePayload(bytes);
-    } catch (error) {
-      this.badInput.warn(`${topic}: not a Sparkplug B payload (${(error as Error).message})`);
-      if (parsed.type !== 'NDEATH') this.rebirth(edge, 'an undecodable message');
+    if (this.slice !== undefined || this.inbox.length > 0) {
+      if (this.inbox.length >= INBOX_LIMIT) {
+        this.badInput.warn(`Sparkplug host ${this.hostId}: ${INBOX_LIMIT} messages waiting behind a large payload; ${topic} dropped`);
+        return;
+      }
+      this.inbox.push({ topic, bytes });
       return;
     }
-    const deviceId = parsed.kind === 'device' ? parsed.deviceId : undefined;
-    switch (parsed.type) {
-      case 'NBIRTH': this.onNodeBirth(edge, payload); return;
-      case 'NDEATH': this.onNodeDeath(edge, payload); return;
-      default: this.sequenced(edge, payload, () => this.onSequenced(edge, parsed.type, deviceId!, payload));
+    this.receive(topic, bytes);
+  }
+
+  /** Handle inbox messages until one starts a sliced decode (it resumes the inbox when done). */
+  private drainInbox(): void {
+    while (this.slice === undefined && this.inbox.length > 0) {
+      const next = this.inbox.shift()!;
+      this.receive(next.topic, next.bytes);
     }
   }
 
-  private onNodeBirth(edge: EdgeRecord, payload: DecodedPayload): void {
+  private receive(topic: string, bytes: Buffer): void {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+    const parsed = parseTopic(topic);
+    if (parsed === undefined || parsed.kind === 'state') return;
+    if (parsed.type === 'NCMD' || parsed.type === 'DCMD') return; // commands of hosts, ours included
+    const edge = this.edgeFor(parsed.groupId, parsed.edgeNodeId);
+    if (edge === undefined) return;
+    if (edge.refused !== undefined && parsed.type !== 'NBIRTH') return; // until a BIRTH within the limits
+    if (bytes.length > this.limits.maxPayloadBytes) {
+      this.refuse(edge, parsed, `${bytes.length} bytes, more than the limit of ${this.limits.maxPayloadBytes}`);
+      return;
+    }
+    let metrics: number;
+    try {
+      metrics = countMetrics(bytes, this.limits.maxMetricsPerMessage);
+    } catch (error) {
+      this.undecodable(edge, topic, parsed, error as Error);
+      return;
+    }
+    if (metrics > this.limits.maxMetricsPerMessage) {
+      this.refuse(edge, parsed, `more than the limit of ${this.limits.maxMetricsPerMessage} metrics`);
+      return;
+    }
+    const decoder = new PayloadDecoder(bytes);
+    const step = (): void => {
+      this.slice = undefined;
+      try {
+        if (!decoder.next(METRICS_PER_SLICE)) {
+          this.slice = setImmediate(step);
+          return;
+        }
+      } catch (error) {
+        this.undecodable(edge, topic, parsed, error as Error);
+        this.drainInbox();
+        return;
+      }
+      // The edge node may have been dropped for room while the payload was decoded over several turns.
+      if (this.edges.get(edgeKey(edge)) === edge) this.handle(edge, parsed, decoder.payload);
+      this.drainInbox();
+    };
+    if (metrics <= METRICS_PER_SLICE) step();
+    else this.slice = setImmediate(step);
+  }
+
+  /**
+   * The record of an edge node; a new one when there is room (an offline edge node makes room for a
+   * new one, the longest known first). Undefined, with a warning, when every known edge node is online.
+   */
+  private edgeFor(groupId: string, edgeNodeId: string): EdgeRecord | undefined {
+    const key = `${groupId}/${edgeNodeId}`;
+    const known = this.edges.get(key);
+    if (known !== undefined) return known;
+    if (this.edges.size >= this.limits.maxEdgeNodes) {
+      const idle = [...this.edges.values()].find((edge) => !edge.online);
+      if (idle === undefined) {
+        this.badInput.warn(`Sparkplug host ${this.hostId}: edge node ${key} ignored: ${this.limits.maxEdgeNodes} edge nodes are online, the limit`);
+        return undefined;
+      }
+      this.forget(idle);
+    }
+    const edge: EdgeRecord = {
+      groupId, edgeNodeId, online: false, bdSeq: undefined, lastSeq: undefined, held: new Map(), gapTimer: undefined,
+      awaitingBirth: false, lastRebirthRequest: Number.NEGATIVE_INFINITY, rebirthTimer: undefined, refused: undefined, devicesRefused: false,
+      node: newDevice(), devices: new Map(), warning: new ThrottledWarning(this.options.warn, this.warningIntervalMs, this.now),
+    };
+    this.edges.set(key, edge);
+    return edge;
+  }
+
+  private forget(edge: EdgeRecord): void {
+    this.clearTimers(edge);
+    this.dropDevices(edge);
+    this.metricCount -= edge.node.byName.size;
+    this.edges.delete(edgeKey(edge));
+  }
+
+  private undecodable(edge: EdgeRecord, topic: string, parsed: MessageTopic, error: Error): void {
+    edge.warning.warn(`${topic}: not a Sparkplug B payload (${error.message})`);
+    if (parsed.type !== 'NDEATH') this.rebirth(edge, 'an undecodable message');
+  }
+
+  /**
+   * A message over a limit. A BIRTH over it is refused with the edge node's or device's session (the
+   * host keeps nothing of it) and no rebirth is asked for: the edge node would send the same again.
+   */
+  private refuse(edge: EdgeRecord, parsed: MessageTopic, why: string): void {
+    const what = parsed.kind === 'device' ? `${parsed.type} of device ${edgeKey(edge)}/${parsed.deviceId}` : `${parsed.type} of edge node ${edgeKey(edge)}`;
+    switch (parsed.type) {
+      case 'NBIRTH':
+        this.refuseNode(edge, `${what} refused: ${why}`, true);
+        return;
+      case 'DBIRTH':
+        this.refuseDevice(edge, parsed.deviceId, `${what} refused: ${why}`);
+        this.resyncSeq(edge, parsed);
+        return;
+      default:
+        edge.warning.warn(`${what} dropped: ${why}`);
+        this.resyncSeq(edge, parsed);
+    }
+  }
+
+  /**
+   * A DBIRTH or DATA refused without reading it also leaves its seq unread: the next message's seq
+   * is taken as it comes (refusing on purpose is no loss, and a rebirth request would only bring
+   * the same message again).
+   */
+  private resyncSeq(edge: EdgeRecord, parsed: MessageTopic): void {
+    if (parsed.type === 'NBIRTH' || parsed.type === 'NDEATH') return;
     this.clearGap(edge);
+    edge.lastSeq = undefined;
+  }
+
+  /**
+   * The node's session ends here: offline, its devices forgotten. Over a limit (`overLimit`) its
+   * messages are then dropped until an NBIRTH within the limits; else a rebirth request follows.
+   */
+  private refuseNode(edge: EdgeRecord, message: string, overLimit: boolean): void {
+    edge.warning.warn(overLimit ? `${message}; its data is ignored until an NBIRTH within the host's limits` : `${message}; asking for a rebirth`);
+    this.clearTimers(edge);
+    const wasOnline = edge.online;
+    edge.online = false;
     edge.awaitingBirth = false;
-    edge.bdSeq = String(payload.metrics.find((m) => m.name === 'bdSeq')?.value ?? '');
+    edge.refused = overLimit ? message : undefined;
+    const at = this.now();
+    const offline = [...edge.devices].filter(([, device]) => device.online).map(([deviceId]) => deviceId);
+    this.dropDevices(edge);
+    this.replaceNode(edge, newDevice());
+    for (const deviceId of offline) this.emitOnline(edge, deviceId, false, at);
+    if (wasOnline) this.emitOnline(edge, undefined, false, at);
+  }
+
+  private refuseDevice(edge: EdgeRecord, deviceId: string, message: string): void {
+    edge.warning.warn(`${message}; its data is ignored until its next DBIRTH`);
+    edge.devicesRefused = true;
+    const device = edge.devices.get(deviceId);
+    if (device === undefined) return;
+    this.dropDevice(edge, deviceId, device);
+    if (device.online) this.emitOnline(edge, deviceId, false, this.now());
+  }
+
+  private handle(edge: EdgeRecord, parsed: MessageTopic, payload: DecodedPayload): void {
+    switch (parsed.type) {
+      case 'NBIRTH': this.onNodeBirth(edge, payload); return;
+      case 'NDEATH': this.onNodeDeath(edge, payload); return;
+      default: {
+        const deviceId = parsed.kind === 'device' ? parsed.deviceId : undefined;
+        this.sequenced(edge, payload, () => this.onSequenced(edge, parsed.type, deviceId!, payload));
+      }
+    }
+  }
+
+  /**
+   * An NBIRTH starts a new session of the node: its devices are forgotten until their DBIRTHs. One
+   * without bdSeq ([tck-id-topics-nbirth-bdseq-included]; an empty payload, say) is not a birth and
+   * changes nothing; one with a duplicate alias or name is refused and a rebirth asked for.
+   */
+  private onNodeBirth(edge: EdgeRecord, payload: DecodedPayload): void {
+    const bdSeq = payload.metrics.find((m) => m.name === 'bdSeq')?.value;
+    if (bdSeq === undefined) {
+      edge.warning.warn(`NBIRTH of edge node ${edgeKey(edge)} ignored: it has no bdSeq metric (${payload.metrics.length} metrics), so it is not a birth certificate`);
+      return;
+    }
+    let node: DeviceRecord;
+    try {
+      node = this.birthRecord(payload, edge.node.byName.size + [...edge.devices.values()].reduce((sum, device) => sum + device.byName.size, 0));
+    } catch (error) {
+      if (!(error instanceof BirthRefused)) throw error;
+      this.refuseNode(edge, `NBIRTH of edge node ${edgeKey(edge)} refused: ${error.message}`, !error.askRebirth);
+      if (error.askRebirth) this.rebirth(edge, error.message);
+      return;
+    }
+    this.clearGap(edge);
+    if (edge.awaitingBirth) {
+      // It answers our request: the next request need not wait for the rate limit.
+      edge.lastRebirthRequest = Number.NEGATIVE_INFINITY;
+      if (edge.rebirthTimer !== undefined) clearTimeout(edge.rebirthTimer);
+      edge.rebirthTimer = undefined;
+    }
+    edge.awaitingBirth = false;
+    edge.refused = undefined;
+    edge.devicesRefused = false;
+    edge.bdSeq = String(bdSeq);
     edge.lastSeq = payload.seq === undefined ? undefined : Number(payload.seq);
-    edge.node = birthRecord(payload);
-    for (const device of edge.devices.values()) device.online = false;
+    const offline = [...edge.devices].filter(([, device]) => device.online).map(([deviceId]) => deviceId);
+    this.dropDevices(edge);
+    this.replaceNode(edge, node);
     edge.online = true;
-    this.emitOnline(edge, undefined, true, Number(payload.timestamp ?? this.now()));
+    const at = Number(payload.timestamp ?? this.now());
+    for (const deviceId of offline) this.emitOnline(edge, deviceId, false, at);
+    this.emitOnline(edge, undefined, true, at);
     this.emitBatch(edge, undefined, edge.node, payload.metrics.filter((m) => m.name !== 'bdSeq' && m.name !== 'Node Control/Rebirth'), payload);
+  }
+
+  /**
+   * The alias and datatype maps of a BIRTH. Throws BirthRefused for a duplicate alias or name
+   * ([tck-id-payloads-alias-uniqueness]: a metric could not be told apart; a rebirth may cure it), or
+   * when the host's metric limit would be passed (`released`: the metrics of what the birth replaces).
+   */
+  private birthRecord(payload: DecodedPayload, released: number): DeviceRecord {
+    const room = this.limits.maxMetrics - (this.metricCount - released);
+    if (payload.metrics.length > room) {
+      throw new BirthRefused(`${payload.metrics.length} metrics would pass the host's limit of ${this.limits.maxMetrics} known metrics`, false);
+    }
+    const record: DeviceRecord = { online: true, byAlias: new Map(), byName: new Map() };
+    for (const metric of payload.metrics) {
+      if (metric.name === undefined || metric.datatype === undefined) continue;
+      if (record.byName.has(metric.name)) throw new BirthRefused(`metric "${metric.name}" appears twice`, true);
+      if (metric.alias !== undefined) {
+        const alias = String(metric.alias);
+        const other = record.byAlias.get(alias);
+        if (other !== undefined) throw new BirthRefused(`alias ${alias} names both "${other.name}" and "${metric.name}"`, true);
+        record.byAlias.set(alias, { name: metric.name, datatype: metric.datatype });
+      }
+      record.byName.set(metric.name, { alias: metric.alias, datatype: metric.datatype });
+    }
+    return record;
+  }
+
+  private replaceNode(edge: EdgeRecord, node: DeviceRecord): void {
+    this.metricCount += node.byName.size - edge.node.byName.size;
+    edge.node = node;
+  }
+
+  private dropDevice(edge: EdgeRecord, deviceId: string, device: DeviceRecord): void {
+    edge.devices.delete(deviceId);
+    this.deviceCount--;
+    this.metricCount -= device.byName.size;
+  }
+
+  private dropDevices(edge: EdgeRecord): void {
+    for (const [deviceId, device] of edge.devices) this.dropDevice(edge, deviceId, device);
   }
 
   /**
@@ -327,7 +660,7 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   private onNodeDeath(edge: EdgeRecord, payload: DecodedPayload): void {
     const bdSeq = String(payload.metrics.find((m) => m.name === 'bdSeq')?.value ?? '');
     if (!edge.online || bdSeq !== edge.bdSeq) return;
-    this.clearGap(edge);
+    this.clearTimers(edge);
     edge.online = false;
     const at = this.now();
     for (const [deviceId, device] of edge.devices) {
@@ -371,7 +704,8 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
 
   private drainHeld(edge: EdgeRecord): void {
     for (;;) {
-      const next = (edge.lastSeq! + 1) % 256;
+      if (edge.lastSeq === undefined || !edge.online || edge.awaitingBirth) break; // a handler may have asked for a rebirth
+      const next = (edge.lastSeq + 1) % 256;
       const handle = edge.held.get(next);
       if (handle === undefined) break;
       edge.held.delete(next);
@@ -387,11 +721,33 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     edge.held.clear();
   }
 
+  private clearTimers(edge: EdgeRecord): void {
+    this.clearGap(edge);
+    if (edge.rebirthTimer !== undefined) clearTimeout(edge.rebirthTimer);
+    edge.rebirthTimer = undefined;
+  }
+
   private onSequenced(edge: EdgeRecord, type: string, deviceId: string, payload: DecodedPayload): void {
     switch (type) {
       case 'DBIRTH': {
-        const device = birthRecord(payload);
+        const previous = edge.devices.get(deviceId);
+        if (previous === undefined && this.deviceCount >= this.limits.maxDevices) {
+          this.refuseDevice(edge, deviceId, `DBIRTH of device ${edgeKey(edge)}/${deviceId} refused: the host knows ${this.limits.maxDevices} devices, the limit`);
+          return;
+        }
+        let device: DeviceRecord;
+        try {
+          device = this.birthRecord(payload, previous?.byName.size ?? 0);
+        } catch (error) {
+          if (!(error instanceof BirthRefused)) throw error;
+          this.refuseDevice(edge, deviceId, `DBIRTH of device ${edgeKey(edge)}/${deviceId} refused: ${error.message}`);
+          if (error.askRebirth) this.rebirth(edge, error.message);
+          return;
+        }
+        if (previous !== undefined) this.dropDevice(edge, deviceId, previous);
         edge.devices.set(deviceId, device);
+        this.deviceCount++;
+        this.metricCount += device.byName.size;
         this.emitOnline(edge, deviceId, true, Number(payload.timestamp ?? this.now()));
         this.emitBatch(edge, deviceId, device, payload.metrics, payload);
         return;
@@ -410,7 +766,7 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
       default: { // DDATA
         const device = edge.devices.get(deviceId);
         if (!device?.online) {
-          this.rebirth(edge, `DDATA of device "${deviceId}" without its DBIRTH`);
+          if (!edge.devicesRefused) this.rebirth(edge, `DDATA of device "${deviceId}" without its DBIRTH`);
           return;
         }
         this.emitBatch(edge, deviceId, device, payload.metrics, payload);
@@ -418,25 +774,36 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     }
   }
 
-  /** Tag batches of the metrics: one with the current values, one with the historical ones. */
+  /**
+   * Tag batches of the metrics: one with the current values, one with the historical ones. Each value
+   * is read with its BIRTH's datatype; one that does not fit it (a String in a Double metric, a DATA
+   * metric that names another datatype) becomes null with quality bad and the reason, and a warning.
+   * A metric the BIRTH does not name stops the message and asks for a rebirth.
+   */
   private emitBatch(edge: EdgeRecord, deviceId: string | undefined, record: DeviceRecord, metrics: DecodedMetric[], payload: DecodedPayload): void {
     const live: TagBatch = { topic: this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId), payload: {}, meta: {} };
     const history: TagBatch & { historical: true } = { topic: live.topic, payload: {}, meta: {}, historical: true };
     if (typeof payload.timestamp === 'number') live.timestamp = history.timestamp = payload.timestamp;
     for (const metric of metrics) {
-      const birth = metric.alias !== undefined ? record.byAlias.get(String(metric.alias)) : metric.name !== undefined ? { name: metric.name, datatype: record.byName.get(metric.name)?.datatype ?? metric.datatype ?? DataType.Unknown } : undefined;
+      const birth = metric.alias !== undefined ? record.byAlias.get(String(metric.alias)) : metric.name !== undefined ? birthByName(record, metric.name) : undefined;
       if (birth === undefined) {
-        this.rebirth(edge, `unknown alias ${String(metric.alias)}`);
+        this.rebirth(edge, metric.alias !== undefined ? `unknown alias ${String(metric.alias)}` : `metric "${metric.name ?? '(no name, no alias)'}" not in its BIRTH`);
         return;
       }
       let value: TagValue;
-      try {
-        const read = metricValue(metric, metric.datatype ?? birth.datatype);
-        if (read !== null && typeof read === 'object' && !(read instanceof Uint8Array)) continue; // arrays, DataSets, Templates: no tag value form
-        value = read instanceof Uint8Array ? Buffer.from(read).toString('base64') : read as TagValue;
-      } catch (error) {
-        this.badInput.warn(`${edge.groupId}/${edge.edgeNodeId}${deviceId ? `/${deviceId}` : ''}: metric "${birth.name}" skipped: ${(error as Error).message}`);
-        continue;
+      let problem: string | undefined;
+      if (metric.datatype !== undefined && metric.datatype !== birth.datatype) {
+        problem = `it says ${dataTypeName(metric.datatype)}, its BIRTH ${dataTypeName(birth.datatype)}`;
+        value = null;
+      } else {
+        try {
+          const read = metricValue(metric, birth.datatype);
+          if (read !== null && typeof read === 'object' && !(read instanceof Uint8Array)) continue; // arrays, DataSets, Templates: no tag value form
+          value = read instanceof Uint8Array ? Buffer.from(read).toString('base64') : read as TagValue;
+        } catch (error) {
+          problem = (error as Error).message;
+          value = null;
+        }
       }
       const target = metric.isHistorical ? history : live;
       target.payload[birth.name] = value;
@@ -448,6 +815,11 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
       if (quality !== undefined) meta.quality = quality;
       const unit = unitOf(metric);
       if (unit !== undefined) meta.unit = unit;
+      if (problem !== undefined) {
+        meta.quality = 'bad';
+        meta.reason = `value does not fit its datatype: ${problem}`;
+        edge.warning.warn(`${edgeKey(edge)}${deviceId ? `/${deviceId}` : ''}: metric "${birth.name}" is bad quality: ${problem}`);
+      }
       target.meta![birth.name] = meta;
     }
     if (Object.keys(history.payload).length > 0) this.emit('batch', history);
@@ -461,14 +833,25 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     });
   }
 
-  /** Ask for a rebirth, at most once per rebirthIntervalMs per edge node; DATA is ignored until the NBIRTH. */
+  /**
+   * Ask for a rebirth; DATA is ignored until the NBIRTH. At most one request per rebirthIntervalMs
+   * per edge node: one the limit holds back is sent as soon as it allows (and logged as waiting).
+   */
   private rebirth(edge: EdgeRecord, why: string): void {
     this.clearGap(edge);
     edge.awaitingBirth = true;
-    const now = this.now();
-    if (now - edge.lastRebirthRequest < this.rebirthIntervalMs || !this.connection.connected) return;
-    edge.lastRebirthRequest = now;
-    this.options.info(`Sparkplug host ${this.hostId}: rebirth requested from ${edge.groupId}/${edge.edgeNodeId} (${why})`);
+    if (edge.rebirthTimer !== undefined || !this.connection.connected) return;
+    const wait = edge.lastRebirthRequest + this.rebirthIntervalMs - this.now();
+    if (wait > 0) {
+      this.options.info(`Sparkplug host ${this.hostId}: rebirth of ${edgeKey(edge)} needed (${why}); waiting ${wait} ms for the rebirth rate limit`);
+      edge.rebirthTimer = setTimeout(() => {
+        edge.rebirthTimer = undefined;
+        if (edge.awaitingBirth && this.edges.get(edgeKey(edge)) === edge) this.rebirth(edge, why);
+      }, wait);
+      return;
+    }
+    edge.lastRebirthRequest = this.now();
+    this.options.info(`Sparkplug host ${this.hostId}: rebirth requested from ${edgeKey(edge)} (${why})`);
     this.requestRebirth(edge.groupId, edge.edgeNodeId);
   }
 
@@ -484,18 +867,25 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   }
 }
 
+/** A node or device message topic (STATE is handled apart). */
+type MessageTopic = Exclude<ParsedTopic, { kind: 'state' }>;
+
+function edgeKey(edge: EdgeRecord): string {
+  return `${edge.groupId}/${edge.edgeNodeId}`;
+}
+
+function birthByName(record: DeviceRecord, name: string): BirthMetric | undefined {
+  const known = record.byName.get(name);
+  return known === undefined ? undefined : { name, datatype: known.datatype };
+}
+
 function newDevice(): DeviceRecord {
   return { online: false, byAlias: new Map(), byName: new Map() };
 }
 
-function birthRecord(payload: DecodedPayload): DeviceRecord {
-  const record: DeviceRecord = { online: true, byAlias: new Map(), byName: new Map() };
-  for (const metric of payload.metrics) {
-    if (metric.name === undefined || metric.datatype === undefined) continue;
-    if (metric.alias !== undefined) record.byAlias.set(String(metric.alias), { name: metric.name, datatype: metric.datatype });
-    record.byName.set(metric.name, { alias: metric.alias, datatype: metric.datatype });
-  }
-  return record;
+/** The entries of a partial options object whose value is not undefined. */
+function definedOnly<T extends object>(partial: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(partial).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function noop(): void {

@@ -682,21 +682,78 @@ function expectWireType(r: Reader, tag: number, expected: number, message: strin
 
 /** Decode a Sparkplug B payload; throws SparkplugDecodeError on anything that is not one. */
 export function decodePayload(bytes: Uint8Array): DecodedPayload {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const r = new Reader(buf, 0, buf.length);
-  const payload: DecodedPayload = { metrics: [] };
-  while (r.pos < r.end) {
+  const decoder = new PayloadDecoder(bytes);
+  decoder.next(Number.POSITIVE_INFINITY);
+  return decoder.payload;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A payload decoded a slice at a time, so that a large BIRTH can be spread over several turns of
+ * the event loop: each next(n) reads up to n more top-level metrics (and the fields between them).
+ */
+export class PayloadDecoder {
+  readonly payload: DecodedPayload = { metrics: [] };
+  private readonly reader: Reader;
+
+  constructor(bytes: Uint8Array) {
+    const buf = asBuffer(bytes);
+    this.reader = new Reader(buf, 0, buf.length);
+  }
+
+  /** Read up to `metrics` more metrics; true when the whole payload is read. Throws SparkplugDecodeError. */
+  next(metrics: number): boolean {
+    const r = this.reader;
+    const payload = this.payload;
+    let budget = metrics;
+    while (r.pos < r.end) {
+      if (budget <= 0) return false;
+      const tag = r.tag();
+      switch (tag >>> 3) {
+        case 1: expectWireType(r, tag, VARINT, 'Payload'); payload.timestamp = r.uint64(); break;
+        case 2: expectWireType(r, tag, LENGTH, 'Payload'); payload.metrics.push(readMetric(r.nested(), 0)); budget--; break;
+        case 3: expectWireType(r, tag, VARINT, 'Payload'); payload.seq = r.uint64(); break;
+        case 4: expectWireType(r, tag, LENGTH, 'Payload'); payload.uuid = r.string(); break;
+        case 5: expectWireType(r, tag, LENGTH, 'Payload'); payload.body = r.bytes(); break;
+        default: r.skip(tag & 7, tag >>> 3);
+      }
+    }
+    return true;
+  }
+}
+
+/**
+ * How many metrics a payload carries, members of Template values included, counted by walking the
+ * protobuf field tags without building anything; counting stops at `limit` + 1, so the cost is
+ * bounded by the limit, not by the payload. Throws SparkplugDecodeError on malformed framing.
+ */
+export function countMetrics(bytes: Uint8Array, limit: number): number {
+  const buf = asBuffer(bytes);
+  return countIn(new Reader(buf, 0, buf.length), 2, 0, limit + 1, 0);
+}
+
+/** Metrics of the message `r` is over: its field `field` are metrics; each metric's field 18 is a Template (field 2 metrics). */
+function countIn(r: Reader, field: number, counted: number, stopAt: number, depth: number): number {
+  if (depth > MAX_DEPTH) r.fail(`templates/metrics nested deeper than ${MAX_DEPTH} levels`);
+  let count = counted;
+  while (r.pos < r.end && count < stopAt) {
     const tag = r.tag();
-    switch (tag >>> 3) {
-      case 1: expectWireType(r, tag, VARINT, 'Payload'); payload.timestamp = r.uint64(); break;
-      case 2: expectWireType(r, tag, LENGTH, 'Payload'); payload.metrics.push(readMetric(r.nested(), 0)); break;
-      case 3: expectWireType(r, tag, VARINT, 'Payload'); payload.seq = r.uint64(); break;
-      case 4: expectWireType(r, tag, LENGTH, 'Payload'); payload.uuid = r.string(); break;
-      case 5: expectWireType(r, tag, LENGTH, 'Payload'); payload.body = r.bytes(); break;
-      default: r.skip(tag & 7, tag >>> 3);
+    if (tag >>> 3 !== field || (tag & 7) !== LENGTH) {
+      r.skip(tag & 7, tag >>> 3);
+      continue;
+    }
+    count++;
+    const metric = r.nested();
+    while (metric.pos < metric.end && count < stopAt) {
+      const inner = metric.tag();
+      if (inner >>> 3 === 18 && (inner & 7) === LENGTH) count = countIn(metric.nested(), 2, count, stopAt, depth + 1);
+      else metric.skip(inner & 7, inner >>> 3);
     }
   }
-  return payload;
+  return count;
 }
 
 function readMetric(r: Reader, depth: number): DecodedMetric {

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { DataType, SparkplugValueError, packArray, unpackArray, valueProblem } from '../../lib/sparkplug/datatypes';
 import {
-  SparkplugDecodeError, SparkplugEncodeError, decodePayload, encodePayload, metricValue,
+  PayloadDecoder, SparkplugDecodeError, SparkplugEncodeError, countMetrics, decodePayload, encodePayload, metricValue,
   type DataSet, type Metric, type Payload, type Template,
 } from '../../lib/sparkplug/payload';
 import { oracleDecode, oracleEncode } from '../helpers/sparkplug-oracle';
@@ -405,6 +405,45 @@ describe('sparkplug payload codec', () => {
       const metric = Buffer.concat([Buffer.from('0a01642010', 'hex'), Buffer.from([0x8a, 0x01, dataSet.length]), dataSet]);
       const payload = Buffer.concat([Buffer.from([0x12, metric.length]), metric]);
       assert.deepEqual(metricValue(decodePayload(payload).metrics[0]), { columns: ['a'], types: [3], rows: [[5]] });
+    });
+  });
+
+  describe('counting and slicing before a full decode (a host refuses what is over its limits)', () => {
+    const template = (members: number): Template => ({ isDefinition: false, templateRef: 'Motor', metrics: Array.from({ length: members }, (_, i) => ({ name: `m${i}`, datatype: DataType.Int32, value: i })) });
+    const payload = encodePayload({
+      timestamp: T, seq: 0,
+      metrics: [
+        { name: 'a', alias: 1, datatype: DataType.Double, value: 1, properties: { keys: ['engUnit'], values: [{ type: DataType.String, value: 'Hz' }] } },
+        { name: 'Motor 1', datatype: DataType.Template, value: template(3) },
+        { name: 'b', datatype: DataType.String, value: 'x' },
+      ],
+    });
+
+    it('countMetrics counts top-level metrics and Template members, the same as the oracle decodes', () => {
+      const decoded = oracleDecode(payload);
+      const members = (decoded.metrics[1].template_value as { metrics: unknown[] }).metrics.length;
+      assert.equal(countMetrics(payload, 100), decoded.metrics.length + members);
+      assert.equal(countMetrics(Buffer.alloc(0), 100), 0);
+    });
+
+    it('countMetrics stops one past the limit, however many metrics follow', () => {
+      const many = encodePayload({ metrics: Array.from({ length: 5000 }, (_, i) => ({ name: `m${i}`, datatype: DataType.Boolean, value: true })) });
+      assert.equal(countMetrics(many, 10), 11);
+      assert.equal(countMetrics(payload, 2), 3);
+    });
+
+    it('countMetrics throws SparkplugDecodeError on broken framing', () => {
+      assert.throws(() => countMetrics(Buffer.from([0x12, 0x50, 0x0a]), 100), SparkplugDecodeError); // a metric of 80 bytes, 1 there
+    });
+
+    it('PayloadDecoder reads a slice of metrics per next() and ends with what decodePayload gives', () => {
+      const decoder = new PayloadDecoder(payload);
+      assert.equal(decoder.next(1), false);
+      assert.equal(decoder.payload.metrics.length, 1);
+      let calls = 2;
+      while (!decoder.next(1)) calls++;
+      assert.ok(calls <= 4, `${calls} calls for 3 metrics`);
+      assert.deepEqual(decoder.payload, decodePayload(payload));
     });
   });
 
