@@ -1,0 +1,293 @@
+/**
+ * Issue 8 benchmark: uns-edge's Modbus nodes vs node-red-contrib-modbus 5.23.3 against a
+ * misbehaving device (bench/lib/chaos-modbus-device.ts: exceptions, silence, late replies, wrong
+ * transaction and unit ids, short, truncated and garbage frames, dropped connections, silent
+ * spells), side by side in one embedded Node-RED runtime, one seeded device per seed and side.
+ *
+ * Each side: one link/client and two read nodes on unit 1, every 50 ms, response timeout 150 ms,
+ * four holding registers each (addresses 0–3 and 4–7). Counted at each read node's send():
+ *   good    a message whose four values are what the device held (bench/lib/chaos-modbus-device.ts
+ *           wrongValue: consistent and at most MAX_AGE_MS old)
+ *   wrong   a message that claims good values that are not (a late or mismatched reply taken as the
+ *           answer, a short frame decoded as data) — the goal is 0
+ *   bad     uns-edge only: a batch with bad quality (the peer sends nothing on a failed read)
+ * and per side the device's request count, the log lines (info and above) of the side's nodes, and
+ * crashes (uncaught exceptions or unhandled rejections in the runtime process).
+ *
+ * Settings: uns-edge with its link defaults except the 150 ms timeout; the peer with the settings
+ * that gave it the most good reads here (PEER_SETTINGS; --peer-settings overrides them as JSON).
+ *
+ *   npm run build
+ *   node --import tsx bench/modbus-chaos.ts [--seeds 1,2,3] [--seconds 20] [--write] [--peer-settings '{"reconnectOnTimeout":false}']
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { BEHAVIOURS, startChaosDevice, wrongValue, type ChaosStats } from './lib/chaos-modbus-device';
+import { contribClient, SendCounter, unsLink } from './lib/modbus-flow';
+import { startNodeRed, waitFor, type EmbeddedNodeRed } from './lib/node-red';
+import { writeSection } from './lib/results-doc';
+import { machineFacts, summarize } from './lib/stats';
+
+const { values: args } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '1,2,3' },
+    seconds: { type: 'string', default: '20' },
+    write: { type: 'boolean', default: false },
+    'peer-settings': { type: 'string', default: '' },
+    /** For trying peer settings: run one side only (no ratio then). */
+    sides: { type: 'string', default: 'uns-edge,contrib' },
+  },
+});
+const SEEDS = args.seeds.split(',').map(Number);
+const SECONDS = Number(args.seconds);
+if (!(SEEDS.length >= 1 && SEEDS.every(Number.isInteger) && SECONDS > 0)) throw new Error('--seeds n,n,… (integers), --seconds > 0');
+
+const INTERVAL_MS = 50;
+const TIMEOUT_MS = 150;
+/** A value older than this when delivered is wrong (stale), not good. */
+const MAX_AGE_MS = 1000;
+const BASES = [0, 4];
+const TAB = 'bench-chaos';
+
+/**
+ * The peer's settings (beside its editor defaults): the same 150 ms timeout, its shortest command
+ * delay, reconnect 200 ms instead of 2 s, and reconnect on timeout (modbus-serial does not resync
+ * its stream after a truncated or garbage frame by itself; without it fewer reads got through here).
+ */
+const PEER_SETTINGS: Record<string, unknown> = {
+  clientTimeout: String(TIMEOUT_MS), commandDelay: '1', reconnectTimeout: '200', reconnectOnTimeout: true,
+  failureLogEnabled: false, ...(args['peer-settings'] ? JSON.parse(args['peer-settings']) as Record<string, unknown> : {}),
+};
+
+interface Side {
+  id: 'uns-edge' | 'contrib';
+  label: string;
+  flow(port: number): object[];
+  readIds: string[];
+  /** The node types whose log lines are counted. */
+  logTypes: RegExp;
+  /** Four register values of a good message, {bad: reason} for a failed read the node reports, or a problem. */
+  values(msg: unknown): number[] | { bad: string } | string;
+}
+
+const tab = (): object => ({ id: TAB, type: 'tab', label: 'modbus chaos bench' });
+const registerMetrics = (base: number) => Array.from({ length: 4 }, (_, i) => ({ name: `r${i}`, table: 'holding', address: base + i, type: 'uint16' }));
+
+const SIDES: Side[] = [
+  {
+    id: 'uns-edge', label: 'uns-modbus-link + 2 × uns-modbus-read (link defaults, timeout 150 ms)',
+    flow: (port) => [tab(), { ...unsLink({ id: 'uns-link', port, timeoutMs: TIMEOUT_MS, reconnectMs: 1000 }) },
+      ...BASES.map((base, i) => ({
+        id: `uns-read-${i}`, type: 'uns-modbus-read', z: TAB, name: `read ${base}`, link: 'uns-link', unitId: 1, interval: INTERVAL_MS,
+        topic: 'bench/site/area/line/cell/chaos', mergeGap: 8, metrics: registerMetrics(base), x: 200, y: 40 + 40 * i, wires: [],
+      }))],
+    readIds: BASES.map((_, i) => `uns-read-${i}`),
+    logTypes: /^uns-modbus-/,
+    values(msg) {
+      const batch = msg as { payload: Record<string, unknown>; meta?: Record<string, { quality?: string; reason?: string }> };
+      const qualities = ['r0', 'r1', 'r2', 'r3'].map((name) => batch.meta?.[name]?.quality);
+      if (qualities.every((q) => q === 'bad')) return { bad: batch.meta?.r0?.reason ?? '' };
+      if (!qualities.every((q) => q === 'good')) return `mixed quality ${JSON.stringify(qualities)}`;
+      return ['r0', 'r1', 'r2', 'r3'].map((name) => batch.payload[name] as number);
+    },
+  },
+  {
+    id: 'contrib', label: 'node-red-contrib-modbus 5.23.3 modbus-client + 2 × modbus-read',
+    flow: (port) => [tab(), contribClient('contrib-client', port, PEER_SETTINGS),
+      ...BASES.map((base, i) => ({
+        id: `contrib-read-${i}`, type: 'modbus-read', z: TAB, name: `read ${base}`, topic: '', showStatusActivities: false, logIOActivities: false,
+        showErrors: false, unitid: '1', dataType: 'HoldingRegister', adr: String(base), quantity: '4', rate: String(INTERVAL_MS), rateUnit: 'ms',
+        delayOnStart: false, startDelayTime: '', server: 'contrib-client', useIOFile: false, ioFile: '', useIOForPayload: false, emptyMsgOnFail: false,
+        x: 200, y: 40 + 40 * i, wires: [[], []],
+      }))],
+    readIds: BASES.map((_, i) => `contrib-read-${i}`),
+    logTypes: /^modbus-/,
+    values(msg) {
+      const values = (msg as Array<{ payload?: unknown }> | undefined)?.[0]?.payload;
+      return Array.isArray(values) ? values as number[] : `payload ${JSON.stringify(values)}`;
+    },
+  },
+];
+
+interface RunResult {
+  seed: number;
+  side: Side['id'];
+  good: number;
+  wrong: number;
+  bad: number;
+  /** Bad-quality batches by the reason's kind (uns-edge): timeout, exception, connection lost, … */
+  badReasons: Record<string, number>;
+  crashes: number;
+  logLines: number;
+  requests: number;
+  device: ChaosStats;
+  examples: string[];
+}
+
+interface NodeRedInternals {
+  nodes: { setFlows(flow: object[], credentials: null, type: 'full'): Promise<unknown> };
+  log: { addHandler(handler: EventEmitter): void; removeHandler(handler: EventEmitter): void };
+}
+
+let crashes = 0;
+process.on('uncaughtException', (error) => {
+  crashes++;
+  console.error(`uncaught exception: ${error.stack ?? error.message}`);
+});
+process.on('unhandledRejection', (reason) => {
+  crashes++;
+  console.error(`unhandled rejection: ${String(reason)}`);
+});
+
+/** The kind of a bad-quality reason (lib/modbus/poller.ts describeReadError texts). */
+function reasonKind(reason: string): string {
+  if (/^Modbus exception/.test(reason)) return 'exception';
+  if (/^no response from unit/.test(reason)) return 'timeout';
+  if (/^connection lost/.test(reason)) return 'connection lost';
+  if (/^not connected/.test(reason)) return 'not connected';
+  if (/^malformed response/.test(reason)) return 'malformed';
+  if (/suspended/.test(reason)) return 'unit suspended';
+  return reason.slice(0, 40);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function run(red: EmbeddedNodeRed, side: Side, seed: number): Promise<RunResult> {
+  const RED = require('node-red') as NodeRedInternals;
+  const epoch = Date.now();
+  const device = await startChaosDevice({ seed, epoch });
+  let logLines = 0;
+  const logHandler = new EventEmitter();
+  logHandler.on('log', (msg: { level: number; type?: string }) => {
+    if (msg.level <= 40 && side.logTypes.test(msg.type ?? '')) logLines++;
+  });
+  RED.log.addHandler(logHandler);
+  const crashesBefore = crashes;
+  const result: RunResult = { seed, side: side.id, good: 0, wrong: 0, bad: 0, badReasons: {}, crashes: 0, logLines: 0, requests: 0, device: undefined as never, examples: [] };
+  try {
+    await RED.nodes.setFlows(side.flow(device.port), null, 'full');
+    const exists = (id: string): boolean => {
+      try {
+        return red.node(id) !== undefined;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(`${side.id}: the flow started`, () => side.readIds.every(exists));
+    side.readIds.forEach((id, i) => {
+      new SendCounter(red, id, (msg) => {
+        const values = side.values(msg);
+        if (typeof values === 'object' && !Array.isArray(values)) {
+          result.bad++;
+          const kind = reasonKind(values.bad);
+          result.badReasons[kind] = (result.badReasons[kind] ?? 0) + 1;
+          return;
+        }
+        const problem = typeof values === 'string' ? values : wrongValue(epoch, Date.now(), BASES[i], values, MAX_AGE_MS);
+        if (problem === undefined) result.good++;
+        else {
+          result.wrong++;
+          if (result.examples.length < 3) result.examples.push(problem);
+        }
+      });
+    });
+    await sleep(SECONDS * 1000);
+    result.device = await device.stats();
+    result.requests = result.device.requests;
+    await RED.nodes.setFlows([tab()], null, 'full');
+  } finally {
+    RED.log.removeHandler(logHandler);
+    await device.close();
+  }
+  result.logLines = logLines;
+  result.crashes = crashes - crashesBefore;
+  return result;
+}
+
+// ---------------------------------------------------------------- report
+
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const range = (values: number[], digits = 0): string => {
+  const s = summarize(values);
+  const f = (n: number) => n.toFixed(digits);
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+};
+
+function report(results: RunResult[], version: string, command: string, wallS: number): string {
+  const facts = machineFacts();
+  const of = (side: Side['id']) => results.filter((r) => r.side === side);
+  const ratios = SEEDS.map((seed) => {
+    const uns = results.find((r) => r.seed === seed && r.side === 'uns-edge')!;
+    const peer = results.find((r) => r.seed === seed && r.side === 'contrib')!;
+    return uns.good / Math.max(1, peer.good);
+  });
+  const lines: string[] = [];
+  lines.push('## Modbus chaos: uns-edge vs node-red-contrib-modbus against a misbehaving device');
+  lines.push('');
+  lines.push(`Measured ${new Date().toISOString().slice(0, 10)} with \`${command}\` (${f1(wallS)} s wall). Node-RED ${version}, ` +
+    `Node ${facts.node}, ${facts.nproc} vCPU ${facts.cpuModel}, ${facts.kernel}. ${SEEDS.length} seeds × ${SECONDS} s per side, ` +
+    'both sides in one embedded runtime, one after the other; a fresh device per seed and side (its own process).');
+  lines.push('');
+  lines.push(`Each side: one link/client, two read nodes on unit 1 every ${INTERVAL_MS} ms, timeout ${TIMEOUT_MS} ms, 4 holding registers each ` +
+    `(so at most ${2 * (1000 / INTERVAL_MS) * SECONDS} reads in ${SECONDS} s). The device (\`bench/lib/chaos-modbus-device.ts\`) draws a behaviour per request from a seeded PRNG: ` +
+    BEHAVIOURS.map(([name, p]) => `${name} ${Math.round(p * 100)} %`).join(', ') + ', and silent spells of 0.5–1.5 s after 1 % of requests. ' +
+    `A good read carries the device's true values (consistent, at most ${MAX_AGE_MS} ms old); a wrong one claims good values that are not; every late or mismatched reply carries values the check rejects.`);
+  lines.push('');
+  lines.push(`Peer settings: \`${JSON.stringify(PEER_SETTINGS)}\` over its editor defaults. uns-edge: link defaults (breaker 3 timeouts / 5 s, only with another unit on the link; reconnect at once, then 1 s doubling to 5 s).`);
+  lines.push('');
+  lines.push(`**Good reads, uns-edge ÷ peer: median ${range(ratios, 2)}×** (goal ≥ 3×). Wrong values: uns-edge ${of('uns-edge').reduce((a, r) => a + r.wrong, 0)}, ` +
+    `peer ${of('contrib').reduce((a, r) => a + r.wrong, 0)}. Crashes: uns-edge ${of('uns-edge').reduce((a, r) => a + r.crashes, 0)}, peer ${of('contrib').reduce((a, r) => a + r.crashes, 0)}.`);
+  lines.push('');
+  lines.push('| side | good reads (median, min–max) | wrong values | bad-quality batches | requests the device saw | log lines (info+) | crashes |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const side of SIDES) {
+    const r = of(side.id);
+    lines.push(`| ${side.label} | ${range(r.map((x) => x.good))} | ${range(r.map((x) => x.wrong))} | ${side.id === 'contrib' ? 'n/a (sends nothing)' : range(r.map((x) => x.bad))} | ` +
+      `${range(r.map((x) => x.requests))} | ${range(r.map((x) => x.logLines))} | ${r.reduce((a, x) => a + x.crashes, 0)} |`);
+  }
+  lines.push('');
+  lines.push('| seed | side | good | wrong | bad | requests | honest answers drawn | connections | log lines |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    lines.push(`| ${r.seed} | ${r.side} | ${r.good} | ${r.wrong} | ${r.bad} | ${r.requests} | ${r.device.behaviours.honest} | ${r.device.connections} | ${r.logLines} |`);
+  }
+  const examples = results.flatMap((r) => r.examples.map((e) => `${r.side} seed ${r.seed}: ${e}`));
+  if (examples.length) {
+    lines.push('');
+    lines.push('Wrong values seen (first few): ' + examples.map((e) => `\`${e}\``).join('; '));
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const began = performance.now();
+  const red = await startNodeRed([tab()]);
+  const results: RunResult[] = [];
+  try {
+    for (const [i, seed] of SEEDS.entries()) {
+      const order = i % 2 === 0 ? SIDES : [...SIDES].reverse();
+      for (const side of order.filter((s) => args.sides.split(',').includes(s.id))) {
+        const r = await run(red, side, seed);
+        results.push(r);
+        console.log(`seed ${seed} ${side.id.padEnd(8)} good ${String(r.good).padStart(4)}  wrong ${r.wrong}  bad ${r.bad} ${JSON.stringify(r.badReasons)}  requests ${r.requests}  ` +
+          `connections ${r.device.connections}  log lines ${r.logLines}  crashes ${r.crashes}${r.examples.length ? `  e.g. ${r.examples[0]}` : ''}`);
+      }
+    }
+    if (results.length < 2 * SEEDS.length) return;
+    const command = `node --import tsx bench/modbus-chaos.ts ${process.argv.slice(2).join(' ')}`.trim();
+    const markdown = report(results, red.version, command, (performance.now() - began) / 1000);
+    console.log('\n' + markdown);
+    if (args.write) {
+      writeSection('modbus-chaos', markdown);
+      console.log('written to docs/benchmarks.md');
+    }
+  } finally {
+    await red.stop();
+  }
+}
+
+main().then(() => process.exit(0), (error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});
