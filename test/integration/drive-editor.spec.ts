@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
@@ -41,6 +41,9 @@ describe('uns-vfd in the editor (headless Chromium)', function () {
       return n;
     });
     writeFileSync(flows, JSON.stringify(template));
+    // A site override of the Eaton profile that does not validate: the list must mark eaton-m-max blocked.
+    mkdirSync(join(userDir, 'uns-edge', 'profiles'), { recursive: true });
+    writeFileSync(join(userDir, 'uns-edge', 'profiles', 'eaton-site.json'), '{"schemaVersion": 1, "id": "eaton-m-max"}');
     const port = await freePort();
     editor = `http://127.0.0.1:${port}/`;
     gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
@@ -112,6 +115,11 @@ describe('uns-vfd in the editor (headless Chromium)', function () {
     const options = await page.locator('#node-input-profile option').evaluateAll((list) => list.map((o) => (o as HTMLOptionElement).value));
     assert.deepEqual([...options].sort(), ['abb-acs580', 'danfoss-vlt-fc', 'eaton-m-max', 'siemens-sinamics-g120', 'uns-edge-simulated-drive']);
     assert.equal(await page.locator('#node-input-profile').inputValue(), 'uns-edge-simulated-drive');
+    const label = (id: string) => page.locator(`#node-input-profile option[value="${id}"]`).innerText();
+    assert.equal(await label('uns-edge-simulated-drive'), 'uns-edge simulated VFD (uns-edge-simulated-drive)', 'the vendor is not repeated');
+    assert.equal(await label('abb-acs580'), 'ABB ACS580 general purpose drives (standard control program) (abb-acs580)');
+    assert.match(await label('eaton-m-max'), /^Eaton M-Max Series adjustable frequency drives \(MMX\) \(eaton-m-max\) — BLOCKED by eaton-site\.json \(does not validate\)/);
+    assert.match(await page.locator('#uns-vfd-profile-errors').innerText(), /user eaton-site\.json \(blocks eaton-m-max\): version: is required/);
     await page.waitForFunction(() => document.querySelector('#uns-vfd-preview table') !== null);
     assert.equal(await page.locator('#node-input-statusParameter').inputValue(), 'actualSpeed');
 
