@@ -5,7 +5,8 @@
  *
  * buildSettings() refuses (throws SettingsError with a message meant for the operator) when:
  * - the editor would listen on a non-loopback address without adminAuth (anyone on the network
- *   could deploy an exec flow: the exposure pattern in security.md §3.2);
+ *   could deploy an exec flow: the exposure pattern in security.md §3.2), or adminAuth holds a
+ *   password that is not a bcrypt hash (admin-guard.ts, which also re-checks after `-D` overrides);
  * - gateway mode needs UNS_EDGE_CREDENTIAL_SECRET (editor on, or a credentials file exists) and it
  *   is missing or short;
  * - a gateway's flows file is not a JSON array, or is missing while headless.
@@ -13,8 +14,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
+import { adminAuthProblem, adminGuard, exposureProblem, EXPOSURE_FIXES, hasAdminGuard, isLoopbackHost } from './admin-guard';
 import { packageInfo } from './package-info';
 import { PALETTE_CATEGORIES } from './palette';
+import { nodeRedFileStorage, withPrivateSessions } from './session-storage';
+
+export { isLoopbackHost } from './admin-guard';
 import { isPlainObject } from '../values';
 
 export type RuntimeMode = 'demo' | 'gateway';
@@ -65,12 +70,6 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const MIN_SECRET_LENGTH = 16;
 /** Token lifetime of an editor login: one shift (Node-RED's default is 7 days). */
 const ADMIN_SESSION_SECONDS = 8 * 3600;
-
-/** True for addresses only this machine can reach. `0.0.0.0` and `::` mean every interface. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || /^::ffff:127(\.\d{1,3}){3}$/.test(bare);
-}
 
 /** Node-RED keeps a flows file's credentials in `<userDir>/<flows base>_cred<ext>` (storage/localfilesystem). */
 export function credentialsFileFor(flowFile: string, userDir: string): string {
@@ -222,8 +221,23 @@ export function buildSettings(options: RuntimeOptions): BuiltSettings {
   }
   if (options.credentialSecret !== undefined) settings.credentialSecret = options.credentialSecret;
   if (options.settingsFile) settings = mergeSettings(settings, loadSettingsFile(options.settingsFile));
+  guardAdminApi(settings);
   const notices = checkSettings(settings, options.mode);
   return { settings, notices };
+}
+
+/**
+ * The admin guard (admin-guard.ts) first in `httpAdminMiddleware`, before any middleware of a
+ * settings file, and sessions written 0600 unless a settings file brings its own storage. The
+ * guard reads `settings` itself on every request, so it sees what `-D` changes after loading.
+ */
+function guardAdminApi(settings: NodeRedSettings): void {
+  const own = settings.httpAdminMiddleware;
+  if (!hasAdminGuard(own)) {
+    const guard = adminGuard(settings, (message) => console.error(`[uns-edge] error: ${message}`));
+    settings.httpAdminMiddleware = own === undefined ? guard : [guard, ...(Array.isArray(own) ? own : [own])];
+  }
+  settings.storageModule ??= withPrivateSessions(nodeRedFileStorage());
 }
 
 /** The refusals and warnings, on the merged settings (a settings file may change host or auth). */
@@ -233,13 +247,10 @@ function checkSettings(settings: NodeRedSettings, mode: RuntimeMode): Notice[] {
   const editorOn = settings.httpAdminRoot !== false;
   const where = `${settings.uiHost}:${settings.uiPort}`;
   const exposed = !isLoopbackHost(settings.uiHost);
-  if (editorOn && exposed && !settings.adminAuth) {
-    throw new SettingsError(
-      `refusing to start: the editor would listen on ${where}, which is not a loopback address, without adminAuth, ` +
-      'so anyone who can reach it could deploy flows. Do one of: run headless (--headless or UNS_EDGE_HEADLESS=1, no editor), ' +
-      'listen on loopback (--host 127.0.0.1 or UNS_EDGE_HOST=127.0.0.1), or configure adminAuth (UNS_EDGE_ADMIN_USER and ' +
-      'UNS_EDGE_ADMIN_PASSWORD_HASH, or adminAuth in a --settings / UNS_EDGE_SETTINGS file). See docs/security.md.');
-  }
+  const exposure = exposureProblem(settings);
+  if (exposure) throw new SettingsError(`refusing to start: ${exposure}. ${EXPOSURE_FIXES}`);
+  const badLogin = adminAuthProblem(settings);
+  if (badLogin) throw new SettingsError(`refusing to start: ${badLogin}`);
   if (editorOn && exposed && !settings.https) {
     warn(`the editor on ${where} is served over plain HTTP: logins and tokens cross the network in clear text; set https in a --settings file or put a TLS proxy in front`);
   }

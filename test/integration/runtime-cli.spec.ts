@@ -4,10 +4,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequestRaw } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createConnection, createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort } from '../helpers/mosquitto';
 import { startPymodbusClient } from '../helpers/pymodbus';
@@ -122,6 +123,19 @@ function httpsGetText(port: number, path: string, ca: string): Promise<{ status:
   });
 }
 
+/** A request with exactly these headers (fetch adds Sec-Fetch-* of its own). */
+function httpRequest(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; body: string }> {
+  return new Promise((resolveRequest, reject) => {
+    const request = httpRequestRaw({ host: '127.0.0.1', port, method, path, headers }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      response.on('end', () => resolveRequest({ status: response.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 /** A flow of core nodes only: inject once into debug. */
 const CORE_FLOW = [
   { id: 'tab1', type: 'tab', label: 'core only' },
@@ -209,6 +223,17 @@ describe('uns-edge CLI (integration)', function () {
     assert.ok(await connectionRefused(port));
   });
 
+  it('refuses an admin password that is not a bcrypt hash: clear message, exit 78, the password not echoed', async () => {
+    const port = await freePort();
+    const cli = new Cli(['run', '--flows', flowFile, '--host', '0.0.0.0', '--port', String(port)], {
+      UNS_EDGE_CREDENTIAL_SECRET: SECRET, UNS_EDGE_ADMIN_USER: 'operator', UNS_EDGE_ADMIN_PASSWORD_HASH: 'correct horse battery',
+    });
+    assert.equal((await cli.exit).code, EXIT_CONFIG, cli.output);
+    assert.match(cli.output, /refusing to start: adminAuth user "operator" has a password that is not a bcrypt hash/);
+    assert.doesNotMatch(cli.output, /correct horse/);
+    assert.ok(await connectionRefused(port));
+  });
+
   it('refuses a gateway with the editor on and no UNS_EDGE_CREDENTIAL_SECRET', async () => {
     const cli = new Cli(['run', '--flows', flowFile, '--port', String(await freePort())]);
     assert.equal((await cli.exit).code, EXIT_CONFIG);
@@ -261,6 +286,10 @@ describe('uns-edge CLI (integration)', function () {
     assert.equal(granted.status, 200);
     const { access_token: token, expires_in: expiresIn } = await granted.json() as { access_token: string; expires_in: number };
     assert.equal(expiresIn, 8 * 3600);
+    // The login token is on disk in the sessions file: only the gateway's user may read it.
+    const sessions = join(dir, '.sessions.json');
+    assert.ok(readFileSync(sessions, 'utf8').includes(token));
+    assert.equal((statSync(sessions).mode & 0o777).toString(8), '600');
     const flows = await fetch(`${base}/flows`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(flows.status, 200);
     assert.deepEqual(((await flows.json()) as { id: string }[]).map((node) => node.id).sort(), CORE_FLOW.map((node) => node.id).sort());
@@ -330,12 +359,70 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
       assert.equal((await fetch(`http://127.0.0.1:${port}/diagnostics`)).status, 403, "diagnostics disabled");
     });
 
-    it('refuses an editor on 0.0.0.0 without adminAuth while loading the settings file', async () => {
-      const red = new Cli(['-s', settingsJs, '-p', String(await freePort())], {
-        UNS_EDGE_USER_DIR: dir, UNS_EDGE_FLOWS: flowFile, UNS_EDGE_CREDENTIAL_SECRET: SECRET, UNS_EDGE_HOST: '0.0.0.0',
-      }, ROOT, redJs);
-      assert.equal((await red.exit).code, 1);
-      assert.match(red.output, /Error loading settings file[\s\S]*not a loopback address, without adminAuth/);
+    const stockEnv = (): Record<string, string> => ({ UNS_EDGE_USER_DIR: dir, UNS_EDGE_FLOWS: flowFile, UNS_EDGE_CREDENTIAL_SECRET: SECRET });
+
+    it('refuses an editor on 0.0.0.0 without adminAuth while loading the settings file (exit 78)', async () => {
+      const port = await freePort();
+      const red = new Cli(['-s', settingsJs, '-p', String(port)], { ...stockEnv(), UNS_EDGE_HOST: '0.0.0.0' }, ROOT, redJs);
+      assert.equal((await red.exit).code, EXIT_CONFIG, red.output);
+      assert.match(red.output, /refusing to start: the editor would listen on 0\.0\.0\.0:\d+, which is not a loopback address, without adminAuth/);
+      assert.ok(await connectionRefused(port));
+    });
+
+    // A network neighbour's view of this machine: its first non-loopback IPv4 address.
+    const lanAddress = Object.values(networkInterfaces()).flat().find((address) => address && !address.internal && address.family === 'IPv4')?.address;
+    for (const host of ['0.0.0.0', '::', ...(lanAddress ? [lanAddress] : [])]) {
+      it(`-D uiHost=${host} after loading the settings: stopped before listening, exit 78, the admin API never answers`, async () => {
+        const port = await freePort();
+        const red = new Cli(['-s', settingsJs, '-p', String(port), '-D', `uiHost=${host}`], stockEnv(), ROOT, redJs);
+        // Probe the admin API from the network for as long as the process lives: it must never answer.
+        const probe = `http://${lanAddress ?? '127.0.0.1'}:${port}/flows`;
+        let exited = false;
+        void red.exit.then(() => { exited = true; });
+        let answered: number | undefined;
+        while (!exited) {
+          answered ??= await fetch(probe).then((response) => response.status, () => undefined);
+          await new Promise((pause) => setTimeout(pause, 100));
+        }
+        assert.equal((await red.exit).code, EXIT_CONFIG, red.output);
+        assert.match(red.output, new RegExp(`refusing to start: the editor would listen on ${host.replace(/\./g, '\\.')}:\\d+, which is not a loopback address, without adminAuth`));
+        assert.doesNotMatch(red.output, /Server now running/);
+        assert.equal(answered, undefined, `the admin API answered ${answered}`);
+      });
+    }
+
+    it('-D adminAuth with a plain-text password is refused before listening (exit 78), the password is not echoed', async () => {
+      const adminAuth = JSON.stringify({ type: 'credentials', users: [{ username: 'operator', password: 'hunter2-plain', permissions: '*' }] });
+      const red = new Cli(['-s', settingsJs, '-p', String(await freePort()), '-D', `adminAuth=${adminAuth}`], stockEnv(), ROOT, redJs);
+      assert.equal((await red.exit).code, EXIT_CONFIG, red.output);
+      assert.match(red.output, /adminAuth user "operator" has a password that is not a bcrypt hash[\s\S]*node-red admin hash-pw/);
+      assert.doesNotMatch(red.output, /hunter2-plain/);
+    });
+
+    it('editor and admin API: no wildcard CORS, framing and sniffing forbidden, other sites\' requests refused', async () => {
+      const port = await freePort();
+      const red = new Cli(['-s', settingsJs, '-p', String(port)], stockEnv(), ROOT, redJs);
+      await red.waitFor(/Server now running at/);
+      const base = `http://127.0.0.1:${port}`;
+      for (const path of ['/', '/settings', '/flows', '/red/red.min.js']) {
+        const response = await fetch(base + path, { headers: { Origin: 'http://attacker.example' } });
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get('access-control-allow-origin'), null, `${path}: no Access-Control-Allow-Origin`);
+        assert.equal(response.headers.get('x-frame-options'), 'DENY', path);
+        assert.equal(response.headers.get('content-security-policy'), "frame-ancestors 'none'", path);
+        assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
+      }
+      // What a form on any web page can send to a loopback editor without CORS: a deploy.
+      // (node:http, not fetch: fetch adds Sec-Fetch-Mode: cors of its own.)
+      const forged = await httpRequest(port, 'POST', '/flows', {
+        'Content-Type': 'application/x-www-form-urlencoded', 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate', Origin: 'http://attacker.example',
+      }, '0[id]=x1&0[type]=tab');
+      assert.equal(forged.status, 403);
+      assert.match(forged.body, /other sites' pages/);
+      assert.deepEqual(JSON.parse(readFileSync(flowFile, 'utf8')), CORE_FLOW, 'nothing was deployed');
+      // Following a link to the editor from another site still opens it.
+      const link = await httpRequest(port, 'GET', '/', { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate' });
+      assert.equal(link.status, 200);
     });
   });
 

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import {
   buildSettings, credentialsFileFor, isLoopbackHost, mergeSettings, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
 } from '../../lib/runtime/settings';
+import { hasAdminGuard } from '../../lib/runtime/admin-guard';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
+/** bcrypt of 'correct horse battery', cost 8. */
+const HASH = '$2b$08$pE4kYVRsrXRQ3O/qUsF/GeSV/XXYcZHUhlXFjXRJT4UMBoeZxzwWi';
 
 describe('runtime settings', () => {
   let dir: string;
@@ -79,13 +82,31 @@ describe('runtime settings', () => {
   it('accepts the editor on a non-loopback address with adminAuth from the environment, and warns about plain HTTP', () => {
     const { settings, notices } = buildSettings({
       ...gateway, headless: false, host: '0.0.0.0', credentialSecret: SECRET,
-      adminUser: { username: 'admin', passwordHash: '$2b$08$abcdefghijklmnopqrstuv' },
+      adminUser: { username: 'admin', passwordHash: HASH },
     });
     assert.deepEqual(settings.adminAuth, {
       type: 'credentials', sessionExpiryTime: 28800,
-      users: [{ username: 'admin', password: '$2b$08$abcdefghijklmnopqrstuv', permissions: '*' }],
+      users: [{ username: 'admin', password: HASH, permissions: '*' }],
     });
     assert.ok(notices.some((notice) => notice.level === 'warn' && /plain HTTP/.test(notice.message)));
+  });
+
+  it('refuses an admin password that is not a bcrypt hash, from the environment or a settings file', () => {
+    assert.throws(() => buildSettings({ ...gateway, headless: false, credentialSecret: SECRET, adminUser: { username: 'admin', passwordHash: 'secret' } }),
+      (error: Error) => error instanceof SettingsError && /refusing to start: adminAuth user "admin" has a password that is not a bcrypt hash/.test(error.message));
+    const file = join(dir, 'plain.json');
+    writeFileSync(file, JSON.stringify({ adminAuth: { type: 'credentials', users: [{ username: 'ops', password: 'secret', permissions: '*' }] } }));
+    assert.throws(() => buildSettings({ ...gateway, mode: 'demo', headless: false, settingsFile: file }), /adminAuth user "ops"/);
+  });
+
+  it('puts the admin guard first in httpAdminMiddleware, before a settings file\'s own, and writes sessions privately', () => {
+    assert.ok(hasAdminGuard(buildSettings({ ...gateway, mode: 'demo', headless: false }).settings.httpAdminMiddleware));
+    const file = join(dir, 'middleware.js');
+    writeFileSync(file, 'module.exports = { httpAdminMiddleware: function own(req, res, next) { next(); } };');
+    const { settings } = buildSettings({ ...gateway, mode: 'demo', headless: false, settingsFile: file });
+    const chain = settings.httpAdminMiddleware as { name: string }[];
+    assert.ok(Array.isArray(chain) && hasAdminGuard(chain) && chain[1].name === 'own');
+    assert.equal(typeof (settings.storageModule as { saveSessions?: unknown }).saveSessions, 'function');
   });
 
   it('merges a settings file over the hardened settings and checks the result', () => {
