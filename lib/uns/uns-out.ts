@@ -5,11 +5,18 @@
  */
 import { ReportByException, type DeadbandOptions } from './deadband';
 import { normalizePrefix } from './topics';
-import { assertTagBatch } from './validate';
+import { assertTagBatch, DEFAULT_LIMITS, MIN_TIMESTAMP } from './validate';
 import { AssetPayloadBuilder, encodeMetricPayload } from './wire';
 import type { QoS } from '../mqtt/connection';
 
 export type UnsOutFormat = 'metric' | 'asset' | 'both';
+
+/**
+ * What uns-out does with a source timestamp outside 2000-01-01 … now + 1 day (docs/tag-batch.md § "Limits"):
+ * reject the batch (default), or publish the metric with the receive time, quality "uncertain" and a
+ * reason naming the timestamp it got (for devices whose clock is known to be wrong).
+ */
+export type TimestampPolicy = 'reject' | 'receive-time';
 
 export interface UnsOutOptions {
   /** Base topic put in front of every asset path ('' = none). */
@@ -19,6 +26,11 @@ export interface UnsOutOptions {
   /** metric: one topic per metric; asset: one JSON topic per asset; both. */
   format: UnsOutFormat;
   deadband: DeadbandOptions;
+  /** Metrics per batch (default 5,000). */
+  maxMetrics?: number;
+  /** UTF-8 bytes of one string value, unit or reason (default 64 KiB). */
+  maxStringBytes?: number;
+  timestamps?: TimestampPolicy;
 }
 
 export type Publish = (topic: string, payload: string, qos: QoS, retain: boolean) => void;
@@ -36,6 +48,9 @@ export class UnsOut {
   private readonly perMetric: boolean;
   private readonly perAsset: boolean;
   private readonly rbe: ReportByException | undefined;
+  private readonly maxMetrics: number;
+  private readonly maxStringBytes: number;
+  private readonly replaceBadTimestamps: boolean;
   private readonly asset = new AssetPayloadBuilder();
   /** Reused result object: the caller reads it before the next call. */
   private readonly result: UnsOutResult = { reported: 0, suppressed: 0 };
@@ -46,17 +61,27 @@ export class UnsOut {
     this.perMetric = options.format !== 'asset';
     this.perAsset = options.format !== 'metric';
     this.rbe = options.deadband.mode === 'off' ? undefined : new ReportByException(options.deadband);
+    this.maxMetrics = options.maxMetrics ?? DEFAULT_LIMITS.maxMetrics;
+    this.maxStringBytes = options.maxStringBytes ?? DEFAULT_LIMITS.maxStringBytes;
+    if (!Number.isInteger(this.maxMetrics) || this.maxMetrics < 1) throw new Error(`max metrics per batch must be an integer ≥ 1, got ${this.maxMetrics}`);
+    if (!Number.isInteger(this.maxStringBytes) || this.maxStringBytes < 1) throw new Error(`max string size must be an integer ≥ 1 byte, got ${this.maxStringBytes}`);
+    this.replaceBadTimestamps = options.timestamps === 'receive-time';
   }
 
   /** Publish one tag batch; throws TagBatchError (naming every problem) before publishing anything. */
   handle(msg: unknown, now = Date.now()): UnsOutResult {
-    const batch = assertTagBatch(msg, this.prefixBytes);
+    const batch = assertTagBatch(msg, {
+      prefixBytes: this.prefixBytes, maxMetrics: this.maxMetrics, maxStringBytes: this.maxStringBytes,
+      checkTimestampRange: !this.replaceBadTimestamps, now,
+    });
     const { qos, retain } = this.options;
+    const latest = now + DEFAULT_LIMITS.maxFutureMs;
+    const outOfRange = (t: number): boolean => this.replaceBadTimestamps && (t < MIN_TIMESTAMP || t > latest);
     const rbe = this.rbe;
     const perMetric = this.perMetric;
     const perAsset = this.perAsset;
     const base = this.prefix + batch.topic;
-    const batchTime = batch.timestamp ?? now;
+    const batchTime = batch.timestamp === undefined || outOfRange(batch.timestamp) ? now : batch.timestamp;
     const payload = batch.payload;
     const meta = batch.meta;
     const asset = this.asset;
@@ -65,14 +90,23 @@ export class UnsOut {
     if (perAsset) asset.reset();
     for (const name in payload) {
       const value = payload[name];
-      const metricMeta = meta?.[name];
+      let metricMeta = meta?.[name];
+      let timestamp = metricMeta?.timestamp ?? batch.timestamp ?? now;
+      if (outOfRange(timestamp)) {
+        metricMeta = {
+          ...metricMeta,
+          quality: metricMeta?.quality === 'bad' ? 'bad' : 'uncertain',
+          reason: `source timestamp ${timestamp} out of range, receive time used${metricMeta?.reason ? `; ${metricMeta.reason}` : ''}`,
+        };
+        timestamp = now;
+      }
       const quality = metricMeta?.quality ?? 'good';
       const topic = base + '/' + name;
       const report = rbe === undefined || rbe.shouldReport(topic, value, quality, now);
       if (report) reported++;
       else suppressed++;
       if (!report && !perAsset) continue;
-      const text = encodeMetricPayload(value, metricMeta?.timestamp ?? batchTime, quality, metricMeta);
+      const text = encodeMetricPayload(value, timestamp, quality, metricMeta);
       if (report && perMetric) this.publish(topic, text, qos, retain);
       if (perAsset) asset.add(name, text);
     }

@@ -7,10 +7,49 @@
  * checks that the two agree.
  */
 import type { MetricDataType, Quality, TagBatch } from './tag-batch';
+import { dataTypeCode, valueProblem } from '../sparkplug/datatypes';
 import { isPlainObject } from '../values';
 
 /** MQTT v5.0 §1.5.4 / v3.1.1 §1.5.3: a UTF-8 string, hence a topic name, is at most 65,535 bytes. */
 export const MAX_TOPIC_BYTES = 65535;
+
+/** Earliest source timestamp a sink accepts: 2000-01-01T00:00:00Z (a clock reset to 1970 is not a reading time). */
+export const MIN_TIMESTAMP = Date.UTC(2000, 0, 1);
+
+/**
+ * Limits a sink applies to a batch (docs/tag-batch.md § "Limits"). Each has a default that fits a
+ * gateway; uns-out makes the batch limits configurable.
+ */
+export interface BatchLimits {
+  /** Length in bytes of the base topic the sink puts in front of the asset path (for the topic length check). */
+  prefixBytes: number;
+  /** Metrics in one batch. 5,000 publishes in ~20 ms here; 20,000 stalled the event loop 339 ms. */
+  maxMetrics: number;
+  /** UTF-8 bytes of one string value (and of a unit or reason). */
+  maxStringBytes: number;
+  /** Check each value against its meta.type (a sink with stronger type knowledge, e.g. a Sparkplug device's DBIRTH types, does its own). */
+  checkTypes: boolean;
+  /** Timestamps must lie in MIN_TIMESTAMP … now + maxFutureMs; false: only that they are ms since the epoch (the sink handles the range). */
+  checkTimestampRange: boolean;
+  /** How far ahead of the sink's clock a source timestamp may be. */
+  maxFutureMs: number;
+  /** The sink's clock, ms since the epoch. */
+  now: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Omit<BatchLimits, 'now'>> = {
+  prefixBytes: 0,
+  maxMetrics: 5000,
+  maxStringBytes: 64 * 1024,
+  checkTypes: true,
+  checkTimestampRange: true,
+  maxFutureMs: 24 * 3600 * 1000,
+};
+
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+/** Tag batches carry Bytes as base64 text (RFC 4648 §4). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 const QUALITIES: ReadonlySet<string> = new Set<Quality>(['good', 'uncertain', 'bad']);
 const DATA_TYPES: ReadonlySet<string> = new Set<MetricDataType>([
@@ -90,6 +129,8 @@ export function metricValueProblem(value: unknown): string | undefined {
     case 'number':
       return Number.isFinite(value) ? undefined : `is ${String(value)} (only finite numbers)`;
     case 'bigint':
+      // Int64/UInt64 are the widest types (Sparkplug B §6.4.16); a longer literal is not a reading.
+      return value >= INT64_MIN && value <= UINT64_MAX ? undefined : 'is a BigInt outside the 64-bit range -2^63…2^64−1';
     case 'boolean':
     case 'string':
       return undefined;
@@ -100,11 +141,35 @@ export function metricValueProblem(value: unknown): string | undefined {
   }
 }
 
-function isTimestamp(value: unknown): boolean {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+/**
+ * Why a value does not fit its declared data type, or undefined. Same ranges as Sparkplug B 3.0
+ * (lib/sparkplug/datatypes.ts valueProblem): Int16 is −32768…32767, Float a finite 32-bit float, …;
+ * Bytes are base64 text in a tag batch. null fits every type (no value, e.g. with bad quality).
+ */
+export function typedValueProblem(type: MetricDataType, value: unknown): string | undefined {
+  if (value === null) return undefined;
+  if (type === 'Bytes') return typeof value === 'string' && BASE64.test(value) ? undefined : 'is not base64 text (Bytes values are base64 strings in a tag batch)';
+  const code = dataTypeCode(type);
+  return code === undefined ? undefined : valueProblem(code, value);
 }
 
-function checkMeta(meta: unknown, problems: string[]): void {
+/** Why a timestamp is not acceptable, or undefined. */
+function timestampProblem(value: unknown, limits: BatchLimits): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return `must be ms since the epoch, got ${describe(value)}`;
+  if (!limits.checkTimestampRange) return undefined;
+  const latest = limits.now + limits.maxFutureMs;
+  if (value < MIN_TIMESTAMP || value > latest) {
+    return `${value} is outside ${new Date(MIN_TIMESTAMP).toISOString()} … ${new Date(latest).toISOString()} (the sink's clock + ${limits.maxFutureMs / 3600000} h)`;
+  }
+  return undefined;
+}
+
+function stringTooLong(text: string, maxBytes: number): boolean {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: measure exactly only when it could matter.
+  return text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes;
+}
+
+function checkMeta(meta: unknown, limits: BatchLimits, problems: string[]): void {
   if (meta === undefined) return;
   if (!isPlainObject(meta)) {
     problems.push(`msg.meta must be an object of per-metric metadata, got ${describe(meta)}`);
@@ -116,63 +181,87 @@ function checkMeta(meta: unknown, problems: string[]): void {
       problems.push(`meta "${name}" must be an object, got ${describe(entry)}`);
       continue;
     }
-    if (entry.timestamp !== undefined && !isTimestamp(entry.timestamp)) {
-      problems.push(`meta "${name}".timestamp must be ms since the epoch, got ${describe(entry.timestamp)}`);
-    }
+    const timestamp = entry.timestamp === undefined ? undefined : timestampProblem(entry.timestamp, limits);
+    if (timestamp) problems.push(`meta "${name}".timestamp ${timestamp}`);
     if (entry.quality !== undefined && !QUALITIES.has(entry.quality as string)) {
       problems.push(`meta "${name}".quality must be good, uncertain or bad, got ${describe(entry.quality)}`);
     }
     if (entry.unit !== undefined && typeof entry.unit !== 'string') {
       problems.push(`meta "${name}".unit must be a string, got ${describe(entry.unit)}`);
+    } else if (entry.unit !== undefined && stringTooLong(entry.unit, limits.maxStringBytes)) {
+      problems.push(`meta "${name}".unit is longer than ${limits.maxStringBytes} bytes`);
     }
     if (entry.type !== undefined && !DATA_TYPES.has(entry.type as string)) {
       problems.push(`meta "${name}".type must be a Sparkplug data type name, got ${describe(entry.type)}`);
     }
     if (entry.reason !== undefined && typeof entry.reason !== 'string') {
       problems.push(`meta "${name}".reason must be a string, got ${describe(entry.reason)}`);
+    } else if (entry.reason !== undefined && stringTooLong(entry.reason, limits.maxStringBytes)) {
+      problems.push(`meta "${name}".reason is longer than ${limits.maxStringBytes} bytes`);
     }
   }
 }
 
 /**
  * Every problem of a message against the tag batch contract; empty when it is a valid TagBatch.
- * `prefixBytes` is the length of a base topic put in front of the asset path by the sink, so that
- * the longest resulting topic name is checked against MAX_TOPIC_BYTES.
+ * Nothing here recurses: values are scalars (an object value is a problem, never walked into), so a
+ * batch nested 100,000 levels deep costs one check. A batch over `maxMetrics` is refused after
+ * counting, without checking its metrics one by one.
  */
-export function tagBatchProblems(msg: unknown, prefixBytes = 0): string[] {
+export function tagBatchProblems(msg: unknown, options: Partial<BatchLimits> = {}): string[] {
+  const limits: BatchLimits = { ...DEFAULT_LIMITS, now: Date.now(), ...options };
   const problems: string[] = [];
   if (!isPlainObject(msg)) return [`message must be an object, got ${describe(msg)}`];
   checkAssetPath(msg.topic, problems);
   const payload = msg.payload;
+  const meta = isPlainObject(msg.meta) ? msg.meta : undefined;
   if (!isPlainObject(payload)) {
     problems.push(`msg.payload must be an object of {metric: value}, got ${describe(payload)}`);
   } else {
-    const assetLength = typeof msg.topic === 'string' ? msg.topic.length : 0;
-    let metrics = 0;
-    for (const name in payload) {
-      metrics++;
-      const nameProblem = metricNameProblem(name);
-      if (nameProblem) problems.push(`metric "${name}" ${nameProblem}`);
-      const valueProblem = metricValueProblem(payload[name]);
-      if (valueProblem) problems.push(`value of "${name}" ${valueProblem}`);
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: measure exactly only when it could matter.
-      if ((prefixBytes + assetLength + 1 + name.length) * 3 > MAX_TOPIC_BYTES &&
-          prefixBytes + Buffer.byteLength(msg.topic as string) + 1 + Buffer.byteLength(name) > MAX_TOPIC_BYTES) {
-        problems.push(`topic of metric "${name.slice(0, 40)}…" is longer than ${MAX_TOPIC_BYTES} bytes`);
-      }
+    const metrics = Object.keys(payload).length;
+    if (metrics > limits.maxMetrics) {
+      problems.push(`msg.payload has ${metrics} metrics, more than ${limits.maxMetrics} (the sink's limit per batch: split the batch or raise the limit)`);
+    } else if (metrics === 0) {
+      problems.push('msg.payload has no metrics');
+    } else {
+      checkMetrics(msg.topic, payload, meta, limits, problems);
     }
-    if (metrics === 0) problems.push('msg.payload has no metrics');
   }
-  checkMeta(msg.meta, problems);
-  if (msg.timestamp !== undefined && !isTimestamp(msg.timestamp)) {
-    problems.push(`msg.timestamp must be ms since the epoch, got ${describe(msg.timestamp)}`);
-  }
+  checkMeta(msg.meta, limits, problems);
+  const timestamp = msg.timestamp === undefined ? undefined : timestampProblem(msg.timestamp, limits);
+  if (timestamp) problems.push(`msg.timestamp ${timestamp}`);
   return problems;
 }
 
+function checkMetrics(topic: unknown, payload: Record<string, unknown>, meta: Record<string, unknown> | undefined, limits: BatchLimits, problems: string[]): void {
+  const { prefixBytes, maxStringBytes, checkTypes } = limits;
+  const assetLength = typeof topic === 'string' ? topic.length : 0;
+  for (const name in payload) {
+    const value = payload[name];
+    const nameProblem = metricNameProblem(name);
+    if (nameProblem) problems.push(`metric "${name}" ${nameProblem}`);
+    const valueProblem = metricValueProblem(value);
+    if (valueProblem) {
+      problems.push(`value of "${name}" ${valueProblem}`);
+    } else if (typeof value === 'string' && stringTooLong(value, maxStringBytes)) {
+      problems.push(`value of "${name}" is a string longer than ${maxStringBytes} bytes`);
+    } else if (checkTypes && meta !== undefined) {
+      const entry = meta[name];
+      const type = isPlainObject(entry) ? entry.type : undefined;
+      const typeProblem = typeof type === 'string' && DATA_TYPES.has(type) ? typedValueProblem(type as MetricDataType, value) : undefined;
+      // Same wording as uns-sparkplug-device: metric "Torque" (Int16): 70000 is out of range -32768…32767
+      if (typeProblem) problems.push(`metric "${name}" (${type as string}): ${typeProblem}`);
+    }
+    if ((prefixBytes + assetLength + 1 + name.length) * 3 > MAX_TOPIC_BYTES &&
+        prefixBytes + Buffer.byteLength(topic as string) + 1 + Buffer.byteLength(name) > MAX_TOPIC_BYTES) {
+      problems.push(`topic of metric "${name.slice(0, 40)}…" is longer than ${MAX_TOPIC_BYTES} bytes`);
+    }
+  }
+}
+
 /** Throws one TagBatchError naming every problem; returns the message typed as a TagBatch. */
-export function assertTagBatch(msg: unknown, prefixBytes = 0): TagBatch {
-  const problems = tagBatchProblems(msg, prefixBytes);
+export function assertTagBatch(msg: unknown, options: Partial<BatchLimits> = {}): TagBatch {
+  const problems = tagBatchProblems(msg, options);
   if (problems.length > 0) throw new TagBatchError(problems);
   return msg as TagBatch;
 }

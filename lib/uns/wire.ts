@@ -73,11 +73,18 @@ function parseJson(text: string): unknown {
   return containsUnsafeInteger(parsed) ? parseJsonExact(text) : parsed;
 }
 
-function containsUnsafeInteger(value: unknown): boolean {
+/**
+ * Deepest level at which a UNS payload holds a value: asset payload → "metrics" → metric → "value"
+ * (the per-metric payload is shallower). Deeper levels are never values, so they are not searched:
+ * a payload nested 100,000 levels deep costs four levels here, not a stack overflow.
+ */
+const VALUE_DEPTH = 3;
+
+function containsUnsafeInteger(value: unknown, depth = 0): boolean {
   if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || depth >= VALUE_DEPTH) return false;
   for (const key in value) {
-    if (containsUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+    if (containsUnsafeInteger((value as Record<string, unknown>)[key], depth + 1)) return true;
   }
   return false;
 }
@@ -88,11 +95,13 @@ function containsUnsafeInteger(value: unknown): boolean {
  */
 export function metricFromObject(object: unknown): DecodedMetric | string {
   if (!isPlainObject(object) || !('value' in object)) return 'is not an object with a "value" property';
+  const { timestamp, quality, unit, type, reason } = object;
   let value = object.value;
+  // A BigInt read back for a Float/Double metric, or one no 64-bit type holds, was a double on the way in.
+  if (typeof value === 'bigint' && (type === 'Float' || type === 'Double' || metricValueProblem(value) !== undefined)) value = Number(value);
   const valueProblem = metricValueProblem(value);
   if (valueProblem) return `"value" ${valueProblem}`;
   const meta: MetricMeta = {};
-  const { timestamp, quality, unit, type, reason } = object;
   if (timestamp !== undefined) {
     if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return '"timestamp" is not a number';
     meta.timestamp = timestamp;
@@ -104,7 +113,6 @@ export function metricFromObject(object: unknown): DecodedMetric | string {
   if (typeof unit === 'string') meta.unit = unit;
   if (typeof type === 'string') meta.type = type as MetricMeta['type'];
   if (typeof reason === 'string') meta.reason = reason;
-  if (typeof value === 'bigint' && (type === 'Float' || type === 'Double')) value = Number(value);
   return { value: value as MetricValue, meta };
 }
 

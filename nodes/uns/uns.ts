@@ -11,7 +11,8 @@ import { StoreAndForward } from '../../lib/store/forwarder';
 import { ISA95_DEPTH, topicFilterProblem } from '../../lib/uns/topics';
 import { UnsIn } from '../../lib/uns/uns-in';
 import { UnsOut, type UnsOutFormat } from '../../lib/uns/uns-out';
-import { TagBatchError } from '../../lib/uns/validate';
+import { DEFAULT_LIMITS, TagBatchError } from '../../lib/uns/validate';
+import { cutDeepNesting } from '../../lib/uns/nesting';
 import type { DeadbandMode } from '../../lib/uns/deadband';
 import { counter } from '../../lib/runtime/metrics';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
@@ -39,6 +40,9 @@ interface UnsOutConfig extends NodeDef {
   deadband: string | number;
   maxSilence: string | number;
   rbeCacheSize: string | number;
+  maxMetrics: string | number;
+  maxValueKiB: string | number;
+  badTimestamps: string;
 }
 
 interface UnsInConfig extends NodeDef {
@@ -254,6 +258,9 @@ export = function register(RED: NodeAPI): void {
           maxSilenceMs: Math.max(0, num(config.maxSilence, 0)) * 1000,
           maxEntries: Math.max(1, num(config.rbeCacheSize, 100000)),
         },
+        maxMetrics: num(config.maxMetrics, DEFAULT_LIMITS.maxMetrics),
+        maxStringBytes: Math.round(num(config.maxValueKiB, DEFAULT_LIMITS.maxStringBytes / 1024) * 1024),
+        timestamps: config.badTimestamps === 'receive-time' ? 'receive-time' : 'reject',
       }, broker.publish);
     } catch (error) {
       node.error(RED._('uns.errors.config', { error: (error as Error).message }));
@@ -277,6 +284,9 @@ export = function register(RED: NodeAPI): void {
           node.status({ fill: 'red', shape: 'ring', text: RED._('uns.status.rejected') });
           if (rejectedTimer !== undefined) clearTimeout(rejectedTimer);
           rejectedTimer = setTimeout(restoreStatus, REJECTED_STATUS_MS);
+          // Catch nodes get a deep copy of msg; a copy of a message nested thousands of levels deep
+          // would overflow the stack instead (lib/uns/nesting.ts). The batch is refused and ends here.
+          cutDeepNesting(msg);
         }
         done(error as Error); // Node-RED reports it with node.error(error, msg): Catch nodes see it
       }

@@ -86,9 +86,9 @@ describe('UNS nodes against a real Mosquitto (TLS, MQTT 5 shared subscriptions)'
       const statuses: Array<{ text?: string }> = [];
       helper.getNode('out')!.on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
       await waitFor('connected over TLS', () => statuses.some((s) => s.text === 'uns.status.connected'));
-      helper.getNode('out')!.receive({ topic: asset, payload: { Current: 12.5 }, timestamp: 1 });
+      helper.getNode('out')!.receive({ topic: asset, payload: { Current: 12.5 }, timestamp: 1718000000000 });
       await waitFor('the message over TLS', () => received.length === 1);
-      assert.equal(received[0], `${asset}/Current {"value":12.5,"timestamp":1,"quality":"good"}`);
+      assert.equal(received[0], `${asset}/Current {"value":12.5,"timestamp":1718000000000,"quality":"good"}`);
     } finally {
       await sub.endAsync(true);
     }

@@ -169,6 +169,63 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     assert.equal(byTopic.get(`${asset}/Motor/Temp`), '{"value":41,"timestamp":1718000000000,"quality":"good"}');
   });
 
+  /** fn (a real function node running `func`) → out (uns-out) and a Catch node for the flow; what reaches the broker and the Catch node. */
+  async function functionNodeFlow(func: string, outConfig: object = {}): Promise<{ caught: string[]; published: string[] }> {
+    await loadConnected([
+      brokerNode(),
+      { id: 'fn', type: 'function', func, outputs: 1, wires: [['out']], x: 100, y: 100, z: 'f1' },
+      { id: 'out', type: 'uns-out', broker: 'b1', format: 'metric', wires: [], x: 300, y: 100, z: 'f1', ...outConfig },
+      { id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [['h1']], x: 100, y: 200, z: 'f1' },
+      { id: 'h1', type: 'helper', z: 'f1' },
+      { id: 'f1', type: 'tab' },
+    ]);
+    const caught: string[] = [];
+    helper.getNode('h1')!.on('input', (msg: { error?: { message?: string } }) => caught.push(String(msg.error?.message)));
+    const published: string[] = [];
+    aedes.broker.on('publish', (packet, client) => { if (client) published.push(`${packet.topic} ${packet.payload.toString()}`); });
+    return { caught, published };
+  }
+
+  it('uns-out refuses values that contradict meta.type and absurd timestamps from a function node; a Catch node sees why', async () => {
+    const { caught, published } = await functionNodeFlow(`
+      if (msg.payload === 'types') {
+        return { topic: '${asset}', payload: { Torque: 70000, Mode: 'abc', ok: 1 }, meta: { Torque: { type: 'Int16' }, Mode: { type: 'Int16' } } };
+      }
+      return { topic: '${asset}', payload: { x: 1 }, timestamp: 1e300 };`);
+    helper.getNode('fn')!.receive({ payload: 'types' });
+    helper.getNode('fn')!.receive({ payload: 'time' });
+    await waitFor('two errors at the Catch node', () => caught.length === 2);
+    assert.match(caught[0], /^TagBatchError: tag batch rejected: metric "Torque" \(Int16\): 70000 is out of range -32768…32767; metric "Mode" \(Int16\): "abc" is not an integer$/);
+    assert.match(caught[1], /^TagBatchError: tag batch rejected: msg.timestamp 1e\+300 is outside 2000-01-01T00:00:00.000Z … /);
+    await sleep(100);
+    assert.deepEqual(published, []);
+  });
+
+  it('uns-out: a batch over the configured metric limit is refused whole, the Catch node sees it', async () => {
+    const { caught, published } = await functionNodeFlow(`
+      const payload = {};
+      for (let i = 0; i < msg.payload; i++) payload['m' + i] = i;
+      return { topic: '${asset}', payload };`, { maxMetrics: '1000', maxValueKiB: '1' });
+    helper.getNode('fn')!.receive({ payload: 20000 });
+    helper.getNode('fn')!.receive({ payload: 1000 });
+    await waitFor('an error and 1,000 publishes', () => caught.length === 1 && published.length === 1000);
+    assert.match(caught[0], /^TagBatchError: tag batch rejected: msg.payload has 20000 metrics, more than 1000 \(the sink's limit per batch/);
+  });
+
+  it('uns-out: a batch nested 5,000 levels deep is refused and the Catch node sees the error (not a RangeError)', async () => {
+    const { caught, published } = await functionNodeFlow('return msg;');
+    let deep: Record<string, unknown> = { v: 1 };
+    for (let i = 0; i < 5000; i++) deep = { a: deep };
+    const caughtMessages: Array<{ payload?: { x?: unknown } }> = [];
+    helper.getNode('h1')!.on('input', (msg: { payload?: { x?: unknown } }) => caughtMessages.push(msg));
+    // Straight into uns-out, as a change or json node would deliver it (the function node itself cannot copy it).
+    helper.getNode('out')!.receive({ topic: asset, payload: { x: deep, y: 1 } });
+    await waitFor('the error at the Catch node', () => caught.length === 1);
+    assert.equal(caught[0], 'TagBatchError: tag batch rejected: value of "x" is an object (only number, bigint, boolean, string or null)');
+    assert.equal(typeof caughtMessages[0].payload?.x, 'object');
+    assert.deepEqual(published, []);
+  });
+
   it('uns-in turns UNS topics (per metric and asset JSON) into tag batches', async () => {
     await loadConnected([
       brokerNode(),

@@ -4,6 +4,10 @@ import { UnsOut, type UnsOutOptions } from '../../lib/uns/uns-out';
 import { UnsIn } from '../../lib/uns/uns-in';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { TagBatchError } from '../../lib/uns/validate';
+import { cutDeepNesting } from '../../lib/uns/nesting';
+import { fromFunctionNode } from '../helpers/function-node-realm';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { util: nodeRedUtil } = require('@node-red/util') as { util: { cloneMessage<T>(msg: T): T } };
 
 function rbe(options: Partial<DeadbandOptions>): ReportByException {
   return new ReportByException({ mode: 'absolute', band: 0, maxSilenceMs: 0, maxEntries: 1000, ...options });
@@ -65,49 +69,118 @@ function unsOut(options: Partial<UnsOutOptions> = {}): { out: UnsOut; published:
   return { out, published };
 }
 
-describe('uns-out controller (lib/uns/uns-out.ts)', () => {
-  it('publishes one retained topic per metric with the UNS payload', () => {
-    const { out, published } = unsOut();
-    out.handle({ topic: asset, payload: { Current: 12.5, 'Motor/Temp': 41 }, meta: { Current: { unit: 'A', timestamp: 5 } }, timestamp: 9 });
-    assert.deepEqual(published, [
-      [`${asset}/Current`, '{"value":12.5,"timestamp":5,"quality":"good","unit":"A"}', 1, true],
-      [`${asset}/Motor/Temp`, '{"value":41,"timestamp":9,"quality":"good"}', 1, true],
-    ]);
-  });
+/** A time in 2024: tag batch timestamps must lie in 2000-01-01 … now + 1 day. */
+const T = 1718000000000;
 
-  it('base topic, QoS 0 and non-retained on request; the batch time defaults to now', () => {
-    const { out, published } = unsOut({ topicPrefix: 'uns/v1', qos: 0, retain: false });
-    out.handle({ topic: asset, payload: { x: 1 } }, 1234);
-    assert.deepEqual(published, [[`uns/v1/${asset}/x`, '{"value":1,"timestamp":1234,"quality":"good"}', 0, false]]);
-  });
-
-  it('asset format: one JSON topic with every metric of the batch', () => {
-    const { out, published } = unsOut({ format: 'asset' });
-    out.handle({ topic: asset, payload: { a: 1, b: 'x' }, timestamp: 3 });
-    assert.deepEqual(published, [[asset, '{"timestamp":3,"metrics":{"a":{"value":1,"timestamp":3,"quality":"good"},"b":{"value":"x","timestamp":3,"quality":"good"}}}', 1, true]]);
-  });
-
-  it('both formats with a deadband: changed metrics per topic, the whole batch on the asset topic', () => {
-    const { out, published } = unsOut({ format: 'both', deadband: { mode: 'absolute', band: 1, maxSilenceMs: 0, maxEntries: 100 } });
-    out.handle({ topic: asset, payload: { a: 1, b: 1 }, timestamp: 1 });
-    published.length = 0;
-    const result = out.handle({ topic: asset, payload: { a: 1.5, b: 5 }, timestamp: 2 });
-    assert.deepEqual({ ...result }, { reported: 1, suppressed: 1 });
-    assert.deepEqual(published.map(([topic]) => topic), [`${asset}/b`, asset]);
-    assert.match(published[1][1], /"a":\{"value":1.5/);
-    published.length = 0;
-    out.handle({ topic: asset, payload: { a: 1.6, b: 5 }, timestamp: 3 });
-    assert.deepEqual(published, [], 'nothing changed beyond the band: no asset topic either');
-  });
-
-  it('publishes nothing of a malformed batch and names every problem', () => {
-    const { out, published } = unsOut();
-    assert.throws(() => out.handle({ topic: asset, payload: { good: 1, 'bad#': 2, worse: NaN } }), (error: unknown) => {
-      assert.ok(error instanceof TagBatchError);
-      assert.equal(error.message, 'tag batch rejected: metric "bad#" contains "#"; value of "worse" is NaN (only finite numbers)');
-      return true;
+for (const [realm, make] of [['', <T>(value: T): T => value], [' (batches made in a function node)', fromFunctionNode]] as const) {
+  describe(`uns-out controller (lib/uns/uns-out.ts)${realm}`, () => {
+    it('publishes one retained topic per metric with the UNS payload', () => {
+      const { out, published } = unsOut();
+      out.handle(make({ topic: asset, payload: { Current: 12.5, 'Motor/Temp': 41 }, meta: { Current: { unit: 'A', timestamp: T + 5 } }, timestamp: T + 9 }));
+      assert.deepEqual(published, [
+        [`${asset}/Current`, `{"value":12.5,"timestamp":${T + 5},"quality":"good","unit":"A"}`, 1, true],
+        [`${asset}/Motor/Temp`, `{"value":41,"timestamp":${T + 9},"quality":"good"}`, 1, true],
+      ]);
     });
-    assert.deepEqual(published, []);
+
+    it('base topic, QoS 0 and non-retained on request; the batch time defaults to now', () => {
+      const { out, published } = unsOut({ topicPrefix: 'uns/v1', qos: 0, retain: false });
+      out.handle(make({ topic: asset, payload: { x: 1 } }), T);
+      assert.deepEqual(published, [[`uns/v1/${asset}/x`, `{"value":1,"timestamp":${T},"quality":"good"}`, 0, false]]);
+    });
+
+    it('asset format: one JSON topic with every metric of the batch', () => {
+      const { out, published } = unsOut({ format: 'asset' });
+      out.handle(make({ topic: asset, payload: { a: 1, b: 'x' }, timestamp: T }));
+      assert.deepEqual(published, [[asset, `{"timestamp":${T},"metrics":{"a":{"value":1,"timestamp":${T},"quality":"good"},"b":{"value":"x","timestamp":${T},"quality":"good"}}}`, 1, true]]);
+    });
+
+    it('both formats with a deadband: changed metrics per topic, the whole batch on the asset topic', () => {
+      const { out, published } = unsOut({ format: 'both', deadband: { mode: 'absolute', band: 1, maxSilenceMs: 0, maxEntries: 100 } });
+      out.handle(make({ topic: asset, payload: { a: 1, b: 1 }, timestamp: T + 1 }));
+      published.length = 0;
+      const result = out.handle(make({ topic: asset, payload: { a: 1.5, b: 5 }, timestamp: T + 2 }));
+      assert.deepEqual({ ...result }, { reported: 1, suppressed: 1 });
+      assert.deepEqual(published.map(([topic]) => topic), [`${asset}/b`, asset]);
+      assert.match(published[1][1], /"a":\{"value":1.5/);
+      published.length = 0;
+      out.handle(make({ topic: asset, payload: { a: 1.6, b: 5 }, timestamp: T + 3 }));
+      assert.deepEqual(published, [], 'nothing changed beyond the band: no asset topic either');
+    });
+
+    it('publishes nothing of a malformed batch and names every problem', () => {
+      const { out, published } = unsOut();
+      assert.throws(() => out.handle(make({ topic: asset, payload: { good: 1, 'bad#': 2, worse: NaN } })), (error: unknown) => {
+        assert.ok(error instanceof TagBatchError);
+        assert.equal(error.message, 'tag batch rejected: metric "bad#" contains "#"; value of "worse" is NaN (only finite numbers)');
+        return true;
+      });
+      assert.deepEqual(published, []);
+    });
+
+    it('publishes nothing of a batch whose values contradict their declared types', () => {
+      const { out, published } = unsOut();
+      assert.throws(() => out.handle(make({ topic: asset, payload: { a: 'abc', b: 70000, ok: 1 }, meta: { a: { type: 'Int16' }, b: { type: 'Int16' }, ok: { type: 'Int16' } } })),
+        /tag batch rejected: metric "a" \(Int16\): "abc" is not an integer; metric "b" \(Int16\): 70000 is out of range -32768…32767$/);
+      assert.deepEqual(published, []);
+    });
+
+    it('refuses timestamps outside 2000-01-01 … now + 1 day by default', () => {
+      const { out, published } = unsOut();
+      assert.throws(() => out.handle(make({ topic: asset, payload: { x: 1 }, timestamp: 1e300 }), T), /msg.timestamp 1e\+300 is outside 2000-01-01T00:00:00.000Z … 2024-06-11T06:13:20.000Z/);
+      assert.throws(() => out.handle(make({ topic: asset, payload: { x: 1 }, meta: { x: { timestamp: 5 } } }), T), /meta "x".timestamp 5 is outside/);
+      assert.deepEqual(published, []);
+    });
+
+    it('timestamps "receive-time": publishes with the receive time, quality uncertain and a reason', () => {
+      const { out, published } = unsOut({ timestamps: 'receive-time', format: 'both' });
+      out.handle(make({ topic: asset, payload: { x: 1, y: 2, z: 3 }, meta: { x: { timestamp: 5, reason: 'clock reset' }, y: { quality: 'bad' } }, timestamp: 1e300 }), T);
+      assert.deepEqual(published.map(([, payload]) => payload), [
+        `{"value":1,"timestamp":${T},"quality":"uncertain","reason":"source timestamp 5 out of range, receive time used; clock reset"}`,
+        `{"value":2,"timestamp":${T},"quality":"bad","reason":"source timestamp 1e+300 out of range, receive time used"}`,
+        `{"value":3,"timestamp":${T},"quality":"uncertain","reason":"source timestamp 1e+300 out of range, receive time used"}`,
+        `{"timestamp":${T},"metrics":{"x":${published[0][1]},"y":${published[1][1]},"z":${published[2][1]}}}`,
+      ]);
+      assert.throws(() => out.handle(make({ topic: asset, payload: { x: 1 }, timestamp: -1 })), /msg.timestamp must be ms since the epoch, got -1/);
+    });
+
+    it('bounds the batch: metrics per batch and string bytes, configurable', () => {
+      const many: Record<string, number> = {};
+      for (let i = 0; i < 20000; i++) many[`m${i}`] = i;
+      const { out, published } = unsOut();
+      assert.throws(() => out.handle(make({ topic: asset, payload: many })), /msg.payload has 20000 metrics, more than 5000 \(the sink's limit per batch/);
+      const small = unsOut({ maxMetrics: 2, maxStringBytes: 4 });
+      assert.throws(() => small.out.handle(make({ topic: asset, payload: { a: 1, b: 2, c: 3 } })), /has 3 metrics, more than 2/);
+      assert.throws(() => small.out.handle(make({ topic: asset, payload: { s: 'ééé' } })), /value of "s" is a string longer than 4 bytes/);
+      small.out.handle(make({ topic: asset, payload: { s: 'éé' } }));
+      assert.equal(small.published.length, 1);
+      assert.deepEqual(published, []);
+      assert.throws(() => unsOut({ maxMetrics: 0 }), /max metrics per batch must be an integer ≥ 1, got 0/);
+    });
+  });
+}
+
+describe('rejected messages stay reportable (lib/uns/nesting.ts)', () => {
+  it('a message nested 5,000 levels deep: Node-RED cannot copy it for a Catch node until the nesting is cut', () => {
+    let deep: Record<string, unknown> = { v: 1 };
+    for (let i = 0; i < 5000; i++) deep = { a: deep };
+    const msg: Record<string, unknown> = { topic: asset, payload: { x: deep, y: 1 }, _msgid: 'm1' };
+    assert.throws(() => nodeRedUtil.cloneMessage(msg), RangeError);
+    assert.equal(cutDeepNesting(msg), 1);
+    const copy = nodeRedUtil.cloneMessage(msg);
+    assert.equal((copy.payload as Record<string, unknown>).y, 1);
+    let level = (copy.payload as Record<string, unknown>).x as Record<string, unknown>;
+    for (let depth = 2; depth < 63; depth++) level = level.a as Record<string, unknown>;
+    assert.equal(level.a, '[cut: nested deeper than 64 levels]');
+  });
+
+  it('leaves ordinary messages, Buffers and cycles alone', () => {
+    const cycle: Record<string, unknown> = { n: 1 };
+    cycle.self = cycle;
+    const msg = { topic: asset, payload: { x: 1 }, meta: { x: { unit: 'A' } }, raw: Buffer.from('ab'), cycle, list: fromFunctionNode([[1], [2]]) };
+    assert.equal(cutDeepNesting(msg), 0);
+    assert.deepEqual(msg.payload, { x: 1 });
+    assert.equal(msg.cycle.self, msg.cycle);
   });
 });
 
@@ -163,9 +236,19 @@ describe('uns-in controller (lib/uns/uns-in.ts)', () => {
     ]);
   });
 
+  it('skips a payload nested 100,000 levels deep with a warning, without a RangeError', () => {
+    const { input, batches, warnings } = unsIn();
+    const deep = '{"a":'.repeat(100000) + '9007199254740993' + '}'.repeat(100000);
+    input.handleMessage(`${asset}/deep`, Buffer.from(`{"value":1,"x":${deep}}`));
+    input.handleMessage(asset, Buffer.from(`{"metrics":{"m":{"value":${deep}}}}`));
+    input.flush();
+    assert.deepEqual(batches.map((b) => b.payload), [{ deep: 1 }]);
+    assert.deepEqual(warnings, [`skipping messages on "${asset}": asset payload metric "m" "value" is an object (only number, bigint, boolean, string or null) (warned once per topic)`]);
+  });
+
   it('what uns-out publishes, uns-in turns back into the same tag batch', () => {
     const { out, published } = unsOut({ topicPrefix: 'uns' });
-    const batch = { topic: asset, payload: { Current: 12.5, 'Node Control/Rebirth': false, Count: 2n ** 62n, Mode: 'auto', Fault: null }, meta: { Current: { unit: 'A', quality: 'good' as const, timestamp: 7 } }, timestamp: 7 };
+    const batch = { topic: asset, payload: { Current: 12.5, 'Node Control/Rebirth': false, Count: 2n ** 62n, Mode: 'auto', Fault: null }, meta: { Current: { unit: 'A', quality: 'good' as const, timestamp: T } }, timestamp: T };
     out.handle(batch);
     const batches: TagBatch[] = [];
     const input = new UnsIn({ topicPrefix: 'uns/', assetDepth: 6, mergeWindowMs: 0 }, (b) => batches.push(b), assert.fail);
@@ -174,6 +257,6 @@ describe('uns-in controller (lib/uns/uns-in.ts)', () => {
     assert.equal(batches.length, 1);
     assert.equal(batches[0].topic, asset);
     assert.deepEqual(batches[0].payload, batch.payload);
-    assert.deepEqual(batches[0].meta?.Current, { unit: 'A', quality: 'good', timestamp: 7 });
+    assert.deepEqual(batches[0].meta?.Current, { unit: 'A', quality: 'good', timestamp: T });
   });
 });

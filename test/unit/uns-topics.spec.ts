@@ -81,6 +81,8 @@ describe('UNS payloads (lib/uns/wire.ts)', () => {
     assert.deepEqual(decodeMetricPayload('{"value":42}'), { value: 42, meta: {} });
     const double = decodeMetricPayload('{"value":100000000000000000000,"type":"Double"}');
     assert.ok(typeof double !== 'string' && double.value === 1e20);
+    // An integer literal no 64-bit type holds was a double, typed or not.
+    assert.deepEqual(decodeMetricPayload('{"value":100000000000000000000}'), { value: 1e20, meta: {} });
   });
 
   it('decodes metadata and says why a payload is not the UNS shape', () => {

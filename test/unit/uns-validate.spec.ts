@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
-import { TagBatchError, assertTagBatch, metricNameProblem, tagBatchProblems } from '../../lib/uns/validate';
+import { MIN_TIMESTAMP, TagBatchError, assertTagBatch, metricNameProblem, tagBatchProblems } from '../../lib/uns/validate';
 import { fromFunctionNode } from '../helpers/function-node-realm';
 
 const schema = JSON.parse(readFileSync(join(__dirname, '../../docs/tag-batch.schema.json'), 'utf8'));
@@ -22,7 +22,23 @@ const good: Array<[string, unknown]> = [
   ['bad quality with reason', { topic: 'a', payload: { x: 0 }, meta: { x: { quality: 'bad', reason: 'Modbus exception 2' } } }],
   ['meta for a metric not in payload (ignored)', { topic: 'a/b', payload: { x: 1 }, meta: { y: { unit: 'V' } } }],
   ['unicode levels', { topic: 'Usine/Bâtiment 2/Presse', payload: { 'Température': 20 } }],
+  ['values that fit their declared types, null for any type', {
+    topic: asset,
+    payload: { i16: -32768, u8: 255, f: 3.4e38, b: true, s: 'x', bytes: 'AQI=', dt: 1718000000000, none: null },
+    meta: {
+      i16: { type: 'Int16' }, u8: { type: 'UInt8' }, f: { type: 'Float' }, b: { type: 'Boolean' }, s: { type: 'Text' },
+      bytes: { type: 'Bytes' }, dt: { type: 'DateTime' }, none: { type: 'Int16', quality: 'bad' },
+    },
+  }],
+  ['the earliest timestamp, 2000-01-01T00:00:00Z', { topic: asset, payload: { x: 1 }, timestamp: MIN_TIMESTAMP }],
+  ['5,000 metrics (the default limit)', { topic: asset, payload: metrics(5000) }],
 ];
+
+function metrics(count: number): Record<string, number> {
+  const payload: Record<string, number> = {};
+  for (let i = 0; i < count; i++) payload[`m${i}`] = i;
+  return payload;
+}
 
 const bad: Array<[string, unknown, RegExp]> = [
   ['"+" in a path segment', { topic: 'acme/plant1/press/li+ne/cell1/drive7', payload: { x: 1 } }, /topic segment 4 "li\+ne" contains "\+"/],
@@ -46,8 +62,27 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['unknown quality', { topic: asset, payload: { x: 1 }, meta: { x: { quality: 'ok' } } }, /quality must be good, uncertain or bad/],
   ['unknown type', { topic: asset, payload: { x: 1 }, meta: { x: { type: 'Int128' } } }, /Sparkplug data type/],
   ['negative timestamp', { topic: asset, payload: { x: 1 }, timestamp: -1 }, /msg.timestamp must be ms since the epoch/],
+  ['a timestamp before 2000 (a clock reset to 1970)', { topic: asset, payload: { x: 1 }, meta: { x: { timestamp: 5 } } },
+    /meta "x".timestamp 5 is outside 2000-01-01T00:00:00.000Z … /],
+  ['more than 5,000 metrics', { topic: asset, payload: metrics(5001) }, /msg.payload has 5001 metrics, more than 5000/],
   ['unit not a string', { topic: asset, payload: { x: 1 }, meta: { x: { unit: 5 } } }, /unit must be a string/],
   ['meta entry not an object', { topic: asset, payload: { x: 1 }, meta: { x: 'A' } }, /meta "x" must be an object/],
+];
+
+/** Rules JSON Schema cannot state (a value against the type named in another object, a clock-relative range, UTF-8 bytes). */
+const badBeyondSchema: Array<[string, unknown, RegExp]> = [
+  ['text for an Int16', { topic: asset, payload: { x: 'abc' }, meta: { x: { type: 'Int16' } } }, /metric "x" \(Int16\): "abc" is not an integer/],
+  ['70000 for an Int16', { topic: asset, payload: { x: 70000 }, meta: { x: { type: 'Int16' } } }, /metric "x" \(Int16\): 70000 is out of range -32768…32767/],
+  ['-1 for a UInt8', { topic: asset, payload: { x: -1 }, meta: { x: { type: 'UInt8' } } }, /\(UInt8\): -1 is out of range 0…255/],
+  ['1.5 for an Int64', { topic: asset, payload: { x: 1.5 }, meta: { x: { type: 'Int64' } } }, /\(Int64\): 1.5 is not an integer/],
+  ['1e39 for a Float', { topic: asset, payload: { x: 1e39 }, meta: { x: { type: 'Float' } } }, /\(Float\): 1e\+39 does not fit a 32-bit float/],
+  ['1 for a Boolean', { topic: asset, payload: { x: 1 }, meta: { x: { type: 'Boolean' } } }, /\(Boolean\): 1 is not a boolean/],
+  ['5 for a String', { topic: asset, payload: { x: 5 }, meta: { x: { type: 'String' } } }, /\(String\): 5 is not a string/],
+  ['text that is not base64 for Bytes', { topic: asset, payload: { x: 'not base64!' }, meta: { x: { type: 'Bytes' } } }, /\(Bytes\): is not base64 text/],
+  ['a timestamp of 1e300', { topic: asset, payload: { x: 1 }, timestamp: 1e300 }, /msg.timestamp 1e\+300 is outside 2000-01-01T00:00:00.000Z … /],
+  ['a timestamp two days ahead', { topic: asset, payload: { x: 1 }, meta: { x: { timestamp: Date.now() + 2 * 86400000 } } }, /meta "x".timestamp \d+ is outside .* \(the sink's clock \+ 24 h\)/],
+  ['a string value over 64 KiB of UTF-8 (40,000 "é")', { topic: asset, payload: { x: 'é'.repeat(40000) } }, /value of "x" is a string longer than 65536 bytes/],
+  ['a reason over 64 KiB', { topic: asset, payload: { x: 1 }, meta: { x: { reason: 'r'.repeat(65537) } } }, /meta "x".reason is longer than 65536 bytes/],
 ];
 
 /** Every contract test runs twice: batches made here, and batches made in a function node's vm realm. */
@@ -76,7 +111,35 @@ describe('tag batch validation (lib/uns/validate.ts)', () => {
         assert.equal(validateSchema(sample), false, `schema accepted ${JSON.stringify(sample)}`);
       });
     }
+
+    for (const [name, sample, message] of badBeyondSchema) {
+      it(`rejects ${name}${realm}`, () => {
+        assert.throws(() => assertTagBatch(make(sample)), (error: unknown) => error instanceof TagBatchError && message.test(error.message));
+      });
+    }
   }
+
+  it('rejects a BigInt beyond 64 bits (no data type holds it)', () => {
+    assert.deepEqual(tagBatchProblems({ topic: asset, payload: { x: 2n ** 64n, y: -(2n ** 63n) - 1n, ok: 2n ** 64n - 1n } }), [
+      'value of "x" is a BigInt outside the 64-bit range -2^63…2^64−1',
+      'value of "y" is a BigInt outside the 64-bit range -2^63…2^64−1',
+    ]);
+  });
+
+  it("limits are the sink's to set: metrics per batch, string bytes, no type check", () => {
+    assert.match(tagBatchProblems({ topic: asset, payload: metrics(3) }, { maxMetrics: 2 }).join(), /has 3 metrics, more than 2/);
+    assert.match(tagBatchProblems({ topic: asset, payload: { s: 'abcd' } }, { maxStringBytes: 3 }).join(), /longer than 3 bytes/);
+    assert.deepEqual(tagBatchProblems({ topic: asset, payload: { x: 'abc' }, meta: { x: { type: 'Int16' } } }, { checkTypes: false }), []);
+  });
+
+  it('a batch nested 100,000 levels deep gets problems, not a RangeError', () => {
+    let deep: Record<string, unknown> = { v: 1 };
+    for (let i = 0; i < 100000; i++) deep = { a: deep };
+    assert.deepEqual(tagBatchProblems({ topic: asset, payload: { x: deep, y: 1 }, meta: deep, timestamp: deep }), [
+      'value of "x" is an object (only number, bigint, boolean, string or null)',
+      'msg.timestamp must be ms since the epoch, got an object',
+    ]);
+  });
 
   it('rejects values JSON cannot carry: NaN, ±Infinity, undefined, functions, symbols', () => {
     for (const value of [NaN, Infinity, -Infinity, undefined, () => 1, Symbol('x')]) {
@@ -109,7 +172,7 @@ describe('tag batch validation (lib/uns/validate.ts)', () => {
     assert.deepEqual(tagBatchProblems({ topic: long, payload: { [long]: 1 } }).length, 1);
     assert.deepEqual(tagBatchProblems({ topic: long, payload: { short: 1 } }), []);
     assert.equal(tagBatchProblems({ topic: 'a', payload: { ['é'.repeat(32766)]: 1 } }).length, 0);
-    assert.equal(tagBatchProblems({ topic: 'a', payload: { ['é'.repeat(32766)]: 1 } }, 10).length, 1);
+    assert.equal(tagBatchProblems({ topic: 'a', payload: { ['é'.repeat(32766)]: 1 } }, { prefixBytes: 10 }).length, 1);
   });
 
   it('metric names: "/" allowed inside, "__proto__" refused', () => {
