@@ -328,7 +328,7 @@ export async function startSimulatedOpcUaServer(options: StartSimulatedOpcUaServ
         `  drives    Objects/Drives/Drive1..Drive${plant.drives.length}, e.g. ${simNodeId(1, browseNameOf('actualSpeed'))}`,
         `  server certificate ${certificateFile} (SHA-1 ${thumbprint()})`,
         options.autoAcceptClientCertificates
-          ? '  WARNING: every client certificate is trusted (demo only)'
+          ? '  WARNING: this OPC UA server trusts EVERY client certificate (demo mode). Never do this on a network.'
           : `  client certificates: trust by moving them from ${join(pkiDir, 'rejected')} to ${join(pkiDir, 'trusted', 'certs')}`,
       ].join('\n');
     },
