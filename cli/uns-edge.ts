@@ -22,7 +22,7 @@ import { startEmbeddedBroker } from './embedded-broker';
 import { StartupError } from './listen';
 import { log } from './log';
 import { startNodeRed, type NodeRedServer } from './node-red-server';
-import { startPlant } from './simulated-plant';
+import { startOpcUaPlant, startPlant } from './simulated-plant';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -32,6 +32,8 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 const DEFAULT_MQTT_PORT = 1883;
 const DEFAULT_SIM_PORT = 5020;
+const DEFAULT_OPCUA_SIM_PORT = 4850;
+const OPCUA_PORT_OPTION: OptionSpec = { type: 'string', value: 'N', help: `simulated plant OPC UA port (env UNS_EDGE_OPCUA_SIM_PORT, default ${DEFAULT_OPCUA_SIM_PORT})` };
 /** Where the demo's broker and plant listen: they have no authentication. */
 const LOOPBACK = DEFAULT_HOST;
 
@@ -59,6 +61,7 @@ const COMMANDS: Record<string, Command> = {
       port: { type: 'string', value: 'N', help: `editor / HTTP port (env UNS_EDGE_PORT, default ${DEFAULT_PORT})` },
       'mqtt-port': { type: 'string', value: 'N', help: `embedded MQTT broker port (env UNS_EDGE_MQTT_PORT, default ${DEFAULT_MQTT_PORT})` },
       'sim-port': { type: 'string', value: 'N', help: `simulated plant Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT})` },
+      'opcua-port': OPCUA_PORT_OPTION,
       'user-dir': { type: 'string', value: 'DIR', help: 'where the demo keeps its flows and context (env UNS_EDGE_DEMO_DIR, default ./.uns-edge/demo)' },
       reset: { type: 'boolean', help: 'replace the demo flows with the shipped ones (the old file is kept as flows.json.bak)' },
       ...HELP_OPTION,
@@ -86,6 +89,7 @@ const COMMANDS: Record<string, Command> = {
     options: {
       host: { type: 'string', value: 'H', help: `address to listen on (default ${LOOPBACK})` },
       port: { type: 'string', value: 'N', help: `Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT}; 0 picks a free one)` },
+      'opcua-port': OPCUA_PORT_OPTION,
       drives: { type: 'string', value: 'N', help: 'number of drives, one Modbus unit id each (default 4)' },
       seed: { type: 'string', value: 'N', help: 'random seed of the drives\' noise (default 1)' },
       ...HELP_OPTION,
@@ -240,6 +244,10 @@ async function runDemo(values: Record<string, string | boolean | undefined>): Pr
   running.push({ name: 'MQTT broker', close: () => broker.close() });
   const plant = await startPlant({ host: LOOPBACK, port: simPort });
   running.push({ name: 'simulated plant', close: () => plant.close() });
+  const opcua = await startOpcUaPlant({ plant: plant.plant, host: LOOPBACK, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
+    stateDir: join(userDir, 'opcua-sim'), demoGatewayPkiDir: join(userDir, 'uns-edge', 'opcua', 'pki') });
+  running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
+  process.env.UNS_EDGE_OPCUA_ENDPOINT = opcua.server.endpointUrl;
 
   // The demo flow reads where the broker and the plant are as ${UNS_EDGE_...} properties.
   process.env.UNS_EDGE_MQTT_HOST = LOOPBACK;
@@ -258,6 +266,7 @@ async function runDemo(values: Record<string, string | boolean | undefined>): Pr
     `  editor        ${server.url}`,
     `  MQTT broker   mqtt://${LOOPBACK}:${broker.port}`,
     `  Modbus plant  ${LOOPBACK}:${plant.port} (${plant.drives.length} drives, unit ids 1..${plant.drives.length})`,
+    opcua.describe(),
     `  health        ${server.url}/healthz    metrics ${server.url}/metrics`,
     `  user dir      ${userDir}`,
     '',
@@ -297,7 +306,10 @@ async function runSimulate(values: Record<string, string | boolean | undefined>)
     seed: integerOption(values.seed, '--seed', 0),
   });
   running.push({ name: 'simulated plant', close: () => plant.close() });
-  console.log(`${plant.describe()}\nReady in ${readySeconds()} s; stop with Ctrl+C.`);
+  const opcua = await startOpcUaPlant({ plant: plant.plant, host, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
+    stateDir: resolve('.uns-edge', 'opcua-sim') });
+  running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
+  console.log(`${plant.describe()}\n${opcua.describe()}\nReady in ${readySeconds()} s; stop with Ctrl+C.`);
 }
 
 async function main(argv: string[]): Promise<void> {
