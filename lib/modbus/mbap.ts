@@ -10,6 +10,13 @@
  * complete ADU, whether two arrive in one segment or one is split over several, and reports
  * malformed input with a typed code. After an error the stream has lost sync and cannot be
  * re-framed (§3.1.3 has no resync marker), so the framer stops; the caller closes the connection.
+ *
+ * A truncated ADU (a device that sends the first bytes of an answer and never the rest) would
+ * otherwise be completed by the first bytes of the next ADU: Modbus TCP has no checksum, so the
+ * spliced frame could carry the next frame's header as register values under the truncated
+ * frame's transaction id. A device writes each ADU at once, so a chunk that is on its own exactly
+ * one or more whole, valid ADUs starts a new ADU: the partial bytes before it are dropped and
+ * counted (truncatedDropped), never joined with it.
  */
 
 export const MBAP_HEADER_LENGTH = 7;
@@ -37,6 +44,8 @@ export type FrameHandler = (transactionId: number, unitId: number, pdu: Buffer) 
 export type FrameErrorHandler = (error: MbapFrameError) => void;
 
 export class MbapFramer {
+  /** Partial ADUs dropped because the next chunk was a whole ADU of its own (a truncated frame). */
+  truncatedDropped = 0;
   private pending: Buffer | undefined;
   private failed = false;
 
@@ -54,6 +63,10 @@ export class MbapFramer {
 
   push(chunk: Buffer): void {
     if (this.failed) return;
+    if (this.pending && isWholeAdus(chunk)) {
+      this.truncatedDropped++;
+      this.pending = undefined;
+    }
     // A partial ADU is at most 259 bytes, so joining it with the next chunk costs little; the
     // common case (whole ADUs per chunk) frames straight from the chunk without a copy.
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -95,6 +108,18 @@ export class MbapFramer {
     this.failed = true;
     this.pending = undefined;
   }
+}
+
+/** Whether `chunk` is exactly a sequence of whole ADUs with valid headers (no partial one at the end). */
+function isWholeAdus(chunk: Buffer): boolean {
+  let offset = 0;
+  while (chunk.length - offset >= MBAP_HEADER_LENGTH) {
+    const protocolId = (chunk[offset + 2] << 8) | chunk[offset + 3];
+    const length = (chunk[offset + 4] << 8) | chunk[offset + 5];
+    if (protocolId !== MODBUS_PROTOCOL_ID || length < MBAP_MIN_LENGTH || length > MBAP_MAX_LENGTH) return false;
+    offset += 6 + length;
+  }
+  return offset === chunk.length;
 }
 
 /** Write the MBAP header for a PDU of `pduLength` bytes at `buf[offset]`. */

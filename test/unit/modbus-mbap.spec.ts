@@ -90,6 +90,18 @@ describe('modbus mbap framer', () => {
     assert.deepEqual(errors, ['protocol-id']);
   });
 
+  it('never completes a truncated ADU with the next one: a chunk that is a whole ADU starts a new one (issue 8)', () => {
+    // Seen with the chaos device: the first 9 bytes of an answer (header, FC 3, byte count 8), then a
+    // whole late answer; joined, its header would read as registers [51, 0, 11, 259] under tid 7.
+    const { f, frames, errors } = framer();
+    f.push(adu(7, 1, '0308' + '0033ffcc00025a5a').subarray(0, 9));
+    f.push(adu(51, 1, '0308' + '0034ffcb00025a5a'));
+    assert.deepEqual(frames, [{ tid: 51, unit: 1, pdu: '0308' + '0034ffcb00025a5a' }]);
+    assert.deepEqual(errors, []);
+    assert.equal(f.truncatedDropped, 1);
+    assert.equal(f.bufferedBytes, 0);
+  });
+
   it('waits for the rest when length announces more than has arrived (T-MB-01)', () => {
     const { f, frames, errors } = framer();
     f.push(Buffer.from('0001000000100103', 'hex'));
