@@ -6,7 +6,9 @@
  *   msg.topic   – the asset's UNS path, ISA-95 levels enterprise/site/area/line/cell/asset
  *   msg.payload – { "<metric>": value, ... } plain values, so core nodes work on them
  *   msg.meta    – { "<metric>": MetricMeta, ... } per-metric metadata (optional per metric)
+ *   msg.principal – who sent it, when a source knows (lib/principal.ts; docs/tag-batch.md § "Who sent a write")
  */
+import type { Principal } from '../principal';
 
 /** OPC UA-style quality, reduced to the three classes every protocol can map to. */
 export type Quality = 'good' | 'uncertain' | 'bad';
@@ -40,4 +42,6 @@ export interface TagBatch {
   meta?: Record<string, MetricMeta>;
   /** Batch timestamp (ms since epoch); the default for metrics that carry none. */
   timestamp?: number;
+  /** The connection or session the batch came in through (set by uns-in, uns-sparkplug-device). */
+  principal?: Principal;
 }

@@ -7,6 +7,7 @@
  * skipped with one warning per topic (bounded), not one per message.
  */
 import type { MetricMeta, MetricValue, TagBatch } from './tag-batch';
+import type { Principal } from '../principal';
 import { splitUnsTopic, normalizePrefix } from './topics';
 import { metricNameProblem } from './validate';
 import { decodeAssetPayload, decodeMetricPayload, metricFromObject } from './wire';
@@ -17,6 +18,12 @@ export interface UnsInOptions {
   assetDepth: number;
   /** Merge metrics of one asset arriving within this many ms into one batch; 0 = same event-loop turn. */
   mergeWindowMs: number;
+  /**
+   * The subscribing connection (mqttPrincipal(client id, username)), put on every batch as
+   * msg.principal: MQTT does not say who published, so the identity is the authenticated connection
+   * the message came in on (docs/tag-batch.md § "Who sent a write").
+   */
+  principal?: Principal;
 }
 
 /** Topics warned about are remembered up to this many; past it, one last warning says so. */
@@ -26,6 +33,7 @@ interface PendingBatch {
   topic: string;
   payload: Record<string, MetricValue>;
   meta: Record<string, MetricMeta>;
+  principal?: Principal;
 }
 
 export class UnsIn {
@@ -119,6 +127,8 @@ export class UnsIn {
     }
     if (batch === undefined) {
       batch = { topic: assetPath, payload: {}, meta: {} };
+      // A copy per batch: a flow that edits one message's principal must not change the next one's.
+      if (this.options.principal !== undefined) batch.principal = { ...this.options.principal };
       this.pending.set(assetPath, batch);
       this.scheduleFlush();
     }

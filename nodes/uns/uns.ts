@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, TagBatchError } from '../../lib/uns/validate';
 import { cutDeepNesting } from '../../lib/uns/nesting';
 import type { DeadbandMode } from '../../lib/uns/deadband';
 import { counter } from '../../lib/runtime/metrics';
+import { mqttPrincipal, type Principal } from '../../lib/principal';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { BROKER_CREDENTIALS, mqttOptions, num, type BrokerConfig, type BrokerCredentials } from '../common/broker-settings';
 
@@ -64,6 +65,8 @@ interface UnsBrokerNode extends Node<BrokerCredentials> {
   unsubscribe(filter: string, handler: MessageHandler): void;
   /** The status every user shows now. */
   currentStatus(): NodeStatus;
+  /** The identity of this connection (client id and username) for msg.principal. */
+  principal: Principal;
 }
 
 function qosOf(value: string | number | undefined): QoS {
@@ -94,6 +97,9 @@ export = function register(RED: NodeAPI): void {
     let lastStatusText = '';
     let lastReason = '';
     const credentials = node.credentials ?? {};
+    const defaultClientId = `uns-edge-${node.id}`;
+    // mqttOptions() uses the same client id and username for the connection.
+    node.principal = mqttPrincipal(config.clientId?.trim() || defaultClientId, credentials.user);
     const storeDir = config.storeDir?.trim() ||
       join(RED.settings.userDir ?? process.cwd(), 'uns-edge', 'store', node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
 
@@ -128,7 +134,7 @@ export = function register(RED: NodeAPI): void {
     function start(): void {
       let options: ReturnType<typeof mqttOptions>;
       try {
-        options = mqttOptions(config, credentials, `uns-edge-${node.id}`);
+        options = mqttOptions(config, credentials, defaultClientId);
       } catch (error) {
         node.error(RED._('uns.errors.tls-files', { error: (error as Error).message }));
         setStatus({ fill: 'red', shape: 'ring', text: RED._('uns.status.tls-error') });
@@ -319,6 +325,7 @@ export = function register(RED: NodeAPI): void {
         topicPrefix: config.topicPrefix ?? '',
         assetDepth: num(config.assetDepth, ISA95_DEPTH),
         mergeWindowMs: Math.max(0, num(config.mergeWindow, 0)),
+        principal: broker.principal,
       }, (batch) => node.send(batch as unknown as NodeMessageInFlow), (message) => node.warn(message));
     } catch (error) {
       node.error(RED._('uns.errors.config', { error: (error as Error).message }));

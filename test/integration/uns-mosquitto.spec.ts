@@ -117,6 +117,30 @@ describe('UNS nodes against a real Mosquitto (TLS, MQTT 5 shared subscriptions)'
     assert.ok(noClientCert.length > 0);
   });
 
+  it('MQTT 5: uns-in sets msg.principal from its own connection; a publisher\'s user properties are no identity', async () => {
+    broker = await Mosquitto.start();
+    await helper.load(unsNodes, [
+      { id: 'b1', type: 'uns-broker', host: '127.0.0.1', port: broker.port, protocolVersion: '5', clientId: 'gw-line2', storeEnabled: false },
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: `${asset}/#`, wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ], { b1: { user: 'gateway' } });
+    const batches: TagBatch[] = [];
+    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    const publisher = connect({ host: '127.0.0.1', port: broker.port, protocolVersion: 5, clientId: 'attacker', reconnectPeriod: 0 });
+    try {
+      await new Promise((r) => publisher.once('connect', r));
+      // Retained: whenever uns-in's subscription is in place, it gets the message.
+      await publisher.publishAsync(`${asset}/Setpoint`, '{"value":1500}', {
+        qos: 1, retain: true, properties: { userProperties: { principal: 'admin', user: 'admin', clientId: 'scada' } },
+      });
+      await waitFor('the batch', () => batches.length === 1);
+      assert.deepEqual(batches[0].payload, { Setpoint: 1500 });
+      assert.deepEqual(batches[0].principal, { via: 'mqtt', id: 'mqtt:gw-line2 (user gateway)', clientId: 'gw-line2', user: 'gateway' });
+    } finally {
+      await publisher.endAsync(true);
+    }
+  });
+
   it('MQTT 5 shared subscription: two uns-in nodes in one $share group split the messages, none twice', async () => {
     broker = await Mosquitto.start();
     const brokerNode = (id: string): object => ({ id, type: 'uns-broker', host: '127.0.0.1', port: broker!.port, protocolVersion: '5', storeEnabled: false });

@@ -250,6 +250,24 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     assert.deepEqual(batches[1].meta, { Speed: { timestamp: 9 } });
   });
 
+  it('uns-in tags each batch with the principal of its uns-broker connection (client id, username)', async () => {
+    aedes.broker.authenticate = (_client, username, _password, callback) => { callback(null, username === 'gateway'); };
+    await loadConnected([
+      brokerNode({ clientId: 'gw-line2' }),
+      { id: 'in', type: 'uns-in', broker: 'b1', topics: '#', assetDepth: 6, wires: [['h1']] },
+      { id: 'h1', type: 'helper' },
+    ], { b1: { user: 'gateway', password: 'pw' } });
+    const batches: TagBatch[] = [];
+    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    await sleep(100);
+    const publisher = connect(aedes.url, { reconnectPeriod: 0, username: 'gateway', password: 'pw', clientId: 'someone-else' });
+    clients.push(publisher);
+    await new Promise((resolve) => publisher.once('connect', resolve));
+    await publisher.publishAsync(`${asset}/Speed`, '{"value":1200}', { qos: 1 });
+    await waitFor('the batch', () => batches.length === 1);
+    assert.deepEqual(batches[0].principal, { via: 'mqtt', id: 'mqtt:gw-line2 (user gateway)', clientId: 'gw-line2', user: 'gateway' });
+  });
+
   it('uns-in warns once per topic about payloads that are not UNS JSON', async () => {
     await loadConnected([
       brokerNode(),

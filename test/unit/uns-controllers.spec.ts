@@ -5,6 +5,7 @@ import { UnsIn } from '../../lib/uns/uns-in';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { TagBatchError } from '../../lib/uns/validate';
 import { cutDeepNesting } from '../../lib/uns/nesting';
+import { mqttPrincipal, senderOf } from '../../lib/principal';
 import { fromFunctionNode } from '../helpers/function-node-realm';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { util: nodeRedUtil } = require('@node-red/util') as { util: { cloneMessage<T>(msg: T): T } };
@@ -234,6 +235,22 @@ describe('uns-in controller (lib/uns/uns-in.ts)', () => {
       `skipping messages on "${asset}/raw": payload is not an object with a "value" property; expected {"value":…,"timestamp":…,"quality":…} (warned once per topic)`,
       'skipping messages on "too/short": does not have 6 asset path levels after the base topic "" (warned once per topic)',
     ]);
+  });
+
+  it('puts the subscribing connection on every batch as msg.principal, a copy each', () => {
+    const batches: TagBatch[] = [];
+    const principal = mqttPrincipal('gw-line2', 'alice');
+    const input = new UnsIn({ topicPrefix: '', assetDepth: 6, mergeWindowMs: 0, principal }, (b) => batches.push(b), assert.fail);
+    input.handleMessage(`${asset}/a`, Buffer.from('{"value":1}'));
+    input.flush();
+    input.handleMessage(`${asset}/a`, Buffer.from('{"value":2}'));
+    input.flush();
+    assert.deepEqual(batches.map((b) => b.principal), [
+      { via: 'mqtt', id: 'mqtt:gw-line2 (user alice)', clientId: 'gw-line2', user: 'alice' },
+      { via: 'mqtt', id: 'mqtt:gw-line2 (user alice)', clientId: 'gw-line2', user: 'alice' },
+    ]);
+    assert.notEqual(batches[0].principal, batches[1].principal);
+    assert.equal(senderOf(batches[0]), 'mqtt:gw-line2 (user alice)');
   });
 
   it('skips a payload nested 100,000 levels deep with a warning, without a RangeError', () => {
