@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { connect, type MqttClient } from 'mqtt';
 import unsNodes = require('../../nodes/uns/uns');
 // The real core function node: what it builds comes from its vm sandbox, another JS realm.
@@ -328,6 +329,20 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     assert.match(credentials, /password:\s*\{\s*type:\s*'password'/);
     assert.match(credentials, /passphrase:\s*\{\s*type:\s*'password'/);
     assert.doesNotMatch(defaults, /\b(user|password|passphrase)\s*:/);
+  });
+
+  it('the editor titles the uns-broker dialog with a label, not the type name ("Add new UNS broker config node")', () => {
+    const html = readFileSync(join(__dirname, '../../nodes/uns/uns.html'), 'utf8');
+    const script = html.slice(html.indexOf('<script type="text/javascript">') + 31, html.lastIndexOf('</script>'));
+    const definitions = new Map<string, { category?: string; paletteLabel?: string | (() => string) }>();
+    runInNewContext(script, { RED: { nodes: { registerType: (type: string, def: object) => definitions.set(type, def) } } });
+    assert.deepEqual([...definitions.keys()], ['uns-broker', 'uns-out', 'uns-in']);
+    // node-red editor-client red.js getEditStackTitle(): the label is _def.paletteLabel, else the type.
+    const label = (type: string): string => {
+      const paletteLabel = definitions.get(type)!.paletteLabel;
+      return (typeof paletteLabel === 'function' ? paletteLabel() : paletteLabel) || type;
+    };
+    assert.equal(`Add new ${label('uns-broker')} config node`, 'Add new UNS broker config node');
   });
 
   it('shows connecting → connected on every user, and buffering while the broker is gone', async () => {
