@@ -9,9 +9,9 @@
  *                 fail/  │  │ backoff timer   ▼
  *                 timeout└─▶ backoff ◀────────┘          any ──close()──▶ closed
  *
- * A link that worked (a frame arrived on it, or it stayed up for reconnectMinMs) and is lost is
- * reconnected at once: a device that dropped one connection usually takes the next, and requests
- * wait in the queue meanwhile instead of failing. Only repeated failures back off: delays grow
+ * A link that worked (a frame or bytes that broke the framing arrived on it, or it stayed up for
+ * reconnectMinMs) and is lost is reconnected at once: a device that dropped one connection usually
+ * takes the next, and requests wait in the queue meanwhile instead of failing. Only repeated failures back off: delays grow
  * exponentially from reconnectMinMs to reconnectMaxMs (default 5 s, so a device that is back is
  * found within seconds), with "equal jitter" (half fixed, half random) so that many gateways do not
  * reconnect in lock-step after a switch reboot. A device that accepts and drops at once never
@@ -47,6 +47,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ModbusException } from './data-model';
+import { MbapFrameError } from './mbap';
 import { decodeResponse, describeException, ModbusPduError, ModbusRequest, ModbusResponse } from './pdu';
 import { RtuTransport, RtuTransportOptions } from './rtu';
 import { ModbusTransport, TcpTransport, TcpTransportOptions } from './transport';
@@ -385,7 +386,9 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
       this.emit('outage', { reason, address: this.transport.address });
     }
     if ((this.currentState as ConnectionState) === 'closed') return; // an outage listener or a callback closed the client
-    const worked = opened && (this.heardOnConnection || now() - this.openedAt >= this.reconnectMinMs);
+    // Garbage that broke the framing came from the device too: it is alive, the link worked.
+    const spoke = this.heardOnConnection || error instanceof MbapFrameError;
+    const worked = opened && (spoke || now() - this.openedAt >= this.reconnectMinMs);
     if (worked) this.reconnectAttempt = 0;
     if (this.reconnectAttempt === 0) {
       // The first reconnect after a working link is immediate; what is queued waits for it.

@@ -346,6 +346,15 @@ describe('modbus client', () => {
       assert.equal(await codeOf(read(c, 1)), 'exception 255');
     });
 
+    it('garbage proves the device alive: every reconnect after it is immediate, no back-off (issue 8)', async () => {
+      reply = (_tid, _unit, _pdu, s) => s.write(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'));
+      const c = client({ port: (rogue.address() as net.AddressInfo).port, reconnectMinMs: 5000, reconnectMaxMs: 5000 });
+      const states: ConnectionState[] = [];
+      c.on('state', (s) => states.push(s));
+      for (let i = 0; i < 3; i++) assert.equal(await codeOf(read(c, 1)), 'connection-lost');
+      assert.ok(!states.includes('backoff'), states.join(' '));
+    });
+
     it('drops the connection on a garbage response and reconnects (T-MB-01)', async () => {
       let first = true;
       reply = (tid, unit, _pdu, s) => {
