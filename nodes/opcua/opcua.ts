@@ -331,13 +331,14 @@ export = function (RED: NodeAPI): void {
     const endpoint = endpointOf(node, config);
     if (!endpoint) return;
     const use = useEndpoint(node, endpoint);
-    node.on('input', (msg: NodeMessageInFlow & { ok?: boolean; command?: unknown }, send, done) => {
+    node.on('input', (msg: NodeMessageInFlow & { ok?: boolean; command?: unknown; problems?: string[] }, send, done) => {
       const who = senderOf(msg);
       const command = msg.payload;
       const refuse = (detail: string) => {
         use.setResult({ fill: 'red', shape: 'dot', text: RED._('opcua.status.refused-write') });
         node.warn(RED._('opcua.log.write-refused', { who, detail }));
         msg.command = command;
+        msg.problems = detail.split('; ');
         msg.ok = false;
         send(msg);
         done(new Error(RED._('opcua.errors.write-refused', { detail })));
@@ -420,7 +421,7 @@ export = function (RED: NodeAPI): void {
     const endpoint = endpointOf(node, config);
     if (!endpoint) return;
     const use = useEndpoint(node, endpoint);
-    node.on('input', (msg: NodeMessageInFlow & { ok?: boolean; arguments?: unknown }, send, done) => {
+    node.on('input', (msg: NodeMessageInFlow & { ok?: boolean; arguments?: unknown; problems?: string[] }, send, done) => {
       const who = senderOf(msg);
       let session;
       try {
@@ -435,6 +436,7 @@ export = function (RED: NodeAPI): void {
         node.log(RED._('opcua.log.call', { method: String(config.methodId), args: JSON.stringify(args ?? null), outcome: outcome.ok ? 'ok' : detail ?? 'failed', who }));
         use.setResult(outcome.ok ? { fill: 'green', shape: 'dot', text: RED._('opcua.status.called') } : { fill: 'red', shape: 'dot', text: outcome.code ?? RED._('opcua.status.refused-call') });
         msg.arguments = args;
+        if (!outcome.ok) msg.problems = outcome.problems ?? [outcome.code ?? 'failed'];
         msg.payload = outcome.outputs ?? null;
         msg.ok = outcome.ok;
         send(msg);

@@ -1,0 +1,284 @@
+/**
+ * The OPC UA node set in a Node-RED runtime (node-red-node-test-helper) against a real node-opcua
+ * server on loopback (test/helpers/opcua-test-server.ts), SignAndEncrypt by default:
+ * the two-sided trust flow end to end through the admin endpoints, subscribe/read/write/browse/method.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import opcuaNodes = require('../../nodes/opcua/opcua');
+import { connectionStatuses } from '../../lib/runtime/connection-registry';
+import type { TagBatch } from '../../lib/uns/tag-batch';
+import { startTestServer, TestServer } from '../helpers/opcua-test-server';
+
+interface Response { status: number; body: Record<string, unknown>; headers: Record<string, string> }
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  settings(s: object): void;
+  startServer(done: () => void): void;
+  stopServer(done: () => void): void;
+  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): unknown;
+  request(): {
+    post(url: string): { send(body: object): Promise<Response> } & Promise<Response>;
+    get(url: string): Promise<Response> & { buffer(b: boolean): { parse(f: unknown): Promise<Response & { body: Buffer }> } };
+  };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+interface Spy { getCalls(): Array<{ args: unknown[] }> }
+interface HelperNode {
+  on(event: string, fn: (arg: unknown) => void): void;
+  receive(msg: object): void;
+  error: Spy;
+  log: Spy;
+  warn: Spy;
+}
+type Status = { fill?: string; shape?: string; text?: string };
+
+describe('opcua nodes', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  let userDir: string;
+
+  const endpoint = (extra: object = {}) => ({ id: 'ep', type: 'uns-opcua-endpoint', endpointUrl: server.endpointUrl, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', maxBackoff: 1000, ...extra });
+  const metrics = [
+    { name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' },
+    { name: 'current', nodeId: 'ns=1;s=Drive1.Current' },
+    { name: 'ghost', nodeId: 'ns=1;s=Drive1.DoesNotExist' },
+  ];
+  const subscribeFlow = (ep: object = {}) => [
+    endpoint(ep),
+    { id: 'sub', type: 'uns-opcua-subscribe', endpoint: 'ep', topic: 'acme/plant/area/line/cell/drive1', publishingInterval: 100, samplingInterval: 100, metrics, wires: [['out']] },
+    { id: 'out', type: 'helper' },
+  ];
+
+  const next = (id: string, pred: (m: Record<string, unknown>) => boolean = () => true, ms = 15_000): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching message at ${id}`)), ms);
+      (helper.getNode(id) as HelperNode).on('input', (msg) => {
+        if (pred(msg as Record<string, unknown>)) {
+          clearTimeout(timer);
+          resolve(msg as Record<string, unknown>);
+        }
+      });
+    });
+
+  const statusOf = (id: string, pred: (s: Status) => boolean, ms = 15_000): Promise<Status> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching status at ${id}`)), ms);
+      (helper.getNode(id) as HelperNode).on('call:status', (call) => {
+        const s = (call as { args: [Status] }).args[0];
+        if (pred(s)) {
+          clearTimeout(timer);
+          resolve(s);
+        }
+      });
+    });
+
+  const trustEachOther = async () => {
+    // our side: trust the server's certificate (as the trust tab does)
+    const list = await helper.request().get('/uns-opcua-endpoint/trust');
+    for (const c of list.body.certificates as Array<{ thumbprint: string; status: string }>) {
+      if (c.status === 'rejected') await helper.request().post(`/uns-opcua-endpoint/trust/${c.thumbprint}/trust`).send({});
+    }
+  };
+
+  before(() => {
+    userDir = mkdtempSync(join(tmpdir(), 'uns-opcua-userdir-'));
+    helper.settings({ userDir });
+  });
+  after(() => rmSync(userDir, { recursive: true, force: true }));
+
+  beforeEach(async () => {
+    await new Promise<void>((r) => helper.startServer(() => r()));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await server?.dispose();
+  });
+
+  it('trust flow: refused both ways with the side and thumbprint named, then trusted through the admin endpoints → data flows without redeploy', async () => {
+    server = await startTestServer();
+    await helper.load(opcuaNodes, subscribeFlow());
+    // 1. we refuse the server
+    await statusOf('sub', (s) => s.text === 'opcua.status.we-refused-server');
+    const list = await helper.request().get('/uns-opcua-endpoint/trust');
+    const rejected = (list.body.certificates as Array<{ status: string; thumbprint: string; applicationUri: string; offeredBy: string[]; subject: string; issuer: string; validTo: string }>)
+      .filter((c) => c.status === 'rejected');
+    assert.equal(rejected.length, 1);
+    assert.equal(rejected[0].applicationUri, 'urn:localhost:uns-edge-test-server');
+    assert.deepEqual(rejected[0].offeredBy, [server.endpointUrl]);
+    assert.match(rejected[0].subject, /uns-edge test server/);
+    assert.ok(rejected[0].issuer && rejected[0].validTo);
+    const report = connectionStatuses().find((c) => c.id === 'ep');
+    assert.equal(report?.state, 'refused');
+    assert.match(report?.detail ?? '', new RegExp(`we refused the server: its certificate ${rejected[0].thumbprint} is not trusted`));
+
+    // 2. trust it here → the server refuses us, naming OUR thumbprint
+    const serverRefusesUs = statusOf('sub', (s) => s.text === 'opcua.status.server-refused-us');
+    const trusted = await helper.request().post(`/uns-opcua-endpoint/trust/${rejected[0].thumbprint}/trust`).send({});
+    assert.equal(trusted.status, 200);
+    await serverRefusesUs;
+    const own = (list.body.own as { thumbprint: string; applicationUri: string });
+    assert.match(connectionStatuses().find((c) => c.id === 'ep')?.detail ?? '', new RegExp(`the server refused us \\(BadSecurityChecksFailed\\): trust our application certificate ${own.thumbprint}`));
+
+    // 3. the admin downloads our DER and trusts it on the server → connects, no redeploy
+    const der = await helper.request().get('/uns-opcua-endpoint/own-certificate.der').buffer(true).parse((res: NodeJS.ReadableStream & { setEncoding(e: string): void }, cb: (e: null, b: Buffer) => void) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
+    assert.equal(der.headers['content-type'], 'application/pkix-cert');
+    await server.serverCertificateManager.trustCertificate(der.body);
+    const batch = (await next('out', (m) => (m.payload as Record<string, unknown>).speed !== undefined)) as unknown as TagBatch;
+    assert.equal(batch.topic, 'acme/plant/area/line/cell/drive1');
+    assert.equal(typeof batch.payload.speed, 'number');
+    assert.equal(batch.meta?.speed.quality, 'good');
+    assert.equal(batch.meta?.speed.unit, 'r/min');
+    assert.equal(batch.meta?.speed.type, 'Double');
+  });
+
+  describe('connected (both sides trust each other)', () => {
+    beforeEach(async () => {
+      server = await startTestServer({ trustAllClients: true });
+    });
+
+    const connect = async (flow: object[]) => {
+      await helper.load(opcuaNodes, flow);
+      await statusOf(String((flow[1] as { id: string }).id), (s) => s.text === 'opcua.status.we-refused-server' || s.fill === 'green');
+      await trustEachOther();
+    };
+
+    it('subscribe: one bad NodeId is bad on its own metric, the others flow; one session and one subscription on the server', async () => {
+      await connect(subscribeFlow());
+      const bad = (await next('out', (m) => (m.payload as Record<string, unknown>).ghost !== undefined)) as unknown as TagBatch;
+      assert.equal(bad.payload.ghost, null);
+      assert.equal(bad.meta?.ghost.quality, 'bad');
+      assert.equal(bad.meta?.ghost.reason, 'BadNodeIdUnknown');
+      await next('out', (m) => typeof (m.payload as Record<string, unknown>).current === 'number');
+      await next('out', (m) => typeof (m.payload as Record<string, unknown>).current === 'number');
+      assert.equal(server.monitoredItemCount(), 2);
+      assert.equal(server.sessionCount(), 1);
+    });
+
+    it('write: converts to the DataType, checks EURange, type and AccessLevel before sending; a bad command writes nothing; logs old → new and who', async () => {
+      await connect([
+        endpoint(),
+        { id: 'w', type: 'uns-opcua-write', endpoint: 'ep', metrics: [
+          { name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' },
+          { name: 'current', nodeId: 'ns=1;s=Drive1.Current' }, { name: 'name', nodeId: 'ns=1;s=Drive1.Name' }], wires: [['out']] },
+        { id: 'out', type: 'helper' },
+      ]);
+      await statusOf('w', (s) => s.fill === 'green');
+      const w = helper.getNode('w') as HelperNode;
+      const modeNode = () => server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Mode') as unknown as { readValue(): { value: { value: number } } };
+      const nameNode = () => server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Name') as unknown as { readValue(): { value: { value: string } } };
+
+      // out of EURange (0..1500) with a good mode: nothing written at all
+      w.receive({ payload: { mode: 5, speed: 2000 } });
+      let out = await next('out');
+      assert.equal(out.ok, false);
+      assert.equal(modeNode().readValue().value.value, 1, 'mode not written because speed was refused');
+      assert.deepEqual(out.problems, ['speed: 2000 is outside EURange 0..1500']);
+      assert.match(String(w.error.getCalls().at(-1)?.args[0]), /opcua\.errors\.write-refused/);
+      // wrong type, not an integer, read-only, unknown metric
+      for (const [payload, pattern] of [
+        [{ mode: 'fast' }, /mode: "fast" is not an integer \(Int32\)/],
+        [{ mode: 1.5 }, /mode: 1\.5 is not an integer/],
+        [{ mode: 2 ** 31 }, /outside the Int32 range/],
+        [{ current: 5 }, /current: node ns=1;s=Drive1\.Current is read-only/],
+        [{ nope: 1 }, /nope: is not a metric of this node/],
+        [{ speed: Number.NaN }, /speed: NaN is not finite/],
+      ] as Array<[object, RegExp]>) {
+        w.receive({ payload });
+        out = await next('out');
+        assert.equal(out.ok, false, JSON.stringify(payload));
+        assert.match(String(out.problems), pattern);
+      }
+      assert.equal(modeNode().readValue().value.value, 1);
+      // a good command from a principal: written, logged old → new with who
+      w.receive({ payload: { mode: 3, name: 'fan' }, principal: { via: 'mqtt', id: 'mqtt:scada-1 (user alice)' } });
+      out = await next('out');
+      assert.equal(out.ok, true);
+      assert.equal(modeNode().readValue().value.value, 3);
+      assert.equal(nameNode().readValue().value.value, 'fan');
+      const logged = w.log.getCalls().map((c) => String(c.args[0]));
+      assert.ok(logged.some((l) => l === 'opcua.log.write'), logged.join('\n'));
+      assert.deepEqual((out.payload as Record<string, { status: string; old: unknown; written: string }>).mode, { status: 'ok', old: 1, written: '3' });
+      // what a function node sends: an object from another JS realm
+      w.receive({ payload: runInNewContext('({ mode: 4, speed: 1500 })') });
+      out = await next('out');
+      assert.equal(out.ok, true, JSON.stringify(out.problems));
+      assert.equal(modeNode().readValue().value.value, 4);
+    });
+
+    it('read: one batch per asset, bad NodeId on its own metric; browse and method', async () => {
+      await connect([
+        endpoint(),
+        { id: 'r', type: 'uns-opcua-read', endpoint: 'ep', topic: 'acme/plant/area/line/cell/drive1', metrics: [
+          { name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'broken', nodeId: 'ns=1;x=' },
+          { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode', topic: 'acme/plant/area/line/cell/drive2' }], wires: [['out']] },
+        { id: 'b', type: 'uns-opcua-browse', endpoint: 'ep', nodeId: 'ns=1;s=Drive1', depth: 1, withValues: true, wires: [['bout']] },
+        { id: 'm', type: 'uns-opcua-method', endpoint: 'ep', objectId: 'ns=1;s=Drive1', methodId: 'ns=1;s=Drive1.ResetFault', wires: [['mout']] },
+        { id: 'out', type: 'helper' }, { id: 'bout', type: 'helper' }, { id: 'mout', type: 'helper' },
+      ]);
+      await statusOf('r', (s) => s.fill === 'green');
+      const batches: TagBatch[] = [];
+      const got = new Promise<void>((resolve) => (helper.getNode('out') as HelperNode).on('input', (m) => {
+        batches.push(m as TagBatch);
+        if (batches.length === 2) resolve();
+      }));
+      (helper.getNode('r') as HelperNode).receive({ payload: 'go' });
+      await got;
+      const drive1 = batches.find((b) => b.topic.endsWith('drive1'))!;
+      assert.equal(typeof drive1.payload.speed, 'number');
+      assert.equal(drive1.meta?.broken.quality, 'bad');
+      assert.match(drive1.meta?.broken.reason ?? '', /BadNodeIdInvalid/);
+      assert.equal(batches.find((b) => b.topic.endsWith('drive2'))?.payload.mode, 1);
+
+      (helper.getNode('b') as HelperNode).receive({});
+      const browsed = await next('bout');
+      const speed = (browsed.payload as Array<{ browseName: string; dataType?: string; access?: string; unit?: string }>).find((n) => n.browseName === '1:Speed');
+      assert.deepEqual([speed?.dataType, speed?.access, speed?.unit], ['Double', 'rw', 'r/min']);
+
+      (helper.getNode('m') as HelperNode).receive({ payload: [7] });
+      const called = await next('mout');
+      assert.deepEqual(called.payload, { done: true });
+      (helper.getNode('m') as HelperNode).receive({ payload: ['seven'] });
+      const refused = await next('mout');
+      assert.equal(refused.ok, false);
+      (helper.getNode('m') as HelperNode).receive({ payload: [] });
+      const wrongCount = await next('mout');
+      assert.equal(wrongCount.ok, false);
+      assert.match(String(wrongCount.problems), /the method takes 1 argument\(s\) \(code\), got 0/);
+      assert.match(String(refused.problems), /argument code: "seven" is not an integer \(Int32\)/);
+    });
+
+    it('admin: discover lists endpoints with policies, token types and the server certificate; browse goes through the deployed session', async () => {
+      await connect(subscribeFlow());
+      await next('out', (m) => typeof (m.payload as Record<string, unknown>).speed === 'number');
+      const found = await helper.request().post('/uns-opcua-endpoint/discover').send({ endpointUrl: server.endpointUrl });
+      assert.equal(found.status, 200, JSON.stringify(found.body));
+      const rows = found.body.endpoints as Array<{ securityMode: string; securityPolicy: string; userTokenTypes: string[]; serverCertificate: { thumbprint: string } }>;
+      assert.ok(rows.some((r) => r.securityMode === 'SignAndEncrypt' && r.securityPolicy === 'Aes256_Sha256_RsaPss'), JSON.stringify(rows));
+      assert.ok(rows.every((r) => r.serverCertificate.thumbprint.length === 40));
+      assert.ok(rows[0].userTokenTypes.includes('Anonymous'));
+      const sessionsBefore = server.sessionCount();
+      for (let i = 0; i < 5; i++) {
+        const browsed = await helper.request().get('/uns-opcua-endpoint/ep/browse?nodeId=ns%3D1%3Bs%3DDrive1');
+        assert.equal(browsed.status, 200);
+        assert.ok((browsed.body.nodes as Array<{ browseName: string }>).some((n) => n.browseName === '1:Speed'));
+      }
+      assert.equal(server.sessionCount(), sessionsBefore, 'browsing opens no session');
+      const search = await helper.request().get('/uns-opcua-endpoint/ep/browse?nodeId=ns%3D1%3Bs%3DDrive1&search=curr');
+      assert.deepEqual((search.body.nodes as Array<{ browseName: string }>).map((n) => n.browseName), ['1:Current']);
+    });
+  });
+});
