@@ -21,6 +21,7 @@ import { DataType, dataTypeCode, dataTypeName, valueProblem } from './datatypes'
 import type { EdgeNodeDevice } from './edge-node';
 import { metricValue, type DecodedPayload, type Metric, type PropertySet } from './payload';
 import { checkSparkplugId } from './topics';
+import type { Principal } from '../principal';
 
 /** What a device needs from its edge node (SparkplugEdgeNode implements it). */
 export interface DeviceHost {
@@ -32,6 +33,8 @@ export interface DeviceHost {
   publishDevice(type: 'DBIRTH' | 'DDATA' | 'DDEATH', deviceId: string, metrics: Metric[]): boolean;
   deviceChanged(): void;
   commandRejected(message: string): void;
+  /** Who sends DCMDs to this node's devices (the primary host, else the node's own session). */
+  readonly commandPrincipal: Principal;
 }
 
 export interface DeviceOptions {
@@ -58,6 +61,8 @@ export interface WriteCommand {
   payload: Record<string, TagValue>;
   /** The DCMD payload's timestamp. */
   timestamp?: number;
+  /** Who sent the DCMD (docs/tag-batch.md "Who sent a write"): the sink puts it in its audit record. */
+  principal: Principal;
 }
 
 export interface DeviceEvents {
@@ -124,6 +129,10 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
     return this.bornValue;
   }
 
+  get readyToBirth(): boolean {
+    return this.alive && this.metrics.size > 0;
+  }
+
   get state(): DeviceState {
     return this.stateValue;
   }
@@ -173,7 +182,7 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
 
   nodeBorn(): void {
     this.bornValue = false;
-    if (this.alive && this.metrics.size > 0) this.publishBirth();
+    if (this.readyToBirth) this.publishBirth();
   }
 
   birthAlias(metricName: string): number | undefined {
@@ -188,7 +197,8 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
   }
 
   command(payload: DecodedPayload): void {
-    const refuse = (why: string): void => this.host.commandRejected(`DCMD for device "${this.deviceId}" refused: ${why}`);
+    const principal = this.host.commandPrincipal;
+    const refuse = (why: string): void => this.host.commandRejected(`DCMD for device "${this.deviceId}" from ${principal.id} refused: ${why}`);
     if (!this.options.writable) return refuse('the device does not accept writes');
     if (!this.bornValue) return refuse('the device is offline');
     const topic = this.options.assetPath || this.lastTopic;
@@ -218,14 +228,14 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
     if (problems.length > 0) return refuse(problems.join('; '));
     if (Object.keys(writes).length === 0) return refuse('no metrics in the command');
     const timestamp = typeof payload.timestamp === 'number' ? payload.timestamp : undefined;
-    this.emit('write', { topic, payload: writes, timestamp });
+    this.emit('write', { topic, payload: writes, timestamp, principal });
   }
 
   // ---------------------------------------------------------------- internals
 
   /** Every problem of the batch, or the updates it makes. */
   private check(msg: unknown): Update[] {
-    const problems = tagBatchProblems(msg);
+    const problems = tagBatchProblems(msg, { checkTypes: false }); // types: checked below, against DBIRTH types too
     if (problems.length > 0) throw new TagBatchError(problems);
     const batch = msg as TagBatch;
     if (this.options.assetPath && batch.topic !== this.options.assetPath) {

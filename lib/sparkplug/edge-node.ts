@@ -32,6 +32,7 @@ import { BdSeqStore, SequenceCounter } from './sequence';
 import { checkSparkplugId, deviceTopic, nodeTopic, parseTopic, stateTopic, type DeviceMessageType } from './topics';
 import { ThrottledWarning } from './throttled-warning';
 import { SparkplugHistory } from './history';
+import { sparkplugPrincipal, type Principal } from '../principal';
 
 export type EdgeNodeState = 'idle' | 'connecting' | 'subscribing' | 'waiting-for-host' | 'online' | 'closing' | 'closed';
 
@@ -48,6 +49,8 @@ export interface EdgeNodeDevice {
   birthAlias(metricName: string): number | undefined;
   /** Whether its DBIRTH is out in the current session (for the node's "Devices Online" metric). */
   readonly born: boolean;
+  /** Whether nodeBorn() will publish its DBIRTH (it has current data): counted in the NBIRTH's "Devices Online". */
+  readonly readyToBirth: boolean;
 }
 
 export interface EdgeNodeOptions {
@@ -208,6 +211,14 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     return this.connection.description;
   }
 
+  /**
+   * Who sends this node's NCMDs and DCMDs: the primary host when one is configured (only it may
+   * command a node that waits for it), with the node's own MQTT client id (lib/principal.ts).
+   */
+  get commandPrincipal(): Principal {
+    return sparkplugPrincipal(this.primaryHostId, this.options.mqtt.clientId);
+  }
+
   start(): void {
     if (this.stateValue !== 'idle') return;
     this.connection.start();
@@ -360,19 +371,23 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.clearNodeMetricsTimer();
     for (const device of this.devices.values()) device.nodeDied();
     const timestamp = this.now();
+    // "Devices Online" counts the DBIRTHs that follow in this step, so the NBIRTH agrees with them.
+    let ready = 0;
+    for (const device of this.devices.values()) if (device.readyToBirth) ready++;
+    const nodeMetrics = this.nodeMetricValues(ready);
     const metrics: Metric[] = [
       // [tck-id-topics-nbirth-bdseq-included] [tck-id-topics-nbirth-bdseq-matching]
       { name: BDSEQ, timestamp, datatype: DataType.Int64, value: this.sessionBdSeq },
       // [tck-id-topics-nbirth-rebirth-metric]: Boolean false, and no alias [tck-id-operational-behavior-data-commands-rebirth-name-aliases].
       { name: REBIRTH, timestamp, datatype: DataType.Boolean, value: false },
       { name: SOFTWARE, alias: this.aliasFor('', SOFTWARE), timestamp, datatype: DataType.String, value: this.options.software },
-      ...this.nodeMetricValues().map(([name, datatype, value]) => ({ name, alias: this.aliasFor('', name), timestamp, datatype, value })),
+      ...nodeMetrics.map(([name, datatype, value]) => ({ name, alias: this.aliasFor('', name), timestamp, datatype, value })),
     ];
-    for (const [name, , value] of this.nodeMetricValues()) this.reportedNodeMetrics.set(name, value);
+    for (const [name, , value] of nodeMetrics) this.reportedNodeMetrics.set(name, value);
     this.setState('online', undefined);
     this.send(nodeTopic(this.groupId, 'NBIRTH', this.edgeNodeId), { timestamp, metrics, seq: this.seq.birth() }, false);
     for (const device of this.devices.values()) device.nodeBorn();
-    // The DBIRTHs may have changed "Devices Online" since the NBIRTH.
+    // A DBIRTH that did not go out after all changes "Devices Online": NDATA.
     this.scheduleNodeMetrics();
     // Stored DATA only after every birth ([tck-id-payloads-ddata-order]).
     if (this.history !== undefined && this.history.count > 0) {
@@ -381,9 +396,8 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     }
   }
 
-  private nodeMetricValues(): [string, number, number][] {
-    let online = 0;
-    for (const device of this.devices.values()) if (device.born) online++;
+  /** The node's own metrics; `online`: the "Devices Online" count (default: devices whose DBIRTH is out). */
+  private nodeMetricValues(online = this.bornDevices()): [string, number, number][] {
     return [
       [DEVICES_ONLINE, DataType.UInt32, online],
       [SESSIONS, DataType.UInt64, this.counts.sessions],
@@ -391,6 +405,12 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
       [DROPPED_DATA, DataType.UInt64, this.counts.droppedData],
       [STORED_DATA, DataType.UInt64, this.history?.count ?? 0],
     ];
+  }
+
+  private bornDevices(): number {
+    let online = 0;
+    for (const device of this.devices.values()) if (device.born) online++;
+    return online;
   }
 
   /** NDATA with the node metrics that changed, at most once per nodeMetricsIntervalMs (report by exception). */
@@ -522,7 +542,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     try {
       payload = decodePayload(bytes);
     } catch (error) {
-      this.commandRejected(`NCMD for ${this.descriptor} ignored: not a Sparkplug B payload (${(error as SparkplugDecodeError).message})`);
+      this.commandRejected(`NCMD for ${this.descriptor} from ${this.commandPrincipal.id} ignored: not a Sparkplug B payload (${(error as SparkplugDecodeError).message})`);
       return;
     }
     const problems: string[] = [];
@@ -540,7 +560,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
         problems.push(`metric ${label} cannot be written (only "${REBIRTH}" can)`);
       }
     }
-    if (problems.length > 0) this.commandRejected(`NCMD for ${this.descriptor}: ${problems.join('; ')}`);
+    if (problems.length > 0) this.commandRejected(`NCMD for ${this.descriptor} from ${this.commandPrincipal.id}: ${problems.join('; ')}`);
     // [tck-id-operational-behavior-data-commands-rebirth-action-1..3]
     if (rebirth) {
       this.options.info(`Sparkplug edge node ${this.descriptor}: rebirth requested`);
@@ -552,14 +572,14 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     const parsed = parseTopic(topic);
     const device = parsed?.kind === 'device' ? this.devices.get(parsed.deviceId) : undefined;
     if (device === undefined) {
-      this.commandRejected(`DCMD on ${topic} ignored: edge node ${this.descriptor} has no such device`);
+      this.commandRejected(`DCMD on ${topic} from ${this.commandPrincipal.id} ignored: edge node ${this.descriptor} has no such device`);
       return;
     }
     let payload: DecodedPayload;
     try {
       payload = decodePayload(bytes);
     } catch (error) {
-      this.commandRejected(`DCMD for device "${device.deviceId}" ignored: not a Sparkplug B payload (${(error as Error).message})`);
+      this.commandRejected(`DCMD for device "${device.deviceId}" from ${this.commandPrincipal.id} ignored: not a Sparkplug B payload (${(error as Error).message})`);
       return;
     }
     device.command(payload);

@@ -81,8 +81,12 @@ export const DEFAULT_HOST_LIMITS: Readonly<HostLimits> = {
   maxMetrics: 200000,
 };
 
-/** Metrics decoded per event-loop turn (about 1–3 ms of work on a gateway core). */
-const METRICS_PER_SLICE = 1000;
+/**
+ * A payload of more metrics than this is decoded and turned into a tag batch in steps of this many
+ * metrics, spread over event-loop turns so that one turn does at most SLICE_MS of such work.
+ */
+const METRICS_PER_STEP = 250;
+const SLICE_MS = 8;
 /** Messages held while a large payload is being decoded; beyond it they are dropped (warned, counted). */
 const INBOX_LIMIT = 10000;
 
@@ -133,6 +137,118 @@ class BirthRefused extends Error {
   constructor(message: string, readonly askRebirth: boolean) {
     super(message);
   }
+}
+
+/** The alias and name maps of a BIRTH, built a step at a time; a duplicate alias or name refuses it. */
+class BirthBuilder {
+  readonly record: DeviceRecord = { online: true, byAlias: new Map(), byName: new Map() };
+  refusal: BirthRefused | undefined;
+  private next = 0;
+
+  constructor(private readonly metrics: DecodedMetric[]) {}
+
+  get done(): boolean {
+    return this.refusal !== undefined || this.next >= this.metrics.length;
+  }
+
+  /** Take up to `count` more metrics; true when done. */
+  step(count: number): boolean {
+    const { byAlias, byName } = this.record;
+    const end = Math.min(this.metrics.length, this.next + count);
+    for (; this.next < end && this.refusal === undefined; this.next++) {
+      const metric = this.metrics[this.next];
+      if (metric.name === undefined || metric.datatype === undefined) continue;
+      if (byName.has(metric.name)) {
+        this.refusal = new BirthRefused(`metric "${metric.name}" appears twice`, true);
+        break;
+      }
+      if (metric.alias !== undefined) {
+        const alias = String(metric.alias);
+        const other = byAlias.get(alias);
+        if (other !== undefined) {
+          this.refusal = new BirthRefused(`alias ${alias} names both "${other.name}" and "${metric.name}"`, true);
+          break;
+        }
+        byAlias.set(alias, { name: metric.name, datatype: metric.datatype });
+      }
+      byName.set(metric.name, { alias: metric.alias, datatype: metric.datatype });
+    }
+    return this.done;
+  }
+}
+
+/**
+ * The tag batches of a message's metrics, built a step at a time: one with the current values, one
+ * with the historical ones. Each value is read with its BIRTH's datatype; one that does not fit it (a
+ * String in a Double metric, a DATA metric that names another datatype) becomes null with quality
+ * bad and the reason (listed in `problems`). A metric the BIRTH does not name stops it (`unknown`).
+ */
+class BatchBuilder {
+  readonly live: TagBatch;
+  readonly history: TagBatch & { historical: true };
+  readonly problems: [name: string, problem: string][] = [];
+  unknown: string | undefined;
+  private next = 0;
+
+  constructor(topic: string, readonly record: DeviceRecord, private readonly metrics: DecodedMetric[], payload: DecodedPayload) {
+    this.live = { topic, payload: {}, meta: {} };
+    this.history = { topic, payload: {}, meta: {}, historical: true };
+    if (typeof payload.timestamp === 'number') this.live.timestamp = this.history.timestamp = payload.timestamp;
+  }
+
+  /** Take up to `count` more metrics; true when done. */
+  step(count: number): boolean {
+    const end = Math.min(this.metrics.length, this.next + count);
+    for (; this.next < end && this.unknown === undefined; this.next++) this.add(this.metrics[this.next]);
+    return this.unknown !== undefined || this.next >= this.metrics.length;
+  }
+
+  private add(metric: DecodedMetric): void {
+    const birth = metric.alias !== undefined ? this.record.byAlias.get(String(metric.alias)) : metric.name !== undefined ? birthByName(this.record, metric.name) : undefined;
+    if (birth === undefined) {
+      this.unknown = metric.alias !== undefined ? `unknown alias ${String(metric.alias)}` : `metric "${metric.name ?? '(no name, no alias)'}" not in its BIRTH`;
+      return;
+    }
+    let value: TagValue;
+    let problem: string | undefined;
+    if (metric.datatype !== undefined && metric.datatype !== birth.datatype) {
+      problem = `it says ${dataTypeName(metric.datatype)}, its BIRTH ${dataTypeName(birth.datatype)}`;
+      value = null;
+    } else {
+      try {
+        const read = metricValue(metric, birth.datatype);
+        if (read !== null && typeof read === 'object' && !(read instanceof Uint8Array)) return; // arrays, DataSets, Templates: no tag value form
+        value = read instanceof Uint8Array ? Buffer.from(read).toString('base64') : read as TagValue;
+      } catch (error) {
+        problem = (error as Error).message;
+        value = null;
+      }
+    }
+    const target = metric.isHistorical ? this.history : this.live;
+    target.payload[birth.name] = value;
+    const meta: MetricMeta = {};
+    if (typeof metric.timestamp === 'number') meta.timestamp = metric.timestamp;
+    const type = dataTypeName(birth.datatype);
+    if (TAG_TYPES.has(type) && !isArrayType(birth.datatype)) meta.type = type as MetricMeta['type'];
+    const quality = qualityOf(metric);
+    if (quality !== undefined) meta.quality = quality;
+    const unit = unitOf(metric);
+    if (unit !== undefined) meta.unit = unit;
+    if (problem !== undefined) {
+      meta.quality = 'bad';
+      meta.reason = `value does not fit its datatype: ${problem}`;
+      this.problems.push([birth.name, problem]);
+    }
+    target.meta![birth.name] = meta;
+  }
+}
+
+/** What prepare() computed for a message, stepped before it is handled. */
+interface Prepared {
+  birth?: BirthBuilder;
+  readonly batch?: BatchBuilder;
+  /** Up to `count` more metrics of work; true when done. */
+  step(count: number): boolean;
 }
 
 interface EdgeRecord {
@@ -285,11 +401,14 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   }
 
   /**
-   * Write by UNS path (the write command shape of uns-modbus-write: `{topic, payload: {metric: value}}`):
-   * the node or device whose asset path is `topic`. Throws when none is known (no BIRTH seen).
+   * Write by UNS path (the write command shape of uns-modbus-write: `{topic, payload: {metric: value}}`,
+   * as it comes in a message): the node or device whose asset path is `topic`. Throws when the
+   * command is malformed or none is known (no BIRTH seen); either way it is audited.
    */
-  writeAsset(topic: string, values: Record<string, TagValue>, who = 'unknown'): void {
-    this.audited(who, topic, values, () => {
+  writeAsset(topic: unknown, payload: unknown, who = 'unknown'): void {
+    const values = isRecord(payload) ? payload as Record<string, TagValue> : {};
+    this.audited(who, typeof topic === 'string' ? topic : '(no topic)', values, () => {
+      if (typeof topic !== 'string' || !isRecord(payload)) throw new Error('a write needs msg.topic (the asset path) and msg.payload {metric: value}');
       for (const edge of this.edges.values()) {
         if (this.options.assetPath(edge.groupId, edge.edgeNodeId, undefined) === topic) return this.send(edge.groupId, edge.edgeNodeId, undefined, values);
         for (const deviceId of edge.devices.keys()) {
@@ -442,25 +561,81 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
       this.refuse(edge, parsed, `more than the limit of ${this.limits.maxMetricsPerMessage} metrics`);
       return;
     }
+    // Decode, then build the BIRTH's maps and the tag batch, a step at a time; then handle it at once.
     const decoder = new PayloadDecoder(bytes);
-    const step = (): void => {
+    let prepared: Prepared | undefined;
+    const step = (): boolean => {
+      if (prepared === undefined) {
+        if (!decoder.next(METRICS_PER_STEP)) return false;
+        prepared = this.prepare(edge, parsed, decoder.payload);
+      }
+      return prepared.step(METRICS_PER_STEP);
+    };
+    const finish = (): void => {
+      // The edge node may have been dropped for room while the payload was prepared over several turns.
+      if (this.edges.get(edgeKey(edge)) === edge) this.handle(edge, parsed, decoder.payload, prepared!);
+    };
+    this.sliced(step, finish, (error) => this.undecodable(edge, topic, parsed, error), metrics <= METRICS_PER_STEP);
+  }
+
+  /**
+   * Run `step` until it returns true, then `finish`; after SLICE_MS of steps in one turn, go on in the
+   * next (`setImmediate`), the inbox holding what arrives meanwhile. `now`: start in this turn.
+   */
+  private sliced(step: () => boolean, finish: () => void, failed: (error: Error) => void, now: boolean): void {
+    const run = (): void => {
       this.slice = undefined;
+      const until = performance.now() + SLICE_MS;
       try {
-        if (!decoder.next(METRICS_PER_SLICE)) {
-          this.slice = setImmediate(step);
-          return;
+        for (;;) {
+          if (step()) break;
+          if (performance.now() >= until) {
+            this.slice = setImmediate(run);
+            return;
+          }
         }
       } catch (error) {
-        this.undecodable(edge, topic, parsed, error as Error);
+        failed(error as Error);
         this.drainInbox();
         return;
       }
-      // The edge node may have been dropped for room while the payload was decoded over several turns.
-      if (this.edges.get(edgeKey(edge)) === edge) this.handle(edge, parsed, decoder.payload);
+      finish();
       this.drainInbox();
     };
-    if (metrics <= METRICS_PER_SLICE) step();
-    else this.slice = setImmediate(step);
+    if (now) run();
+    else this.slice = setImmediate(run);
+  }
+
+  /**
+   * What can be computed for a message before it is handled: a BIRTH's alias and name maps, then its
+   * tag batch; DATA's tag batch with the BIRTH maps known now (rebuilt at handling time if a BIRTH
+   * handled in between replaced them).
+   */
+  private prepare(edge: EdgeRecord, parsed: MessageTopic, payload: DecodedPayload): Prepared {
+    const deviceId = parsed.kind === 'device' ? parsed.deviceId : undefined;
+    switch (parsed.type) {
+      case 'NBIRTH': case 'DBIRTH': {
+        const birth = new BirthBuilder(payload.metrics);
+        const metrics = parsed.type === 'NBIRTH' ? payload.metrics.filter((m) => m.name !== 'bdSeq' && m.name !== 'Node Control/Rebirth') : payload.metrics;
+        let batch: BatchBuilder | undefined;
+        return {
+          birth,
+          get batch() { return batch; },
+          step: (count) => {
+            if (!birth.done) return birth.step(count) && birth.refusal !== undefined;
+            batch ??= new BatchBuilder(this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId), birth.record, metrics, payload);
+            return batch.step(count);
+          },
+        };
+      }
+      case 'NDATA': case 'DDATA': {
+        const record = deviceId === undefined ? edge.node : edge.devices.get(deviceId);
+        const batch = record === undefined ? undefined : new BatchBuilder(this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId), record, payload.metrics, payload);
+        return { batch, step: (count) => batch === undefined || batch.step(count) };
+      }
+      default:
+        return { step: () => true };
+    }
   }
 
   /**
@@ -559,13 +734,13 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     if (device.online) this.emitOnline(edge, deviceId, false, this.now());
   }
 
-  private handle(edge: EdgeRecord, parsed: MessageTopic, payload: DecodedPayload): void {
+  private handle(edge: EdgeRecord, parsed: MessageTopic, payload: DecodedPayload, prepared: Prepared): void {
     switch (parsed.type) {
-      case 'NBIRTH': this.onNodeBirth(edge, payload); return;
+      case 'NBIRTH': this.onNodeBirth(edge, payload, prepared); return;
       case 'NDEATH': this.onNodeDeath(edge, payload); return;
       default: {
         const deviceId = parsed.kind === 'device' ? parsed.deviceId : undefined;
-        this.sequenced(edge, payload, () => this.onSequenced(edge, parsed.type, deviceId!, payload));
+        this.sequenced(edge, payload, () => this.onSequenced(edge, parsed.type, deviceId!, payload, prepared));
       }
     }
   }
@@ -575,21 +750,19 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
    * without bdSeq ([tck-id-topics-nbirth-bdseq-included]; an empty payload, say) is not a birth and
    * changes nothing; one with a duplicate alias or name is refused and a rebirth asked for.
    */
-  private onNodeBirth(edge: EdgeRecord, payload: DecodedPayload): void {
+  private onNodeBirth(edge: EdgeRecord, payload: DecodedPayload, prepared: Prepared): void {
     const bdSeq = payload.metrics.find((m) => m.name === 'bdSeq')?.value;
     if (bdSeq === undefined) {
       edge.warning.warn(`NBIRTH of edge node ${edgeKey(edge)} ignored: it has no bdSeq metric (${payload.metrics.length} metrics), so it is not a birth certificate`);
       return;
     }
-    let node: DeviceRecord;
-    try {
-      node = this.birthRecord(payload, edge.node.byName.size + [...edge.devices.values()].reduce((sum, device) => sum + device.byName.size, 0));
-    } catch (error) {
-      if (!(error instanceof BirthRefused)) throw error;
-      this.refuseNode(edge, `NBIRTH of edge node ${edgeKey(edge)} refused: ${error.message}`, !error.askRebirth);
-      if (error.askRebirth) this.rebirth(edge, error.message);
+    const refusal = this.birthRefusal(prepared.birth!, edge.node.byName.size + [...edge.devices.values()].reduce((sum, device) => sum + device.byName.size, 0));
+    if (refusal !== undefined) {
+      this.refuseNode(edge, `NBIRTH of edge node ${edgeKey(edge)} refused: ${refusal.message}`, !refusal.askRebirth);
+      if (refusal.askRebirth) this.rebirth(edge, refusal.message);
       return;
     }
+    const node = prepared.birth!.record;
     this.clearGap(edge);
     if (edge.awaitingBirth) {
       // It answers our request: the next request need not wait for the rate limit.
@@ -609,32 +782,19 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     const at = Number(payload.timestamp ?? this.now());
     for (const deviceId of offline) this.emitOnline(edge, deviceId, false, at);
     this.emitOnline(edge, undefined, true, at);
-    this.emitBatch(edge, undefined, edge.node, payload.metrics.filter((m) => m.name !== 'bdSeq' && m.name !== 'Node Control/Rebirth'), payload);
+    this.emitBatch(edge, undefined, prepared.batch!);
   }
 
   /**
-   * The alias and datatype maps of a BIRTH. Throws BirthRefused for a duplicate alias or name
+   * Why a BIRTH cannot be taken: a duplicate alias or name found while its maps were built
    * ([tck-id-payloads-alias-uniqueness]: a metric could not be told apart; a rebirth may cure it), or
-   * when the host's metric limit would be passed (`released`: the metrics of what the birth replaces).
+   * the host's metric limit (`released`: the metrics of what the birth replaces).
    */
-  private birthRecord(payload: DecodedPayload, released: number): DeviceRecord {
+  private birthRefusal(birth: BirthBuilder, released: number): BirthRefused | undefined {
+    if (birth.refusal !== undefined) return birth.refusal;
     const room = this.limits.maxMetrics - (this.metricCount - released);
-    if (payload.metrics.length > room) {
-      throw new BirthRefused(`${payload.metrics.length} metrics would pass the host's limit of ${this.limits.maxMetrics} known metrics`, false);
-    }
-    const record: DeviceRecord = { online: true, byAlias: new Map(), byName: new Map() };
-    for (const metric of payload.metrics) {
-      if (metric.name === undefined || metric.datatype === undefined) continue;
-      if (record.byName.has(metric.name)) throw new BirthRefused(`metric "${metric.name}" appears twice`, true);
-      if (metric.alias !== undefined) {
-        const alias = String(metric.alias);
-        const other = record.byAlias.get(alias);
-        if (other !== undefined) throw new BirthRefused(`alias ${alias} names both "${other.name}" and "${metric.name}"`, true);
-        record.byAlias.set(alias, { name: metric.name, datatype: metric.datatype });
-      }
-      record.byName.set(metric.name, { alias: metric.alias, datatype: metric.datatype });
-    }
-    return record;
+    if (birth.record.byName.size <= room) return undefined;
+    return new BirthRefused(`${birth.record.byName.size} metrics would pass the host's limit of ${this.limits.maxMetrics} known metrics`, false);
   }
 
   private replaceNode(edge: EdgeRecord, node: DeviceRecord): void {
@@ -727,7 +887,7 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
     edge.rebirthTimer = undefined;
   }
 
-  private onSequenced(edge: EdgeRecord, type: string, deviceId: string, payload: DecodedPayload): void {
+  private onSequenced(edge: EdgeRecord, type: string, deviceId: string, payload: DecodedPayload, prepared: Prepared): void {
     switch (type) {
       case 'DBIRTH': {
         const previous = edge.devices.get(deviceId);
@@ -735,21 +895,19 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
           this.refuseDevice(edge, deviceId, `DBIRTH of device ${edgeKey(edge)}/${deviceId} refused: the host knows ${this.limits.maxDevices} devices, the limit`);
           return;
         }
-        let device: DeviceRecord;
-        try {
-          device = this.birthRecord(payload, previous?.byName.size ?? 0);
-        } catch (error) {
-          if (!(error instanceof BirthRefused)) throw error;
-          this.refuseDevice(edge, deviceId, `DBIRTH of device ${edgeKey(edge)}/${deviceId} refused: ${error.message}`);
-          if (error.askRebirth) this.rebirth(edge, error.message);
+        const refusal = this.birthRefusal(prepared.birth!, previous?.byName.size ?? 0);
+        if (refusal !== undefined) {
+          this.refuseDevice(edge, deviceId, `DBIRTH of device ${edgeKey(edge)}/${deviceId} refused: ${refusal.message}`);
+          if (refusal.askRebirth) this.rebirth(edge, refusal.message);
           return;
         }
+        const device = prepared.birth!.record;
         if (previous !== undefined) this.dropDevice(edge, deviceId, previous);
         edge.devices.set(deviceId, device);
         this.deviceCount++;
         this.metricCount += device.byName.size;
         this.emitOnline(edge, deviceId, true, Number(payload.timestamp ?? this.now()));
-        this.emitBatch(edge, deviceId, device, payload.metrics, payload);
+        this.emitBatch(edge, deviceId, prepared.batch!);
         return;
       }
       case 'DDEATH': {
@@ -761,7 +919,7 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
         return;
       }
       case 'NDATA':
-        this.emitBatch(edge, undefined, edge.node, payload.metrics, payload);
+        this.emitBatch(edge, undefined, this.current(prepared, edge, undefined, edge.node, payload));
         return;
       default: { // DDATA
         const device = edge.devices.get(deviceId);
@@ -769,61 +927,31 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
           if (!edge.devicesRefused) this.rebirth(edge, `DDATA of device "${deviceId}" without its DBIRTH`);
           return;
         }
-        this.emitBatch(edge, deviceId, device, payload.metrics, payload);
+        this.emitBatch(edge, deviceId, this.current(prepared, edge, deviceId, device, payload));
       }
     }
   }
 
+  /** The prepared batch when it was built with `record`; else built now (a BIRTH handled since replaced the maps). */
+  private current(prepared: Prepared, edge: EdgeRecord, deviceId: string | undefined, record: DeviceRecord, payload: DecodedPayload): BatchBuilder {
+    if (prepared.batch?.record === record) return prepared.batch;
+    const batch = new BatchBuilder(this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId), record, payload.metrics, payload);
+    batch.step(Number.POSITIVE_INFINITY);
+    return batch;
+  }
+
   /**
-   * Tag batches of the metrics: one with the current values, one with the historical ones. Each value
-   * is read with its BIRTH's datatype; one that does not fit it (a String in a Double metric, a DATA
-   * metric that names another datatype) becomes null with quality bad and the reason, and a warning.
-   * A metric the BIRTH does not name stops the message and asks for a rebirth.
+   * The tag batches a BatchBuilder made (history first); a metric its BIRTH does not name stops
+   * the message and asks for a rebirth; each bad-quality metric is warned about (damped).
    */
-  private emitBatch(edge: EdgeRecord, deviceId: string | undefined, record: DeviceRecord, metrics: DecodedMetric[], payload: DecodedPayload): void {
-    const live: TagBatch = { topic: this.options.assetPath(edge.groupId, edge.edgeNodeId, deviceId), payload: {}, meta: {} };
-    const history: TagBatch & { historical: true } = { topic: live.topic, payload: {}, meta: {}, historical: true };
-    if (typeof payload.timestamp === 'number') live.timestamp = history.timestamp = payload.timestamp;
-    for (const metric of metrics) {
-      const birth = metric.alias !== undefined ? record.byAlias.get(String(metric.alias)) : metric.name !== undefined ? birthByName(record, metric.name) : undefined;
-      if (birth === undefined) {
-        this.rebirth(edge, metric.alias !== undefined ? `unknown alias ${String(metric.alias)}` : `metric "${metric.name ?? '(no name, no alias)'}" not in its BIRTH`);
-        return;
-      }
-      let value: TagValue;
-      let problem: string | undefined;
-      if (metric.datatype !== undefined && metric.datatype !== birth.datatype) {
-        problem = `it says ${dataTypeName(metric.datatype)}, its BIRTH ${dataTypeName(birth.datatype)}`;
-        value = null;
-      } else {
-        try {
-          const read = metricValue(metric, birth.datatype);
-          if (read !== null && typeof read === 'object' && !(read instanceof Uint8Array)) continue; // arrays, DataSets, Templates: no tag value form
-          value = read instanceof Uint8Array ? Buffer.from(read).toString('base64') : read as TagValue;
-        } catch (error) {
-          problem = (error as Error).message;
-          value = null;
-        }
-      }
-      const target = metric.isHistorical ? history : live;
-      target.payload[birth.name] = value;
-      const meta: MetricMeta = {};
-      if (typeof metric.timestamp === 'number') meta.timestamp = metric.timestamp;
-      const type = dataTypeName(birth.datatype);
-      if (TAG_TYPES.has(type) && !isArrayType(birth.datatype)) meta.type = type as MetricMeta['type'];
-      const quality = qualityOf(metric);
-      if (quality !== undefined) meta.quality = quality;
-      const unit = unitOf(metric);
-      if (unit !== undefined) meta.unit = unit;
-      if (problem !== undefined) {
-        meta.quality = 'bad';
-        meta.reason = `value does not fit its datatype: ${problem}`;
-        edge.warning.warn(`${edgeKey(edge)}${deviceId ? `/${deviceId}` : ''}: metric "${birth.name}" is bad quality: ${problem}`);
-      }
-      target.meta![birth.name] = meta;
+  private emitBatch(edge: EdgeRecord, deviceId: string | undefined, batch: BatchBuilder): void {
+    if (batch.unknown !== undefined) {
+      this.rebirth(edge, batch.unknown);
+      return;
     }
-    if (Object.keys(history.payload).length > 0) this.emit('batch', history);
-    if (Object.keys(live.payload).length > 0) this.emit('batch', live);
+    for (const [name, problem] of batch.problems) edge.warning.warn(`${edgeKey(edge)}${deviceId ? `/${deviceId}` : ''}: metric "${name}" is bad quality: ${problem}`);
+    if (Object.keys(batch.history.payload).length > 0) this.emit('batch', batch.history);
+    if (Object.keys(batch.live.payload).length > 0) this.emit('batch', batch.live);
   }
 
   private emitOnline(edge: EdgeRecord, deviceId: string | undefined, online: boolean, timestamp: number): void {
@@ -877,6 +1005,11 @@ function edgeKey(edge: EdgeRecord): string {
 function birthByName(record: DeviceRecord, name: string): BirthMetric | undefined {
   const known = record.byName.get(name);
   return known === undefined ? undefined : { name, datatype: known.datatype };
+}
+
+/** An object of any JS realm (a function node's sandbox too), not an array. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function newDevice(): DeviceRecord {

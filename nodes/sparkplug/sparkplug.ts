@@ -10,7 +10,8 @@ import { forgetConnection, reportConnection } from '../../lib/runtime/connection
 import { packageInfo } from '../../lib/runtime/package-info';
 import { SparkplugDevice, type DeviceState } from '../../lib/sparkplug/device';
 import { SparkplugEdgeNode, type EdgeNodeState } from '../../lib/sparkplug/edge-node';
-import { SparkplugHost, pathTemplate, type HostState } from '../../lib/sparkplug/host';
+import { senderOf } from '../../lib/principal';
+import { SparkplugHost, pathTemplate, type HostLimits, type HostState, type HostWriteRecord } from '../../lib/sparkplug/host';
 import { bdSeqFile, fileSafeName } from '../../lib/sparkplug/sequence';
 import { TagBatchError } from '../../lib/uns/validate';
 import { BROKER_CREDENTIALS, mqttOptions, num, type BrokerConfig, type BrokerCredentials } from '../common/broker-settings';
@@ -34,6 +35,12 @@ interface HostConfig extends NodeDef, BrokerConfig {
   devicePath: string;
   nodePath: string;
   reorderTimeout: string | number;
+  /** Limits (empty: the default of lib/sparkplug/host.ts DEFAULT_HOST_LIMITS). */
+  maxPayloadMB: string | number;
+  maxMetricsPerMessage: string | number;
+  maxEdgeNodes: string | number;
+  maxDevices: string | number;
+  maxMetrics: string | number;
 }
 
 interface DeviceConfig extends NodeDef {
@@ -59,6 +66,28 @@ interface EdgeConfigNode extends Node<BrokerCredentials> {
 }
 
 type RegisterType = Parameters<NodeAPI['nodes']['registerType']>[1];
+
+/** The host's limits from its dialog; an empty field keeps the library default. */
+function hostLimits(config: HostConfig): Partial<HostLimits> {
+  const field = (value: string | number | undefined, scale = 1): number | undefined => {
+    const parsed = num(value, Number.NaN);
+    return Number.isNaN(parsed) ? undefined : parsed * scale;
+  };
+  return {
+    maxPayloadBytes: field(config.maxPayloadMB, 1024 * 1024),
+    maxMetricsPerMessage: field(config.maxMetricsPerMessage),
+    maxEdgeNodes: field(config.maxEdgeNodes),
+    maxDevices: field(config.maxDevices),
+    maxMetrics: field(config.maxMetrics),
+  };
+}
+
+/** One log line per write asked of the host: who, what, sent or refused (the audit trail). */
+function auditLine(record: HostWriteRecord): string {
+  const metrics = Object.keys(record.metrics).join(', ');
+  const outcome = record.outcome === 'sent' ? 'sent' : `refused (${record.reason ?? ''})`;
+  return `write by ${record.who} to ${record.target} [${metrics}]: ${outcome}`;
+}
 
 export = function register(RED: NodeAPI): void {
   // ---------------------------------------------------------------- uns-sparkplug-edge
@@ -253,6 +282,8 @@ export = function register(RED: NodeAPI): void {
         mqtt: mqttOptions(config, node.credentials ?? {}, `uns-edge-host-${node.id}`),
         assetPath: pathTemplate(config.devicePath?.trim() || '{group}/{edge}/{device}', config.nodePath?.trim() || '{group}/{edge}'),
         reorderTimeoutMs: Math.max(0, num(config.reorderTimeout, 2)) * 1000,
+        limits: hostLimits(config),
+        audit: (record) => node.log(auditLine(record)),
         warn: (message) => node.warn(message),
         info: (message) => node.log(message),
       });
@@ -283,11 +314,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (error?: Error) => void) => {
       try {
-        const payload = msg.payload as Record<string, unknown> | null;
-        if (typeof msg.topic !== 'string' || typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-          throw new Error('a write needs msg.topic (the asset path) and msg.payload {metric: value}');
-        }
-        host.writeAsset(msg.topic, payload as Record<string, never>);
+        host.writeAsset(msg.topic, msg.payload, senderOf(msg));
         done();
       } catch (error) {
         done(error as Error);

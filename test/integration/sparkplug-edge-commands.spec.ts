@@ -183,7 +183,7 @@ describe('sparkplug edge conformance: commands and bad input (Mosquitto)', funct
       const warnings = dut.warnings.length;
       await observer.command(NCMD, command([{ name: 'Node Control/Reboot', datatype: DataType.Boolean, value: true }]));
       await waitFor('a warning', () => dut.warnings.length > warnings);
-      assert.match(dut.warnings.at(-1)!, /NCMD for Plant 1\/gw-1: metric "Node Control\/Reboot" cannot be written/);
+      assert.match(dut.warnings.at(-1)!, /NCMD for Plant 1\/gw-1 from sparkplug:uns-edge-conformance-gw-1 \(no primary host\): metric "Node Control\/Reboot" cannot be written/);
       assert.equal(dut.edge.state, 'online');
     });
 
@@ -200,16 +200,16 @@ describe('sparkplug edge conformance: commands and bad input (Mosquitto)', funct
 
   describe('bad input: nothing crashes, each is refused with a clear warning and counted, the node goes on', () => {
     const cases: [string, string, Buffer, RegExp][] = [
-      ['garbage on DCMD', DCMD, Buffer.from('not protobuf at all \u0000\u00ff'), /DCMD for device "drive-1" ignored: not a Sparkplug B payload \(.*at byte \d+\)/],
-      ['a truncated DCMD (cut inside its metric)', DCMD, cut(command([{ alias: 1, datatype: DataType.Double, value: 1 }]), 3), /DCMD for device "drive-1" ignored: not a Sparkplug B payload/],
-      ['garbage on NCMD', NCMD, Buffer.from([0xff, 0xff, 0xff]), /NCMD for Plant 1\/gw-1 ignored: not a Sparkplug B payload/],
-      ['a truncated NCMD (a Rebirth cut short)', NCMD, cut(command([REBIRTH]), 5), /NCMD for Plant 1\/gw-1 ignored: not a Sparkplug B payload/],
-      ['an unknown alias', DCMD, command([{ alias: 99999, datatype: DataType.Float, value: 1 }]), /refused: unknown metric alias 99999/],
+      ['garbage on DCMD', DCMD, Buffer.from('not protobuf at all \u0000\u00ff'), /DCMD for device "drive-1" from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) ignored: not a Sparkplug B payload \(.*at byte \d+\)/],
+      ['a truncated DCMD (cut inside its metric)', DCMD, cut(command([{ alias: 1, datatype: DataType.Double, value: 1 }]), 3), /DCMD for device "drive-1" from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) ignored: not a Sparkplug B payload/],
+      ['garbage on NCMD', NCMD, Buffer.from([0xff, 0xff, 0xff]), /NCMD for Plant 1\/gw-1 from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) ignored: not a Sparkplug B payload/],
+      ['a truncated NCMD (a Rebirth cut short)', NCMD, cut(command([REBIRTH]), 5), /NCMD for Plant 1\/gw-1 from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) ignored: not a Sparkplug B payload/],
+      ['an unknown alias', DCMD, command([{ alias: 99999, datatype: DataType.Float, value: 1 }]), /DCMD for device "drive-1" from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) refused: unknown metric alias 99999/],
       ['an unknown metric name', DCMD, command([{ name: 'NoSuchMetric', datatype: DataType.Float, value: 1 }]), /refused: unknown metric "NoSuchMetric"/],
       ['a wrong datatype declared', DCMD, encodePayload({ metrics: [{ alias: 0, datatype: DataType.String, value: 'x' }] }), /refused: .*is Float, the command says String|unknown metric alias 0/],
       ['a value in the wrong field (string for a Float)', DCMD, encodePayload({ metrics: [{ name: 'Setpoint', datatype: DataType.String, value: 'x' }] }, { omitDatatypes: true }), /metric "Setpoint" \(Float\): a Float value cannot be read from string_value/],
       ['an Int16 out of range (70000)', DCMD, encodePayload({ metrics: [{ name: 'Level', datatype: DataType.UInt32, value: 70000 }] }, { omitDatatypes: true }), /metric "Level" \(Int16\): 70000 is out of range for Int16/],
-      ['a DCMD for a device the node does not have', `spBv1.0/${GROUP}/DCMD/gw-1/ghost`, command([{ alias: 1, datatype: DataType.Float, value: 1 }]), /DCMD on spBv1.0\/Plant 1\/DCMD\/gw-1\/ghost ignored: edge node Plant 1\/gw-1 has no such device/],
+      ['a DCMD for a device the node does not have', `spBv1.0/${GROUP}/DCMD/gw-1/ghost`, command([{ alias: 1, datatype: DataType.Float, value: 1 }]), /DCMD on spBv1.0\/Plant 1\/DCMD\/gw-1\/ghost from sparkplug:uns-edge-conformance-gw-1 \(no primary host\) ignored: edge node Plant 1\/gw-1 has no such device/],
     ];
 
     for (const [label, topic, payload, warning] of cases) {

@@ -229,6 +229,17 @@ describe('sparkplug edge conformance: session (Mosquitto)', function () {
       assert.ok(nbirth().decoded!.metrics.some((m) => m.alias !== undefined));
       assert.equal(nbirth().decoded!.metrics.find((m) => m.name === 'Node Control/Rebirth')!.alias, undefined);
     } },
+    { ids: ['operational-behavior-data-publish-nbirth-values'], what: 'the NBIRTH\'s "Node Info/Devices Online" counts the DBIRTHs that follow it (2), and no NDATA corrects it before a device changes', check: () => {
+      const online = (metrics: OracleMetric[], alias?: string): string | undefined => metrics.find((m) => (alias ? m.alias === alias : m.name === 'Node Info/Devices Online'))?.int_value?.toString();
+      const birthMetric = nbirth().decoded!.metrics.find((m) => m.name === 'Node Info/Devices Online')!;
+      assert.equal(online(nbirth().decoded!.metrics), String(dbirths().length));
+      assert.equal(dbirths().length, 2);
+      const ddeath = ofType('DDEATH')[0].index;
+      const corrections = ofType('NDATA').filter((m) => m.index < ddeath && online(m.decoded!.metrics, birthMetric.alias) !== undefined);
+      assert.deepEqual(corrections.map((m) => m.topic), []);
+      const after = ofType('NDATA').find((m) => m.index > ddeath && online(m.decoded!.metrics, birthMetric.alias) !== undefined);
+      assert.equal(online(after!.decoded!.metrics, birthMetric.alias), '1');
+    } },
     { ids: ['topics-nbirth-metric-reqs', 'operational-behavior-data-publish-nbirth'], what: 'every NDATA metric is in the NBIRTH', check: () => {
       const aliases = new Set(nbirth().decoded!.metrics.map((m) => m.alias));
       assert.ok(ofType('NDATA').length > 0, 'no NDATA seen');

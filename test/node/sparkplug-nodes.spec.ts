@@ -146,8 +146,10 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     observer.publish('spBv1.0/Plant 1/DCMD/gw-1/drive-7', encodePayload({ timestamp: 1700000000000, metrics: [{ alias, datatype: DataType.Float, value: 42.5 }] }, { omitDatatypes: true }));
     await waitFor('a write command', () => out.length === 1);
     assert.deepEqual({ topic: out[0].topic, payload: out[0].payload }, { topic: asset, payload: { Setpoint: 42.5 } });
+    // Who sent it, for the sink's audit record: no primary host is configured, so the node's own session.
+    assert.deepEqual((out[0] as { principal?: unknown }).principal, { via: 'sparkplug', id: 'sparkplug:uns-edge-edge (no primary host)', clientId: 'uns-edge-edge' });
     assert.equal(warnings.length, 1);
-    assert.match(String(warnings[0]), /DCMD for device "drive-7" ignored: not a Sparkplug B payload/);
+    assert.match(String(warnings[0]), /DCMD for device "drive-7" from sparkplug:uns-edge-edge \(no primary host\) ignored: not a Sparkplug B payload/);
     const nbirth = seen.find((s) => s.topic.includes('NBIRTH'))!.decoded;
     const rejectedAlias = nbirth.metrics.find((m) => m.name === 'Node Info/Rejected Commands')!.alias;
     await waitFor('NDATA with Rejected Commands = 1', () => seen.some((s) => s.topic.includes('/NDATA/') &&
@@ -226,9 +228,9 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     assert.deepEqual(topics().filter((t) => t.includes('/drive-7')).map((t) => t.split('/')[2]), ['DBIRTH', 'DDEATH', 'DBIRTH']);
   });
 
-  it('uns-sparkplug-host: tag batches at the mapped UNS path, online states, and a write by asset path that reaches the device\'s output', async () => {
+  it('uns-sparkplug-host: tag batches at the mapped UNS path, online states, and a write by asset path that reaches the device\'s output with who sent it', async () => {
     await helper.load(sparkplugNodes, [
-      ...flow(),
+      ...flow({ primaryHostId: 'scada' }),
       { id: 'host', type: 'uns-sparkplug-host', hostId: 'scada', groups: 'Plant 1', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', reconnectMin: 0.2, reconnectMax: 1, devicePath: 'acme/{group}/{edge}/{device}', nodePath: 'acme/{group}/{edge}', reorderTimeout: 1, wires: [['batches'], ['states']] },
       { id: 'batches', type: 'helper' },
       { id: 'states', type: 'helper' },
@@ -246,9 +248,16 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     const batch = batches.find((b) => b.topic === 'acme/Plant 1/gw-1/drive-7')!;
     assert.deepEqual(batch.payload, { Speed: 12.5, Count: 9007199254740993n });
     assert.ok(states.some((s) => s.topic === 'acme/Plant 1/gw-1/drive-7' && s.payload.online));
-    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Speed: 20 } });
+    const logged = (): string[] => (helper as unknown as { log(): { args: [{ level: number; msg: unknown }][] } }).log().args.map(([e]) => String(e.msg));
+    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Speed: 20 }, user: 'alice' });
     await waitFor('the write at the device output', () => writes.length === 1);
     assert.deepEqual({ topic: writes[0].topic, payload: writes[0].payload }, { topic: asset, payload: { Speed: 20 } });
+    // The DCMD came from the primary host the edge node waits for: that is who asked, at the device's output.
+    assert.deepEqual((writes[0] as { principal?: unknown }).principal, { via: 'sparkplug', id: 'sparkplug-host:scada', hostId: 'scada', clientId: 'uns-edge-edge' });
+    // The host's audit line names who asked it to write (senderOf(msg)), for a write sent and one refused.
+    assert.ok(logged().includes('write by alice to acme/Plant 1/gw-1/drive-7 [Speed]: sent'), logged().join('\n'));
+    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Nope: 1 }, principal: { via: 'mqtt', id: 'mqtt:hmi-3 (user bob)' } });
+    await waitFor('a refusal line', () => logged().some((line) => line.startsWith('write by mqtt:hmi-3 (user bob) to acme/Plant 1/gw-1/drive-7 [Nope]: refused (')));
   });
 
   it('uns-sparkplug-host: a write to an unknown asset path is an error for Catch; a host id with "+" is refused at configuration time', async () => {
