@@ -247,7 +247,8 @@ async function runDemo(values: Record<string, string | boolean | undefined>): Pr
   const opcua = await startOpcUaPlant({ plant: plant.plant, host: LOOPBACK, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
     stateDir: join(userDir, 'opcua-sim'), demoGatewayPkiDir: join(userDir, 'uns-edge', 'opcua', 'pki') });
   running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
-  process.env.UNS_EDGE_OPCUA_ENDPOINT = opcua.server.endpointUrl;
+  process.env.UNS_EDGE_OPCUA_HOST = LOOPBACK;
+  process.env.UNS_EDGE_OPCUA_PORT = String(opcua.server.port);
 
   // The demo flow reads where the broker and the plant are as ${UNS_EDGE_...} properties.
   process.env.UNS_EDGE_MQTT_HOST = LOOPBACK;
