@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { EventEmitter } from 'node:events';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RequestListener } from 'node:http';
 import { enableConnectionMetrics } from '../lib/runtime/connection-registry';
 import { FlowsTracker, healthReport, type FlowsStatus } from '../lib/runtime/health';
@@ -20,8 +20,9 @@ interface NodeRedModule {
   init(server: Server, settings: NodeRedSettings): void;
   start(): Promise<void>;
   stop(): Promise<void>;
-  version(): string;
   readonly events: EventEmitter;
+  /** The runtime's node registry: getNode(id) is the running node, or null. */
+  readonly nodes: { getNode(id: string): unknown };
   readonly httpAdmin: RequestListener;
   readonly httpNode: RequestListener;
 }
@@ -44,6 +45,15 @@ export interface NodeRedServer {
 
 function nodeRedDirectory(): string {
   return dirname(require.resolve('node-red/package.json'));
+}
+
+/**
+ * The installed Node-RED's version from its package.json. RED.version() appends "-git" whenever a
+ * `.git` directory sits four levels above @node-red/runtime/lib, which is the case for any
+ * node_modules inside a git clone (this repository's too), not only for a Node-RED built from git.
+ */
+function nodeRedVersion(): string {
+  return (require(join(nodeRedDirectory(), 'package.json')) as { version: string }).version;
 }
 
 /** Express as Node-RED itself resolves it, so both share one version. */
@@ -76,9 +86,13 @@ export async function startNodeRed(settings: NodeRedSettings, portSetting: strin
   const tls = await httpsOptions(settings.https);
   const server = tls ? createHttpsServer(tls) : createServer();
   server.setMaxListeners(0);
+  const flows = new FlowsTracker(RED.events, Date.now, (id) => RED.nodes.getNode(id) !== null);
+  // Node errors while the flows start (a bad unit id, ...) reach /healthz through Node-RED's log.
+  const healthLog = { level: 'error', metrics: false, audit: false, handler: () => flows.logHandler() };
+  settings.logging = { ...(settings.logging as Record<string, unknown> | undefined), unsEdgeHealth: healthLog };
   RED.init(server, settings);
-  const flows = new FlowsTracker(RED.events);
   const unsEdgeVersion = packageInfo().version;
+  const nodeRed = nodeRedVersion();
 
   enableProcessMetrics();
   enableConnectionMetrics();
@@ -88,12 +102,12 @@ export async function startNodeRed(settings: NodeRedSettings, portSetting: strin
     collect() { flowsRunning.set(flows.current().state === 'started' ? 1 : 0); },
   });
   gauge({ name: 'uns_edge_build_info', help: 'uns-edge and Node-RED versions', labelNames: ['version', 'node_red'] })
-    .set({ version: unsEdgeVersion, node_red: RED.version() }, 1);
+    .set({ version: unsEdgeVersion, node_red: nodeRed }, 1);
 
   const app = createExpressApp();
   app.get('/healthz', (_request, response) => {
     const { httpStatus, report } = healthReport({
-      startedAt: begin, now: Date.now(), unsEdgeVersion, nodeRedVersion: RED.version(), flows: flows.current(),
+      startedAt: begin, now: Date.now(), unsEdgeVersion, nodeRedVersion: nodeRed, flows: flows.current(), nodes: flows.problems(),
     });
     response.writeHead(httpStatus, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
     response.end(JSON.stringify(report));
@@ -124,6 +138,7 @@ export async function startNodeRed(settings: NodeRedSettings, portSetting: strin
   }
   await RED.start();
   const settledFlows = await flows.whenSettled();
+  for (const problem of flows.problems()) log.warn(`/healthz degraded: ${problem.type ?? 'node'} ${problem.id}: ${problem.message}`);
   const url = `${tls ? 'https' : 'http'}://${urlHost(settings.uiHost)}:${port}`;
   let closing: Promise<void> | undefined;
   return {

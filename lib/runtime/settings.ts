@@ -9,7 +9,7 @@
  *   password that is not a bcrypt hash (admin-guard.ts, which also re-checks after `-D` overrides);
  * - gateway mode needs UNS_EDGE_CREDENTIAL_SECRET (editor on, or a credentials file exists) and it
  *   is missing or short;
- * - a gateway's flows file is not a JSON array, or is missing while headless.
+ * - a gateway's flows file is not a JSON array of node objects with unique ids, or is missing while headless.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -288,7 +288,46 @@ function checkFlowsFile(flowFile: string, editorOn: boolean): Notice[] {
     throw new SettingsError(`refusing to start: the flows file ${flowFile} is not valid JSON (${(error as Error).message})`);
   }
   if (!Array.isArray(flows)) throw new SettingsError(`refusing to start: the flows file ${flowFile} must hold a JSON array of nodes`);
+  const problem = flowsEntryProblem(flows);
+  if (problem) throw new SettingsError(`refusing to start: the flows file ${flowFile} ${problem}`);
   return flows.length === 0 ? [{ level: 'warn', message: `the flows file ${flowFile} is empty: no flows will run` }] : [];
+}
+
+/** How many entries a message quotes at most. */
+const QUOTED_ENTRIES = 5;
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `the ${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * Node-RED takes entries that are not node objects, or share an id, without a word: `[1,2,3]` stops
+ * as "missing node types: " (no names), and a duplicated id makes it keep one node, or fail a whole
+ * flow with "Circular config node dependency detected" printed to the console only.
+ */
+function flowsEntryProblem(flows: unknown[]): string | undefined {
+  const malformed: string[] = [];
+  const seen = new Map<string, number>();
+  const duplicates = new Set<string>();
+  flows.forEach((entry, index) => {
+    const node = entry as { id?: unknown; type?: unknown };
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      malformed.push(`entry ${index} is ${describeValue(entry)}`);
+    } else if (typeof node.id !== 'string' || node.id === '' || typeof node.type !== 'string' || node.type === '') {
+      malformed.push(`entry ${index} has no ${typeof node.id !== 'string' || node.id === '' ? '"id"' : '"type"'} string`);
+    } else if (seen.has(node.id)) {
+      duplicates.add(`"${node.id}" (entries ${seen.get(node.id)} and ${index})`);
+    } else {
+      seen.set(node.id, index);
+    }
+  });
+  const quote = (list: string[]): string =>
+    list.slice(0, QUOTED_ENTRIES).join(', ') + (list.length > QUOTED_ENTRIES ? `, and ${list.length - QUOTED_ENTRIES} more` : '');
+  if (malformed.length) return `must hold node objects, each with an "id" and a "type" string: ${quote(malformed)}`;
+  if (duplicates.size) return `uses an id twice: ${quote([...duplicates])}; every node, config node and tab needs its own id`;
+  return undefined;
 }
 
 function checkCredentialSecret(settings: NodeRedSettings, editorOn: boolean): void {

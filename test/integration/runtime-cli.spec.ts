@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequestRaw } from 'node:http';
 import { get as httpsGet } from 'node:https';
@@ -304,6 +305,82 @@ describe('uns-edge CLI (integration)', function () {
     assert.match(login.image ?? '', /login\.svg$/);
     // The health and metrics endpoints stay readable without a token (for probes and scrapers).
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
+  describe('/healthz names what failed while the flows run', () => {
+    const TAB = { id: 'tab1', type: 'tab', label: 'line 1' };
+    const LINK = { id: 'link1', type: 'uns-modbus-link', z: 'tab1', name: 'plc', transport: 'tcp', host: '127.0.0.1', port: '1', timeout: 1000, reconnect: 1000 };
+    const READ = {
+      id: 'read1', type: 'uns-modbus-read', z: 'tab1', name: 'drive 1', link: 'link1', unitId: 1, interval: 1000, topic: 'acme/p/a/l/c/drive1',
+      metrics: [{ name: 'speed', table: 'input', address: 2, type: 'int16' }], x: 120, y: 80, wires: [[]],
+    };
+    interface Health { status: string; reasons: string[]; nodes: { id: string; kind: string; message: string }[]; versions: Record<string, string> }
+    const health = async (port: number): Promise<Health> => await (await fetch(`http://127.0.0.1:${port}/healthz`)).json() as Health;
+
+    it('a node configuration error (unit id 300): degraded, naming the node and its error', async () => {
+      writeFileSync(flowFile, JSON.stringify([TAB, LINK, { ...READ, unitId: 300 }]));
+      const port = await freePort();
+      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)]);
+      await cli.waitFor(/gateway ready in/);
+      const report = await health(port);
+      assert.equal(report.status, 'degraded');
+      assert.ok(report.reasons.includes('uns-modbus-read "drive 1" (read1): Unit id must be an integer 0..255, got 300'), report.reasons.join('\n'));
+      assert.match(cli.output, /\/healthz degraded: uns-modbus-read read1: Unit id must be an integer 0\.\.255, got 300/);
+    });
+
+    it('credentials that do not decrypt with the secret: degraded, saying so', async () => {
+      // Node-RED's credential format: aes-256-ctr, key sha256(secret), hex IV then base64 (runtime/lib/nodes/credentials.js).
+      const key = createHash('sha256').update('another-secret-0123456789').digest();
+      const iv = randomBytes(16);
+      const cipher = createCipheriv('aes-256-ctr', key, iv);
+      const encrypted = iv.toString('hex') + cipher.update(JSON.stringify({ broker1: { user: 'u', password: 'p' } }), 'utf8', 'base64') + cipher.final('base64');
+      writeFileSync(join(dir, 'flows_cred.json'), JSON.stringify({ $: encrypted }));
+      writeFileSync(flowFile, JSON.stringify([...CORE_FLOW, { id: 'broker1', type: 'uns-broker', name: 'plant broker', host: '127.0.0.1', port: '1', protocolVersion: '4' }]));
+      const port = await freePort();
+      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)], { UNS_EDGE_CREDENTIAL_SECRET: SECRET });
+      await cli.waitFor(/gateway ready in/);
+      const report = await health(port);
+      assert.equal(report.status, 'degraded');
+      assert.match(report.reasons[0], /credentials file could not be decrypted \(credentials_load_failed\).*UNS_EDGE_CREDENTIAL_SECRET/);
+    });
+
+    it('a deploy whose ids collide (tab and config node: "Circular config node dependency"): degraded, naming the id and the nodes that did not start', async () => {
+      const port = await freePort();
+      const cli = new Cli(['run', '--flows', flowFile, '--port', String(port)], { UNS_EDGE_CREDENTIAL_SECRET: SECRET });
+      await cli.waitFor(/gateway ready in/);
+      assert.equal((await health(port)).status, 'ok');
+      const colliding = [{ ...TAB, id: 'link1' }, { ...LINK, z: 'link1' }, { ...CORE_FLOW[1], z: 'link1' }];
+      const deployed = await fetch(`http://127.0.0.1:${port}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(colliding) });
+      assert.equal(deployed.status, 204);
+      await cli.waitFor(/Circular config node dependency detected/);
+      const report = await health(port);
+      assert.equal(report.status, 'degraded');
+      assert.match(report.reasons.join('\n'), /\(link1\)[\s\S]*2 entries of the flows share this id \(tab, uns-modbus-link\)/);
+      assert.ok(report.nodes.some((node) => node.id === 'inject1' && node.kind === 'not-started'), JSON.stringify(report.nodes));
+    });
+
+    it('refuses a flows file [1,2,3] naming what is wrong, and one that uses an id twice (exit 78)', async () => {
+      writeFileSync(flowFile, '[1,2,3]');
+      const numbers = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())]);
+      assert.equal((await numbers.exit).code, EXIT_CONFIG);
+      assert.match(numbers.output, /must hold node objects, each with an "id" and a "type" string: entry 0 is the number 1/);
+      assert.doesNotMatch(numbers.output, /missing node types: *$/m);
+      writeFileSync(flowFile, JSON.stringify([...CORE_FLOW, CORE_FLOW[1]]));
+      const twice = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())]);
+      assert.equal((await twice.exit).code, EXIT_CONFIG);
+      assert.match(twice.output, /uses an id twice: "inject1" \(entries 1 and 3\)/);
+    });
+
+    it('reports the installed Node-RED version, without the "-git" Node-RED adds inside a git clone', async () => {
+      const port = await freePort();
+      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)]);
+      await cli.waitFor(/gateway ready in/);
+      const installed = (JSON.parse(readFileSync(require.resolve('node-red/package.json'), 'utf8')) as { version: string }).version;
+      const ours = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+      assert.deepEqual([(await health(port)).versions['node-red'], (await health(port)).versions['uns-edge']], [installed, ours]);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, new RegExp(`^uns_edge_build_info\\{version="${ours}",node_red="${installed}"\\} 1$`, 'm'));
+    });
   });
 
   it('a --settings file is merged in: its https makes the server TLS-only', async () => {

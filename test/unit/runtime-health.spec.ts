@@ -69,9 +69,99 @@ describe('runtime health', () => {
     assert.equal(degraded.report.status, 'degraded');
     assert.deepEqual(degraded.report.connections.map((c) => [c.type, c.state, c.since]), [['uns-broker', 'connected', 10], ['uns-modbus-link', 'backoff', 20]]);
 
+    assert.deepEqual(degraded.report.reasons, ['uns-modbus-link "line 1" (m1) backoff: ECONNREFUSED']);
+
     const unavailable = healthReport({ ...input, flows: { ...started, state: 'stopped', problem: 'missing node types: x' } });
     assert.equal(unavailable.httpStatus, 503);
     assert.equal(unavailable.report.status, 'unavailable');
+    assert.deepEqual(unavailable.report.reasons, ['flows stopped: missing node types: x']);
+  });
+
+  describe('nodes that fail while the flows run', () => {
+    const TAB = { id: 't1', type: 'tab' };
+    const LINK = { id: 'L1', type: 'uns-modbus-link', z: 't1', name: 'plc' };
+    const READ = { id: 'R1', type: 'uns-modbus-read', z: 't1', name: 'drive 1', link: 'L1', x: 100, y: 100 };
+    const running = new Set<string>();
+    const input = (flows: FlowsStatus, nodes = tracker.problems()) =>
+      ({ startedAt: 0, now: 1000, unsEdgeVersion: '1', nodeRedVersion: '4.1.15', flows, nodes, connections: [] });
+
+    beforeEach(() => {
+      tracker.close();
+      running.clear();
+      tracker = new FlowsTracker(events, () => now, (id) => running.has(id));
+    });
+
+    function start(flows: unknown[], errors: { id: string; type: string; name?: string; msg: unknown; level?: number }[] = []): void {
+      events.emit('flows:starting', {});
+      for (const error of errors) tracker.logHandler()({ level: 20, ...error });
+      events.emit('flows:started', { config: { flows } });
+    }
+
+    it('an error a node logs while the flows start makes /healthz degraded, with the node and the reason', () => {
+      running.add('L1').add('R1');
+      start([TAB, LINK, READ], [{ id: 'R1', type: 'uns-modbus-read', name: 'drive 1', msg: 'Unit id must be an integer 0..255, got 300' }]);
+      const { httpStatus, report } = healthReport(input(tracker.current()));
+      assert.equal(httpStatus, 200);
+      assert.equal(report.status, 'degraded');
+      assert.deepEqual(report.reasons, ['uns-modbus-read "drive 1" (R1): Unit id must be an integer 0..255, got 300']);
+      assert.deepEqual(report.nodes.map((node) => node.kind), ['error']);
+      // Errors while running (one bad message) are not start-up problems; a warning is not an error.
+      tracker.logHandler()({ level: 20, id: 'L1', type: 'uns-modbus-link', msg: new Error('one bad reply') });
+      tracker.logHandler()({ level: 30, id: 'L1', type: 'uns-modbus-link', msg: 'a warning' });
+      assert.equal(tracker.problems().length, 1);
+      // The next start begins clean.
+      start([TAB, LINK, READ]);
+      assert.equal(healthReport(input(tracker.current())).report.status, 'ok');
+    });
+
+    it('a node in the flows that is not running is reported, with the error it logged if any', () => {
+      running.add('L1');
+      start([TAB, LINK, READ, { id: 'off', type: 'debug', z: 't1', d: true }], [{ id: 'R1', type: 'uns-modbus-read', msg: new Error('constructor threw') }]);
+      assert.deepEqual(tracker.problems(), [{ id: 'R1', type: 'uns-modbus-read', name: 'drive 1', kind: 'not-started', message: 'constructor threw' }]);
+      assert.match(healthReport(input(tracker.current())).report.reasons[0], /^uns-modbus-read "drive 1" \(R1\) did not start: constructor threw$/);
+    });
+
+    it('nodes on disabled tabs, inside subflow definitions, tabs, groups and junctions are not expected to run', () => {
+      start([TAB, { id: 't2', type: 'tab', disabled: true }, { id: 'n2', type: 'inject', z: 't2' }, { id: 's1', type: 'subflow' },
+        { id: 'n3', type: 'function', z: 's1' }, { id: 'g1', type: 'group', z: 't1' }, { id: 'j1', type: 'junction', z: 't1' }]);
+      assert.deepEqual(tracker.problems(), []);
+    });
+
+    it('duplicate ids are named, with the types sharing them (the "Circular config node dependency" case)', () => {
+      running.add('L1');
+      start([{ id: 'L1', type: 'tab' }, { ...LINK, z: 'L1' }]);
+      const [problem] = tracker.problems();
+      assert.equal(problem.kind, 'duplicate-id');
+      assert.match(problem.message, /2 entries of the flows share this id \(tab, uns-modbus-link\)/);
+      assert.equal(healthReport(input(tracker.current())).report.status, 'degraded');
+    });
+
+    it('a red status is a problem until the node shows another colour; a removed node forgets it', () => {
+      running.add('L1').add('R1');
+      start([TAB, LINK, READ]);
+      events.emit('node-status', { id: 'R1', status: { fill: 'red', shape: 'ring', text: 'invalid' } });
+      assert.deepEqual(healthReport(input(tracker.current())).report.reasons, ['uns-modbus-read "drive 1" (R1): invalid']);
+      events.emit('node-status', { id: 'R1', status: { fill: 'green', shape: 'dot', text: 'polling' } });
+      assert.equal(healthReport(input(tracker.current())).report.status, 'ok');
+      events.emit('node-status', { id: 'R1', status: { fill: 'red', shape: 'dot', text: 'timeout' } });
+      start([TAB, LINK]);
+      assert.deepEqual(tracker.problems(), []);
+    });
+
+    it('credentials that could not be decrypted make it degraded, saying which secret to check', () => {
+      events.emit('runtime-event', { id: 'runtime-state', payload: { type: 'warning', error: 'credentials_load_failed' } });
+      start([]);
+      const { report } = healthReport(input(tracker.current()));
+      assert.equal(report.status, 'degraded');
+      assert.match(report.reasons[0], /credentials file could not be decrypted.*UNS_EDGE_CREDENTIAL_SECRET/);
+    });
+
+    it('a flows file of entries without a type ([1,2,3]) is named as such, not "missing node types: "', () => {
+      events.emit('runtime-event', { id: 'runtime-state', payload: { state: 'stop', error: 'missing-types', types: [undefined] } });
+      assert.equal(tracker.current().problem, 'flows entries without a "type" (every entry of a flows file must be a node object with "id" and "type")');
+      events.emit('runtime-event', { id: 'runtime-state', payload: { state: 'stop', error: 'missing-types', types: ['exec', undefined] } });
+      assert.match(tracker.current().problem ?? '', /^missing node types: exec; flows entries without a "type"/);
+    });
   });
 
   it('keeps `since` while the state is unchanged, and forgets closed config nodes', () => {

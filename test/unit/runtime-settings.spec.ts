@@ -109,6 +109,16 @@ describe('runtime settings', () => {
     assert.equal(typeof (settings.storageModule as { saveSessions?: unknown }).saveSessions, 'function');
   });
 
+  it('refuses a gateway flows file whose entries are not node objects, or share an id, naming the entries', () => {
+    writeFileSync(gateway.flowFile, '[1,2,3]');
+    assert.throws(() => buildSettings(gateway), (error: Error) => error instanceof SettingsError &&
+      /must hold node objects, each with an "id" and a "type" string: entry 0 is the number 1, entry 1 is the number 2, entry 2 is the number 3$/.test(error.message));
+    writeFileSync(gateway.flowFile, JSON.stringify([{ id: 'tab1', type: 'tab' }, null, { id: 'n1' }, { type: 'inject' }]));
+    assert.throws(() => buildSettings(gateway), /entry 1 is null, entry 2 has no "type" string, entry 3 has no "id" string/);
+    writeFileSync(gateway.flowFile, JSON.stringify([{ id: 'L1', type: 'tab' }, { id: 'L1', type: 'uns-modbus-link', z: 'L1' }]));
+    assert.throws(() => buildSettings(gateway), /uses an id twice: "L1" \(entries 0 and 1\); every node, config node and tab needs its own id/);
+  });
+
   it('merges a settings file over the hardened settings and checks the result', () => {
     const file = join(dir, 'overrides.js');
     writeFileSync(file, `module.exports = { uiHost: '0.0.0.0', httpAdminRoot: '/admin',
