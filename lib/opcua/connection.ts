@@ -213,7 +213,13 @@ export class OpcUaConnection extends EventEmitter {
       await client.connect(settings.endpointUrl);
       if (generation !== this.generation) throw new Error('superseded');
       const der = firstCertificate(client.serverCertificate);
-      if (der && settings.securityMode !== 'None') this.checkServerCertificate(der, client.endpoint?.server?.applicationUri ?? undefined);
+      if (der && settings.securityMode !== 'None') {
+        // The server's ApplicationDescription over the secured channel, before any credential is sent.
+        const endpoints = await client.getEndpoints();
+        const policyUri = o.SecurityPolicy[settings.securityPolicy];
+        const chosen = endpoints.find((e) => e.securityMode === o.MessageSecurityMode[settings.securityMode] && e.securityPolicyUri === policyUri) ?? endpoints[0];
+        this.checkServerCertificate(der, chosen?.server?.applicationUri ?? undefined);
+      }
       const session = await client.createSession(this.identity());
       if (generation !== this.generation) {
         await session.close().catch(() => undefined);
