@@ -16,7 +16,7 @@ import { isPlainObject } from '../values';
 import { nameMatcher, topicMatcher, type Matcher } from './patterns';
 import { PlantClock, inWindow, WEEKDAY_NAMES } from './plant-time';
 import { minutesOfClock, policyHash, DEFAULT_STRING_MAX_LENGTH, type Action, type Direction, type Operation, type Policy, type Rule, type ValueBounds } from './policy';
-import { RateLimiter, DEFAULT_MAX_RATE_KEYS } from './rate-limiter';
+import { RateLimiter, DEFAULT_MAX_RATE_KEYS, type Bucket } from './rate-limiter';
 
 /** A zone as a conduit sees it: its name and Purdue level (0…4, 3.5 = DMZ). */
 export interface ZoneInfo {
@@ -123,7 +123,16 @@ interface CompiledPolicy {
   readonly hash: string;
   readonly rules: readonly CompiledRule[];
   readonly clock: PlantClock;
+  /**
+   * Rules whose message-level fields (operation, principal, protocol, asset) match, by those fields:
+   * the same sender writing to the same asset is matched against the rule list once. Part of the
+   * compiled policy, so a reload replaces it with the rules. Bounded: cleared when it reaches
+   * SELECTION_CACHE_SIZE entries (a flood of distinct senders or assets only costs the full scan).
+   */
+  readonly selections: Map<string, readonly CompiledRule[]>;
 }
+
+const SELECTION_CACHE_SIZE = 4_096;
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return value.length > 32 ? `a string of ${value.length} characters` : JSON.stringify(value);
@@ -231,7 +240,7 @@ function compile(policy: Policy, source: ZoneInfo, destination: ZoneInfo, direct
       } : undefined,
     });
   }
-  return { policy, hash: policyHash(policy), rules, clock: new PlantClock(policy.timeZone) };
+  return { policy, hash: policyHash(policy), rules, clock: new PlantClock(policy.timeZone), selections: new Map() };
 }
 
 /** Thrown inside decide() for a message that is refused as a whole; caught there. */
@@ -378,19 +387,13 @@ export class Conduit {
       let replayKey: string | undefined;
       if (isWrite) replayKey = this.replayCheck(msg, compiled.policy, principal, asset);
 
-      // Message-level selection: rules whose message fields match, in policy order.
-      const opBit = OPERATION_BIT[operation];
-      const local = compiled.clock.at(this.clock.wallMs());
-      const candidates: CompiledRule[] = [];
-      for (const r of compiled.rules) {
-        if ((r.operations & opBit) === 0) continue;
-        if (r.principal && !r.principal(who)) continue;
-        if (r.modbus && !r.modbus(modbus)) continue;
-        if (r.sparkplug && (spType === undefined || !r.sparkplug.has(spType))) continue;
-        if (r.opcua && (uaService === undefined || !r.opcua.has(uaService))) continue;
-        if (r.asset && !r.asset(asset)) continue;
-        if (r.window && !inWindow(local, r.window.days, r.window.from, r.window.to)) continue;
-        candidates.push(r);
+      // Message-level selection: rules whose message fields match, in policy order; time windows
+      // are checked per message on the cached selection.
+      const selection = this.selection(compiled, operation, who, modbus, spType, uaService, asset);
+      let candidates = selection;
+      if (selection.some((r) => r.window)) {
+        const local = compiled.clock.at(this.clock.wallMs());
+        candidates = selection.filter((r) => !r.window || inWindow(local, r.window.days, r.window.from, r.window.to));
       }
 
       const selected: Selected[] = [];
@@ -441,35 +444,32 @@ export class Conduit {
         return this.denied('access-control', operation, asset, principal, `a ${operation} passes whole or not at all; ${JSON.stringify(first.metric)}: ${first.reason}`, [], dropped, ruleIdsOf(dropped));
       }
 
-      // Rate limits: one token per message from each rule that allowed something in it.
-      const now = this.clock.monotonicMs();
-      const exhausted = new Set<CompiledRule>();
+      // Rate limits: one token per message from each rule that allowed something in it; tokens are
+      // taken only when the message passes (a refused write costs none).
+      let exhausted: CompiledRule[] | undefined;
+      let takes: Bucket[] | undefined;
       const used: CompiledRule[] = [];
       for (const s of selected) if (!used.includes(s.rule)) used.push(s.rule);
       for (const r of used) {
         const rate = r.rule.rate;
         if (!rate) continue;
         const key = rate.per === 'principal' ? `${r.id}\u0000${principal ?? ''}` : r.id;
-        const bucket = this.limiter.bucket(key, rate.count, rate.perSeconds, now);
-        if (!bucket || bucket.tokens < 1) exhausted.add(r);
+        const bucket = this.limiter.bucket(key, rate.count, rate.perSeconds, this.clock.monotonicMs());
+        if (!bucket || bucket.tokens < 1) (exhausted ??= []).push(r);
+        else (takes ??= []).push(bucket);
       }
-      if (exhausted.size > 0 && isWrite) {
-        const ruleIds = [...exhausted].map((r) => r.id);
+      if (exhausted && isWrite) {
+        const ruleIds = exhausted.map((r) => r.id);
         return this.denied('access-control', operation, asset, principal, `rate limit of rule ${ruleIds.join(', ')} exceeded`, [], names.map((metric) => ({ metric, ruleId: ruleIds[0], reason: 'rate limit exceeded' })), ruleIds);
       }
-      for (const r of used) {
-        const rate = r.rule.rate;
-        if (!rate || exhausted.has(r)) continue;
-        const bucket = this.limiter.bucket(rate.per === 'principal' ? `${r.id}\u0000${principal ?? ''}` : r.id, rate.count, rate.perSeconds, now);
-        if (bucket) bucket.tokens -= 1;
-      }
+      if (takes) for (const bucket of takes) bucket.tokens -= 1;
 
       const ruleIds: string[] = [];
       const allowed: string[] = [];
       const out: Record<string, unknown> = {};
       let alert = false;
       for (const s of selected) {
-        if (exhausted.has(s.rule)) {
+        if (exhausted?.includes(s.rule)) {
           dropped.push({ metric: s.metric, ruleId: s.rule.id, reason: 'rate limit exceeded' });
           continue;
         }
@@ -494,6 +494,27 @@ export class Conduit {
       const text = typeof message === 'string' ? message : String(error);
       return this.denied('engine-error', operation, asset, principal, `evaluator error: ${text.slice(0, 200)}`, []);
     }
+  }
+
+  private selection(compiled: CompiledPolicy, operation: Operation, who: Principal | undefined, modbus: ModbusContext | undefined, spType: string | undefined, uaService: string | undefined, asset: string): readonly CompiledRule[] {
+    const key = `${operation}\u0001${asset}\u0001${spType ?? ''}\u0001${uaService ?? ''}\u0001${modbus ? `${modbus.fc},${modbus.unit},${modbus.address},${modbus.quantity}` : ''}\u0001${
+      who ? `${who.via}\u0002${who.id}\u0002${who.user ?? ''}\u0002${who.clientId ?? ''}\u0002${who.hostId ?? ''}\u0002${who.certificateCN ?? ''}` : ''}`;
+    const cached = compiled.selections.get(key);
+    if (cached) return cached;
+    const opBit = OPERATION_BIT[operation];
+    const rules: CompiledRule[] = [];
+    for (const r of compiled.rules) {
+      if ((r.operations & opBit) === 0) continue;
+      if (r.principal && !r.principal(who)) continue;
+      if (r.modbus && !r.modbus(modbus)) continue;
+      if (r.sparkplug && (spType === undefined || !r.sparkplug.has(spType))) continue;
+      if (r.opcua && (uaService === undefined || !r.opcua.has(uaService))) continue;
+      if (r.asset && !r.asset(asset)) continue;
+      rules.push(r);
+    }
+    if (compiled.selections.size >= SELECTION_CACHE_SIZE) compiled.selections.clear();
+    compiled.selections.set(key, rules);
+    return rules;
   }
 
   private denied(category: Decision['category'], operation: Operation, asset: string | null, principal: string | null, reason: string, names: string[], dropped?: DroppedMetric[], ruleIds: string[] = []): Decision {
