@@ -139,9 +139,12 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     await host.dblclick();
     await page.waitForSelector('#node-input-hostId', { state: 'visible' });
     assert.equal(await page.inputValue('#node-input-host'), '127.0.0.1', 'the shared Connection tab is in the host dialog, filled with the default');
+    assert.match(await page.locator('.red-ui-tray-titlebar').last().innerText(), /Edit sparkplug host node/);
     await typeInvalid('#node-input-hostId', 'scada#1');
     await page.fill('#node-input-hostId', 'scada-e2e');
     await page.fill('#node-input-groups', 'Plant 1');
+    assert.equal(await page.locator('a[href="#uns-sparkplug-host-tab-limits"]').count(), 1, 'a Limits tab');
+    assert.equal(await page.inputValue('#node-input-maxMetricsPerMessage'), '10000', 'the Limits tab\'s fields, with the defaults');
     await page.click('a[href="#uns-sparkplug-host-tab-connection"]');
     await page.fill('#node-input-port', String(mosquitto.port));
     await page.click('#node-dialog-ok');
@@ -153,6 +156,10 @@ describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', funct
     await page.fill('#node-input-deviceId', 'drive-7');
     await page.click('#node-input-btn-edge-add');
     await page.waitForSelector('#node-config-input-groupId', { state: 'visible' });
+    // The config dialog is titled with the paletteLabel, not the type name ("Add new uns-sparkplug-edge config node").
+    const title = await page.locator('.red-ui-tray-titlebar').last().innerText();
+    assert.match(title, /Add new sparkplug edge node config node/);
+    assert.doesNotMatch(title, /uns-sparkplug-edge/);
     await typeInvalid('#node-config-input-groupId', 'Plant/1');
     await page.fill('#node-config-input-groupId', 'Plant 1');
     await page.fill('#node-config-input-edgeNodeId', 'gw-editor');
