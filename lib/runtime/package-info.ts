@@ -22,3 +22,21 @@ export function packageInfo(): PackageInfo {
   }
   throw new Error(`uns-edge: package.json not found above ${__dirname}`);
 }
+
+/**
+ * Node-RED modules among uns-edge's devDependencies that are installed beside it (in a clone:
+ * node-red-contrib-modbus and node-red-contrib-opcua, kept as benchmark peers). Node-RED loads every
+ * Node-RED module it finds in the node_modules above it, so without a deny list they would show in
+ * the palette and under Import ▸ Examples of every uns-edge runtime. An npm install of uns-edge has
+ * no devDependencies: the list is empty there.
+ */
+export function devOnlyNodeRedModules(): string[] {
+  const { root } = packageInfo();
+  const { devDependencies = {} } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+  return Object.keys(devDependencies).filter((name) => {
+    const manifest = join(root, 'node_modules', name, 'package.json');
+    if (!existsSync(manifest)) return false;
+    const section = (JSON.parse(readFileSync(manifest, 'utf8')) as { 'node-red'?: { nodes?: unknown; plugins?: unknown } })['node-red'];
+    return section !== undefined && (section.nodes !== undefined || section.plugins !== undefined);
+  }).sort();
+}

@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { adminAuthProblem, adminGuard, exposureProblem, EXPOSURE_FIXES, hasAdminGuard, isLoopbackHost } from './admin-guard';
-import { packageInfo } from './package-info';
+import { devOnlyNodeRedModules, packageInfo } from './package-info';
 import { PALETTE_CATEGORIES } from './palette';
 import { nodeRedFileStorage, withPrivateSessions } from './session-storage';
 
@@ -151,6 +151,15 @@ function loadSettingsFile(file: string): Record<string, unknown> {
   return loaded;
 }
 
+/**
+ * Node-RED logs an `[audit]` line for every admin API request, each editor load a dozen. In the
+ * console: on a gateway with the editor (who deployed what), in any mode at log level debug or
+ * trace, never in the demo at the default level.
+ */
+function auditToConsole(options: RuntimeOptions): boolean {
+  return (options.mode === 'gateway' && !options.headless) || options.logLevel === 'debug' || options.logLevel === 'trace';
+}
+
 /** Settings that are the same in every mode. */
 function commonSettings(options: RuntimeOptions): NodeRedSettings {
   const { root } = packageInfo();
@@ -171,10 +180,14 @@ function commonSettings(options: RuntimeOptions): NodeRedSettings {
       file: { module: 'localfilesystem' },
     },
     paletteCategories: [...PALETTE_CATEGORIES],
+    // Benchmark peers installed as devDependencies are not part of any runtime (palette, examples).
+    externalModules: { palette: { denyList: devOnlyNodeRedModules() } },
     telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: options.logLevel, metrics: false, audit: !options.headless } },
+    logging: { console: { level: options.logLevel, metrics: false, audit: auditToConsole(options) } },
     editorTheme: {
       theme: 'uns-edge-theme',
+      // No palette catalogue fetched from catalogue.nodered.org on each editor load: the runtimes work offline.
+      palette: { catalogues: [] },
       page: { title: 'UNS Edge' },
       header: { title: 'UNS Edge' },
       projects: { enabled: false },

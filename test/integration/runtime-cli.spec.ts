@@ -572,6 +572,23 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
       }
     });
 
+    it('the palette and Import ▸ Examples hold uns-edge and core only, no catalogue from the internet, no [audit] line per editor request', async function () {
+      this.timeout(60_000);
+      const env = await demoPorts();
+      const cli = new Cli(['demo'], env, dir);
+      await cli.waitFor(/UNS Edge demo ready in/, 45_000);
+      const base = `http://127.0.0.1:${env.UNS_EDGE_PORT}`;
+      const nodes = await (await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } })).json() as { module: string }[];
+      assert.deepEqual([...new Set(nodes.map((node) => node.module))].sort(), ['node-red', 'uns-edge'], 'node-red-contrib-modbus (a benchmark devDependency) is not loaded');
+      assert.deepEqual(((await (await fetch(`${base}/library/examples/flows/`)).json()) as string[]).sort(), ['node-red', 'uns-edge']);
+      const settings = await (await fetch(`${base}/settings`)).json() as { editorTheme: { palette: { catalogues?: string[] } } };
+      assert.deepEqual(settings.editorTheme.palette.catalogues, [], 'the editor fetches no catalogue.nodered.org');
+      for (const path of ['/', '/settings', '/flows', '/nodes']) await (await fetch(base + path)).arrayBuffer();
+      // Node-RED writes an audit line (to a pipe: synchronously) before it answers, so the lines of the
+      // first requests have arrived by the time the last answer has.
+      assert.doesNotMatch(cli.output, /\[audit\]/);
+    });
+
     it('keeps the user\'s edits of the demo flow across starts; --reset restores the shipped flow', async () => {
       const shipped = join(ROOT, 'examples', 'demo.json');
       const env = await demoPorts();

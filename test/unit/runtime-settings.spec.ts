@@ -36,7 +36,7 @@ describe('runtime settings', () => {
     assert.equal(settings.functionExternalModules, false);
     assert.deepEqual(settings.externalModules, {
       autoInstall: false,
-      palette: { allowInstall: false, allowUpload: false, allowUpdate: false },
+      palette: { denyList: ['node-red-contrib-modbus', 'node-red-contrib-opcua'], allowInstall: false, allowUpload: false, allowUpdate: false },
       modules: { allowInstall: false },
     });
     assert.deepEqual(settings.nodesExcludes, ['90-exec.js']);
@@ -119,6 +119,19 @@ describe('runtime settings', () => {
     assert.throws(() => buildSettings(gateway), /uses an id twice: "L1" \(entries 0 and 1\); every node, config node and tab needs its own id/);
   });
 
+  it('every mode: benchmark peers (Node-RED modules among the devDependencies) denied, no palette catalogue, audit lines only where they help', () => {
+    for (const mode of ['demo', 'gateway'] as const) {
+      const { settings } = buildSettings({ ...gateway, mode, headless: false, credentialSecret: SECRET });
+      assert.deepEqual((settings.externalModules as { palette: { denyList: string[] } }).palette.denyList, ['node-red-contrib-modbus', 'node-red-contrib-opcua']);
+      assert.deepEqual((settings.editorTheme.palette as { catalogues: string[] }).catalogues, []);
+    }
+    const audit = (options: Partial<RuntimeOptions>): unknown => (buildSettings({ ...gateway, credentialSecret: SECRET, ...options }).settings.logging as { console: { audit: boolean } }).console.audit;
+    assert.equal(audit({ mode: 'demo', headless: false }), false, 'the demo at the default level');
+    assert.equal(audit({ mode: 'demo', headless: false, logLevel: 'debug' }), true);
+    assert.equal(audit({ mode: 'gateway', headless: false }), true, 'who deployed what on a gateway');
+    assert.equal(audit({ mode: 'gateway', headless: true }), false);
+  });
+
   it('merges a settings file over the hardened settings and checks the result', () => {
     const file = join(dir, 'overrides.js');
     writeFileSync(file, `module.exports = { uiHost: '0.0.0.0', httpAdminRoot: '/admin',
@@ -153,7 +166,7 @@ describe('runtime settings', () => {
     const { settings } = buildSettings({ ...gateway, mode: 'demo', headless: false, httpNode: true });
     assert.equal(settings.httpAdminRoot, '/');
     assert.equal(settings.httpNodeRoot, '/');
-    assert.equal(settings.externalModules, undefined);
+    assert.deepEqual(Object.keys((settings.externalModules as { palette: object }).palette), ['denyList'], 'install, upload and update stay on');
     assert.equal(settings.nodesExcludes, undefined);
     assert.equal(settings.credentialSecret, undefined);
   });
