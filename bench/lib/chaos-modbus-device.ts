@@ -9,7 +9,9 @@
  *   exception   exception 4 (server device failure) or 6 (busy)
  *   silence     no answer
  *   late        the answer (poisoned values) 200–400 ms later, after a 150 ms client timeout
- *   wrongTid    an answer with another transaction id (poisoned values)
+ *   wrongTid    an answer with the id of a transaction 1–100 before (a duplicate or stale answer; poisoned
+ *               values). Not a later id: a loaded machine can delay a request past its timeout, and an
+ *               answer with the id of the client's next request is indistinguishable from the real one
  *   wrongUnit   an answer with another unit id (poisoned values)
  *   shortPdu    an answer whose byte count promises more registers than it carries (consistent MBAP length)
  *   truncated   the first bytes of an answer, the rest never comes (the stream is out of step after it)
@@ -200,7 +202,7 @@ function childMain(seed: number, epoch: number): void {
           setTimeout(() => write(bytes), 200 + random() * 200);
           return;
         }
-        case 'wrongTid': return write(frame((tid + 1 + Math.floor(random() * 100)) & 0xffff, unit, poisoned()));
+        case 'wrongTid': return write(frame((tid - 1 - Math.floor(random() * 100)) & 0xffff, unit, poisoned()));
         case 'wrongUnit': return write(frame(tid, (unit + 1) & 0xff, poisoned()));
         case 'shortPdu': return write(frame(tid, unit, readAnswer(fc, Math.max(1, quantity - 1), (i) => registerValue(epoch, now, address + i), quantity)));
         case 'truncated': {

@@ -10,6 +10,8 @@ import type { EventEmitter } from 'node:events';
 import { FlowsTracker } from '../../lib/runtime/health';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
+/** The package whose built nodes are loaded: this repository, or a private build (UNS_EDGE_BENCH_PACKAGE, bench/README.md). */
+const PACKAGE_DIR = process.env.UNS_EDGE_BENCH_PACKAGE ? resolve(process.env.UNS_EDGE_BENCH_PACKAGE) : REPO_ROOT;
 
 /** The parts of a runtime node the benchmarks use. */
 export interface RuntimeNode {
@@ -36,7 +38,7 @@ export interface EmbeddedNodeRed {
 
 /** Start Node-RED with `flow` (an array of node objects; flow nodes need x/y) and wait for the flows to start. */
 export async function startNodeRed(flow: object[]): Promise<EmbeddedNodeRed> {
-  if (!existsSync(join(REPO_ROOT, 'dist', 'nodes', 'uns', 'uns.js'))) {
+  if (!existsSync(join(PACKAGE_DIR, 'dist', 'nodes', 'uns', 'uns.js'))) {
     throw new Error('dist/ is missing: run `npm run build` first');
   }
   const userDir = mkdtempSync(join(tmpdir(), 'uns-bench-nr-'));
@@ -48,7 +50,7 @@ export async function startNodeRed(flow: object[]): Promise<EmbeddedNodeRed> {
     credentialSecret: 'uns-edge-bench',
     httpAdminRoot: false,
     httpNodeRoot: false,
-    nodesDir: [REPO_ROOT],
+    nodesDir: [PACKAGE_DIR],
     logging: { console: { level: 'warn', metrics: false, audit: false } },
     editorTheme: { palette: { catalogues: [] } },
     diagnostics: { enabled: false },
