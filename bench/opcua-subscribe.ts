@@ -65,12 +65,19 @@ interface RunResult {
   sent: number;
   lost: number;
   lostPercent: number;
+  /** Age of the newest value in a message when it was sent by the node (now − when the server set that tick). */
+  delayP50Ms: number;
+  delayP99Ms: number;
   cpuCores: number;
   cpuUsPerNotification: number;
   rssMB: number;
   serverCores: number;
   otherCores: number;
   serverMonitoredItems: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -98,14 +105,20 @@ async function measure(red: EmbeddedNodeRed, server: OpcUaBenchServer, side: Sid
   /** Notifications per tick, for the ticks of the window. */
   let byTick = new Map<number, number>();
   let recording = false;
+  /** When the server set tick k: tickAt + (k − tick) × period, from the server's answer at the window start. */
+  let clock = { tick: 0, tickAt: 0 };
+  const delays: number[] = [];
   node.send = (msg: unknown) => {
     const delivered = side.reduce(msg);
     messages++;
     notifications += delivered.notifications;
+    let newest = 0;
     for (const tick of delivered.values) {
-      if (tick > latestTick) latestTick = tick;
+      if (tick > newest) newest = tick;
       if (recording) byTick.set(tick, (byTick.get(tick) ?? 0) + 1);
     }
+    if (newest > latestTick) latestTick = newest;
+    if (recording && newest > 0 && clock.tickAt > 0) delays.push(Date.now() - (clock.tickAt + (newest - clock.tick) * PERIOD_MS));
   };
   side.afterDeploy((id, msg) => red.node<{ receive(m: object): void }>(id).receive(msg), server);
   const started = (await server.state()).tick;
@@ -116,10 +129,12 @@ async function measure(red: EmbeddedNodeRed, server: OpcUaBenchServer, side: Sid
   messages = 0;
   notifications = 0;
   byTick = new Map();
+  // Recording first: a tick set just after the server answered may arrive before the answer is read.
   recording = true;
+  clock = await server.state();
+  const first = clock.tick + 1;
   let rss = process.memoryUsage.rss();
   const sampler = setInterval(() => { rss = Math.max(rss, process.memoryUsage.rss()); }, 100);
-  const first = (await server.state()).tick + 1;
   const serverStart = processCpuSeconds(server.pid);
   const machineStart = machineBusySeconds();
   const cpuStart = process.cpuUsage();
@@ -129,6 +144,7 @@ async function measure(red: EmbeddedNodeRed, server: OpcUaBenchServer, side: Sid
   const elapsedS = (performance.now() - start) / 1000;
   const windowMessages = messages;
   const windowNotifications = notifications;
+  const windowDelays = delays.splice(0).sort((a, b) => a - b);
   const serverCpu = processCpuSeconds(server.pid) - serverStart;
   const machineBusy = machineBusySeconds() - machineStart;
   const state = await server.state();
@@ -146,6 +162,7 @@ async function measure(red: EmbeddedNodeRed, server: OpcUaBenchServer, side: Sid
     notificationsPerSec: windowNotifications / elapsedS,
     messagesPerSec: windowMessages / elapsedS,
     sent, lost: sent - arrived, lostPercent: (100 * (sent - arrived)) / sent,
+    delayP50Ms: percentile(windowDelays, 50), delayP99Ms: percentile(windowDelays, 99),
     cpuCores: cpuSeconds / elapsedS,
     cpuUsPerNotification: (cpuSeconds * 1e6) / Math.max(1, windowNotifications),
     rssMB: rss / 1048576,
@@ -167,8 +184,8 @@ function caseTable(items: number, results: RunResult[]): string {
   const med = (runs: RunResult[], pick: (r: RunResult) => number): Summary => summarize(runs.map(pick));
   const peer = results.filter((r) => r.items === items && r.side === 'contrib');
   const lines = [
-    '| side | notifications/s | messages/s | lost (of sent) | CPU, cores | CPU µs per notification | contrib ÷ uns, CPU per notification | RSS MB (max) | server monitored items | server, cores | other load, cores |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| side | notifications/s | messages/s | lost (of sent) | value age p50 / p99 ms | CPU, cores | CPU µs per notification | contrib ÷ uns, CPU per notification | RSS MB (max) | server monitored items | server, cores | other load, cores |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const side of SIDES) {
     const runs = results.filter((r) => r.items === items && r.side === side.id);
@@ -177,6 +194,7 @@ function caseTable(items: number, results: RunResult[]): string {
     const ratio = side.id === 'uns' && peer.length > 0 ? `${f2(med(peer, (r) => r.cpuUsPerNotification).median / cpu.median)}×` : '–';
     lines.push(`| ${side.id}: ${side.label} | ${range(med(runs, (r) => r.notificationsPerSec), f0)} | ${range(med(runs, (r) => r.messagesPerSec), f0)} | ` +
       `${f0(med(runs, (r) => r.lost).median)} of ${f0(med(runs, (r) => r.sent).median)} (${range(med(runs, (r) => r.lostPercent), f2)} %) | ` +
+      `${f0(med(runs, (r) => r.delayP50Ms).median)} / ${f0(med(runs, (r) => r.delayP99Ms).median)} | ` +
       `${range(med(runs, (r) => r.cpuCores), f3)} | ${range(cpu, f1)} | ${ratio} | ${f1(med(runs, (r) => r.rssMB).median)} | ` +
       `${f0(med(runs, (r) => r.serverMonitoredItems).median)} | ${f2(med(runs, (r) => r.serverCores).median)} | ${f2(med(runs, (r) => r.otherCores).median)} |`);
   }
@@ -198,11 +216,12 @@ Security ${SECURITY}${SECURITY === 'SignAndEncrypt' ? ' + Basic256Sha256' : ''},
 - **contrib**: node-red-contrib-opcua ${contribVersion} \`OpcUa-Client\`, action subscribe, one message with topic \`multiple\`
   and the N NodeIds (its monitored-item group: one CreateMonitoredItems call, queue size 1); time 0 ms, i.e. sampling
   interval 0 (every change) and its fallback publishing interval of 100 ms; one message per notification.
-- **uns**: \`uns-opcua-endpoint\` + \`uns-opcua-subscribe\`, N metrics, sampling interval 0, queue size 10, publishing
-  interval 100 ms; one tag batch per Publish response.
+- **uns**: \`uns-opcua-endpoint\` + \`uns-opcua-subscribe\`, N metrics, sampling interval 0, queue size 1 (its default),
+  publishing interval 100 ms; one tag batch per Publish response.
 
 Counted at each side's output \`send()\` (hooked, no wires). "lost" = items × ticks of the window − notifications of
-those ticks that arrived (counting closes ${DRAIN_MS / 1000} s after the window). CPU is the Node-RED process over the window
+those ticks that arrived (counting closes ${DRAIN_MS / 1000} s after the window). "value age" is, per message, how long
+before its send() the server had set the newest value it carries (queueing in the server and the client included). CPU is the Node-RED process over the window
 (the clients, the nodes, the counting hook), "CPU µs per notification" = CPU ÷ notifications delivered. RSS is the
 process maximum in the window and carries earlier sides' heap (one process). "server monitored items" is the server's
 own count at the end of the window. "server" is the server process's CPU, "other load" the rest of the machine.
@@ -234,7 +253,7 @@ async function main(): Promise<void> {
             const r = await measure(red, server, side);
             results.push(r);
             console.log(`run ${run + 1} ${String(items).padStart(6)} items ${side.id.padEnd(8)} ${f0(r.notificationsPerSec).padStart(8)} notif/s ${f0(r.messagesPerSec).padStart(8)} msg/s  ` +
-              `lost ${r.lost}/${r.sent} (${f2(r.lostPercent)} %)  cpu ${f3(r.cpuCores)} (${f1(r.cpuUsPerNotification)} µs/notif)  rss ${f1(r.rssMB)} MB  ` +
+              `lost ${r.lost}/${r.sent} (${f2(r.lostPercent)} %)  age p50 ${f0(r.delayP50Ms)} p99 ${f0(r.delayP99Ms)} ms  cpu ${f3(r.cpuCores)} (${f1(r.cpuUsPerNotification)} µs/notif)  rss ${f1(r.rssMB)} MB  ` +
               `server items ${r.serverMonitoredItems} cpu ${f2(r.serverCores)}  other ${f2(r.otherCores)}`);
           }
         }

@@ -11,7 +11,7 @@
  *
  * Parent side: `startOpcUaBenchServer({items, periodMs, securityMode})` → {endpointUrl, pid, tick(), close()}.
  * Child side (this file run as a script): one JSON line `{"port": n, "certificateFile": …}` on stdout once listening, then
- * one command per stdin line: `tick` → one JSON line {tick, monitoredItems, sessions}.
+ * one command per stdin line: `tick` → one JSON line {tick, tickAt, monitoredItems, sessions}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +31,8 @@ export interface OpcUaBenchServerOptions {
 export interface OpcUaBenchServerState {
   /** Ticks done so far: values 1..tick have been sent. */
   tick: number;
+  /** Date.now() when the last tick was set. */
+  tickAt: number;
   monitoredItems: number;
   sessions: number;
 }
@@ -107,9 +109,19 @@ async function childMain(options: OpcUaBenchServerOptions): Promise<void> {
   const port = await freePort();
   const certificateManager = new opcua.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: true });
   const secure = options.securityMode === 'SignAndEncrypt';
+  // Our own certificate naming 127.0.0.1 (node-opcua's default one names the machine's other addresses only).
+  await certificateManager.initialize();
+  const certificateFile = join(pkiDir, 'own', 'certs', 'certificate.pem');
+  const applicationUri = 'urn:uns-edge:bench:opcua-server';
+  await certificateManager.createSelfSignedCertificate({
+    applicationUri, subject: '/CN=uns-edge OPC UA bench server', dns: ['localhost'], ip: ['127.0.0.1'],
+    outputFile: certificateFile, startDate: new Date(), validity: 365,
+  });
   const server = new opcua.OPCUAServer({
     port, host: '127.0.0.1', hostname: '127.0.0.1',
     serverCertificateManager: certificateManager,
+    certificateFile, privateKeyFile: certificateManager.privateKey,
+    serverInfo: { applicationUri },
     securityModes: [secure ? opcua.MessageSecurityMode.SignAndEncrypt : opcua.MessageSecurityMode.None],
     securityPolicies: [secure ? opcua.SecurityPolicy.Basic256Sha256 : opcua.SecurityPolicy.None],
     allowAnonymous: false,
@@ -127,19 +139,21 @@ async function childMain(options: OpcUaBenchServerOptions): Promise<void> {
   }));
   await server.start();
   let tick = 0;
+  let tickAt = Date.now();
   const timer = setInterval(() => {
     tick++;
+    tickAt = Date.now();
     const variant = { dataType: opcua.DataType.Double, value: tick };
     for (const variable of variables) variable.setValueFromSource(variant, opcua.StatusCodes.Good);
   }, options.periodMs);
-  process.stdout.write(JSON.stringify({ port, certificateFile: server.certificateFile }) + '\n');
+  process.stdout.write(JSON.stringify({ port, certificateFile }) + '\n');
 
   const monitoredItems = (): number => server.engine.getSessions()
     .flatMap((s) => s.publishEngine?.subscriptions ?? [])
     .reduce((sum, s) => sum + s.monitoredItemCount, 0);
   const input = createInterface({ input: process.stdin });
   input.on('line', (line) => {
-    if (line.trim() === 'tick') process.stdout.write(JSON.stringify({ tick, monitoredItems: monitoredItems(), sessions: server.engine.currentSessionCount }) + '\n');
+    if (line.trim() === 'tick') process.stdout.write(JSON.stringify({ tick, tickAt, monitoredItems: monitoredItems(), sessions: server.engine.currentSessionCount }) + '\n');
   });
   input.on('close', () => {
     clearInterval(timer);

@@ -76,8 +76,9 @@ export function unsOpcUaNodesBuilt(): boolean {
 }
 
 /**
- * uns-edge: uns-opcua-endpoint + uns-opcua-subscribe with the N items as metrics (sampling interval 0,
- * queue 10, publishing interval 100 ms): one tag batch per Publish response, one metric per item.
+ * uns-edge: uns-opcua-endpoint + uns-opcua-subscribe with the N items as metrics, as its editor sets
+ * them: sampling interval 0, publishing interval 100 ms, queue size 1 (the default; the editor has no
+ * queue field): one tag batch per Publish response, one metric per item.
  * The server certificate is put into the gateway's trust list first (our client never trusts on
  * its own). Property names follow nodes/opcua/opcua.html (docs/opcua.md § Settings).
  */
@@ -88,11 +89,12 @@ export const UNS_SIDE: Side = {
   flow: (server, security) => [tab(), {
     id: 'uns-endpoint', type: 'uns-opcua-endpoint', name: 'bench', endpointUrl: server.endpointUrl, securityMode: security,
     securityPolicy: security === 'None' ? 'None' : 'Basic256Sha256', allowDeprecated: false, userIdentity: 'username',
-    trustOnFirstUse: false, ignoreHostname: true, credentials: { user: BENCH_USER.username, password: BENCH_USER.password },
+    trustOnFirstUse: false, ignoreHostname: false, keepAliveInterval: 2000, requestTimeout: 5000, maxBackoff: 10000,
+    credentials: { user: BENCH_USER.username, password: BENCH_USER.password },
   }, {
     id: 'uns-subscribe', type: 'uns-opcua-subscribe', z: TAB, name: 'bench', endpoint: 'uns-endpoint',
-    topic: 'bench/site/area/line/cell/opcua', publishingInterval: 100, samplingInterval: 0, queueSize: 10, staleAfter: 0,
-    metrics: Array.from({ length: server.items }, (_, i) => ({ name: `v${i}`, nodeId: server.nodeId(i), samplingInterval: 0, queueSize: 10, discardOldest: true })),
+    topic: 'bench/site/area/line/cell/opcua', publishingInterval: 100, samplingInterval: 0, staleAfter: 3,
+    metrics: Array.from({ length: server.items }, (_, i) => ({ name: `v${i}`, nodeId: server.nodeId(i), samplingInterval: 0 })),
     x: 200, y: 100, wires: [[]],
   }],
   prepare(userDir, server) {
