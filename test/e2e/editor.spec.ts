@@ -3,7 +3,9 @@
  * the editor on loopback, the theme is applied, the "UNS Edge" palette shows every node type built so
  * far, and a uns-in → uns-out flow is dragged from the palette, wired, configured in its dialog,
  * deployed, and its status turns connected against a real Mosquitto broker. Every flow template
- * imports with no invalid node, and its Modbus links open with a Connection chosen (issue 8 item 9).
+ * imports with no invalid node, and its Modbus links open with a Connection chosen (issue 8 item 9);
+ * the fast-poll template's metric and trip rule rows are edited in uns-fast-poll's dialog, saved in
+ * the stored format, deployed and polled against the simulated plant (issue 8 item 11).
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { freePort, startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 
 const repo = join(__dirname, '..', '..');
 
@@ -26,11 +29,11 @@ function registeredTypes(): string[] {
 }
 
 /** Start `uns-edge run` with the editor on loopback; resolve once the editor answers. */
-async function startGateway(userDir: string, port: number): Promise<ChildProcess> {
+async function startGateway(userDir: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
   const flows = join(userDir, 'flows.json');
   writeFileSync(flows, '[]');
   const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'e2e-test-secret-0123456789' },
+    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'e2e-test-secret-0123456789', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -78,6 +81,7 @@ type EditorWindow = {
     nodes: {
       eachNode(cb: (n: { id: string; type: string; z: string; valid?: boolean }) => void): void;
       eachConfig(cb: (n: { id: string; type: string; z?: string; valid?: boolean }) => void): void;
+      node(id: string): { id: string; metrics?: unknown; trips?: unknown; valid?: boolean; status?: { fill?: string } } | undefined;
     };
     editor: { edit(node: object): void; editConfig(name: string, type: string, id: string, prefix?: string): void };
   };
@@ -109,6 +113,7 @@ async function importTemplates(page: Page): Promise<Record<string, Array<{ id: s
 describe('editor e2e (headless Chromium)', function () {
   this.timeout(120_000);
   let mosquitto: MosquittoProcess;
+  let plant: SimulatedPlantHandle;
   let gateway: ChildProcess | undefined;
   let browser: Browser | undefined;
   let userDir: string;
@@ -117,7 +122,11 @@ describe('editor e2e (headless Chromium)', function () {
   before(async () => {
     userDir = mkdtempSync(join(tmpdir(), 'uns-edge-e2e-'));
     mosquitto = await startMosquitto();
-    gateway = await startGateway(userDir, await freePort());
+    plant = await startSimulatedPlant({ port: 0, drives: 4 });
+    // Where the imported templates find the broker and the plant (docs/simulated-plant.md).
+    gateway = await startGateway(userDir, await freePort(), {
+      UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port), UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
+    });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -129,6 +138,7 @@ describe('editor e2e (headless Chromium)', function () {
     await browser?.close();
     gateway?.kill('SIGTERM');
     await mosquitto?.stop();
+    await plant?.close();
     rmSync(userDir, { recursive: true, force: true });
   });
 
@@ -222,5 +232,74 @@ describe('editor e2e (headless Chromium)', function () {
         await transport.waitFor({ state: 'detached' });
       }
     }
+  });
+
+  it('edits the fast-poll template\'s metric and trip rule rows in their dialog, saves them as before, deploys and polls', async () => {
+    const template = JSON.parse(readFileSync(join(repo, 'flows', 'fast-poll.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const shipped = template.find((node) => node.type === 'uns-fast-poll')!;
+    const shippedMetrics = JSON.parse(String(shipped.metrics)) as Array<Record<string, unknown>>;
+    const shippedTrips = JSON.parse(String(shipped.trips)) as Array<Record<string, unknown>>;
+    await page.evaluate((id) => {
+      const { RED } = window as unknown as EditorWindow;
+      RED.editor.edit(RED.nodes.node(id)!);
+    }, String(shipped.id));
+    const metricRows = page.locator('#node-input-metrics-container .red-ui-editableList-item-content');
+    const tripRows = page.locator('#node-input-trips-container .red-ui-editableList-item-content');
+    await metricRows.first().waitFor();
+    assert.equal(await metricRows.count(), shippedMetrics.length, 'one row per stored metric');
+    assert.equal(await tripRows.count(), shippedTrips.length, 'one row per stored trip rule');
+    const headers = await page.locator('.uns-fastpoll-header').allInnerTexts();
+    assert.match(headers[0] ?? '', /Name\s+Table\s+Address\s+Type\s+Word order/);
+    assert.match(headers[1] ?? '', /Metric\s+When\s+Limit \(EU\)\s+For cycles/);
+    // Every name fits its field (issue 8: metric rows "cut names").
+    const cut = await page.locator('#node-input-metrics-container [data-key="name"]').evaluateAll((fields) =>
+      fields.filter((f) => (f as HTMLInputElement).scrollWidth > (f as HTMLInputElement).clientWidth).map((f) => (f as HTMLInputElement).value));
+    assert.deepEqual(cut, [], 'names wider than their field');
+
+    const speedRow = metricRows.nth(shippedMetrics.findIndex((m) => m.name === 'speedSetpoint'));
+    assert.equal(await speedRow.locator('[data-key="deadband"]').inputValue(), '5');
+    await speedRow.locator('[data-key="deadband"]').fill('20');
+    // A bad address is marked at once, with the reason as tooltip; putting it right clears the mark.
+    const address = speedRow.locator('[data-key="address"]');
+    await address.fill('x1');
+    assert.match(await address.getAttribute('class') ?? '', /input-error/);
+    assert.match(await address.getAttribute('title') ?? '', /integer 0\.\.65535/);
+    await address.fill('1');
+    assert.doesNotMatch(await address.getAttribute('class') ?? '', /input-error/);
+    // A deadband on a float32 metric cannot work in the poll thread: marked.
+    const floatRow = metricRows.nth(shippedMetrics.findIndex((m) => m.type === 'float32'));
+    await floatRow.locator('[data-key="deadband"]').fill('0.5');
+    assert.match(await floatRow.locator('[data-key="deadband"]').getAttribute('class') ?? '', /input-error/);
+    await floatRow.locator('[data-key="deadband"]').fill('');
+
+    await tripRows.nth(1).locator('[data-key="limit"]').fill('1650');
+    await page.locator('#node-input-trips-container').locator('xpath=ancestor::div[contains(concat(" ", @class, " "), " red-ui-editableList ")][1]')
+      .locator('.red-ui-editableList-addButton').click();
+    assert.equal(await tripRows.count(), shippedTrips.length + 1);
+    const added = tripRows.last();
+    await added.locator('[data-key="metric"]').fill('outputFrequency');
+    await added.locator('[data-key="limit"]').fill('62');
+    await added.locator('[data-key="writeValue"]').fill('8');
+    const invalid = await page.locator('#dialog-form .input-error').count();
+    assert.equal(invalid, 0, 'no field marked after the edits');
+    await page.click('#node-dialog-ok');
+
+    const saved = await page.evaluate((id) => {
+      const node = (window as unknown as EditorWindow).RED.nodes.node(id)!;
+      return { metrics: node.metrics, trips: node.trips, valid: node.valid };
+    }, String(shipped.id));
+    assert.equal(typeof saved.metrics, 'string', 'metrics stored as JSON text, as before');
+    assert.equal(typeof saved.trips, 'string', 'trip rules stored as JSON text, as before');
+    assert.equal(saved.valid, true);
+    assert.deepEqual(JSON.parse(String(saved.metrics)), shippedMetrics.map((m) => (m.name === 'speedSetpoint' ? { ...m, deadband: 20 } : m)));
+    assert.deepEqual(JSON.parse(String(saved.trips)), [
+      shippedTrips[0],
+      { ...shippedTrips[1], limit: 1650 },
+      { metric: 'outputFrequency', when: 'above', limit: 62, cycles: 1, writeAddress: 0, writeValue: 8 },
+    ]);
+
+    // Deployed, the poller runs with the edited rows against the plant: its status turns green.
+    await page.click('#red-ui-header-button-deploy');
+    await page.waitForFunction((id) => (window as unknown as EditorWindow).RED.nodes.node(id)?.status?.fill === 'green', String(shipped.id), { timeout: 20_000 });
   });
 });
