@@ -19,7 +19,7 @@ const flowsDir = join(repo, 'flows');
 
 interface FlowNode { id: string; type: string; z?: string; x?: unknown; y?: unknown; wires?: string[][]; [property: string]: unknown }
 
-/** Types registered in editor files: `RED.nodes.registerType('<type>', { category: '<category>'`. */
+/** Types registered in Node-RED's core editor files: `RED.nodes.registerType('<type>', { category: '<category>'`. */
 function registeredTypes(htmlFiles: string[]): Map<string, string> {
   const types = new Map<string, string>();
   for (const file of htmlFiles) {
@@ -37,28 +37,32 @@ function htmlFilesUnder(dir: string): string[] {
     .map((file) => join(dir, file));
 }
 
+interface EditorDefinition { category: string; defaults: Record<string, { value?: unknown }> }
+
 /**
- * The `defaults` each editor file declares, per type: its <script type="text/javascript"> run in a
- * fresh context where RED.nodes.registerType records the definition and every other editor API
- * (validators, jQuery) is an inert stand-in (only `$.extend`, used to build defaults, is real).
+ * The node types the package's editor files register, with their category and `defaults`: each
+ * <script type="text/javascript"> run in a fresh context where RED.nodes.registerType records the
+ * definition and every other editor API (validators, jQuery) is an inert stand-in (only
+ * `$.extend`, used to build defaults, is real). Types registered in a loop are found too.
  */
-function editorDefaults(htmlFiles: string[]): Map<string, Record<string, { value?: unknown }>> {
-  const defaults = new Map<string, Record<string, { value?: unknown }>>();
+function editorDefinitions(htmlFiles: string[]): Map<string, EditorDefinition> {
+  const definitions = new Map<string, EditorDefinition>();
   const inert: unknown = new Proxy(function inertFunction() { /* inert */ }, {
     get: (_target, key) => (key === 'extend' ? Object.assign : inert),
     apply: () => inert,
   });
   for (const file of htmlFiles) {
     for (const script of readFileSync(file, 'utf8').matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
-      const RED = { nodes: { registerType: (type: string, definition: { defaults?: Record<string, { value?: unknown }> }) => defaults.set(type, definition.defaults ?? {}) }, validators: inert, _: inert, settings: inert };
-      runInNewContext(script[1]!, { RED, $: inert, jQuery: inert, window: inert, document: inert });
+      const registerType = (type: string, definition: Partial<EditorDefinition>) =>
+        definitions.set(type, { category: String(definition.category), defaults: definition.defaults ?? {} });
+      runInNewContext(script[1]!, { RED: { nodes: { registerType }, validators: inert, _: inert, settings: inert }, $: inert, jQuery: inert, window: inert, document: inert });
     }
   }
-  return defaults;
+  return definitions;
 }
 
-const packageTypes = registeredTypes(htmlFilesUnder(join(repo, 'nodes')));
-const packageDefaults = editorDefaults(htmlFilesUnder(join(repo, 'nodes')));
+const packageDefinitions = editorDefinitions(htmlFilesUnder(join(repo, 'nodes')));
+const packageTypes = new Map([...packageDefinitions].map(([type, { category }]) => [type, category]));
 const coreTypes = registeredTypes(htmlFilesUnder(join(dirname(require.resolve('@node-red/nodes/package.json')), 'core')));
 const templates = readdirSync(flowsDir).filter((file) => file.endsWith('.json'));
 
@@ -91,8 +95,7 @@ describe('flow templates (flows/)', () => {
   }
 
   it('the editor defaults of the package\'s node types are read', () => {
-    assert.deepEqual([...packageDefaults.keys()].sort(), [...packageTypes.keys()].sort());
-    assert.ok('transport' in packageDefaults.get('uns-modbus-link')! && 'port' in packageDefaults.get('uns-sparkplug-edge')!);
+    assert.ok('transport' in packageDefinitions.get('uns-modbus-link')!.defaults && 'port' in packageDefinitions.get('uns-sparkplug-edge')!.defaults);
   });
 
   for (const file of templates) {
@@ -100,8 +103,8 @@ describe('flow templates (flows/)', () => {
     const tab = flow.find((node) => node.type === 'tab');
 
     it(`${file}: every node of the package sets every property of its editor defaults (the dialog opens complete)`, () => {
-      for (const node of flow.filter((n) => packageDefaults.has(n.type))) {
-        const missing = Object.keys(packageDefaults.get(node.type)!).filter((property) => !(property in node));
+      for (const node of flow.filter((n) => packageDefinitions.has(n.type))) {
+        const missing = Object.keys(packageDefinitions.get(node.type)!.defaults).filter((property) => !(property in node));
         assert.deepEqual(missing, [], `${file}: ${node.type} ${node.id} lacks ${missing.join(', ')}`);
       }
     });
@@ -112,18 +115,25 @@ describe('flow templates (flows/)', () => {
       for (const node of flow.filter((n) => packageTypes.has(n.type))) {
         for (const property of ['host', 'port'] as const) {
           if (!(property in node)) continue;
-          const where = `${file}: ${node.type} ${node.id} ${property} ${JSON.stringify(node[property])}`;
           const variable = /^\$\{(UNS_EDGE_(?:MQTT|SIM)_(?:HOST|PORT))\}$/.exec(String(node[property]))?.[1];
-          assert.ok(variable, `${where}: not a \${UNS_EDGE_…} variable`);
-          assert.ok(declared.has(variable), `${where}: ${variable} is not declared on the tab (without it Node-RED leaves the text as is)`);
-          // The tab's variables apply to the nodes on the tab: a config node without z is global.
+          assert.ok(variable, `${file}: ${node.type} ${node.id} ${property} ${JSON.stringify(node[property])}: not a \${UNS_EDGE_…} variable`);
+        }
+        // Every ${VAR} property: declared on the tab (else Node-RED leaves the text as is when the
+        // variable is set nowhere), and the node on the tab, since a config node without z is global.
+        for (const [property, value] of Object.entries(node)) {
+          const variable = /^\$\{(\w+)\}$/.exec(String(value))?.[1];
+          if (!variable) continue;
+          const where = `${file}: ${node.type} ${node.id} ${property} ${String(value)}`;
+          assert.ok(declared.has(variable), `${where}: ${variable} is not declared on the tab`);
           assert.equal(node.z, tab.id, `${where}: on the tab, so the tab's variables apply`);
         }
       }
+      const defaults: Record<string, string> = { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: '1883', UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: '5020' };
       for (const [name, { value, type }] of declared) {
         assert.equal(type, 'jsonata', `${name}: a JSONata fallback`);
-        const fallback = name.endsWith('_PORT') ? (name.includes('MQTT') ? '1883' : '5020') : '127.0.0.1';
-        assert.equal(value, `$env("$parent.${name}") ? $env("$parent.${name}") : "${fallback}"`, `${name}: the process environment, else ${fallback}`);
+        const fallback = /^\$env\("\$parent\.(\w+)"\) \? \$env\("\$parent\.(\w+)"\) : "([^"]+)"$/.exec(value);
+        assert.ok(fallback && fallback[1] === name && fallback[2] === name, `${name}: the process environment's value, else a default: ${value}`);
+        if (name in defaults) assert.equal(fallback[3], defaults[name], `${name}: the default of uns-edge demo/simulate`);
       }
     });
 
