@@ -15,7 +15,7 @@
  * exponentially from reconnectMinMs to reconnectMaxMs (default 5 s, so a device that is back is
  * found within seconds), with "equal jitter" (half fixed, half random) so that many gateways do not
  * reconnect in lock-step after a switch reboot. A device that accepts and drops at once never
- * proves the link, so it gets the back-off, not a busy loop. One 'outage' event is emitted per
+ * proves the link: after QUICK_RECONNECTS immediate retries it gets the back-off, not a busy loop. One 'outage' event is emitted per
  * outage (on the first failure after being connected, or on the first failed attempt) and one
  * 'restored' when a connection is up again: the node logs those (damped, lib/modbus/outage-log.ts),
  * never one line per request.
@@ -149,6 +149,9 @@ interface UnitHealth {
   askedAt: number;
 }
 
+/** Connections the device accepts and closes before sending anything that are retried at once, in a row. */
+const QUICK_RECONNECTS = 3;
+
 /** Another unit asked within this window shares the link: only then may the breaker suspend a unit. */
 export const SHARED_UNIT_WINDOW_MS = 10_000;
 
@@ -205,6 +208,8 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private readonly units = new Map<number, UnitHealth>();
   private nextTransactionId = 0;
   private reconnectAttempt = 0;
+  /** Connections in a row that the device accepted and closed before sending anything. */
+  private silentDrops = 0;
   /** When the current connection opened, and whether a frame arrived on it (it works). */
   private openedAt = 0;
   private heardOnConnection = false;
@@ -389,10 +394,17 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     // Garbage that broke the framing came from the device too: it is alive, the link worked.
     const spoke = this.heardOnConnection || error instanceof MbapFrameError;
     const worked = opened && (spoke || now() - this.openedAt >= this.reconnectMinMs);
-    if (worked) this.reconnectAttempt = 0;
-    if (this.reconnectAttempt === 0) {
-      // The first reconnect after a working link is immediate; what is queued waits for it.
-      this.reconnectAttempt = 1;
+    if (worked) {
+      this.reconnectAttempt = 0;
+      this.silentDrops = 0;
+    }
+    // The first reconnect after a working link is immediate; what is queued waits for it. A device
+    // that accepted the connection is reachable, so a few such drops in a row are retried at once
+    // too (a device that drops a connection now and then); then the back-off takes over.
+    const reachable = opened && !worked && this.silentDrops < QUICK_RECONNECTS;
+    if (reachable) this.silentDrops++;
+    if (reachable || this.reconnectAttempt === 0) {
+      this.reconnectAttempt = Math.max(1, this.reconnectAttempt);
       this.connect();
       return;
     }

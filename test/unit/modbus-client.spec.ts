@@ -168,8 +168,11 @@ describe('modbus client', () => {
     try {
       await until('backoff', () => c.state === 'backoff', 2000);
       assert.equal(await codeOf(read(c, 1)), 'not-connected', 'no queueing into a real outage');
+      const before = accepted;
       await sleep(450);
-      assert.ok(accepted >= 2 && accepted <= 5, `${accepted} connections in ~0.5 s with a 200 ms back-off`);
+      // A few immediate retries (the device accepted: reachable), then 100–200 ms, 200–400 ms, …
+      assert.ok(before <= 6, `${before} connections before the back-off`);
+      assert.ok(accepted - before <= 4, `${accepted - before} connections in ~0.5 s of back-off`);
     } finally {
       await new Promise((r) => dropper.close(r));
       server = await startModbusTcpServer({ port, model });
@@ -352,6 +355,21 @@ describe('modbus client', () => {
       const states: ConnectionState[] = [];
       c.on('state', (s) => states.push(s));
       for (let i = 0; i < 3; i++) assert.equal(await codeOf(read(c, 1)), 'connection-lost');
+      assert.ok(!states.includes('backoff'), states.join(' '));
+    });
+
+    it('a device that drops a fresh connection on its first request is retried at once, not after a back-off (issue 8)', async () => {
+      let requests = 0;
+      reply = (tid, unit, _pdu, s) => {
+        if (++requests <= 2) s.destroy();
+        else s.write(frame(tid, unit, Buffer.from([3, 2, 0, 9])));
+      };
+      const c = client({ port: (rogue.address() as net.AddressInfo).port, reconnectMinMs: 5000, reconnectMaxMs: 5000 });
+      const states: ConnectionState[] = [];
+      c.on('state', (s) => states.push(s));
+      assert.equal(await codeOf(read(c, 1)), 'connection-lost');
+      assert.equal(await codeOf(read(c, 1)), 'connection-lost');
+      assert.deepEqual(await read(c, 1), [9]);
       assert.ok(!states.includes('backoff'), states.join(' '));
     });
 
