@@ -194,10 +194,15 @@ export class OpcUaConnection extends EventEmitter {
         privateKeyFile: pki.privateKeyFile,
         securityMode: o.MessageSecurityMode[settings.securityMode],
         securityPolicy: o.SecurityPolicy[settings.securityPolicy],
-        endpointMustExist: true,
+        endpointMustExist: false,
         keepSessionAlive: true,
         keepAliveInterval: settings.keepAliveIntervalMs,
         defaultTransactionTimeout: settings.requestTimeoutMs,
+        // Socket-level timeout: node-opcua breaks an idle socket after half of it and gives up a HEL/ACK
+        // that gets no answer after all of it. Its default (60 s) left a reconnect attempt made during a
+        // blackhole hanging for a minute after the path came back; 4 keep-alive periods never idle out
+        // a live connection (keep-alive traffic at least every period).
+        transportTimeout: Math.max(4 * settings.keepAliveIntervalMs, settings.requestTimeoutMs),
         requestedSessionTimeout: Math.max(60_000, settings.keepAliveIntervalMs * 10),
         connectionStrategy: { maxRetry: -1, initialDelay: INITIAL_BACKOFF_MS, maxDelay: settings.maxBackoffMs, randomisationFactor: 0.1 },
         clientName: `uns-edge ${settings.endpointUrl}`,
@@ -213,13 +218,14 @@ export class OpcUaConnection extends EventEmitter {
       await client.connect(settings.endpointUrl);
       if (generation !== this.generation) throw new Error('superseded');
       const der = firstCertificate(client.serverCertificate);
-      if (der && settings.securityMode !== 'None') {
-        // The server's ApplicationDescription over the secured channel, before any credential is sent.
-        const endpoints = await client.getEndpoints();
-        const policyUri = o.SecurityPolicy[settings.securityPolicy];
-        const chosen = endpoints.find((e) => e.securityMode === o.MessageSecurityMode[settings.securityMode] && e.securityPolicyUri === policyUri) ?? endpoints[0];
-        this.checkServerCertificate(der, chosen?.server?.applicationUri ?? undefined);
-      }
+      // The server's endpoints over the channel just opened, before any credential is sent. Matched by
+      // mode and policy, not by URL: behind NAT, a proxy or a port forward the server advertises its
+      // own address (so endpointMustExist is off and this check replaces it).
+      const endpoints = await client.getEndpoints();
+      const policyUri = o.SecurityPolicy[settings.securityPolicy];
+      const chosen = endpoints.find((e) => e.securityMode === o.MessageSecurityMode[settings.securityMode] && e.securityPolicyUri === policyUri);
+      if (!chosen) throw new Error(`cannot find endpoint for securityMode=${settings.securityMode} policy=${settings.securityPolicy}`);
+      if (der && settings.securityMode !== 'None') this.checkServerCertificate(der, chosen.server?.applicationUri ?? undefined);
       const session = await client.createSession(this.identity());
       if (generation !== this.generation) {
         await session.close().catch(() => undefined);

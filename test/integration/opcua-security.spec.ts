@@ -65,7 +65,8 @@ describe('OPC UA client security (real node-opcua servers)', function () {
     await server.dispose();
     server = await startTestServer({ securityModes: [opcua.MessageSecurityMode.None], securityPolicies: [opcua.SecurityPolicy.None] });
     failure = await connectTrusted({});
-    assert.equal(failure?.kind, 'endpoint-not-offered', failure?.explanation);
+    // node-opcua's None-only server refuses the secure channel itself, or offers no such endpoint: either way, said so
+    assert.ok(['endpoint-not-offered', 'security-mode-rejected'].includes(failure?.kind ?? ''), failure?.explanation);
     await connection!.close();
     failure = await connectTrusted({ securityMode: 'None', securityPolicy: 'None' });
     assert.equal(failure, undefined, failure?.explanation);

@@ -1,0 +1,40 @@
+/**
+ * A TCP proxy of the test's own between client and OPC UA server that can blackhole the path:
+ * sockets stay open but no byte passes in either direction (a cut network, a half-open connection),
+ * then the path comes back.
+ */
+import { createConnection, createServer, Server, Socket } from 'node:net';
+
+export interface TcpProxy {
+  port: number;
+  blackhole(on: boolean): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  let holed = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((inbound) => {
+    const outbound = createConnection({ host: '127.0.0.1', port: targetPort });
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.on('data', (d) => { if (!holed) outbound.write(d); });
+    outbound.on('data', (d) => { if (!holed) inbound.write(d); });
+  });
+  await new Promise<void>((r) => server.listen(0, () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    blackhole: (on) => { holed = on; },
+    close: () => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
