@@ -38,6 +38,10 @@ interface HelperNode { on(event: string, fn: (arg: unknown) => void): void; rece
 
 const ROOT = join(__dirname, '..', '..');
 const TEMPLATES = readdirSync(join(ROOT, 'flows')).filter((file) => file.endsWith('.json'));
+/** Templates deployed by their own test, with the peer they need. */
+const DEPLOYED_ELSEWHERE: Record<string, string> = {
+  'opcua-drive.json': 'the simulated OPC UA server: test/integration/sim-opcua-template.spec.ts',
+};
 const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
 const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
 const PACKAGE_NODES = [unsNodes, modbusNodes, driveNodes, sparkplugNodes, fastpollNodes];
@@ -63,7 +67,15 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
   let plant: SimulatedPlantHandle;
   let broker: AedesBroker;
   let userDir: string;
-  const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]));
+  /** Process environment values changed by a test, as they were before it. */
+  const saved = new Map<string, string | undefined>();
+  function setEnvironment(changes: Record<string, string | undefined>): void {
+    for (const [name, value] of Object.entries(changes)) {
+      if (!saved.has(name)) saved.set(name, process.env[name]);
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 
   before(async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 4 });
@@ -74,10 +86,11 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
   });
   afterEach(async () => {
     await helper.unload();
-    for (const name of VARIABLES) {
-      if (saved[name] === undefined) delete process.env[name];
-      else process.env[name] = saved[name];
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
     }
+    saved.clear();
   });
   after(async () => {
     await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
@@ -87,9 +100,9 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
     rmSync(userDir, { recursive: true, force: true });
   });
 
-  for (const file of TEMPLATES) {
+  for (const file of TEMPLATES.filter((name) => !(name in DEPLOYED_ELSEWHERE))) {
     it(`${file}: with UNS_EDGE_* set, connects to that broker and plant`, async () => {
-      Object.assign(process.env, {
+      setEnvironment({
         UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port),
         UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
       });
@@ -114,10 +127,11 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
   }
 
   for (const file of TEMPLATES) {
-    it(`${file}: with no UNS_EDGE_* set, the tab gives 127.0.0.1:5020 for the plant and 127.0.0.1:1883 for the broker`, async () => {
-      for (const name of VARIABLES) delete process.env[name];
+    it(`${file}: with no UNS_EDGE_* set, the tab's variables take their defaults (plant 127.0.0.1:5020, broker 127.0.0.1:1883)`, async () => {
       const tab = readTemplate(file).find((node) => node.type === 'tab')!;
-      const declared = ((tab.env ?? []) as Array<{ name: string }>).map((v) => v.name);
+      const variables = (tab.env ?? []) as Array<{ name: string; value: string }>;
+      const declared = variables.map((v) => v.name);
+      setEnvironment(Object.fromEntries([...VARIABLES, ...declared].map((name) => [name, undefined])));
       assert.ok(declared.length > 0, 'the tab declares its variables');
       // An inject on the template's tab reads the variables as any node there sees them.
       const probe = {
@@ -129,7 +143,11 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
       (helper.getNode('probe') as HelperNode).receive({});
       const msg = await seen;
       const defaults: Record<string, string> = { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: '1883', UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: '5020' };
-      for (const name of declared) assert.equal(msg[name], defaults[name], name);
+      for (const { name, value } of variables) {
+        // Other variables (another plant's address): the default the tab's expression names.
+        const expected = defaults[name] ?? /: "([^"]+)"$/.exec(value)?.[1];
+        assert.equal(msg[name], expected, name);
+      }
     });
   }
 });
