@@ -1,0 +1,95 @@
+/**
+ * The pure parts of lib/opcua (no server): settings validation, failure classification (which side
+ * refused), certificate checks, value conversion for tag batches and writes.
+ */
+import { strict as assert } from 'node:assert';
+import { runInNewContext } from 'node:vm';
+import { checkServerCertificate, describeCertificate } from '../../lib/opcua/certificates';
+import { classifyFailure, needsAction } from '../../lib/opcua/errors';
+import { settingsFrom, validateSettings, securityWarnings } from '../../lib/opcua/settings';
+import { BuiltInType, coerceForWrite, fromVariant, qualityOf } from '../../lib/opcua/values';
+import { makeCertificate } from '../helpers/opcua-client-harness';
+
+describe('lib/opcua settings', () => {
+  it('defaults to SignAndEncrypt + Basic256Sha256, anonymous, no TOFU, keep-alive 2 s', () => {
+    const s = settingsFrom({ endpointUrl: 'opc.tcp://plc:4840' });
+    assert.deepEqual([s.securityMode, s.securityPolicy, s.identity.type, s.trustOnFirstUse, s.keepAliveIntervalMs], ['SignAndEncrypt', 'Basic256Sha256', 'anonymous', false, 2000]);
+    assert.deepEqual(validateSettings(s), []);
+  });
+  it('refuses deprecated policies without the tick, None policy with a secure mode, and non-opc.tcp URLs', () => {
+    assert.match(validateSettings(settingsFrom({ endpointUrl: 'opc.tcp://plc:4840', securityPolicy: 'Basic256' })).join(), /deprecated .*allow deprecated policy/);
+    assert.deepEqual(validateSettings(settingsFrom({ endpointUrl: 'opc.tcp://plc:4840', securityPolicy: 'Basic128Rsa15', allowDeprecated: true })), []);
+    assert.match(validateSettings(settingsFrom({ endpointUrl: 'opc.tcp://plc:4840', securityPolicy: 'None' })).join(), /policy None goes with security mode None only/);
+    assert.match(validateSettings(settingsFrom({ endpointUrl: 'http://plc:4840' })).join(), /must start with opc\.tcp/);
+    assert.match(validateSettings(settingsFrom({ endpointUrl: 'opc.tcp://plc', userIdentity: 'username' }, { user: '' })).join(), /user name is empty/);
+  });
+  it('warns about None, deprecated policies and trust on first use', () => {
+    const w = securityWarnings(settingsFrom({ endpointUrl: 'opc.tcp://p', securityMode: 'None', securityPolicy: 'None', trustOnFirstUse: true }));
+    assert.equal(w.length, 2);
+    assert.match(w.join('\n'), /security mode None.*\n.*trust on first use/);
+  });
+});
+
+describe('lib/opcua failure classification (which side refused)', () => {
+  const cases: Array<[string, string, string]> = [
+    ['server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)', 'server-certificate-untrusted', 'client'],
+    ['server Certificate verification failed with err BadCertificateTimeInvalid (0x80140000)', 'server-certificate-time', 'client'],
+    ['server Certificate verification failed with err BadCertificateRevoked', 'server-certificate-revoked', 'client'],
+    ['The connection has been rejected by server: BadSecurityChecksFailed (0x80130000)', 'client-certificate-rejected', 'server'],
+    ['cannot find endpoint for securityMode=None policy=None', 'endpoint-not-offered', 'configuration'],
+    ['BadUserAccessDenied (0x801f0000)', 'access-denied', 'server'],
+    ['BadIdentityTokenRejected', 'user-certificate-rejected', 'server'],
+    ['connect ECONNREFUSED 127.0.0.1:4840', 'unreachable', 'network'],
+  ];
+  for (const [message, kind, side] of cases) {
+    it(`${kind}: ${message.slice(0, 60)}`, () => {
+      const f = classifyFailure(new Error(message));
+      assert.deepEqual([f.kind, f.side], [kind, side]);
+    });
+  }
+  it('certificate, identity and policy refusals need a person; unreachable does not', () => {
+    assert.equal(needsAction(classifyFailure(new Error('BadSecurityChecksFailed'))), true);
+    assert.equal(needsAction(classifyFailure(new Error('ECONNREFUSED'))), false);
+  });
+});
+
+describe('lib/opcua certificate checks', function () {
+  this.timeout(30_000);
+  it('names thumbprint, application URI and hosts; refuses a wrong URI, host and validity; warns 30 days ahead', async () => {
+    const soon = await makeCertificate({ applicationUri: 'urn:plc:server', dns: ['plc.local'], startDate: new Date(Date.now() - 340 * 86_400_000), validityDays: 350 });
+    const info = describeCertificate(soon.der);
+    assert.equal(info.applicationUri, 'urn:plc:server');
+    assert.deepEqual(info.dnsNames, ['plc.local']);
+    assert.match(info.thumbprint, /^[0-9a-f]{40}$/);
+    const ok = checkServerCertificate(soon.der, { host: 'plc.local', applicationUri: 'urn:plc:server' });
+    assert.deepEqual(ok.problems, []);
+    assert.ok(ok.expiresSoon && ok.expiresSoon.days <= 10, JSON.stringify(ok));
+    const bad = checkServerCertificate(soon.der, { host: '10.0.0.9', applicationUri: 'urn:other', now: Date.now() + 30 * 86_400_000 });
+    assert.deepEqual(bad.problems.map((p) => p.kind), ['expired', 'uri-mismatch', 'hostname-mismatch']);
+  });
+});
+
+describe('lib/opcua values', () => {
+  it('StatusCode classes → quality (Part 4 §7.39.1)', () => {
+    assert.equal(qualityOf(0), 'good');
+    assert.equal(qualityOf(0x40000000), 'uncertain');
+    assert.equal(qualityOf(0x80340000), 'bad');
+  });
+  it('Variant → tag value: Int64 beyond 2^53 as BigInt, arrays and NaN refused', () => {
+    assert.deepEqual(fromVariant({ dataType: BuiltInType.Int64, value: [0x7fffffff, 0xffffffff] }), { ok: true, value: 9223372036854775807n, type: 'Int64' });
+    assert.deepEqual(fromVariant({ dataType: BuiltInType.Int64, value: [0xffffffff, 0xfffffffe] }), { ok: true, value: -2, type: 'Int64' });
+    assert.equal(fromVariant({ dataType: BuiltInType.Double, value: NaN }).ok, false);
+    assert.equal(fromVariant({ dataType: BuiltInType.Double, arrayType: 1, value: [1, 2] }).ok, false);
+  });
+  it('write coercion: strict types, integer ranges, Float range, EURange, BigInt to 64-bit words', () => {
+    const int32 = { builtIn: BuiltInType.Int32 };
+    assert.deepEqual(coerceForWrite(5, int32), { ok: true, value: 5, display: '5' });
+    for (const v of ['5', 1.5, 2 ** 31, NaN, true, null, {}]) assert.equal(coerceForWrite(v, int32).ok, false, String(v));
+    assert.equal(coerceForWrite(-1, { builtIn: BuiltInType.UInt16 }).ok, false);
+    assert.equal(coerceForWrite(1e39, { builtIn: BuiltInType.Float }).ok, false);
+    assert.equal(coerceForWrite(1500.0001, { builtIn: BuiltInType.Double, euRange: { low: 0, high: 1500 } }).ok, false);
+    assert.equal(coerceForWrite(1500, { builtIn: BuiltInType.Double, euRange: { low: 0, high: 1500 } }).ok, true);
+    assert.deepEqual(coerceForWrite(-1n, { builtIn: BuiltInType.Int64 }), { ok: true, value: [0xffffffff, 0xffffffff], display: '-1' });
+    assert.equal(coerceForWrite(runInNewContext('1 === 1'), { builtIn: BuiltInType.Boolean }).ok, true);
+  });
+});
