@@ -93,3 +93,14 @@ describe('lib/opcua values', () => {
     assert.equal(coerceForWrite(runInNewContext('1 === 1'), { builtIn: BuiltInType.Boolean }).ok, true);
   });
 });
+
+describe('nodes/opcua start cost', function () {
+  this.timeout(60_000);
+  it('loading the node set does not load node-opcua (it is loaded on first use only)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    const script = "require('./nodes/opcua/opcua.ts'); process.stdout.write(String(Object.keys(require.cache).filter((k) => /node_modules\\/node-opcua/.test(k)).length))";
+    const loaded = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: `${__dirname}/../..`, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.equal(loaded.trim().split('\n').pop(), '0');
+  });
+});
