@@ -1,0 +1,164 @@
+/**
+ * uns-conduit in a Node-RED runtime (node-red-node-test-helper): a real core function node builds
+ * the messages (another JS realm); partial batches, an all-or-nothing write, island from a message
+ * and from the admin API, the policy export with its hash, a hot reload, an invalid policy that
+ * lets nothing cross, /metrics, and the audit folder verifying after it all.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import zonesNodes = require('../../nodes/zones/zones');
+import { metricsRegistry } from '../../lib/runtime/metrics';
+import { verifyAuditDir } from '../../lib/zones/audit-verify';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
+
+interface TestHelper {
+  init(nodeRedPath: string): void;
+  startServer(done: () => void): void;
+  stopServer(done: () => void): void;
+  load(nodes: unknown, flow: object[]): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): unknown;
+  request(): {
+    get(path: string): Promise<{ status: number; body: any }>;
+    post(path: string): { send(body: unknown): Promise<{ status: number; body: any }> };
+  };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper') as TestHelper;
+helper.init(require.resolve('node-red'));
+
+interface HelperNode {
+  on(event: string, fn: (arg: any) => void): void;
+  receive(msg: object): void;
+  status: { lastArg?: unknown };
+}
+
+const ASSET = 'acme/plant1/press/line2/cell1/drive7';
+const POLICY = {
+  rules: [
+    { id: 'setpoint', operation: ['write'], principal: { id: ['mqtt:mes-01*'] }, metric: ['speedSetpoint'], value: { type: 'number', min: 0, max: 1500, maxStep: 100 }, action: 'allow' },
+    { id: 'reset-alert', operation: ['command'], metric: ['faultReset'], action: 'allow-and-alert' },
+  ],
+};
+
+function collector(node: HelperNode) {
+  const got: any[] = [];
+  node.on('input', (msg) => got.push(msg));
+  return got;
+}
+
+async function until(what: string, check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('uns-conduit node', function () {
+  let dir: string;
+  before((done) => { helper.startServer(done); });
+  after((done) => { helper.stopServer(done); });
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'uns-conduit-node-')); });
+  afterEach(async () => {
+    await helper.unload();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function flow(policy: unknown, extra: Record<string, unknown> = {}, func = 'return msg;') {
+    return [
+      { id: 'it', type: 'uns-zone', name: 'enterprise', level: '4', slt: '2,2,2,2,2,1,1' },
+      { id: 'ot', type: 'uns-zone', name: 'ot-cell-1', level: '1', slt: '3,3,3,2,3,2,3' },
+      { id: 'fn', type: 'function', func, outputs: 1, wires: [['c']], x: 100, y: 100, z: 'f1' },
+      { id: 'c', type: 'uns-conduit', name: 'it-to-ot', sourceZone: 'it', destinationZone: 'ot', traffic: 'auto', policy: JSON.stringify(policy), auditDir: dir, wires: [['passed'], ['decisions']], x: 300, y: 100, z: 'f1', ...extra },
+      { id: 'passed', type: 'helper', z: 'f1' },
+      { id: 'decisions', type: 'helper', z: 'f1' },
+      { id: 'f1', type: 'tab' },
+    ];
+  }
+
+  it('passes an allowed write built in a function node, refuses a write with one bad metric as a whole, alerts on allow-and-alert', async () => {
+    const func = `msg.payload = msg.payload.kind === 'cmd' ? { command: 'faultReset' } : msg.payload.kind === 'ok'
+      ? { speedSetpoint: 100 } : { speedSetpoint: 120, accelRate: 5 };
+      msg.principal = { via: 'mqtt', id: 'mqtt:mes-01 (user mes)' }; msg.topic = ${JSON.stringify(ASSET)}; return msg;`;
+    await helper.load([zonesNodes, functionNode], flow(POLICY, {}, func));
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const fn = helper.getNode('fn') as HelperNode;
+    fn.receive({ payload: { kind: 'ok' } });
+    fn.receive({ payload: { kind: 'mixed' } });
+    fn.receive({ payload: { kind: 'cmd' } });
+    await until('3 outcomes', () => passed.length + decisions.length >= 4);
+    assert.deepEqual(passed.map((m) => m.payload), [{ speedSetpoint: 100 }, { command: 'faultReset' }]);
+    const refused = decisions.find((m) => m.payload.result === 'deny');
+    assert.match(refused.payload.reason, /whole or not at all; "accelRate"/);
+    assert.equal(refused.payload.values, undefined);
+    assert.equal(decisions.find((m) => m.payload.alert === true)?.payload.ruleIds[0], 'reset-alert');
+    const metrics = await metricsRegistry.getSingleMetricAsString('uns_edge_conduit_decisions_total');
+    assert.match(metrics, /uns_edge_conduit_decisions_total\{conduit="it-to-ot",result="allowed"\} 2/);
+    assert.match(metrics, /uns_edge_conduit_decisions_total\{conduit="it-to-ot",result="denied"\} 1/);
+  });
+
+  it('island: a message switches it on; off by message only when allowed; the admin API switches it and exports the policy hash', async () => {
+    await helper.load([zonesNodes, functionNode], flow(POLICY));
+    const conduit = helper.getNode('c') as HelperNode;
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const write = { topic: ASSET, payload: { speedSetpoint: 10 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } };
+    conduit.receive({ topic: 'uns-edge/conduit/island', payload: { island: true } });
+    conduit.receive(write);
+    await until('island denial', () => decisions.length === 1);
+    assert.equal(decisions[0].payload.category, 'island');
+    conduit.receive({ topic: 'uns-edge/conduit/island', payload: { island: false } });
+    conduit.receive({ ...write, payload: { speedSetpoint: 11 } });
+    await until('still island', () => decisions.length === 2);
+    assert.equal(decisions[1].payload.category, 'island');
+
+    const off = await helper.request().post('/uns-edge/conduits/c/island').send({ island: false });
+    assert.deepEqual(off.body, { island: false });
+    conduit.receive({ ...write, payload: { speedSetpoint: 12 } });
+    await until('passed after island off', () => passed.length === 1);
+
+    const exported = await helper.request().get('/uns-edge/conduits/c/policy');
+    assert.match(exported.body.hash, /^[0-9a-f]{64}$/);
+    assert.equal(exported.body.policy.rules.length, 2);
+    const reload = await helper.request().post('/uns-edge/conduits/c/policy').send({ rules: [{ id: 'bad', action: 'maybe' }] });
+    assert.equal(reload.status, 400);
+    assert.match(reload.body.problems[0], /rule 1 \(bad\) field action/);
+    const emptied = await helper.request().post('/uns-edge/conduits/c/policy').send({ rules: [] });
+    assert.notEqual(emptied.body.hash, exported.body.hash);
+    conduit.receive({ ...write, payload: { speedSetpoint: 13 } });
+    await until('denied after reload', () => decisions.length === 3);
+    await helper.unload();
+    const report = verifyAuditDir(dir);
+    assert.deepEqual(report.findings, []);
+    assert.ok(report.records >= 6, `records ${report.records}`);
+  });
+
+  it('a malformed policy: red status naming rule and field, nothing crosses', async () => {
+    await helper.load([zonesNodes, functionNode], flow({ rules: [{ id: 'w', operation: ['write'], action: 'allow' }] }));
+    const conduit = helper.getNode('c') as HelperNode & { policyProblem?: string };
+    assert.match(conduit.policyProblem ?? '', /rule 1 \(w\) field value/);
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    conduit.receive({ topic: ASSET, payload: { speedSetpoint: 1 } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(passed.length + decisions.length, 0);
+  });
+
+  it('partial tag batch on an OT→IT conduit: only allowed metrics (and their meta) pass, the decision lists the dropped ones', async () => {
+    const f = flow({ rules: [{ id: 'tele', operation: ['read'], metric: ['Current', 'Speed'], action: 'allow' }] });
+    Object.assign(f[3], { sourceZone: 'ot', destinationZone: 'it' });
+    await helper.load([zonesNodes, functionNode], f);
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    (helper.getNode('c') as HelperNode).receive({ topic: ASSET, payload: { Current: 1, Speed: 2, Recipe: 'x' }, meta: { Current: { unit: 'A' }, Recipe: { unit: '' } } });
+    await until('partial', () => passed.length === 1 && decisions.length === 1);
+    assert.deepEqual(passed[0].payload, { Current: 1, Speed: 2 });
+    assert.deepEqual(passed[0].meta, { Current: { unit: 'A' } });
+    assert.deepEqual(decisions[0].payload.dropped, [{ metric: 'Recipe', ruleId: null, reason: 'no rule allows it (default deny)' }]);
+  });
+});
