@@ -5,6 +5,23 @@ import type { SimulatedPlantHandle, StartSimulatedPlantOptions } from '../sim/in
 import type { CliOpcUaServer, CliOpcUaServerOptions } from '../sim/opcua-cli';
 import { StartupError } from './listen';
 
+/**
+ * The value of `simulate --ports`: ports separated by commas, a range as FIRST-LAST
+ * ("5020,5021", "5020-5023"); 0 picks a free port. Throws a RangeError naming the bad part.
+ */
+export function parsePortList(text: string): number[] {
+  const ports: number[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    const [first, last] = range ? [Number(range[1]), Number(range[2])] : [Number(part), Number(part)];
+    if (part === '' || !Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last > 65535 || last < first) {
+      throw new RangeError(`--ports ${text}: "${part}" is not a port in 0..65535 or a range FIRST-LAST`);
+    }
+    for (let port = first; port <= last; port++) ports.push(port);
+  }
+  return ports;
+}
+
 export async function startPlant(options: StartSimulatedPlantOptions): Promise<SimulatedPlantHandle> {
   const { startSimulatedPlant } = require('../sim/index') as typeof import('../sim/index');
   try {

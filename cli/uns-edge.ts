@@ -22,7 +22,7 @@ import { startEmbeddedBroker } from './embedded-broker';
 import { StartupError } from './listen';
 import { log } from './log';
 import { startNodeRed, type NodeRedServer } from './node-red-server';
-import { startOpcUaPlant, startPlant } from './simulated-plant';
+import { parsePortList, startOpcUaPlant, startPlant } from './simulated-plant';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -90,7 +90,8 @@ const COMMANDS: Record<string, Command> = {
       host: { type: 'string', value: 'H', help: `address to listen on (default ${LOOPBACK})` },
       port: { type: 'string', value: 'N', help: `Modbus TCP port (env UNS_EDGE_SIM_PORT, default ${DEFAULT_SIM_PORT}; 0 picks a free one)` },
       'opcua-port': OPCUA_PORT_OPTION,
-      drives: { type: 'string', value: 'N', help: 'number of drives, one Modbus unit id each (default 4)' },
+      ports: { type: 'string', value: 'LIST', help: 'several Modbus TCP ports instead of --port, e.g. 5020,5021 or 5020-5023; the drives are split evenly' },
+      drives: { type: 'string', value: 'N', help: 'number of drives, one Modbus unit id each, at most 247 per port (default 4)' },
       seed: { type: 'string', value: 'N', help: 'random seed of the drives\' noise (default 1)' },
       ...HELP_OPTION,
     },
@@ -133,6 +134,15 @@ function integerOption(value: string | boolean | undefined, name: string, minimu
   const number = Number(value);
   if (!Number.isInteger(number) || number < minimum) throw new UsageError(`${name} ${value}: expected an integer ≥ ${minimum}`);
   return number;
+}
+
+/** The result of parsing an option, its error as a usage error. */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function stringOption(value: string | boolean | undefined): string | undefined {
@@ -303,6 +313,7 @@ async function runSimulate(values: Record<string, string | boolean | undefined>)
   const plant = await startPlant({
     host,
     port,
+    ports: typeof values.ports === 'string' ? usage(() => parsePortList(values.ports as string)) : undefined,
     drives: integerOption(values.drives, '--drives', 1),
     seed: integerOption(values.seed, '--seed', 0),
   });

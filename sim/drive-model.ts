@@ -208,6 +208,8 @@ export class DriveModel {
   private hours: number;
   private energy: number;
   private activeFault: DriveFaultName = 'none';
+  /** Bumped by every change a register could show (commands, parameters, faults, physics steps). */
+  private changes = 0;
 
   constructor(options: DriveModelOptions) {
     this.ratings = Object.freeze({ ...simulatedDriveProfile.ratings, ...options.ratings });
@@ -246,6 +248,7 @@ export class DriveModel {
 
   /** Apply a control word (by name). A 0→1 edge of faultReset resets a fault whose cause has cleared. */
   setControl(control: DriveControl): void {
+    this.changes++;
     const resetEdge = control.faultReset && !this.controlState.faultReset;
     this.controlState = { ...control };
     if (!control.run) this.awaitingRunEdge = false;
@@ -261,6 +264,7 @@ export class DriveModel {
 
   /** Reset a latched fault if its cause has cleared; true when the drive is fault-free afterwards. */
   resetFault(): boolean {
+    this.changes++;
     const r = this.ratings;
     const cleared: Record<DriveFaultName, boolean> = {
       none: true,
@@ -274,19 +278,24 @@ export class DriveModel {
   }
 
   get setpointRpm(): number { return this.setpoint; }
-  set setpointRpm(rpm: number) { this.setpoint = nonNegativeFinite(rpm, 'setpointRpm'); }
+  set setpointRpm(rpm: number) { this.setpoint = nonNegativeFinite(rpm, 'setpointRpm'); this.changes++; }
   get accelRpmPerS(): number { return this.accel; }
-  set accelRpmPerS(rate: number) { this.accel = DriveModel.positiveRate(rate, 'accelRpmPerS'); }
+  set accelRpmPerS(rate: number) { this.accel = DriveModel.positiveRate(rate, 'accelRpmPerS'); this.changes++; }
   get decelRpmPerS(): number { return this.decel; }
-  set decelRpmPerS(rate: number) { this.decel = DriveModel.positiveRate(rate, 'decelRpmPerS'); }
+  set decelRpmPerS(rate: number) { this.decel = DriveModel.positiveRate(rate, 'decelRpmPerS'); this.changes++; }
+
+  /** Changes so far: equal revisions mean equal registers, so a register image can be reused (sim/plant.ts). */
+  get revision(): number { return this.changes; }
 
   injectFault(injection: FaultInjection): void {
+    this.changes++;
     if (injection.kind === 'wear') this.injected.wearMultiplier = nonNegativeFinite(injection.multiplier, 'wear multiplier');
     else this.injected[injection.kind] = true;
   }
 
   /** Remove an injected condition (all when kind is omitted). A latched trip stays until a fault reset. */
   clearInjection(kind?: FaultInjectionKind): void {
+    this.changes++;
     const all = kind === undefined;
     if (all || kind === 'overcurrent') this.injected.overcurrent = false;
     if (all || kind === 'overtemperature') this.injected.overtemperature = false;
@@ -349,6 +358,7 @@ export class DriveModel {
   /** Advance the simulation by dtSeconds (split into equal sub-steps of at most physics.maxSubStepS). */
   step(dtSeconds: number): void {
     nonNegativeFinite(dtSeconds, 'dtSeconds');
+    this.changes++;
     const count = Math.ceil(dtSeconds / this.physics.maxSubStepS);
     for (let i = 0; i < count; i++) this.subStep(dtSeconds / count);
   }

@@ -2,7 +2,10 @@
  * N simulated drives served as one ModbusDataModel: one TCP port, one unit id per drive (1..N), as
  * drives behind a Modbus TCP gateway or on one RS-485 segment are addressed (Modbus Messaging on
  * TCP/IP Implementation Guide v1.0b §4.4.2: the unit identifier selects the device behind the server).
- * A shared physics tick steps every drive by the time actually elapsed.
+ * A shared physics tick (PlantClock: one timer for the drives of every port) steps every drive by
+ * the time actually elapsed. The tick allocates nothing; the input registers of a drive are encoded
+ * into its register image at most once per change of the drive (DriveModel.revision), on the first
+ * read after it, so a poll of many drives costs a copy, not an encoding.
  */
 import { ModbusDataModel, ModbusException, ModbusExceptionCode, ModbusTable, WritableTable } from '../lib/modbus/data-model';
 import { DriveModel, DriveModelOptions, FaultInjection, FaultInjectionKind, LoadProfile } from './drive-model';
@@ -11,6 +14,8 @@ import { DriveRegisterMap } from './register-map';
 
 /** Unit ids a Modbus serial line allows for devices (Modbus over Serial Line v1.02 §2.2): 1..247. */
 export const MAX_DRIVES = 247;
+/** Demo setpoints step down 30 rpm per round of the four demo machines, for this many rounds, then repeat. */
+const SETPOINT_ROUNDS = 20;
 export const DEFAULT_TICK_MS = 100;
 export const DEFAULT_SEED = 1;
 /** A tick never advances the physics by more than this (e.g. after the host slept). */
@@ -27,6 +32,11 @@ export interface SimulatedPlantOptions {
   autoStart?: boolean;
   /** Per-drive overrides of the demo defaults, index 0 = unit 1. */
   driveOptions?: Partial<DriveModelOptions>[];
+  /**
+   * Index of unit 1's drive in a larger plant (default 0): the plant served on a second port continues
+   * the demo machines and seeds where the first port's plant ended, instead of repeating them.
+   */
+  firstDriveIndex?: number;
 }
 
 interface DemoDrive {
@@ -44,10 +54,14 @@ const DEMO_DRIVES: readonly DemoDrive[] = [
   { setpointRpm: 1050, load: { kind: 'constant', baseFraction: 0.45, variationPeriodS: 90 }, initialWearHours: 200, initialRunHours: 310 },
 ];
 
-/** The default options of drive `index` (0-based): a demo machine, a seed derived from the plant's. */
+/**
+ * The default options of drive `index` (0-based): a demo machine, a seed derived from the plant's.
+ * Setpoints step down 30 rpm per round of the demo machines and wrap after SETPOINT_ROUNDS rounds,
+ * so any index gets a setpoint inside the profile's range (the lowest is 900 − 19·30 = 330 rpm).
+ */
 export function demoDriveOptions(index: number, seed: number): DriveModelOptions {
   const demo = DEMO_DRIVES[index % DEMO_DRIVES.length];
-  const round = Math.floor(index / DEMO_DRIVES.length);
+  const round = Math.floor(index / DEMO_DRIVES.length) % SETPOINT_ROUNDS;
   return {
     seed: (Math.imul(seed, 0x9e3779b1) + Math.imul(index + 1, 0x85ebca6b)) >>> 0,
     setpointRpm: demo.setpointRpm - 30 * round,
@@ -58,12 +72,45 @@ export function demoDriveOptions(index: number, seed: number): DriveModelOptions
   };
 }
 
+/**
+ * One real-time timer that steps the drives of several plants (one plant per Modbus port) by the
+ * time actually elapsed. Unref'd: the tick alone keeps no process alive.
+ */
+export class PlantClock {
+  private timer: NodeJS.Timeout | undefined;
+  private lastTick = 0;
+
+  constructor(private readonly plants: readonly SimulatedPlant[], readonly tickMs: number = plants[0]?.tickMs ?? DEFAULT_TICK_MS) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.lastTick = performance.now();
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const dtSeconds = Math.min(MAX_TICK_SECONDS, (now - this.lastTick) / 1000);
+    this.lastTick = now;
+    for (const plant of this.plants) plant.step(dtSeconds);
+  }
+}
+
 export class SimulatedPlant implements ModbusDataModel {
   readonly drives: readonly DriveModel[];
   readonly registerMap: DriveRegisterMap;
   readonly tickMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private lastTick = 0;
+  /** The clock of start(); a plant served with others on several ports is ticked by their shared PlantClock instead. */
+  private clock: PlantClock | undefined;
+  /** Input registers of each drive as of imageRevisions[i] (DriveModel.revision), encoded on demand. */
+  private readonly inputImages: Uint16Array[];
+  private readonly imageRevisions: number[];
 
   constructor(options: SimulatedPlantOptions = {}, profile: DriveProfile = simulatedDriveProfile) {
     const count = options.drives ?? 4;
@@ -73,12 +120,17 @@ export class SimulatedPlant implements ModbusDataModel {
     this.tickMs = options.tickMs ?? DEFAULT_TICK_MS;
     if (!(this.tickMs >= 1 && this.tickMs <= 60_000)) throw new RangeError(`simulated plant: tickMs must be in 1..60000, got ${this.tickMs}`);
     const seed = options.seed ?? DEFAULT_SEED;
+    const firstIndex = options.firstDriveIndex ?? 0;
+    if (!Number.isInteger(firstIndex) || firstIndex < 0) throw new RangeError(`simulated plant: firstDriveIndex must be an integer ≥ 0, got ${firstIndex}`);
     this.registerMap = new DriveRegisterMap(profile);
     this.drives = Array.from({ length: count }, (_, i) => {
-      const drive = new DriveModel({ ...demoDriveOptions(i, seed), ratings: profile.ratings, ...options.driveOptions?.[i] });
+      const drive = new DriveModel({ ...demoDriveOptions(firstIndex + i, seed), ratings: profile.ratings, ...options.driveOptions?.[i] });
       if (options.autoStart ?? true) drive.start();
       return drive;
     });
+    const imageLength = this.registerMap.imageLength('input');
+    this.inputImages = this.drives.map(() => new Uint16Array(imageLength));
+    this.imageRevisions = this.drives.map(() => -1);
   }
 
   /** The drive at a unit id; throws RangeError for an id the plant does not have. */
@@ -93,21 +145,14 @@ export class SimulatedPlant implements ModbusDataModel {
     for (const drive of this.drives) drive.step(dtSeconds);
   }
 
-  /** Tick the physics in real time (unref'd: the tick alone keeps no process alive). */
+  /** Tick the physics in real time on a clock of its own (unref'd: the tick alone keeps no process alive). */
   start(): void {
-    if (this.timer) return;
-    this.lastTick = performance.now();
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      this.step(Math.min(MAX_TICK_SECONDS, (now - this.lastTick) / 1000));
-      this.lastTick = now;
-    }, this.tickMs);
-    this.timer.unref();
+    this.clock ??= new PlantClock([this]);
+    this.clock.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.clock?.stop();
   }
 
   /** Set a writable parameter (e.g. speedSetpoint) in engineering units; refused like a Modbus write out of range. */
@@ -140,7 +185,17 @@ export class SimulatedPlant implements ModbusDataModel {
   read(unitId: number, table: ModbusTable, address: number, quantity: number): number[] {
     const drive = this.driveBehindGateway(unitId);
     if (table === 'coil' || table === 'discrete') throw this.noBitTables(table);
-    return this.registerMap.read(drive, table, address, quantity);
+    if (table === 'holding') return this.registerMap.read(drive, table, address, quantity);
+    this.registerMap.checkMapped(table, address, quantity);
+    const index = unitId - 1;
+    const image = this.inputImages[index];
+    if (this.imageRevisions[index] !== drive.revision) {
+      this.registerMap.encodeImage(drive, table, image);
+      this.imageRevisions[index] = drive.revision;
+    }
+    const words = new Array<number>(quantity);
+    for (let i = 0; i < quantity; i++) words[i] = image[address + i];
+    return words;
   }
 
   write(unitId: number, table: WritableTable, address: number, values: number[]): void {

@@ -91,6 +91,24 @@ export class DriveRegisterMap {
     return this.faultCodes.get(name) as number;
   }
 
+  /** One past the highest register address of a table: the length of a register image of it. */
+  imageLength(table: RegisterTable): number {
+    return Math.max(0, ...[...this.slots[table].keys()].map((address) => address + 1));
+  }
+
+  /** Throws IllegalDataAddress, as read() does, unless every register of the range is mapped. */
+  checkMapped(table: RegisterTable, address: number, quantity: number): void {
+    for (let a = address; a < address + quantity; a++) this.slotAt(table, a);
+  }
+
+  /** Every register of a table at once into `image` (index = address; unmapped registers stay as they are). */
+  encodeImage(drive: DriveModel, table: RegisterTable, image: Uint16Array): void {
+    for (const spec of this.profile.parameters) {
+      if (spec.table !== table) continue;
+      image.set(encodeValue(spec, this.bindings[spec.name].read(drive)), spec.address);
+    }
+  }
+
   /** Register words of `quantity` registers from `address`. Throws IllegalDataAddress for an unmapped register. */
   read(drive: DriveModel, table: RegisterTable, address: number, quantity: number): number[] {
     const encoded = new Map<ParameterSpec, number[]>();

@@ -152,6 +152,41 @@ describe('sim plant over Modbus TCP with a pymodbus client', function () {
   });
 });
 
+describe('sim plant on several ports', function () {
+  this.timeout(30_000);
+
+  it('serves 300 drives as 2 ports × 150 unit ids, every drive its own, one clock for all', async () => {
+    const plant = await startSimulatedPlant({ ports: [0, 0], drives: 300, seed: 5, tickMs: 20 });
+    const clients: PymodbusClient[] = [];
+    try {
+      assert.equal(plant.drives.length, 300);
+      assert.deepEqual(plant.ports.map((p) => [p.firstDrive, p.plant.drives.length]), [[1, 150], [151, 150]]);
+      for (const { port } of plant.ports) clients.push(await startPymodbusClient(plant.host, port));
+      for (const [i, { firstDrive }] of plant.ports.entries()) {
+        for (const unit of [1, 127, 150]) {
+          const drive = plant.drives[firstDrive + unit - 2];
+          const holding = await clients[i].request({ op: 'read_holding_registers', address: 0, count: 4, slave: unit });
+          assert.deepEqual(holding, { ok: true, registers: [command('startForward'), drive.setpointRpm, 300, 300] }, `port ${i + 1} unit ${unit}`);
+        }
+        assert.deepEqual(await clients[i].request({ op: 'read_input_registers', address: 0, count: 1, slave: 151 }), { ok: false, exception: 0x0a });
+      }
+      plant.setSetpoint(151 + 126, 555); // drive 277 = port 2, unit 127
+      assert.deepEqual(await clients[1].request({ op: 'read_holding_registers', address: 1, count: 1, slave: 127 }), { ok: true, registers: [555] });
+      await until('the clock to tick', async () => plant.drives[0].timeS > 0.1);
+      const times = new Set(plant.drives.map((d) => d.timeS));
+      assert.equal(times.size, 1, 'every drive stepped by the same clock');
+      assert.match(plant.describe(), /300 drive\(s\) .* ports \d+, \d+\n port \d+: unit ids 1\.\.150 \(drives 1\.\.150\)/);
+    } finally {
+      for (const client of clients) await client.close();
+      await plant.close();
+    }
+  });
+
+  it('refuses more drives than the ports carry, listening on nothing', async () => {
+    await assert.rejects(startSimulatedPlant({ port: 0, drives: 248 }), /give more ports \(2 carry 248\)/);
+  });
+});
+
 describe('sim plant close()', () => {
   it('releases the port and stops the tick', async () => {
     const plant = await startSimulatedPlant({ port: 0, drives: 1 });

@@ -2,12 +2,13 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModbusException, ModbusExceptionCode } from '../../lib/modbus/data-model';
-import { SimulatedPlant } from '../../sim/plant';
+import { MAX_DRIVES, PlantClock, SimulatedPlant } from '../../sim/plant';
 import { parseDriveProfile, ParameterSpec, registerCount, simulatedDriveProfile } from '../../sim/profile';
 import { GENERATED_BEGIN, GENERATED_END, renderProfileMarkdown, withGeneratedSection } from '../../sim/profile-doc';
 import { decodeValue, encodeValue } from '../../sim/register-codec';
 import { DriveRegisterMap } from '../../sim/register-map';
-import { resolveSimPort, SIM_PORT_ENV } from '../../sim/index';
+import { drivesPerPort, resolveSimPort, SIM_PORT_ENV } from '../../sim/index';
+import { parsePortList } from '../../cli/simulated-plant';
 
 const profileJson = JSON.parse(readFileSync(join(__dirname, '../../profiles/simulated-drive.json'), 'utf8'));
 const spec = (name: string): ParameterSpec => simulatedDriveProfile.parameters.find((p) => p.name === name) as ParameterSpec;
@@ -189,6 +190,62 @@ describe('sim plant as a Modbus data model', () => {
     assert.ok(t > 0.1 && t < 0.5, `simulated ${t} s in 0.2 s`);
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(plant.drive(1).timeS, t, 'no tick after stop()');
+  });
+
+  it('a full port of 247 drives builds, every drive with a demo setpoint inside the profile range', () => {
+    const speedSpec = spec('speedSetpoint');
+    for (const firstDriveIndex of [0, MAX_DRIVES]) {
+      const plant = new SimulatedPlant({ drives: MAX_DRIVES, firstDriveIndex });
+      const setpoints = plant.drives.map((d) => d.setpointRpm);
+      assert.ok(setpoints.every((rpm) => rpm >= 300 && rpm <= (speedSpec.max as number)), `setpoints ${Math.min(...setpoints)}..${Math.max(...setpoints)}`);
+      assert.deepEqual(plant.read(MAX_DRIVES, 'holding', 1, 1), [setpoints[MAX_DRIVES - 1]]);
+    }
+    const second = new SimulatedPlant({ drives: 2, firstDriveIndex: 4 }).drives.map((d) => d.setpointRpm);
+    assert.deepEqual(second, [1170, 1410], 'a second port continues the demo machines (round 2: 30 rpm lower)');
+  });
+
+  it('reads input registers from an image that follows every change of the drive at once', () => {
+    const plant = new SimulatedPlant({ drives: 1 });
+    plant.step(3);
+    const first = plant.read(1, 'input', 0, 16);
+    assert.deepEqual(plant.read(1, 'input', 0, 16), first, 'unchanged drive, same words');
+    assert.notEqual(first, plant.read(1, 'input', 0, 16), 'a fresh array per read: the server may keep it');
+    plant.injectFault(1, { kind: 'overcurrent' });
+    plant.step(0.05);
+    assert.notEqual(plant.read(1, 'input', 1, 1)[0], 0, 'tripped: fault code');
+    plant.drive(1).clearInjection();
+    plant.drive(1).resetFault(); // directly on the model, not through the plant
+    assert.equal(plant.read(1, 'input', 1, 1)[0], 0, 'reset shows without a tick');
+    plant.drive(1).setpointRpm = 700;
+    assert.deepEqual(plant.read(1, 'holding', 1, 1), [700]);
+  });
+
+  it('one PlantClock steps the drives of several plants together', async () => {
+    const plants = [new SimulatedPlant({ drives: 2 }), new SimulatedPlant({ drives: 3, firstDriveIndex: 2 })];
+    const clock = new PlantClock(plants, 10);
+    clock.start();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    clock.stop();
+    const times = plants.flatMap((p) => p.drives.map((d) => d.timeS));
+    assert.ok(times[0] > 0);
+    assert.ok(times.every((t) => t === times[0]), `one clock, one time: ${times}`);
+  });
+
+  it('splits drives evenly over ports, at most 247 each', () => {
+    assert.deepEqual(drivesPerPort(4, 1), [4]);
+    assert.deepEqual(drivesPerPort(300, 2), [150, 150]);
+    assert.deepEqual(drivesPerPort(5, 2), [3, 2]);
+    assert.deepEqual(drivesPerPort(988, 4), [247, 247, 247, 247]);
+    assert.throws(() => drivesPerPort(300, 1), /1\.\.247 for 1 port.*give more ports \(2 carry 300\)/);
+    assert.throws(() => drivesPerPort(1, 2), /at least one per port/);
+  });
+
+  it('parses the CLI\'s --ports list and ranges', () => {
+    assert.deepEqual(parsePortList('5020,5021'), [5020, 5021]);
+    assert.deepEqual(parsePortList('5020-5023, 0'), [5020, 5021, 5022, 5023, 0]);
+    assert.throws(() => parsePortList('5020,,5021'), /"" is not a port/);
+    assert.throws(() => parsePortList('5023-5020'), /"5023-5020" is not a port/);
+    assert.throws(() => parsePortList('70000'), /"70000"/);
   });
 
   it('checks its options', () => {
