@@ -266,9 +266,10 @@ export async function callMethod(session: ClientSession, objectId: string, metho
     const a = inputs[i];
     let builtIn: number;
     try {
-      builtIn = await session.getBuiltInDataType(a.dataType) as unknown as number;
+      // The argument's DataType may be a subtype (Duration → Double, an enumeration → Int32).
+      builtIn = await opcua().findBasicDataType(session, a.dataType) as unknown as number;
     } catch {
-      builtIn = a.dataType.namespace === 0 && typeof a.dataType.value === 'number' ? a.dataType.value : -1;
+      builtIn = -1;
     }
     if ((a.valueRank ?? -1) !== -1) {
       problems.push(`argument ${a.name}: arrays are not supported`);

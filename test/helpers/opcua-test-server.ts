@@ -8,6 +8,7 @@
  *   ns=1;s=Drive1.Name         String, read/write
  *   ns=1;s=Drive1.Running      Boolean, read/write
  *   ns=1;s=Drive1.ResetFault   method (Int32 code) → Boolean
+ *   ns=1;s=Drive1.SetRamp      method (Duration seconds: a subtype of Double) → Double
  * Tests can delete and re-add nodes (an address-space change) and close sessions server-side.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -114,6 +115,15 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   reset.bindMethod((inputArguments: opcua.Variant[], _context: opcua.ISessionContext, callback: opcua.CallbackT<opcua.CallMethodResultOptions>) => {
     callback(null, { statusCode: opcua.StatusCodes.Good, outputArguments: [{ dataType: opcua.DataType.Boolean, value: inputArguments[0].value === 7 }] });
+  });
+
+  const ramp = namespace.addMethod(drive, {
+    browseName: 'SetRamp', nodeId: 's=Drive1.SetRamp',
+    inputArguments: [{ name: 'seconds', dataType: opcua.resolveNodeId('Duration') }],
+    outputArguments: [{ name: 'applied', dataType: opcua.DataType.Double }],
+  });
+  ramp.bindMethod((inputArguments: opcua.Variant[], _context: opcua.ISessionContext, callback: opcua.CallbackT<opcua.CallMethodResultOptions>) => {
+    callback(null, { statusCode: opcua.StatusCodes.Good, outputArguments: [{ dataType: opcua.DataType.Double, value: inputArguments[0].value }] });
   });
 
   let tick = 0;

@@ -227,6 +227,7 @@ describe('opcua nodes', function () {
           { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode', topic: 'acme/plant/area/line/cell/drive2' }], wires: [['out']] },
         { id: 'b', type: 'uns-opcua-browse', endpoint: 'ep', nodeId: 'ns=1;s=Drive1', depth: 1, withValues: true, wires: [['bout']] },
         { id: 'm', type: 'uns-opcua-method', endpoint: 'ep', objectId: 'ns=1;s=Drive1', methodId: 'ns=1;s=Drive1.ResetFault', wires: [['mout']] },
+        { id: 'm2', type: 'uns-opcua-method', endpoint: 'ep', objectId: 'ns=1;s=Drive1', methodId: 'ns=1;s=Drive1.SetRamp', wires: [['mout']] },
         { id: 'out', type: 'helper' }, { id: 'bout', type: 'helper' }, { id: 'mout', type: 'helper' },
       ]);
       await statusOf('r', (s) => s.fill === 'green');
@@ -259,6 +260,11 @@ describe('opcua nodes', function () {
       assert.equal(wrongCount.ok, false);
       assert.match(String(wrongCount.problems), /the method takes 1 argument\(s\) \(code\), got 0/);
       assert.match(String(refused.problems), /argument code: "seven" is not an integer \(Int32\)/);
+      // an argument whose DataType is a subtype (Duration → Double), by name
+      (helper.getNode('m2') as HelperNode).receive({ payload: { seconds: 2.5 } });
+      const ramp = await next('mout');
+      assert.equal(ramp.ok, true, JSON.stringify(ramp.problems));
+      assert.deepEqual(ramp.payload, { applied: 2.5 });
     });
 
     it('admin: discover lists endpoints with policies, token types and the server certificate; browse goes through the deployed session', async () => {
