@@ -1,0 +1,65 @@
+/**
+ * lib/opcua/subscriber.ts against a real node-opcua server: deadband asked of the server where it
+ * accepts it, and a warning (never silently no filter) where it does not.
+ */
+import { strict as assert } from 'node:assert';
+import type { OpcUaConnection } from '../../lib/opcua/connection';
+import { MonitoredMetricDefinition, OpcUaSubscriber } from '../../lib/opcua/subscriber';
+import type { TagBatch } from '../../lib/uns/tag-batch';
+import { newConnection, trustBothWays, waitForState } from '../helpers/opcua-client-harness';
+import { startTestServer, TestServer } from '../helpers/opcua-test-server';
+
+describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  let connection: OpcUaConnection;
+  let subscriber: OpcUaSubscriber;
+
+  afterEach(async () => {
+    await subscriber?.stop();
+    await connection?.close();
+    await server?.dispose();
+  });
+
+  async function run(metrics: MonitoredMetricDefinition[], ms: number) {
+    server = await startTestServer({ trustAllClients: true });
+    const made = newConnection({ endpointUrl: server.endpointUrl });
+    connection = made.connection;
+    await trustBothWays(await made.pki(), server);
+    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics, publishingInterval: 100, samplingInterval: 100, staleAfter: 3 });
+    const batches: TagBatch[] = [];
+    const warnings: string[] = [];
+    subscriber.on('batch', (b: TagBatch) => batches.push(b));
+    subscriber.on('warning', (w: string) => warnings.push(w));
+    connection.start();
+    subscriber.start();
+    await waitForState(connection, (s) => s === 'connected');
+    await new Promise((r) => setTimeout(r, ms));
+    const values = (name: string) => batches.filter((b) => name in b.payload).map((b) => b.payload[name]);
+    return { values, warnings };
+  }
+
+  it('absolute and percent (of EURange) deadbands are applied by the server where it accepts them', async () => {
+    const { values, warnings } = await run([
+      { name: 'speed', nodeId: 'ns=1;s=Drive1.Speed', deadbandType: 'absolute', deadbandValue: 10 },
+      { name: 'current', nodeId: 'ns=1;s=Drive1.Current', deadbandType: 'percent', deadbandValue: 10 },
+    ], 4000);
+    assert.deepEqual(warnings, []);
+    const speeds = values('speed') as number[];
+    assert.ok(speeds.length >= 2, JSON.stringify(speeds));
+    for (let i = 1; i < speeds.length; i++) assert.ok(Math.abs(speeds[i] - speeds[i - 1]) > 10, JSON.stringify(speeds));
+    // current moves 1.0..1.9 A, EURange 0..100 A: 10 % = 10 A, so only the first value is reported
+    assert.equal(values('current').length, 1, JSON.stringify(values('current')));
+  });
+
+  it('a deadband the server refuses, or percent without EURange, is warned about and the values still flow', async () => {
+    const { values, warnings } = await run([
+      { name: 'name', nodeId: 'ns=1;s=Drive1.Name', deadbandType: 'absolute', deadbandValue: 1 },
+      { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode', deadbandType: 'percent', deadbandValue: 10 },
+    ], 1500);
+    assert.deepEqual(values('name'), ['pump']);
+    assert.deepEqual(values('mode'), [1]);
+    assert.ok(warnings.some((w) => /^mode: percent deadband needs an EURange/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /^name: the server did not take the absolute deadband \(refused by the server\)/.test(w)), warnings.join('\n'));
+  });
+});
