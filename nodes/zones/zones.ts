@@ -169,8 +169,10 @@ export = function (RED: NodeAPI): void {
       alarmed = false;
       node.warn(RED._('zones.errors.audit-recovered', { lost: String(lost) }));
     };
+    const onFilling = (percent: number) => node.warn(RED._('zones.errors.audit-filling', { percent: percent.toFixed(0) }));
     audit.on('alarm', onAlarm);
     audit.on('recovered', onRecovered);
+    audit.on('warning', onFilling);
     if (!audit.writable) onAlarm(audit.failureReason ?? '');
 
     let shown = '';
@@ -217,6 +219,7 @@ export = function (RED: NodeAPI): void {
       clearInterval(statusTimer);
       audit.off('alarm', onAlarm);
       audit.off('recovered', onRecovered);
+      audit.off('warning', onFilling);
       liveConduits.delete(node);
       releaseAudit(auditDir);
       done();
