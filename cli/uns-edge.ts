@@ -5,6 +5,8 @@
  *   uns-edge demo       embedded MQTT broker + simulated plant + Node-RED with the editor
  *   uns-edge run        a gateway: one flows file, hardened settings, optional editor
  *   uns-edge simulate   the simulated plant alone
+ *   uns-edge audit verify <dir>   check a conduit audit folder's hash chain (lib/zones/audit-verify.ts)
+ *   uns-edge check-zones flows.json   the zone lint, for CI (docs/zones.md § "Zone lint")
  *
  * Exit codes: 0 stopped by a signal, 1 start-up or runtime failure (a taken port, ...),
  * 2 usage error, 78 configuration refused (EX_CONFIG of sysexits.h; the systemd unit does not
@@ -20,9 +22,11 @@ import {
 } from '../lib/runtime/settings';
 import { startEmbeddedBroker } from './embedded-broker';
 import { StartupError } from './listen';
+import { auditVerifyMain } from '../lib/zones/audit-verify';
 import { log } from './log';
 import { startNodeRed, type NodeRedServer } from './node-red-server';
 import { parsePortList, startOpcUaPlant, startPlant } from './simulated-plant';
+import { checkZonesFile } from '../lib/zones/lint-files';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -48,7 +52,9 @@ interface Command {
   summary: string;
   usage: string;
   options: Record<string, OptionSpec>;
-  run(values: Record<string, string | boolean | undefined>): Promise<void>;
+  /** How many file arguments follow the command (none when absent). */
+  positionals?: number;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<void>;
 }
 
 const HELP_OPTION: Record<string, OptionSpec> = { help: { type: 'boolean', help: 'show this help' } };
@@ -96,6 +102,22 @@ const COMMANDS: Record<string, Command> = {
       ...HELP_OPTION,
     },
     run: runSimulate,
+  },
+  'check-zones': {
+    summary: 'zone lint of a flows file for CI: one line per finding; exit 0 clean, 1 findings, 2 bad input',
+    usage: 'uns-edge check-zones <flows.json> [--strict] [--settings FILE]',
+    options: {
+      strict: { type: 'boolean', help: 'warnings fail too' },
+      settings: { type: 'string', value: 'FILE', help: 'Node-RED settings (.js/.json) whose adminAuth, httpAdminRoot and uiHost are checked' },
+      ...HELP_OPTION,
+    },
+    positionals: 1,
+    run: async (values, [file]) => {
+      const report = checkZonesFile(file!, { strict: values.strict === true, settingsFile: stringOption(values.settings), credentialSecret: process.env.UNS_EDGE_CREDENTIAL_SECRET });
+      for (const line of report.lines) console.log(line);
+      for (const note of report.notes) process.stderr.write(`uns-edge check-zones: ${note}\n`);
+      process.exitCode = report.exitCode;
+    },
   },
 };
 
@@ -339,12 +361,18 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
+  if (name === 'audit') {
+    // Exit 0 intact, 1 findings, 2 usage (docs/zones.md § Audit).
+    process.exitCode = rest[0] === 'verify' ? auditVerifyMain(rest.slice(1), console.log, console.error) : auditVerifyMain([], console.log, console.error);
+    return;
+  }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}"`);
   currentCommand = name;
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: command.positionals !== undefined }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -352,8 +380,9 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(commandHelp(name));
     return;
   }
+  if (positionals.length !== (command.positionals ?? 0)) throw new UsageError(`${name} takes ${command.positionals ?? 0} file argument(s), got ${positionals.length}`);
   stopOnSignals();
-  await command.run(values);
+  await command.run(values, positionals);
 }
 
 main(process.argv.slice(2)).catch(async (error: unknown) => {
