@@ -366,7 +366,9 @@ export class OpcUaConnection extends EventEmitter {
       const subscription = session.createSubscription2({
         requestedPublishingInterval: publishingIntervalMs,
         requestedMaxKeepAliveCount: keepAliveCount,
-        requestedLifetimeCount: keepAliveCount * 10,
+        // Lifetime ≥ 3 × keep-alive (Part 4 §5.13.2) and ≥ 60 s, so the server keeps the subscription and its
+        // queued values through a short outage and TransferSubscriptions can take it back.
+        requestedLifetimeCount: Math.max(keepAliveCount * 3, Math.ceil(60_000 / publishingIntervalMs)),
         maxNotificationsPerPublish: 0,
         publishingEnabled: true,
         priority: 1,
