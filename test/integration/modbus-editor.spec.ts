@@ -90,8 +90,9 @@ describe('Modbus dialogs in the editor (headless Chromium)', function () {
     assert.ok(header && field && Math.abs(header.x - field.x) < 12, `header at ${header?.x}, field at ${field?.x}`);
   });
 
+
   it('the link dialog is titled with its label and offers the breaker and back-off settings', async () => {
-    await page.locator('#node-input-lookup-link').click();
+    await page.locator('#node-input-btn-link-edit').click();
     await page.waitForSelector('#node-config-input-breakerTimeouts');
     const title = await page.locator('.red-ui-tray-titlebar').last().textContent();
     assert.match(title ?? '', /Modbus link/);
