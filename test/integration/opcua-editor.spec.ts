@@ -1,0 +1,129 @@
+/**
+ * The OPC UA nodes in the real editor (the built gateway, `uns-edge run` with the editor on loopback,
+ * Debian Chromium through playwright-core) against a node-opcua server: the endpoint's status names
+ * the side that refused and the thumbprint; the Trust tab lists the server certificate and one click
+ * on "trust" connects without a redeploy; the subscribe dialog's browser shows the live address
+ * space through the endpoint's session, three variables picked become metric rows, and after deploy
+ * their values flow. Needs the build (npm test builds first).
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { freePort } from '../helpers/mosquitto';
+import { startTestServer, TestServer } from '../helpers/opcua-test-server';
+
+const repo = join(__dirname, '..', '..');
+
+describe('OPC UA nodes in the editor (headless Chromium)', function () {
+  this.timeout(120_000);
+  let server: TestServer;
+  let gateway: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let userDir: string;
+  let page: Page;
+  let editor: string;
+  let output = '';
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    assert.ok(existsSync(join(repo, 'dist', 'nodes', 'opcua', 'opcua.js')), 'dist/ is missing: run npm run build first (npm test does)');
+    server = await startTestServer({ trustAllClients: true });
+    userDir = mkdtempSync(join(tmpdir(), 'uns-opcua-editor-'));
+    const flows = join(userDir, 'flows.json');
+    writeFileSync(flows, JSON.stringify([
+      { id: 'tab', type: 'tab', label: 'OPC UA' },
+      { id: 'ep', type: 'uns-opcua-endpoint', endpointUrl: server.endpointUrl, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', maxBackoff: 1000 },
+      { id: 'rd', type: 'uns-opcua-read', z: 'tab', x: 200, y: 100, endpoint: 'ep', topic: 'acme/p/a/l/c/drive1', interval: 500, metrics: [{ name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }], wires: [[]] },
+      { id: 'sub', type: 'uns-opcua-subscribe', z: 'tab', x: 200, y: 200, endpoint: 'ep', topic: 'acme/p/a/l/c/drive1', publishingInterval: 200, samplingInterval: 100, staleAfter: 3, metrics: [], wires: [[]] },
+    ]));
+    const port = await freePort();
+    editor = `http://127.0.0.1:${port}/`;
+    gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
+      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'opcua-editor-test-secret-0123456789' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    gateway.stdout!.on('data', (chunk) => { output += chunk; });
+    gateway.stderr!.on('data', (chunk) => { output += chunk; });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
+      try {
+        if ((await fetch(editor)).ok) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`the editor did not answer within 30 s:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    await page.goto(editor);
+    await page.waitForSelector('g.red-ui-flow-node-group[id="rd"]', { timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (gateway && gateway.exitCode === null) {
+      const exited = new Promise((resolve) => gateway?.once('exit', resolve));
+      gateway.kill('SIGTERM');
+      await exited;
+    }
+    await server?.dispose();
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  async function statusMatches(id: string, pattern: RegExp, ms = 20_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    let text: string | null = '';
+    while (Date.now() < deadline) {
+      text = await page.locator(`g.red-ui-flow-node-group[id="${id}"] .red-ui-flow-node-status-label`).textContent();
+      if (pattern.test(text ?? '')) return text ?? '';
+      await page.waitForTimeout(100);
+    }
+    assert.fail(`status of ${id} "${text}" never matched ${pattern}\n${output.slice(-2000)}`);
+  }
+
+  it('status names the refusing side; one click on "trust" in the Trust tab connects without a redeploy', async () => {
+    const refused = await statusMatches('rd', /^we refused the server: BadCertificateUntrusted [0-9a-f]{8}…$/);
+    await page.evaluate(() => (window as unknown as { RED: { editor: { editConfig(n: string, t: string, id: string, p: string): void } } }).RED.editor.editConfig('', 'uns-opcua-endpoint', 'ep', 'node-input'));
+    await page.locator('#uns-opcua-endpoint-tabs a', { hasText: 'Trust' }).click();
+    const row = page.locator('#uns-opcua-trust-list tr', { hasText: 'uns-edge test server' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /rejected/);
+    assert.ok((await row.innerText()).includes(refused.slice(-9, -1)), `the row shows the thumbprint of the status (${refused})`);
+    assert.match(await page.locator('#uns-opcua-own').innerText(), /thumbprint\s+[0-9a-f]{40}/);
+    await row.locator('button[data-action="trust"]').click();
+    await page.locator('#uns-opcua-trust-list tr', { hasText: 'trusted' }).waitFor();
+    await page.click('#node-config-dialog-cancel');
+    await statusMatches('rd', /^read 1$/);
+  });
+
+  it('subscribe dialog: browse the live server, pick three variables, deploy → three items monitored', async () => {
+    await page.locator('g.red-ui-flow-node-group[id="sub"] rect.red-ui-flow-node').dblclick();
+    await page.waitForSelector('#uns-opcua-browse-button');
+    await page.click('#uns-opcua-browse-button');
+    const objects = page.locator('#uns-opcua-browser li > span', { hasText: 'Drive1' }).first();
+    await objects.click();
+    for (const name of ['Speed', 'Current', 'Mode']) {
+      const variable = page.locator('#uns-opcua-browser .uns-opcua-var', { hasText: name }).first();
+      await variable.waitFor();
+      if (name === 'Speed') assert.match(await variable.innerText(), /Double rw r\/min = \d+/);
+      await variable.click();
+    }
+    const rows = await page.locator('#node-input-metrics-container .m-nodeId').evaluateAll((list) => list.map((i) => (i as HTMLInputElement).value));
+    assert.deepEqual(rows, ['ns=1;s=Drive1.Speed', 'ns=1;s=Drive1.Current', 'ns=1;s=Drive1.Mode']);
+    const names = await page.locator('#node-input-metrics-container .m-name').evaluateAll((list) => list.map((i) => (i as HTMLInputElement).value));
+    assert.deepEqual(names, ['Speed', 'Current', 'Mode']);
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
+    await page.click('#red-ui-header-button-deploy');
+    await statusMatches('sub', /^3 items$/);
+    assert.equal(server.monitoredItemCount(), 3);
+    assert.deepEqual(pageErrors, []);
+  });
+});
