@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AttributeIds, ClientSession, DataType, makeBrowsePath, MessageSecurityMode, OPCUACertificateManager, OPCUAClient, SecurityPolicy,
-  StatusCodes, UserTokenType, type DataValue, type EUInformation,
+  Range, StatusCodes, UserTokenType, type DataValue, type EUInformation, type UAVariable,
 } from 'node-opcua';
-import { startSimulatedPlant, simulatedDriveProfile, type SimulatedPlantHandle } from '../../sim/index';
+import { startModbusTcpServer, type ModbusTcpServer } from '../../lib/modbus/server';
+import { SimulatedPlant, simulatedDriveProfile } from '../../sim/index';
 import { browseNameOf, startSimulatedOpcUaServer, type SimulatedOpcUaServer } from '../../sim/opcua-server';
 import { decodeValue } from '../../sim/register-codec';
 import { registerCount } from '../../sim/profile';
@@ -31,7 +32,9 @@ function uneceUnitId(code: string): number {
 describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)', function () {
   this.timeout(60_000);
   let dir: string;
-  let plant: SimulatedPlantHandle;
+  /** Our own plant and clock behind the Modbus server (not startSimulatedPlant), so a test can freeze the physics. */
+  let plant: SimulatedPlant;
+  let modbusServer: ModbusTcpServer;
   let sim: SimulatedOpcUaServer;
   let clientPki: OPCUACertificateManager;
   let modbus: PymodbusClient;
@@ -49,8 +52,9 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
     entry.session = await client.createSession({ type: UserTokenType.UserName, userName: user.username, password: user.password });
     return entry.session;
   }
+  /** maxAge 0: the server reads the source now, not a value it sampled earlier (OPC 10000-4 §5.10.2). */
   async function read(session: ClientSession, nodeId: string, attributeId = AttributeIds.Value): Promise<DataValue> {
-    return session.read({ nodeId, attributeId });
+    return session.read({ nodeId, attributeId }, 0);
   }
   async function writeSetpoint(session: ClientSession, rpm: number) {
     return session.write({ nodeId: sim.nodeId(1, 'SpeedSetpoint'), attributeId: AttributeIds.Value, value: { value: { dataType: DataType.Int16, value: rpm } } });
@@ -58,11 +62,13 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'uns-sim-opcua-'));
-    plant = await startSimulatedPlant({ port: 0, drives: 2, seed: 3 });
-    sim = await startSimulatedOpcUaServer({ plant: plant.plant, pkiDir: join(dir, 'server-pki'), port: 0, users: [OPERATOR, VIEWER] });
+    plant = new SimulatedPlant({ drives: 2, seed: 3 });
+    plant.start();
+    modbusServer = await startModbusTcpServer({ port: 0, model: plant });
+    sim = await startSimulatedOpcUaServer({ plant, pkiDir: join(dir, 'server-pki'), port: 0, users: [OPERATOR, VIEWER] });
     clientPki = new OPCUACertificateManager({ rootFolder: join(dir, 'client-pki'), automaticallyAcceptUnknownCertificate: false });
     await clientPki.initialize();
-    modbus = await startPymodbusClient(plant.host, plant.port);
+    modbus = await startPymodbusClient(modbusServer.host, modbusServer.port);
   });
   afterEach(async () => {
     for (const { client, session } of open.splice(0)) {
@@ -73,7 +79,8 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
   after(async () => {
     await modbus?.close();
     await sim?.close();
-    await plant?.close();
+    plant?.stop();
+    await modbusServer?.close();
     await clientPki?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -103,9 +110,9 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
 
   it('serves the values the Modbus side serves, for every parameter of both drives', async () => {
     const session = await connect(SecurityPolicy.Aes128_Sha256_RsaOaep);
-    plant.plant.stop(); // freeze the physics so both sides read the same instant
+    plant.stop(); // freeze the physics so both sides read the same instant
     try {
-      for (const unit of plant.unitIds) {
+      for (const unit of [1, 2]) {
         for (const table of ['holding', 'input'] as const) {
           const specs = simulatedDriveProfile.parameters.filter((p) => p.table === table);
           const count = Math.max(...specs.map((p) => p.address + registerCount(p.type)));
@@ -123,7 +130,7 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
       const speed = await read(session, sim.nodeId(1, 'ActualSpeed'));
       assert.ok(Number(speed.value.value) > 100, `drive 1 turns: ${speed.value.value}`);
     } finally {
-      plant.plant.start();
+      plant.start();
     }
   });
 
@@ -166,11 +173,25 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
       StatusCodes.BadNotWritable);
   });
 
+  it('checks writes against the EURange the address space holds (node-opcua itself checks only InstrumentRange)', async () => {
+    const operator = await connect(SecurityPolicy.Basic256Sha256);
+    const setpoint = sim.server!.engine.addressSpace!.findNode(sim.nodeId(1, 'SpeedSetpoint')) as UAVariable;
+    const euRange = setpoint.getChildByName('EURange') as UAVariable;
+    euRange.setValueFromSource({ dataType: DataType.ExtensionObject, value: new Range({ low: 0, high: 1500 }) });
+    try {
+      assert.equal(await writeSetpoint(operator, 1600), StatusCodes.BadOutOfRange, 'inside the profile\'s 0..1800 but outside EURange');
+      assert.notEqual(plant.drives[0].setpointRpm, 1600);
+      assert.equal(await writeSetpoint(operator, 1500), StatusCodes.Good);
+    } finally {
+      euRange.setValueFromSource({ dataType: DataType.ExtensionObject, value: new Range({ low: 0, high: 1800 }) });
+    }
+  });
+
   it('ResetFault resets a latched trip for an operator; a viewer may not call it', async () => {
     const operator = await connect(SecurityPolicy.Basic256Sha256);
     const resetFault = async (session: ClientSession) => session.call({ objectId: sim.nodeId(2), methodId: sim.nodeId(2, 'ResetFault'), inputArguments: [] });
-    plant.injectFault(2, 'overcurrent');
-    plant.plant.step(0.1);
+    plant.injectFault(2, { kind: 'overcurrent' });
+    plant.step(0.1);
     plant.drives[1].clearInjection('overcurrent');
     assert.equal((await read(operator, sim.nodeId(2, 'FaultCode'))).value.value, 1, 'overcurrent trip');
     const viewer = await connect(SecurityPolicy.Basic256Sha256, VIEWER);
@@ -180,7 +201,7 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
     assert.equal(result.statusCode, StatusCodes.Good);
     assert.equal(result.outputArguments![0].value, true);
     assert.equal((await read(operator, sim.nodeId(2, 'FaultCode'))).value.value, 0);
-    plant.start(2);
+    plant.drive(2).start();
   });
 
   it('recovery helpers: counts monitored items, closes sessions, edits the address space, restarts on the same port and PKI', async () => {
