@@ -18,6 +18,9 @@ function fileNameOf(id: string): string {
   return `${id.replace(/[^A-Za-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}.json`;
 }
 
+/** Tells apart files set aside in the same millisecond. */
+let setAsideCount = 0;
+
 export class TwinStateFile {
   readonly path: string;
   private writing: Promise<void> | undefined;
@@ -49,7 +52,7 @@ export class TwinStateFile {
   }
 
   private setAside(problem: string): LoadedState {
-    const movedTo = `${this.path}.unreadable-${Date.now()}`;
+    const movedTo = `${this.path}.unreadable-${Date.now()}-${setAsideCount++}`;
     try {
       renameSync(this.path, movedTo);
       return { kind: 'unreadable', problem, movedTo };
