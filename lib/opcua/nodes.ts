@@ -55,15 +55,21 @@ export async function readNodeFacts(session: ClientSession, nodeIds: NodeId[], w
     }
     return fact;
   });
-  // Built-in type of each DataType (subtypes such as Duration → Double): node-opcua caches the lookups.
+  // Built-in type of each distinct DataType (a subtype such as Duration → Double is walked up once, not
+  // once per node: 10,000 Double variables cost no extra request).
+  const builtIns = new Map<string, number | undefined>();
   for (let i = 0; i < nodeIds.length; i++) {
     if (facts[i].problem) continue;
-    const dataTypeId = values[i * attributes.length].value.value as NodeId;
-    try {
-      facts[i].builtIn = await session.getBuiltInDataType(nodeIds[i]);
-    } catch {
-      facts[i].builtIn = dataTypeId?.namespace === 0 && typeof dataTypeId.value === 'number' && dataTypeId.value <= 25 ? dataTypeId.value : undefined;
+    const dataTypeId = values[i * attributes.length].value.value as NodeId | null;
+    if (!dataTypeId) continue;
+    const key = dataTypeId.toString();
+    if (!builtIns.has(key)) {
+      let builtIn: number | undefined;
+      if (dataTypeId.namespace === 0 && typeof dataTypeId.value === 'number' && dataTypeId.value >= 1 && dataTypeId.value <= 25) builtIn = dataTypeId.value;
+      else builtIn = await o.findBasicDataType(session, dataTypeId).then((t) => t as unknown as number, () => undefined);
+      builtIns.set(key, builtIn);
     }
+    facts[i].builtIn = builtIns.get(key);
   }
   // EURange and EngineeringUnits properties (AnalogItemType), where present.
   const usable = facts.filter((f) => !f.problem);
