@@ -52,6 +52,8 @@ export interface SubscriberOptions {
   reresolveMs?: number;
 }
 
+/** Items per CreateMonitoredItems request: servers cap operations per call (ServerCapabilities.OperationLimits). */
+const MAX_ITEMS_PER_CALL = 1000;
 const NODE_GONE = new Set(['BadNodeIdUnknown', 'BadNodeIdInvalid']);
 const FILTER_REFUSED = new Set(['BadFilterNotAllowed', 'BadMonitoredItemFilterUnsupported', 'BadMonitoredItemFilterInvalid', 'BadDeadbandFilterInvalid']);
 
@@ -212,7 +214,7 @@ export class OpcUaSubscriber extends EventEmitter {
     else this.emit('warning', `${m.def.name}: percent deadband needs an EURange and ${m.def.nodeId} has none: every change is reported`);
   }
 
-  /** Create monitored items, grouped by identical parameters (one CreateMonitoredItems per group). */
+  /** Create monitored items, grouped by identical parameters (one CreateMonitoredItems per group and 1000 items). */
   private async monitor(metrics: MetricState[], retryWithoutFilter = true): Promise<void> {
     const subscription = this.subscription;
     if (!subscription || metrics.length === 0) return;
@@ -228,7 +230,11 @@ export class OpcUaSubscriber extends EventEmitter {
       group.metrics.push(m);
     }
     const filterRefused: MetricState[] = [];
+    const chunks: Array<{ params: MonitoringParametersOptions; metrics: MetricState[] }> = [];
     for (const group of groups.values()) {
+      for (let i = 0; i < group.metrics.length; i += MAX_ITEMS_PER_CALL) chunks.push({ params: group.params, metrics: group.metrics.slice(i, i + MAX_ITEMS_PER_CALL) });
+    }
+    for (const group of chunks) {
       const items = group.metrics.map((m) => ({ nodeId: m.facts!.nodeId, attributeId: o.AttributeIds.Value }));
       const created = await subscription.monitorItems(items, group.params, o.TimestampsToReturn.Both);
       created.monitoredItems.forEach((item, i) => {
