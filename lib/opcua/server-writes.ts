@@ -1,0 +1,248 @@
+/**
+ * What uns-opcua-server does with an OPC UA client's write (docs/opcua-server.md § Writes). Fail
+ * closed, checked in this order, nothing sent unless every check passes:
+ *
+ * 1. the metric is writable (AccessLevel CurrentWrite, only from the model) — else BadNotWritable;
+ * 2. the session's user has the write role — else BadUserAccessDenied (Part 4 §7.39);
+ * 3. the session's write rate (token bucket) — else BadTooManyOperations, counted;
+ * 4. the Variant's type is the variable's DataType, a scalar — else BadTypeMismatch;
+ * 5. the value lies in EURange (OPC 10000-8 §5.3.2.1) — else BadOutOfRange;
+ * 6. pending writes below the bound — else BadTooManyOperations;
+ * then a write command `{topic, payload: {metric: value}, principal, opcuaWriteId}` goes out and the
+ * OPC UA write completes when its result comes back (Good, or the Bad code of the failure), or
+ * BadTimeout. The value shown by the variable stays what the asset reports next.
+ */
+import type { DataValue } from 'node-opcua';
+import type { Principal } from '../principal';
+import type { MetricValue } from '../uns/tag-batch';
+import { isPlainObject } from '../values';
+import { opcua } from './load';
+import type { MetricNode } from './server-address-space';
+import { fromVariant } from './values';
+
+export type Role = 'read' | 'write';
+
+/** A user of the server: username/password, or an X.509 user certificate (matched by the subject's CN). */
+export interface ServerUser {
+  kind: 'password' | 'certificate';
+  /** Username, or the CN of the user certificate's subject. */
+  name: string;
+  password?: string;
+  role: Role;
+}
+
+export interface WriteCommand {
+  topic: string;
+  payload: Record<string, MetricValue>;
+  principal: Principal;
+  /** Correlates the result that comes back on the node's input. */
+  opcuaWriteId: string;
+}
+
+export interface WriteCounters {
+  requested: number;
+  good: number;
+  failed: number;
+  timeout: number;
+  refusedAccess: number;
+  refusedRate: number;
+  refusedType: number;
+  refusedRange: number;
+  refusedPending: number;
+}
+
+export interface WritePolicyOptions {
+  users: readonly ServerUser[];
+  /** Writes per second per session (token bucket, burst = rate). */
+  maxWritesPerSecond: number;
+  timeoutMs: number;
+  maxPending: number;
+  /** Prefix of the correlation ids (the node's id), so two servers' results never mix. */
+  idPrefix: string;
+  send(command: WriteCommand): void;
+  now?: () => number;
+}
+
+const S = {
+  Good: 0, BadNotWritable: 0x803b0000, BadUserAccessDenied: 0x801f0000, BadTooManyOperations: 0x80100000,
+  BadTypeMismatch: 0x80740000, BadOutOfRange: 0x803c0000, BadTimeout: 0x800a0000, BadRequestNotAllowed: 0x80e40000,
+  BadCommunicationError: 0x80050000, BadServerHalted: 0x800e0000,
+} as const;
+export const WriteStatus = S;
+
+interface Pending {
+  resolve: (code: number) => void;
+  timer: NodeJS.Timeout;
+  metric: string;
+}
+
+/** The identity of a session, read from its ActivateSession token (Part 4 §7.41). */
+export interface SessionIdentity {
+  kind: 'password' | 'certificate' | 'anonymous';
+  name?: string;
+  sessionId: string;
+}
+
+interface ContextLike {
+  session?: { userIdentityToken?: unknown; sessionName?: string; nodeId?: { toString(): string } };
+}
+
+export function identityOf(context: unknown): SessionIdentity {
+  const session = (context as ContextLike | undefined)?.session;
+  const sessionId = session?.nodeId?.toString() ?? '?';
+  const token = session?.userIdentityToken as { userName?: string; certificateData?: Buffer } | undefined;
+  if (token && typeof token.userName === 'string') return { kind: 'password', name: token.userName, sessionId };
+  if (token && Buffer.isBuffer(token.certificateData) && token.certificateData.length) {
+    try {
+      const { X509Certificate } = require('node:crypto') as typeof import('node:crypto');
+      const subject = new X509Certificate(token.certificateData).subject;
+      const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
+      return { kind: 'certificate', ...(cn ? { name: cn } : {}), sessionId };
+    } catch {
+      return { kind: 'certificate', sessionId };
+    }
+  }
+  return { kind: 'anonymous', sessionId };
+}
+
+export function principalOfIdentity(identity: SessionIdentity): Principal {
+  const name = identity.name ?? '(anonymous)';
+  return identity.kind === 'certificate'
+    ? { via: 'opcua', id: `opcua:certificate ${name}`, user: name, certificateCN: name }
+    : { via: 'opcua', id: `opcua:${name}`, user: name };
+}
+
+/** The Bad code of a failed command result (a Catch node's msg.error, or msg.ok false). */
+export function failureCode(text: string): number {
+  const named = /\b(Bad[A-Z][A-Za-z]+)\b/.exec(text)?.[1];
+  const code = named === undefined ? undefined : (opcua().StatusCodes as unknown as Record<string, { value: number } | undefined>)[named]?.value;
+  if (code !== undefined && code >>> 30 >= 2) return code;
+  return /reject|refus|not allowed|guard|limit|out of range|armed/i.test(text) ? S.BadRequestNotAllowed : S.BadCommunicationError;
+}
+
+export class WritePolicy {
+  readonly counters: WriteCounters = { requested: 0, good: 0, failed: 0, timeout: 0, refusedAccess: 0, refusedRate: 0, refusedType: 0, refusedRange: 0, refusedPending: 0 };
+  private readonly pending = new Map<string, Pending>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private sequence = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: WritePolicyOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  private roleOf(identity: SessionIdentity): Role | undefined {
+    if (identity.kind === 'anonymous' || identity.name === undefined) return undefined;
+    return this.options.users.find((u) => u.kind === identity.kind && u.name === identity.name)?.role;
+  }
+
+  /** One token per write; the bucket refills at the configured rate (burst = one second's worth). */
+  private takeToken(session: string): boolean {
+    const rate = this.options.maxWritesPerSecond;
+    const now = this.now();
+    let bucket = this.buckets.get(session);
+    if (!bucket) {
+      if (this.buckets.size >= 10_000) this.buckets.clear(); // bound: sessions are limited far below this
+      this.buckets.set(session, (bucket = { tokens: rate, at: now }));
+    }
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  /** A session ended: its rate bucket goes. */
+  forgetSession(sessionId: string): void {
+    this.buckets.delete(sessionId);
+  }
+
+  async write(metric: MetricNode, context: unknown, dataValue: DataValue): Promise<number> {
+    this.counters.requested++;
+    if (!metric.writable) return S.BadNotWritable;
+    const identity = identityOf(context);
+    if (this.roleOf(identity) !== 'write') {
+      this.counters.refusedAccess++;
+      return S.BadUserAccessDenied;
+    }
+    if (!this.takeToken(identity.sessionId)) {
+      this.counters.refusedRate++;
+      return S.BadTooManyOperations;
+    }
+    const variant = dataValue.value;
+    if (!variant || variant.dataType !== metric.builtIn || (variant.arrayType !== undefined && variant.arrayType !== 0)) {
+      this.counters.refusedType++;
+      return S.BadTypeMismatch;
+    }
+    const converted = fromVariant(variant as unknown as Parameters<typeof fromVariant>[0]);
+    if (!converted.ok || converted.value === null) {
+      this.counters.refusedType++;
+      return S.BadTypeMismatch;
+    }
+    const value = converted.value;
+    if (metric.range && (typeof value === 'number' || typeof value === 'bigint')) {
+      const n = Number(value);
+      if (!(n >= metric.range.low && n <= metric.range.high)) {
+        this.counters.refusedRange++;
+        return S.BadOutOfRange;
+      }
+    }
+    if (this.pending.size >= this.options.maxPending) {
+      this.counters.refusedPending++;
+      return S.BadTooManyOperations;
+    }
+    const id = `${this.options.idPrefix}:${++this.sequence}`;
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.counters.timeout++;
+        resolve(S.BadTimeout);
+      }, this.options.timeoutMs);
+      this.pending.set(id, { resolve, timer, metric: metric.metric });
+      this.options.send({ topic: metric.asset, payload: { [metric.metric]: value }, principal: principalOfIdentity(identity), opcuaWriteId: id });
+    });
+  }
+
+  /**
+   * A message on the node's input that answers a write command: true when it was one of ours.
+   * Failure: `msg.error` (a Catch node), `msg.ok === false` (uns-modbus-write, uns-opcua-write).
+   * Otherwise (a Complete node after uns-vfd, or `ok: true`) the write succeeded.
+   */
+  settle(msg: { opcuaWriteId?: unknown; error?: unknown; ok?: unknown; problems?: unknown; payload?: unknown }): boolean {
+    if (typeof msg.opcuaWriteId !== 'string') return false;
+    const pending = this.pending.get(msg.opcuaWriteId);
+    if (!pending) return msg.opcuaWriteId.startsWith(`${this.options.idPrefix}:`);
+    this.pending.delete(msg.opcuaWriteId);
+    clearTimeout(pending.timer);
+    let code: number = S.Good;
+    if (msg.error !== undefined && msg.error !== null) {
+      const text = isPlainObject(msg.error) || msg.error instanceof Error ? String((msg.error as { message?: unknown }).message ?? '') : String(msg.error);
+      code = failureCode(text);
+    } else if (msg.ok === false) {
+      code = failureCode(JSON.stringify(msg.problems ?? msg.payload ?? '') ?? '');
+    }
+    if (code === S.Good) this.counters.good++;
+    else this.counters.failed++;
+    pending.resolve(code);
+    return true;
+  }
+
+  /** Complete every pending write with BadServerHalted (the node is closing). */
+  close(): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.resolve(S.BadServerHalted);
+      this.pending.delete(id);
+    }
+  }
+
+  static describe(code: number): string {
+    const entry = Object.entries(S).find(([, v]) => v === code);
+    return entry ? entry[0] : `0x${code.toString(16)}`;
+  }
+}
+
