@@ -296,7 +296,11 @@ export class OpcUaConnection extends EventEmitter {
     if (left <= EXPIRY_WARNING_MS) this.warnExpiry('our application', info.thumbprint, info.validTo, Math.floor(left / 86_400_000));
   }
 
+  /** The soonest certificate expiry within EXPIRY_WARNING_MS seen on this connection (status texts). */
+  expiring: { whose: string; thumbprint: string; validTo: string; days: number } | undefined;
+
   private warnExpiry(whose: string, thumbprint: string, validTo: string, days: number): void {
+    if (!this.expiring || days < this.expiring.days) this.expiring = { whose, thumbprint, validTo, days };
     this.emit('expiry', { whose, thumbprint, validTo, days });
     if (this.warnedExpiry.has(thumbprint)) return;
     this.warnedExpiry.add(thumbprint);

@@ -191,7 +191,12 @@ export = function (RED: NodeAPI): void {
     let state: ConnectionState = 'idle';
     let failure: ConnectionFailure | undefined;
     let result: NodeStatus | undefined;
-    const show = () => node.status(endpointStatus(state, failure, result));
+    const show = () => {
+      const status = endpointStatus(state, failure, result);
+      // A certificate that expires within 30 days turns a connected node's dot yellow and says so.
+      const expiring = state === 'connected' ? endpoint.connection?.expiring : undefined;
+      node.status(expiring ? { fill: 'yellow', shape: status.shape, text: RED._('opcua.status.expiring', { text: String(status.text ?? ''), whose: expiring.whose, days: expiring.days }) } : status);
+    };
     node.onEndpointState = (s, f) => {
       state = s;
       failure = f;

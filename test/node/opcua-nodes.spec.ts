@@ -11,7 +11,9 @@ import { runInNewContext } from 'node:vm';
 import opcuaNodes = require('../../nodes/opcua/opcua');
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { makeCertificate } from '../helpers/opcua-client-harness';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
+import { metricsRegistry } from '../../lib/runtime/metrics';
 
 interface Response { status: number; body: Record<string, unknown>; headers: Record<string, string> }
 interface TestHelper {
@@ -217,6 +219,16 @@ describe('opcua nodes', function () {
       out = await next('out');
       assert.equal(out.ok, true, JSON.stringify(out.problems));
       assert.equal(modeNode().readValue().value.value, 4);
+    });
+
+    it('a server certificate that expires within 30 days turns the status yellow and is on /metrics', async () => {
+      await server.dispose();
+      const soon = await makeCertificate({ applicationUri: 'urn:localhost:uns-edge-test-server', startDate: new Date(Date.now() - 355 * 86_400_000), validityDays: 365 });
+      server = await startTestServer({ trustAllClients: true, certificateFile: soon.certificateFile, privateKeyFile: soon.privateKeyFile });
+      await connect([endpoint(), { id: 'r', type: 'uns-opcua-read', endpoint: 'ep', topic: 'a/b/c/d/e/f', interval: 200, metrics: [{ name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }] }]);
+      await statusOf('r', (s) => s.fill === 'yellow' && s.text === 'opcua.status.expiring');
+      const metrics = await metricsRegistry.metrics();
+      assert.match(metrics, /uns_edge_opcua_certificate_expiry_days\{endpoint="[^"]+",whose="server"\} (9|10)\b/);
     });
 
     it('read: one batch per asset, bad NodeId on its own metric; browse and method', async () => {
