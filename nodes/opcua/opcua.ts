@@ -116,13 +116,11 @@ export = function (RED: NodeAPI): void {
         connection.on('warning', (text: string) => node.warn(text));
         connection.on('expiry', (e: { whose: string; days: number }) => expiryDays.set(`${node.id}/${e.whose}`, { endpoint: label, whose: e.whose, days: e.days }));
         node.connection = connection;
-        if (problems.length) {
-          user.onEndpointState('refused', { kind: 'other', side: 'configuration', message: problems.join('; '), explanation: problems.join('; ') });
-          return connection;
-        }
-        connection.start();
+        if (!problems.length) connection.start();
       }
-      user.onEndpointState(node.connection.state, node.connection.failure);
+      // Invalid settings: the connection never starts and every user shows why.
+      if (problems.length) user.onEndpointState('refused', { kind: 'other', side: 'configuration', message: problems.join('; '), explanation: problems.join('; ') });
+      else user.onEndpointState(node.connection.state, node.connection.failure);
       return node.connection;
     };
 
