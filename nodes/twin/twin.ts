@@ -143,7 +143,7 @@ export = function (RED: NodeAPI): void {
         if (msg.reset !== undefined) {
           handle(twin.reset(String(msg.reset), senderOf(msg), performance.now(), Date.now()), send);
         } else {
-          if (!isPlainObject(msg.payload)) throw new TwinInputError(RED._('twin.errors.not-a-batch', { type: Array.isArray(msg.payload) ? 'array' : typeof msg.payload }));
+          if (!isPlainObject(msg.payload)) throw new TwinInputError(`msg.payload must be a tag batch object of metrics, got ${Array.isArray(msg.payload) ? 'an array' : msg.payload === null ? 'null' : `a ${typeof msg.payload}`}`);
           const meta = isPlainObject(msg.meta) ? (msg.meta as TagBatch['meta']) : undefined;
           handle(twin.update({ topic: msg.topic ?? '', payload: msg.payload as TagBatch['payload'], meta }, performance.now(), Date.now()), send);
         }
