@@ -41,6 +41,7 @@ const TEMPLATES = readdirSync(join(ROOT, 'flows')).filter((file) => file.endsWit
 /** Templates deployed by their own test, with the peer they need. */
 const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'opcua-drive.json': 'the simulated OPC UA server: test/integration/sim-opcua-template.spec.ts',
+  'zones-and-conduits.json': 'the zone nodes, setpoints through the conduit: test/integration/zones-template.spec.ts',
 };
 const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
 const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
