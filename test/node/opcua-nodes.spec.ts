@@ -147,6 +147,19 @@ describe('opcua nodes', function () {
     assert.equal(batch.meta?.speed.type, 'Double');
   });
 
+  it('invalid endpoint settings: every node using the endpoint shows the refusal, nothing connects', async () => {
+    server = await startTestServer();
+    const reader = (id: string) => ({ id, type: 'uns-opcua-read', endpoint: 'ep', topic: 'a/b/c/d/e/f', metrics: [{ name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }] });
+    await helper.load(opcuaNodes, [endpoint({ securityPolicy: 'Basic256' }), reader('r1'), reader('r2')]);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const id of ['r1', 'r2']) {
+      const statuses = (helper.getNode(id) as unknown as { status: { getCalls(): Array<{ args: [Status] }> } }).status.getCalls().map((c) => c.args[0]);
+      assert.deepEqual(statuses.at(-1), { fill: 'red', shape: 'dot', text: 'opcua.status.refused-detail' }, `${id}: ${JSON.stringify(statuses)}`);
+    }
+    assert.match(String((helper.getNode('ep') as HelperNode).error.getCalls()[0]?.args[0]), /opcua\.errors\.invalid-endpoint/);
+    assert.equal(server.sessionCount(), 0);
+  });
+
   describe('connected (both sides trust each other)', () => {
     beforeEach(async () => {
       server = await startTestServer({ trustAllClients: true });
