@@ -52,7 +52,7 @@ function setpointWindowOpen(now: Date): boolean {
 
 describe('flows/zones-and-conduits.json', function () {
   this.timeout(60_000);
-  const template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Array<{ id: string; type: string }>;
+  const template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Array<{ id: string; type: string; [property: string]: unknown }>;
 
   it('lints clean: no crossing, every connection in a zone, no zero-trust gap', () => {
     const { findings, zones, nodeZones } = lintZones(template, { credentials: {} });
