@@ -13,11 +13,17 @@
  * Data types: `meta.type` of the batch if given, else the type the metric already has, else
  * inferred (boolean → Boolean, string → String, bigint → Int64/UInt64, number → Double). A value
  * that does not fit its type rejects the whole batch (nothing is published half way).
+ *
+ * Cost: a source sends the same shape of batch (metric names in order, meta types) again and again,
+ * so the device compiles a plan per shape (its slots resolve each name to the metric's state and
+ * datatype) and reuses it while the shape holds; the contract checks that depend on the shape run
+ * once per shape (TagBatchValidator), the values are checked every time, and the DDATA metrics are
+ * rewritten in place: no allocation per metric (docs/sparkplug.md "Performance").
  */
 import { EventEmitter } from 'node:events';
-import type { MetricValue as TagValue, Quality, TagBatch } from '../uns/tag-batch';
-import { TagBatchError, tagBatchProblems } from '../uns/validate';
-import { DataType, dataTypeCode, dataTypeName, valueProblem } from './datatypes';
+import type { MetricDataType, MetricMeta, MetricValue as TagValue, Quality, TagBatch } from '../uns/tag-batch';
+import { TagBatchError, TagBatchValidator, type BatchShape } from '../uns/validate';
+import { DataType as DataTypeExport, dataTypeCode, dataTypeName, valueProblem } from './datatypes';
 import type { EdgeNodeDevice } from './edge-node';
 import { metricValue, type DecodedPayload, type Metric, type PropertySet } from './payload';
 import { checkSparkplugId } from './topics';
@@ -29,7 +35,10 @@ export interface DeviceHost {
   addDevice(device: EdgeNodeDevice): void;
   removeDevice(device: EdgeNodeDevice): void;
   aliasFor(deviceId: string, metricName: string): number;
-  /** Publish now; DDATA while the node is not online is kept for store-and-forward (or counted as dropped). */
+  /**
+   * Publish now; DDATA while the node is not online is kept for store-and-forward (or counted as dropped).
+   * `metrics` is read during the call only (encoded or copied): the device rewrites those objects for its next message.
+   */
   publishDevice(type: 'DBIRTH' | 'DDATA' | 'DDEATH', deviceId: string, metrics: Metric[]): boolean;
   deviceChanged(): void;
   commandRejected(message: string): void;
@@ -80,12 +89,19 @@ interface MetricState {
   unit: string | undefined;
   /** The quality the host knows (last BIRTH/DATA that carried it). */
   reportedQuality: Quality;
+  /** This metric in a DDATA, rewritten for each message (alias only, no name). */
+  readonly data: Metric;
 }
 
 type CodecValue = number | bigint | boolean | string | Uint8Array | null;
 
-interface Update {
-  name: string;
+/** One metric of a batch shape, and the update the batch being handled makes to it (checked before anything changes). */
+interface Slot {
+  readonly name: string;
+  /** The datatype the shape's `meta[name].type` names, if any. */
+  readonly declared: number | undefined;
+  /** The metric's state; undefined until the first batch of the metric is applied. */
+  state: MetricState | undefined;
   datatype: number;
   value: CodecValue;
   timestamp: number;
@@ -101,6 +117,9 @@ interface Update {
 const QUALITY_CODE: Record<Quality, number> = { good: 192, bad: 0, uncertain: 500 };
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const INT64_MAX = 2n ** 63n - 1n;
+const FLOAT_MAX = 3.4028234663852886e38;
+// A module-local copy: transpilers turn an imported binding into a getter, a call per access (see payload.ts).
+const DataType = { ...DataTypeExport };
 
 export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeNodeDevice {
   readonly deviceId: string;
@@ -116,6 +135,14 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
   private staleTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly now: () => number;
+  /** Contract checks of the batches; shape-dependent ones once per shape. */
+  private readonly validator = new TagBatchValidator({ checkTypes: false }); // types: checked in check(), against DBIRTH types too
+  /** The compiled plan: the slots of the validator's current shape. */
+  private shape: BatchShape | undefined;
+  private slots: Slot[] = [];
+  /** Reused per batch: the metrics that changed, and their DDATA metrics. */
+  private readonly changed: MetricState[] = [];
+  private readonly dataMetrics: Metric[] = [];
 
   /** Registers with `host`; throws when the id is invalid or taken on that edge node. */
   constructor(private readonly host: DeviceHost, private readonly options: DeviceOptions) {
@@ -146,16 +173,17 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
    * batch breaks the contract or a value does not fit its Sparkplug type.
    */
   handleBatch(msg: unknown): void {
-    const updates = this.check(msg);
     const batch = msg as TagBatch;
+    const now = this.now();
+    const slots = this.check(batch, now);
     this.lastTopic = batch.topic;
-    this.lastDataAt = this.now();
-    if (this.options.deathOnBadQuality && updates.every((u) => u.quality === 'bad')) {
-      this.apply(updates);
+    this.lastDataAt = now;
+    if (this.options.deathOnBadQuality && slots.every((slot) => slot.quality === 'bad')) {
+      this.apply(slots);
       this.die('the source reports bad quality for every metric');
       return;
     }
-    const { changed, rebirth } = this.apply(updates);
+    const rebirth = this.apply(slots);
     this.alive = true;
     this.armStaleTimer();
     if (this.host.online && (!this.bornValue || rebirth)) {
@@ -163,10 +191,14 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
       return;
     }
     if (!this.host.online) this.setState('waiting', undefined);
+    const changed = this.changed;
     if (changed.length === 0) return;
+    const metrics = this.dataMetrics;
+    metrics.length = changed.length;
+    for (let i = 0; i < changed.length; i++) metrics[i] = this.dataMetric(changed[i]);
     // Not online: the edge node keeps it for store-and-forward.
-    this.host.publishDevice('DDATA', this.deviceId, changed.map((m) => this.dataMetric(m)));
-    for (const m of changed) m.reportedQuality = m.quality;
+    this.host.publishDevice('DDATA', this.deviceId, metrics);
+    for (let i = 0; i < changed.length; i++) changed[i].reportedQuality = changed[i].quality;
   }
 
   /** Stop: DDEATH if born, leave the edge node, clear the timer. */
@@ -233,60 +265,108 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
 
   // ---------------------------------------------------------------- internals
 
-  /** Every problem of the batch, or the updates it makes. */
-  private check(msg: unknown): Update[] {
-    const problems = tagBatchProblems(msg, { checkTypes: false }); // types: checked below, against DBIRTH types too
+  /**
+   * The slots of the batch's shape, each holding the update the batch makes; throws TagBatchError
+   * naming every problem before anything changed.
+   */
+  private check(batch: TagBatch, now: number): Slot[] {
+    const problems = this.validator.problems(batch);
     if (problems.length > 0) throw new TagBatchError(problems);
-    const batch = msg as TagBatch;
     if (this.options.assetPath && batch.topic !== this.options.assetPath) {
       throw new TagBatchError([`msg.topic "${batch.topic}" is not the asset path "${this.options.assetPath}" of Sparkplug device "${this.deviceId}"`]);
     }
-    const now = this.now();
-    const updates: Update[] = [];
-    for (const name in batch.payload) {
-      const value = batch.payload[name];
-      const meta = batch.meta?.[name];
-      const existing = this.metrics.get(name);
-      const declared = meta?.type !== undefined ? dataTypeCode(meta.type) : undefined;
-      const datatype = declared ?? existing?.datatype ?? inferDataType(value);
-      let codecValue: CodecValue = value;
-      let problem: string | undefined;
-      if (datatype === DataType.Bytes && typeof value === 'string') {
-        if (BASE64.test(value)) codecValue = Buffer.from(value, 'base64');
-        else problem = 'is not base64 (Bytes values are base64 strings in a tag batch)';
-      }
-      if (problem === undefined && codecValue !== null) problem = valueProblem(datatype, codecValue);
-      if (problem !== undefined) {
-        const from = declared === undefined && existing !== undefined ? ', as in its DBIRTH' : '';
-        problems.push(`metric "${name}" (${dataTypeName(datatype)}${from}): ${problem}`);
-        continue;
-      }
-      updates.push({
-        name, datatype, value: codecValue,
-        timestamp: meta?.timestamp ?? batch.timestamp ?? now,
-        quality: meta?.quality ?? 'good',
-        unit: meta?.unit,
-      });
+    const shape = this.validator.shape!;
+    if (shape !== this.shape) {
+      this.slots = this.compileSlots(shape);
+      this.shape = shape;
     }
-    if (problems.length > 0) throw new TagBatchError(problems);
-    return updates;
+    const slots = this.slots;
+    this.fillSlots(batch.timestamp ?? now);
+    let found: string[] | undefined;
+    for (let i = 0; i < slots.length; i++) {
+      const problem = this.valueProblemOf(slots[i]);
+      if (problem !== undefined) (found ??= []).push(problem);
+    }
+    if (found !== undefined) throw new TagBatchError(found);
+    return slots;
   }
 
-  private apply(updates: Update[]): { changed: MetricState[]; rebirth: boolean } {
-    const changed: MetricState[] = [];
+  /** One slot per metric of the shape, in its order, bound to the metric's state where it has one. */
+  private compileSlots(shape: BatchShape): Slot[] {
+    const entries = this.validator.entries;
+    return shape.names.map((name, i) => {
+      const metaType = entries[i]?.type as MetricDataType | undefined;
+      const declared = metaType !== undefined ? dataTypeCode(metaType) : undefined;
+      return { name, declared, state: this.metrics.get(name), datatype: 0, value: null, timestamp: 0, quality: 'good', unit: undefined };
+    });
+  }
+
+  /** The batch's update into the slots, from the values and meta entries the validator found. Reads only: nothing changes before every value is checked. */
+  private fillSlots(defaultTimestamp: number): void {
+    const slots = this.slots;
+    const values = this.validator.values as readonly TagValue[];
+    const entries = this.validator.entries as readonly (MetricMeta | undefined)[];
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i];
+      const value = values[i];
+      const state = slot.state;
+      slot.datatype = slot.declared ?? (state !== undefined ? state.datatype : inferDataType(value));
+      slot.value = value;
+      const entry = entries[i];
+      if (entry === undefined) {
+        slot.timestamp = defaultTimestamp;
+        slot.quality = 'good';
+        slot.unit = undefined;
+      } else {
+        slot.timestamp = entry.timestamp ?? defaultTimestamp;
+        slot.quality = entry.quality ?? 'good';
+        slot.unit = entry.unit;
+      }
+    }
+  }
+
+  /** Why the slot's value does not fit its datatype (Bytes: base64 text, turned into bytes here), or undefined. */
+  private valueProblemOf(slot: Slot): string | undefined {
+    const { datatype, value } = slot;
+    // The hot path, inline: a finite number in a Float/Double metric.
+    if (typeof value === 'number' && (datatype === DataType.Double ? Number.isFinite(value) : datatype === DataType.Float && Math.abs(value) <= FLOAT_MAX)) return undefined;
+    if (value === null) return undefined;
+    let problem: string | undefined;
+    if (datatype === DataType.Bytes && typeof value === 'string') {
+      if (BASE64.test(value)) slot.value = Buffer.from(value, 'base64');
+      else problem = 'is not base64 (Bytes values are base64 strings in a tag batch)';
+    }
+    problem ??= valueProblem(datatype, slot.value);
+    if (problem === undefined) return undefined;
+    const from = slot.declared === undefined && slot.state !== undefined ? ', as in its DBIRTH' : '';
+    return `metric "${slot.name}" (${dataTypeName(datatype)}${from}): ${problem}`;
+  }
+
+  /** Apply the checked slots: new metrics get a state (and force a DBIRTH); `this.changed` gets what changed. True when a DBIRTH is due. */
+  private apply(slots: Slot[]): boolean {
+    const changed = this.changed;
+    changed.length = 0;
     let rebirth = false;
-    for (const u of updates) {
-      const m = this.metrics.get(u.name);
+    for (let i = 0; i < slots.length; i++) {
+      const u = slots[i];
+      let m = u.state;
+      if (m === undefined) m = this.metrics.get(u.name);
       if (m === undefined) {
         // [tck-id-topics-dbirth-metric-reqs]: a new metric needs a new DBIRTH.
-        const created: MetricState = { ...u, alias: this.host.aliasFor(this.deviceId, u.name), reportedQuality: u.quality };
+        const alias = this.host.aliasFor(this.deviceId, u.name);
+        const created: MetricState = {
+          name: u.name, alias, datatype: u.datatype, value: u.value, timestamp: u.timestamp, quality: u.quality, unit: u.unit,
+          reportedQuality: u.quality, data: { alias, timestamp: 0, datatype: 0, value: null, properties: undefined },
+        };
         this.checkCaseCollision(u.name);
         this.metrics.set(u.name, created);
         this.byAlias.set(created.alias, created);
+        u.state = created;
         rebirth = true;
         changed.push(created); // online it goes out in the DBIRTH; offline it is history like any change
         continue;
       }
+      u.state = m;
       if (m.datatype !== u.datatype || (u.unit !== undefined && u.unit !== m.unit)) {
         m.datatype = u.datatype;
         if (u.unit !== undefined) m.unit = u.unit;
@@ -298,7 +378,7 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
       m.quality = u.quality;
       if (valueChanged || m.quality !== m.reportedQuality) changed.push(m);
     }
-    return { changed, rebirth };
+    return rebirth;
   }
 
   /** [tck-id-case-sensitivity-metric-names] SHOULD NOT: names equal but for case confuse some hosts. */
@@ -325,8 +405,11 @@ export class SparkplugDevice extends EventEmitter<DeviceEvents> implements EdgeN
 
   /** A DDATA metric: alias only, no name [tck-id-payloads-alias-data-cmd-requirement], timestamp, Quality when it changed. */
   private dataMetric(m: MetricState): Metric {
-    const metric: Metric = { alias: m.alias, timestamp: m.timestamp, datatype: m.datatype, value: m.value };
-    if (m.quality !== 'good' || m.reportedQuality !== m.quality) metric.properties = qualityProperty(m.quality);
+    const metric = m.data;
+    metric.timestamp = m.timestamp;
+    metric.datatype = m.datatype;
+    metric.value = m.value;
+    metric.properties = m.quality !== 'good' || m.reportedQuality !== m.quality ? QUALITY_PROPERTY[m.quality] : undefined;
     return metric;
   }
 
@@ -379,6 +462,7 @@ function inferDataType(value: TagValue): number {
 }
 
 function sameValue(a: CodecValue, b: CodecValue): boolean {
+  if (a === b) return true;
   if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(b);
   // 5 and 5n are the same Int64 value.
   if ((typeof a === 'bigint' && typeof b === 'number') || (typeof a === 'number' && typeof b === 'bigint')) return BigInt(a) === BigInt(b);
@@ -389,6 +473,11 @@ function sameValue(a: CodecValue, b: CodecValue): boolean {
 function qualityProperty(quality: Quality): PropertySet {
   return { keys: ['Quality'], values: [{ type: DataType.Int32, value: QUALITY_CODE[quality] }] };
 }
+
+/** The Quality property of DDATA metrics, shared (read-only: encoded or copied by the edge node). */
+const QUALITY_PROPERTY: Readonly<Record<Quality, PropertySet>> = Object.freeze({
+  good: qualityProperty('good'), bad: qualityProperty('bad'), uncertain: qualityProperty('uncertain'),
+});
 
 /** BIRTH properties: Quality when not good, engUnit when the batch names a unit. */
 function birthProperties(m: MetricState): PropertySet | undefined {
