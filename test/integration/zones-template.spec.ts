@@ -152,7 +152,7 @@ describe('flows/zones-and-conduits.json', function () {
     it('the guarded path with its window opened (rule otherwise as shipped): bounds and max step per setpoint, the drive follows what passes', async () => {
       const anyTime = template.map((node) => {
         if (node.id !== 'zc-down') return node;
-        const policy = JSON.parse((node as { policy: string }).policy) as { rules: Array<Record<string, unknown>> };
+        const policy = JSON.parse(String(node.policy)) as { rules: Array<Record<string, unknown>> };
         delete policy.rules[0]!.window;
         return { ...node, policy: JSON.stringify(policy) };
       });
