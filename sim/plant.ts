@@ -8,6 +8,8 @@
  * read after it, so a poll of many drives costs a copy, not an encoding.
  */
 import { ModbusDataModel, ModbusException, ModbusExceptionCode, ModbusTable, WritableTable } from '../lib/modbus/data-model';
+import type { DeviceIdentity, DeviceIdentitySource } from '../lib/modbus/device-id';
+import { packageInfo } from '../lib/runtime/package-info';
 import { DriveModel, DriveModelOptions, FaultInjection, FaultInjectionKind, LoadProfile } from './drive-model';
 import { DriveProfile, simulatedDriveProfile } from './profile';
 import { DriveRegisterMap } from './register-map';
@@ -102,7 +104,7 @@ export class PlantClock {
   }
 }
 
-export class SimulatedPlant implements ModbusDataModel {
+export class SimulatedPlant implements ModbusDataModel, DeviceIdentitySource {
   readonly drives: readonly DriveModel[];
   readonly registerMap: DriveRegisterMap;
   readonly tickMs: number;
@@ -202,6 +204,16 @@ export class SimulatedPlant implements ModbusDataModel {
     const drive = this.driveBehindGateway(unitId);
     if (table === 'coil') throw this.noBitTables(table);
     this.registerMap.write(drive, address, values);
+  }
+
+  /** FC 43/14 Read Device Identification (lib/modbus/device-id.ts): the simulator's own identity, per unit. */
+  deviceIdentity(unitId: number): DeviceIdentity {
+    this.driveBehindGateway(unitId);
+    const { profile, vendor, model } = this.registerMap.profile;
+    return {
+      vendorName: vendor, productCode: profile, revision: packageInfo().version, productName: 'uns-edge simulated VFD',
+      modelName: model, userApplicationName: `drive ${unitId}`,
+    };
   }
 
   /** Unit ids without a drive: 0A gateway path unavailable, as a TCP gateway answers (App Protocol v1.1b3 §7). */

@@ -7,6 +7,8 @@
  * - a ModbusException thrown by the model is answered as an exception response (App Protocol §7);
  *   any other error thrown by the model is answered with 04 server device failure;
  * - unsupported function codes get 01 illegal function; bad quantities 03, bad spans 02 (§6.x);
+ *   FC 43/14 Read Device Identification is answered for a model that is a DeviceIdentitySource
+ *   (lib/modbus/device-id.ts);
  * - when `model.answers(unit)` is false nothing is sent (a silent device; the client times out);
  * - a connection that sends a malformed MBAP header (garbage) is closed, since a TCP stream has no
  *   way to find the next frame boundary (Implementation Guide §3.1.3).
@@ -14,6 +16,7 @@
  */
 import * as net from 'node:net';
 import { ModbusDataModel, ModbusException, ModbusExceptionCode } from './data-model';
+import { answerReadDeviceId } from './device-id';
 import { MbapFramer, MBAP_HEADER_LENGTH, writeMbapHeader } from './mbap';
 import {
   decodeRequest, encodeException, encodeResponse, EXCEPTION_RESPONSE_LENGTH, ModbusRequest,
@@ -103,6 +106,9 @@ function answer(options: ModbusTcpServerOptions, unitId: number, pdu: Buffer): B
   const model = options.model;
   try {
     if (!model.answers(unitId)) return undefined;
+    // FC 43/14 for a model that identifies its units (lib/modbus/device-id.ts); others answer 01.
+    const identification = answerReadDeviceId(model, unitId, pdu);
+    if (identification) return Buffer.concat([Buffer.alloc(MBAP_HEADER_LENGTH), identification]);
     const data = execute(model, unitId, decodeRequest(pdu));
     const adu = Buffer.allocUnsafe(MBAP_HEADER_LENGTH + responseLength(data));
     encodeResponse(data, adu, MBAP_HEADER_LENGTH);
