@@ -246,3 +246,35 @@ export class WritePolicy {
   }
 }
 
+/** Users from the config rows and the passwords credential; every problem named. */
+export function usersFrom(rows: string, passwordsJson: string | undefined, problems: string[]): ServerUser[] {
+  let list: unknown = [];
+  let passwords: unknown = {};
+  try {
+    list = rows.trim() === '' ? [] : JSON.parse(rows);
+  } catch {
+    problems.push('users is not JSON');
+  }
+  try {
+    passwords = passwordsJson?.trim() ? JSON.parse(passwordsJson) : {};
+  } catch {
+    problems.push('the passwords credential is not JSON');
+  }
+  if (!Array.isArray(list)) {
+    problems.push('users must be a list');
+    return [];
+  }
+  const users: ServerUser[] = [];
+  for (const [i, row] of list.entries()) {
+    if (!isPlainObject(row) || typeof row.name !== 'string' || row.name.trim() === '') {
+      problems.push(`user ${i + 1} has no name`);
+      continue;
+    }
+    const kind = row.kind === 'certificate' ? 'certificate' : 'password';
+    const role: Role = row.role === 'write' ? 'write' : 'read';
+    const password = isPlainObject(passwords) && typeof passwords[row.name] === 'string' ? (passwords[row.name] as string) : undefined;
+    if (kind === 'password' && !password) problems.push(`user "${row.name}" has no password`);
+    users.push({ kind, name: row.name.trim(), role, ...(kind === 'password' && password ? { password } : {}) });
+  }
+  return users;
+}
