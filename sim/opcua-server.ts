@@ -238,7 +238,8 @@ export async function startSimulatedOpcUaServer(options: StartSimulatedOpcUaServ
       userManager: userManager(users),
       serverInfo: { applicationUri, productUri: 'urn:uns-edge:simulated-plant', applicationName: { text: 'uns-edge simulated plant' } },
       buildInfo: { productName: 'uns-edge simulated plant', manufacturerName: 'uns-edge', softwareVersion: packageInfo().version },
-      // A fresh session per test: no limit the tests could hit by accident.
+      // node-opcua allows 10 connections per endpoint by default; tests open a client per case and the
+      // browser, the nodes and a second gateway may share one simulator.
       maxConnectionsPerEndpoint: 100,
     });
     await next.initialize();
