@@ -433,7 +433,7 @@ export class DriveTwin {
   private finish(mono: number, wall: number, result: TwinUpdate, fromTick: boolean): void {
     this.checkThresholds(wall, result);
     if (result.alerts.length) result.changed = true;
-    const heldKey = this.heldReasons(mono).join('\n');
+    const heldKey = this.heldKey(mono);
     const heldChanged = heldKey !== this.lastHeldKey;
     this.lastHeldKey = heldKey;
     const interval = this.settings.publishIntervalMs;
@@ -510,6 +510,17 @@ export class DriveTwin {
       if (reason) reasons.push(reason);
     }
     return reasons;
+  }
+
+  /**
+   * Which inputs are held and why, without the ages in seconds: a change of it is news (published at
+   * once), a stale input growing older is not.
+   */
+  private heldKey(mono: number): string {
+    return INPUT_ROLES.filter((role) => this.settings.metrics[role] !== '').map((role) => {
+      const problem = this.inputProblem(role, mono);
+      return problem === undefined ? '' : `${role}:${problem.replace(/no value for \d+ s/, 'stale')}`;
+    }).join('\n');
   }
 
   private inputProblem(role: InputRole, mono: number): string | undefined {

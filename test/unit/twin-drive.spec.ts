@@ -83,6 +83,9 @@ describe('drive twin (lib/twin)', () => {
     assert.match(batch.meta!['insulation/lifeConsumed'].reason!, /motorTemperature stale: no value for \d+ s \(held\)/);
     assert.equal(batch.payload['insulation/agingFactor'], null);
     assert.equal(batch.meta!['bearing/lifeConsumed'].quality, 'good');
+    // Published when the input went stale, then not again on every tick of its growing age.
+    const tickBatches = updates.filter((u, i) => i % 2 === 1 && u.batch).length;
+    assert.equal(tickBatches, 1, `ticks that published: ${tickBatches}`);
     const notices = updates.flatMap((u) => u.notices);
     assert.deepEqual(notices.filter((n) => n.startsWith('motorTemperature')).length, 1, notices.join('\n'));
     // Data back: counting resumes, quality good again, and the log says so.
