@@ -27,12 +27,15 @@ interface TestHelper {
   unload(): Promise<void>;
   getNode(id: string): unknown;
   log(): { args: unknown[][] };
-  request(): { post(path: string): { send(body: object): Promise<{ status: number; body: { error?: string } }> } };
+  request(): { post(path: string): PostRequest };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper') as TestHelper;
 helper.init(require.resolve('node-red'));
 
+interface PostRequest {
+  send(body: object): Promise<{ status: number; body: { error?: string } }>;
+}
 interface HelperNode {
   on(event: string, fn: (arg: unknown) => void): void;
   receive(msg: object): void;
