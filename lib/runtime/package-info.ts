@@ -32,8 +32,10 @@ export function packageInfo(): PackageInfo {
  */
 export function devOnlyNodeRedModules(): string[] {
   const { root } = packageInfo();
-  const { devDependencies = {} } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+  const { devDependencies = {}, peerDependencies = {} } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+  // An optional peer (the dashboard) is installed for its tests but is part of the product.
   return Object.keys(devDependencies).filter((name) => {
+    if (name in peerDependencies) return false;
     const manifest = join(root, 'node_modules', name, 'package.json');
     if (!existsSync(manifest)) return false;
     const section = (JSON.parse(readFileSync(manifest, 'utf8')) as { 'node-red'?: { nodes?: unknown; plugins?: unknown } })['node-red'];
