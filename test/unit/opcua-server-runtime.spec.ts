@@ -361,3 +361,69 @@ describe('uns-opcua-server security defaults', function () {
     }
   });
 });
+
+describe('uns-opcua-server limits', function () {
+  this.timeout(90_000);
+
+  it('200 clients connecting at once: connections beyond the limit are refused and counted, the server keeps serving', async () => {
+    const server = await startServer({ maxConnections: 20 });
+    const { connect } = await import('node:net');
+    try {
+      const port = Number(server.endpointUrl.split(':').pop());
+      const closedEarly = await Promise.all(Array.from({ length: 200 }, () => new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        let closed = false;
+        socket.on('close', () => { closed = true; });
+        socket.on('error', () => undefined);
+        // A refused connection is closed by the server at once; an accepted one stays open (until its HEL timeout).
+        setTimeout(() => { resolve(closed); socket.destroy(); }, 1500);
+      })));
+      const refused = closedEarly.filter(Boolean).length;
+      assert.ok(refused >= 170, `refused ${refused} of 200`);
+      // node-opcua reports only some of the refusals it makes (90 of 180 here, measured): counted, not exact.
+      assert.ok(server.counters.refusedConnections >= 1 && server.counters.refusedConnections <= refused, `counted ${server.counters.refusedConnections}`);
+      // Still serving: a real client gets a session.
+      const pki = await clientPki();
+      await trustBoth(server, pki);
+      const ok = await session(server, pki);
+      await ok.session.close();
+      await ok.client.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('sessions beyond maxSessions are refused with BadTooManySessions', async () => {
+    const server = await startServer({ maxSessions: 2 });
+    const pki = await clientPki();
+    await trustBoth(server, pki);
+    const open: { client: opcua.OPCUAClient; session: opcua.ClientSession }[] = [];
+    try {
+      open.push(await session(server, pki), await session(server, pki));
+      await assert.rejects(session(server, pki), /BadTooManySessions/);
+      assert.equal(server.sessionCount, 2);
+    } finally {
+      for (const o of open) {
+        await o.session.close();
+        await o.client.disconnect();
+      }
+      await server.stop();
+    }
+  });
+});
+
+describe('uns-opcua-server None when ticked', function () {
+  this.timeout(60_000);
+  it('offers None beside SignAndEncrypt and lets a client open a session over it', async () => {
+    const server = await startServer({ allowNone: true });
+    const pki = await clientPki();
+    await trustBoth(server, pki);
+    try {
+      const none = await session(server, pki, 'op', 'op-secret', opcua.MessageSecurityMode.None, opcua.SecurityPolicy.None);
+      await none.session.close();
+      await none.client.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+});
