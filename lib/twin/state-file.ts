@@ -2,14 +2,21 @@
  * The twin's state on disk: one small JSON file per twin node, `<dir>/<node id>.json`, written
  * atomically (write a temporary file, fsync, rename over the old one, fsync the folder), so a crash
  * or power cut leaves either the old or the new state, never half of one. Bounded: a state is a few
- * hundred bytes; a file over MAX_STATE_BYTES is not read. Writes are serialised (one in flight; the
- * latest state asked for while one is in flight is written next, older ones are dropped).
+ * hundred bytes; a file over MAX_STATE_BYTES is not read. Writes are asynchronous and serialised (one
+ * in flight; the latest state asked for while one is in flight is written next, older ones are dropped).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { checkTwinState, TwinState } from './twin';
 
 export const MAX_STATE_BYTES = 64 * 1024;
+
+/** The folder of the twins' state files: <userDir>/uns-edge/twin (Node-RED's default userDir is ~/.node-red). */
+export function twinStateDir(userDir: string | undefined): string {
+  return join(userDir ?? join(homedir(), '.node-red'), 'uns-edge', 'twin');
+}
 
 export type LoadedState = { kind: 'none' } | { kind: 'ok'; state: TwinState } | { kind: 'unreadable'; problem: string; movedTo?: string };
 
@@ -61,7 +68,11 @@ export class TwinStateFile {
     }
   }
 
-  /** Write a state (atomically, serialised); resolves when it — or a newer one — is on disk. */
+  /**
+   * Write a state atomically, without blocking the event loop on fsync (slow on SD cards). Writes are
+   * serialised; a state asked for while one is in flight replaces any other waiting one. Resolves when
+   * this state (or a newer one) is on disk; rejects with the write's error.
+   */
   save(state: TwinState): Promise<void> {
     this.pending = state;
     this.writing ??= this.drain();
@@ -73,29 +84,27 @@ export class TwinStateFile {
       while (this.pending) {
         const state = this.pending;
         this.pending = undefined;
-        await Promise.resolve();
-        this.writeNow(state);
+        await this.write(state);
       }
     } finally {
       this.writing = undefined;
     }
   }
 
-  /** Write at once, synchronously (close of the node, tests). */
-  writeNow(state: TwinState): void {
-    mkdirSync(this.dir, { recursive: true });
+  private async write(state: TwinState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
     const temporary = `${this.path}.tmp`;
-    const fd = openSync(temporary, 'w', 0o600);
+    const file = await open(temporary, 'w', 0o600);
     try {
-      writeFileSync(fd, `${JSON.stringify(state)}\n`);
-      fsyncSync(fd);
+      await file.writeFile(`${JSON.stringify(state)}\n`);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(temporary, this.path);
+    await rename(temporary, this.path);
     try {
-      const dirFd = openSync(this.dir, 'r');
-      try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
+      const dir = await open(this.dir, 'r');
+      try { await dir.sync(); } finally { await dir.close(); }
     } catch {
       // Folders cannot be fsynced on every platform (Windows); the rename is atomic anyway.
     }

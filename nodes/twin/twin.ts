@@ -156,12 +156,11 @@ export = function (RED: NodeAPI): void {
     node.on('close', (done: () => void) => {
       clearInterval(ticker);
       delete node.resetComponent;
-      try {
-        file.writeNow(twin.state);
-      } catch (error) {
-        node.error(RED._('twin.errors.state-not-saved', { path: file.path, error: (error as Error).message }));
-      }
-      done();
+      // The last state, after any write still in flight (writes are serialised, the newest wins).
+      file.save(twin.state).then(done, (error: Error) => {
+        node.error(RED._('twin.errors.state-not-saved', { path: file.path, error: error.message }));
+        done();
+      });
     });
   }
 

@@ -205,6 +205,24 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
     assert.equal(b.meta!['bearing/lifeConsumed'].quality, 'uncertain');
   });
 
+  it('a state folder it cannot write: one error, the twin keeps working and tries again', async () => {
+    mkdirSync(join(userDir, 'uns-edge'), { recursive: true });
+    writeFileSync(join(userDir, 'uns-edge', 'twin'), 'a file where the folder should be');
+    await load({ alertConsumed: 0.5 });
+    const logged = () => helper.log().args.map((a) => a[0] as { level: number; msg: unknown }).filter((e) => e.level === 20).map((e) => String(e.msg));
+    const out = collect<TagBatch>('out');
+    const alerts = collect<AlertMsg>('alerts');
+    await feed(out);
+    await sleep(60);
+    await feed(out); // an alert: the state is saved at once, and fails
+    node('twin').receive({ reset: 'fan' }); // saved at once again, fails again
+    await until('the reset alert', () => alerts.some((a) => a.alert.kind === 'reset'));
+    await until('the save error', () => logged().some((m) => m.startsWith('twin.errors.state-not-saved')));
+    await sleep(20);
+    assert.equal(logged().filter((m) => m.startsWith('twin.errors.state-not-saved')).length, 1, logged().join('\n'));
+    assert.ok((await feed(out)).payload['insulation/lifeConsumed'] !== undefined, 'still working');
+  });
+
   it('invalid settings: every problem in one error, and the node does nothing', async () => {
     await helper.load([twinNodes], [{ id: 'twin', type: 'uns-vfd-twin', bearingC: 'abc', timeScale: 0, wires: [[], []] }]);
     const logged = helper.log().args.map((a) => a[0] as { level: number; msg: unknown }).filter((e) => e.level === 20).map((e) => String(e.msg));
