@@ -7,6 +7,8 @@
  *   uns-edge simulate   the simulated plant alone
  *   uns-edge audit verify <dir>   check a conduit audit folder's hash chain (lib/zones/audit-verify.ts)
  *   uns-edge check-zones flows.json   the zone lint, for CI (docs/zones.md § "Zone lint")
+ *   uns-edge templates  the flow templates, one line each
+ *   uns-edge new --template NAME [--set KEY=VALUE …] > flows.json   a template as a flows file (docs/templates.md)
  *
  * Exit codes: 0 stopped by a signal, 1 start-up or runtime failure (a taken port, ...),
  * 2 usage error, 78 configuration refused (EX_CONFIG of sysexits.h; the systemd unit does not
@@ -27,6 +29,7 @@ import { log } from './log';
 import { startNodeRed, type NodeRedServer } from './node-red-server';
 import { parsePortList, startOpcUaPlant, startPlant } from './simulated-plant';
 import { checkZonesFile } from '../lib/zones/lint-files';
+import { findTemplate, instantiateTemplate, loadTemplates, parseSetting, TemplateError, templatesDir } from '../lib/templates/templates';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -45,6 +48,8 @@ interface OptionSpec {
   type: 'string' | 'boolean';
   /** Placeholder shown in the help, for string options. */
   value?: string;
+  /** May be given several times (its value is then a list). */
+  multiple?: boolean;
   help: string;
 }
 
@@ -54,8 +59,11 @@ interface Command {
   options: Record<string, OptionSpec>;
   /** How many file arguments follow the command (none when absent). */
   positionals?: number;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<void>;
+  run(values: OptionValues, positionals: string[]): Promise<void>;
 }
+
+type OptionValue = string | boolean | string[] | undefined;
+type OptionValues = Record<string, OptionValue>;
 
 const HELP_OPTION: Record<string, OptionSpec> = { help: { type: 'boolean', help: 'show this help' } };
 
@@ -119,6 +127,26 @@ const COMMANDS: Record<string, Command> = {
       process.exitCode = report.exitCode;
     },
   },
+  templates: {
+    summary: 'the flow templates (Import ▸ Examples ▸ uns-edge), one line each: name and what it shows',
+    usage: 'uns-edge templates',
+    options: { ...HELP_OPTION },
+    run: async () => {
+      const templates = loadTemplates(templatesDir(packageInfo().root));
+      const width = Math.max(...templates.map((template) => template.name.length));
+      for (const template of templates) console.log(`${template.name.padEnd(width)}  ${template.summary}`);
+    },
+  },
+  new: {
+    summary: 'a flow template as a flows file on stdout, fresh node ids, its UNS_EDGE_* variables set by --set',
+    usage: 'uns-edge new --template NAME [--set KEY=VALUE …] > flows.json',
+    options: {
+      template: { type: 'string', value: 'NAME', help: 'the template (uns-edge templates lists them; required)' },
+      set: { type: 'string', value: 'KEY=VALUE', multiple: true, help: 'the default of one of the template\'s variables, e.g. UNS_EDGE_MQTT_HOST=10.0.0.5; repeatable' },
+      ...HELP_OPTION,
+    },
+    run: runNew,
+  },
 };
 
 class UsageError extends Error {}
@@ -151,7 +179,7 @@ function generalHelp(): string {
   ].join('\n');
 }
 
-function integerOption(value: string | boolean | undefined, name: string, minimum: number): number | undefined {
+function integerOption(value: OptionValue, name: string, minimum: number): number | undefined {
   if (typeof value !== 'string') return undefined;
   const number = Number(value);
   if (!Number.isInteger(number) || number < minimum) throw new UsageError(`${name} ${value}: expected an integer ≥ ${minimum}`);
@@ -167,11 +195,11 @@ function usage<T>(parse: () => T): T {
   }
 }
 
-function stringOption(value: string | boolean | undefined): string | undefined {
+function stringOption(value: OptionValue): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function portOption(value: string | boolean | undefined, flag: string, envName: string, fallback: number): number {
+function portOption(value: OptionValue, flag: string, envName: string, fallback: number): number {
   let fromFlag: number | undefined;
   try {
     fromFlag = parsePort(stringOption(value), flag);
@@ -265,7 +293,7 @@ function demoCredentialSecret(userDir: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-async function runDemo(values: Record<string, string | boolean | undefined>): Promise<void> {
+async function runDemo(values: OptionValues): Promise<void> {
   const port = portOption(values.port, '--port', 'UNS_EDGE_PORT', DEFAULT_PORT);
   const mqttPort = portOption(values['mqtt-port'], '--mqtt-port', 'UNS_EDGE_MQTT_PORT', DEFAULT_MQTT_PORT);
   const simPort = portOption(values['sim-port'], '--sim-port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
@@ -309,7 +337,7 @@ async function runDemo(values: Record<string, string | boolean | undefined>): Pr
   ].join('\n'));
 }
 
-async function runGateway(values: Record<string, string | boolean | undefined>): Promise<void> {
+async function runGateway(values: OptionValues): Promise<void> {
   const flows = stringOption(values.flows) ?? process.env.UNS_EDGE_FLOWS;
   if (!flows) throw new UsageError('run needs --flows <file> (or UNS_EDGE_FLOWS)');
   const flowFile = resolve(flows);
@@ -329,7 +357,22 @@ async function runGateway(values: Record<string, string | boolean | undefined>):
   log.info(`health ${server.url}/healthz, metrics ${server.url}/metrics, editor ${options.headless ? 'off (headless)' : server.url}`);
 }
 
-async function runSimulate(values: Record<string, string | boolean | undefined>): Promise<void> {
+/** `new`: only the flows JSON goes to stdout, so `> flows.json` is a flows file (nothing here loads node-opcua). */
+async function runNew(values: OptionValues): Promise<void> {
+  const name = stringOption(values.template);
+  if (!name) throw new UsageError('new needs --template NAME (uns-edge templates lists them)');
+  const sets = Array.isArray(values.set) ? values.set : [];
+  try {
+    const template = findTemplate(loadTemplates(templatesDir(packageInfo().root)), name);
+    const flows = instantiateTemplate(template, new Map(sets.map(parseSetting)));
+    process.stdout.write(`${JSON.stringify(flows, null, 4)}\n`);
+  } catch (error) {
+    if (error instanceof TemplateError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+async function runSimulate(values: OptionValues): Promise<void> {
   const host = stringOption(values.host) ?? LOOPBACK;
   const port = portOption(values.port, '--port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
   const plant = await startPlant({
@@ -369,10 +412,12 @@ async function main(argv: string[]): Promise<void> {
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}"`);
   currentCommand = name;
-  let values: Record<string, string | boolean | undefined>;
+  let values: OptionValues;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: command.positionals !== undefined }));
+    const parsed = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: command.positionals !== undefined });
+    values = parsed.values as OptionValues;
+    positionals = parsed.positionals;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -93,7 +93,10 @@ export = function (RED: NodeAPI): void {
   function EndpointNodeCtor(this: EndpointNode, config: EndpointDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const settings = settingsFrom(config, (node as unknown as { credentials?: Record<string, unknown> }).credentials ?? {});
+    // Node-RED substitutes a property only when it is one ${VAR} as a whole: the ${VAR}s inside the URL
+    // (opc.tcp://${UNS_EDGE_OPCUA_HOST}:${UNS_EDGE_OPCUA_PORT}, flows/opcua-drive.json) are resolved here, tab variables first.
+    const endpointUrl = String(config.endpointUrl ?? '').replace(/\$\{(\w+)\}/g, (text, name: string) => String(RED.util.evaluateNodeProperty(name, 'env', node, {}) ?? text));
+    const settings = settingsFrom({ ...config, endpointUrl }, (node as unknown as { credentials?: Record<string, unknown> }).credentials ?? {});
     const problems = validateSettings(settings);
     if (problems.length) node.error(RED._('opcua.errors.invalid-endpoint', { detail: problems.join('; ') }));
     for (const w of securityWarnings(settings)) node.warn(RED._('opcua.log.security-warning', { detail: w }));
