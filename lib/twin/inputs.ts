@@ -86,9 +86,3 @@ export function readMetric(role: InputRole, metric: string, value: MetricValue |
   const quality = meta?.quality === 'uncertain' ? 'uncertain' : 'good';
   return { ok: true, sample: { value: canonical, at, quality, ...(quality === 'uncertain' && meta?.reason ? { reason: meta.reason } : {}) } };
 }
-
-/** True when a torque metric's unit says percent of rated torque. */
-export function torqueInPercent(meta: MetricMeta | undefined, assumePercent: boolean): boolean {
-  const unit = meta?.unit?.trim();
-  return unit === undefined || unit === '' ? assumePercent : unit === '%';
-}
