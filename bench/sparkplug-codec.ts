@@ -11,12 +11,12 @@
  * Before the clock, every payload is cross-checked: each codec decodes the other's bytes to the
  * same values (a codec that skipped work could not pass).
  */
-import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DataType } from '../lib/sparkplug/datatypes';
 import { decodePayload, encodePayload, metricValue, type Metric, type MetricValue } from '../lib/sparkplug/payload';
 import { writeSection } from './lib/results-doc';
-import { machineBusySeconds, machineFacts, summarize, type Summary } from './lib/stats';
+import { LoadMeter, machineFacts, summarize, type Summary } from './lib/stats';
 
 interface TahuCodec {
   encodePayload(payload: unknown): Uint8Array;
@@ -24,6 +24,10 @@ interface TahuCodec {
 }
 const tahu = (require('sparkplug-payload') as { get(ns: string): TahuCodec }).get('spBv1.0');
 const TAHU_VERSION = (require('sparkplug-payload/package.json') as { version: string }).version;
+/** The `long` package sparkplug-payload itself uses (its own copy): Int64 values go in as these Long objects. */
+const Long = require(require.resolve('long', { paths: [dirname(require.resolve('sparkplug-payload'))] })) as {
+  fromString(text: string, unsigned?: boolean): unknown;
+};
 
 function argument(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -85,8 +89,8 @@ function makeCases(): PayloadCase[] {
       id: 'data-int64',
       title: 'DDATA: alias + Int64 beyond 2^53 + metric timestamp',
       ours: { payload: { timestamp: NOW, seq: 5, metrics: int64s.map((value, i) => ({ alias: i + 1, timestamp: NOW, datatype: DataType.Int64, value })) }, omitDatatypes: true },
-      // sparkplug-payload takes a Long or a number (losing precision beyond 2^53); a decimal string is what it converts exactly.
-      tahu: { timestamp: NOW, seq: 5, metrics: int64s.map((value, i) => ({ alias: i + 1, timestamp: NOW, type: 'Int64', value: value.toString() })) },
+      // sparkplug-payload's natural Int64 input: a Long (a number loses precision beyond 2^53), built before the clock.
+      tahu: { timestamp: NOW, seq: 5, metrics: int64s.map((value, i) => ({ alias: i + 1, timestamp: NOW, type: 'Int64', value: Long.fromString(value.toString()) })) },
       datatypes: int64s.map(() => DataType.Int64),
       expected: int64s.map(String),
     },
@@ -170,7 +174,7 @@ function main(): void {
   }
   for (const fn of Object.values(work)) for (let i = 0; i < 200; i++) fn(); // warm-up: JIT both codecs before any clock
   const rates: Record<string, number[]> = {};
-  const busyStart = machineBusySeconds();
+  const load = new LoadMeter();
   const cpuStart = process.cpuUsage();
   const wallStart = performance.now();
   for (let run = 0; run < RUNS; run++) {
@@ -186,7 +190,7 @@ function main(): void {
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const ownCores = (cpu.user + cpu.system) / 1e6 / wallSeconds;
-  const otherCores = (machineBusySeconds() - busyStart) / wallSeconds - ownCores;
+  const measuredLoad = load.describe(ownCores);
 
   const millions = (s: Summary) => `${(s.median / 1e6).toFixed(2)} M/s (${(s.min / 1e6).toFixed(2)}–${(s.max / 1e6).toFixed(2)})`;
   const ratio = (caseId: string, op: Op): Summary => summarize(rates[key(caseId, op, 'uns-edge')].map((ours, i) => ours / rates[key(caseId, op, 'sparkplug-payload')][i]));
@@ -200,8 +204,7 @@ function main(): void {
       `uns-edge \`lib/sparkplug/payload.ts\` vs sparkplug-payload ${TAHU_VERSION} (Eclipse Tahu). ` +
       `Node ${facts.node}, ${facts.nproc} × ${facts.cpuModel}.`,
     '',
-    `**The machine was loaded** by a parallel test run: about ${otherCores.toFixed(2)} cores busy besides this benchmark ` +
-      `(load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end). Absolute figures move with that; ` +
+    `**Load during the runs** (measured): ${measuredLoad}. Absolute figures move with the load; ` +
       'the ratios, measured within each run, are the result.',
     '',
     '| payload | codec | encode metrics/s | decode metrics/s | bytes/metric |',
@@ -230,8 +233,9 @@ function main(): void {
     '- **Bytes**: uns-edge leaves the datatype out of DATA (the specification recommends it,',
     '  [tck-id-payloads-metric-datatype-not-req]); sparkplug-payload cannot encode a metric without one, so',
     '  its DATA is 2 bytes per metric larger. BIRTH messages are byte-identical in size.',
-    '- Input: uns-edge takes Int64 as `bigint`; sparkplug-payload is given decimal strings, which it converts',
-    '  to `Long` exactly (a JavaScript number loses precision beyond 2^53).',
+    '- Input, each codec its natural one, built before the clock: uns-edge takes Int64 as `bigint`,',
+    '  sparkplug-payload as `Long` objects (of the `long` package it uses itself; a JavaScript number loses',
+    '  precision beyond 2^53). The bytes of both are checked to decode to the same values.',
   );
   const markdown = lines.join('\n');
   console.log('\n' + markdown);

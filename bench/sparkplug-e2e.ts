@@ -17,13 +17,13 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Mosquitto } from '../test/helpers/mosquitto';
 import { startNodeRed, type EmbeddedNodeRed } from './lib/node-red';
 import { writeSection } from './lib/results-doc';
-import { findPid, machineBusySeconds, machineFacts, processCpuSeconds, summarize, type Summary } from './lib/stats';
+import { findPid, LoadMeter, machineBusySeconds, machineFacts, processCpuSeconds, summarize, type Summary } from './lib/stats';
 
 function argument(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -358,6 +358,7 @@ async function main(): Promise<void> {
     }
 
     const results: Record<Side, Measurement[]> = { 'uns-edge': [], tahu: [], 'tahu-mapped': [] };
+    const load = new LoadMeter();
     let phase = 1;
     for (let run = 0; run <= RUNS; run++) { // run 0: warm-up, not recorded
       const order = [...SIDES.slice(run % SIDES.length), ...SIDES.slice(0, run % SIDES.length)];
@@ -368,7 +369,7 @@ async function main(): Promise<void> {
           `${m.cores.toFixed(2)} cores, host ${m.hostCores.toFixed(2)}, broker ${m.brokerCores.toFixed(2)}, other ${m.otherCores.toFixed(2)} (counts and values checked)`);
       }
     }
-    report(results);
+    report(results, load.describe());
   } finally {
     tahu.stop();
     await red.stop();
@@ -378,7 +379,7 @@ async function main(): Promise<void> {
   }
 }
 
-function report(results: Record<Side, Measurement[]>): void {
+function report(results: Record<Side, Measurement[]>, measuredLoad: string): void {
   const facts = machineFacts();
   const fmt = (s: Summary, digits: number, scale = 1) => `${(s.median / scale).toFixed(digits)} (${(s.min / scale).toFixed(digits)}–${(s.max / scale).toFixed(digits)})`;
   const of = (side: Side, field: keyof Measurement) => summarize(results[side].map((m) => m[field]));
@@ -401,9 +402,10 @@ function report(results: Record<Side, Measurement[]>): void {
       `one DDATA per batch (every value changes), QoS 0, MQTT 3.1.1, Mosquitto ${facts.mosquitto}, Node-RED ${nodeRedVersion()}, ` +
       `Node ${facts.node}, ${facts.nproc} × ${facts.cpuModel}. Every side counted at the same \`uns-sparkplug-host\`'s output, in its own process.`,
     '',
-    `**The machine was loaded** by a parallel test run (load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end; ` +
-      '"other" = machine busy from /proc/stat minus the three processes; slightly negative when the machine was otherwise idle, ' +
-      'as the two are sampled differently). Absolute figures move with that; the ratios within each run are the result.',
+    `**Load during the runs** (measured, warm-up included): ${measuredLoad}. Per side and run, "other" = machine busy ` +
+      'from /proc/stat minus the three processes (slightly negative when the machine was otherwise idle, as the two are ' +
+      'sampled differently). Absolute figures move with the load; the sides alternate within each run, so the ratios ' +
+      'within each run are the result.',
     '',
     '| publisher | metrics/s (k) | publisher CPU (cores) | host CPU (cores) | broker CPU (cores) | other load (cores) |',
     '|---|---|---|---|---|---|',

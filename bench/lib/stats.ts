@@ -4,7 +4,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux x86 and arm). */
 const CLOCK_TICKS = Number(safeExec('getconf', ['CLK_TCK'])) || 100;
@@ -79,5 +80,24 @@ function safeExec(file: string, args: string[]): string {
     // `mosquitto -h` prints its usage and exits non-zero.
     const stdout = (error as { stdout?: string }).stdout;
     return typeof stdout === 'string' ? stdout.trim() : '';
+  }
+}
+
+/**
+ * The load of the machine over a benchmark's window, as measured: the 1-minute load average at the
+ * start and at the end, and the cores busy on average from /proc/stat (all processes).
+ */
+export class LoadMeter {
+  private readonly busyStart = machineBusySeconds();
+  private readonly wallStart = performance.now();
+  private readonly loadStart = loadavg()[0];
+
+  /** E.g. "load average 9.1 → 11.4 (1 min), 1.93 of 2 cores busy (/proc/stat), 0.71 of them this benchmark's processes". */
+  describe(ownCores?: number): string {
+    const seconds = (performance.now() - this.wallStart) / 1000;
+    const busyCores = (machineBusySeconds() - this.busyStart) / seconds;
+    const own = ownCores === undefined ? '' : `, ${ownCores.toFixed(2)} of them this benchmark's processes`;
+    return `load average ${this.loadStart.toFixed(1)} → ${loadavg()[0].toFixed(1)} (1 min), ` +
+      `${busyCores.toFixed(2)} of ${cpus().length} cores busy on average (/proc/stat)${own}`;
   }
 }
