@@ -12,7 +12,7 @@ export const CONTROL = {
   length: 3,
 } as const;
 
-/** Float64 counters, then the two histograms, then the overrun time ring. */
+/** Float64 counters, then the three histograms, then the overrun time ring. */
 export const COUNTERS = [
   'cycles', 'overruns', 'missedDeadlines', 'droppedChanges', 'droppedEvents', 'reads', 'readErrors', 'connects',
   'trips', 'writes', 'writeErrors', 'notifications', 'connected',
@@ -20,7 +20,8 @@ export const COUNTERS = [
 export type CounterName = typeof COUNTERS[number];
 export const counterIndex = (name: CounterName): number => COUNTERS.indexOf(name);
 export const LATENESS_AT = COUNTERS.length;
-export const CYCLE_TIME_AT = LATENESS_AT + LatencyHistogram.SLOTS;
+export const MISSED_LATENESS_AT = LATENESS_AT + LatencyHistogram.SLOTS;
+export const CYCLE_TIME_AT = MISSED_LATENESS_AT + LatencyHistogram.SLOTS;
 export const OVERRUN_LOG_AT = CYCLE_TIME_AT + LatencyHistogram.SLOTS;
 export const OVERRUN_LOG = 64;
 export const STATS_SLOTS = OVERRUN_LOG_AT + OVERRUN_LOG;

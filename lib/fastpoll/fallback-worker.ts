@@ -9,7 +9,7 @@ import { ModbusException } from '../modbus/data-model';
 import { createModbusTcpClient, ModbusClient, ModbusClientError } from '../modbus/client';
 import { bitAt, ModbusRequest, registerAt } from '../modbus/pdu';
 import { LatencyHistogram } from './histogram';
-import { CONTROL, CounterName, counterIndex, CYCLE_TIME_AT, LATENESS_AT, OVERRUN_LOG, OVERRUN_LOG_AT } from './fallback-layout';
+import { CONTROL, CounterName, counterIndex, CYCLE_TIME_AT, LATENESS_AT, MISSED_LATENESS_AT, OVERRUN_LOG, OVERRUN_LOG_AT } from './fallback-layout';
 import type { FromWorker, ToWorker, WorkerInit } from './fallback';
 import { CHANGE_RECORD_LENGTH, FailureKind, PollerEvent } from './types';
 
@@ -18,6 +18,7 @@ const o = init.options;
 const control = new Int32Array(init.control);
 const stats = new Float64Array(init.stats);
 const lateness = new LatencyHistogram(stats.subarray(LATENESS_AT, LATENESS_AT + LatencyHistogram.SLOTS));
+const missedLateness = new LatencyHistogram(stats.subarray(MISSED_LATENESS_AT, MISSED_LATENESS_AT + LatencyHistogram.SLOTS));
 const cycleTime = new LatencyHistogram(stats.subarray(CYCLE_TIME_AT, CYCLE_TIME_AT + LatencyHistogram.SLOTS));
 const count = (name: CounterName, by = 1) => { stats[counterIndex(name)] += by; };
 
@@ -220,6 +221,8 @@ async function run(): Promise<void> {
   let deadline = performance.now() + periodMs;
   let cycle = 0;
   let overruns = 0;
+  let skippedFrom = 0;
+  let skipped = 0; // the deadlines the last overrun skipped
   while (!stopRequested()) {
     // Sleep to the absolute deadline; stop() wakes the wait through Atomics.notify.
     const wakeAt = deadline - spinMs;
@@ -230,6 +233,9 @@ async function run(): Promise<void> {
     if (stopRequested()) break;
     const woke = performance.now();
     lateness.add((woke - deadline) * 1e6);
+    // A skipped deadline is a late cycle: it ran now, this much after its own deadline.
+    for (let j = 0; j < skipped; j++) missedLateness.add((woke - (skippedFrom + j * periodMs)) * 1e6);
+    skipped = 0;
     cycle++;
     stats[counterIndex('cycles')] = cycle;
     await pollCycle(cycle);
@@ -245,6 +251,8 @@ async function run(): Promise<void> {
       count('overruns');
       const missed = Math.floor((done - deadline) / periodMs) + 1;
       count('missedDeadlines', missed);
+      skippedFrom = deadline;
+      skipped = missed;
       deadline += missed * periodMs;
     }
     flush();

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { LatencyHistogram } from './histogram';
-import { CONTROL, COUNTERS, CYCLE_TIME_AT, LATENESS_AT, OVERRUN_LOG, OVERRUN_LOG_AT, STATS_SLOTS, counterIndex } from './fallback-layout';
+import { CONTROL, COUNTERS, CYCLE_TIME_AT, LATENESS_AT, MISSED_LATENESS_AT, OVERRUN_LOG, OVERRUN_LOG_AT, STATS_SLOTS, counterIndex } from './fallback-layout';
 import { checkPollerOptions, checkWrite } from './options';
 import { BatchCallback, PollerBinding, PollerEvent, PollerOptions, RawPollerStats } from './types';
 
@@ -120,6 +120,7 @@ export class FallbackPoller implements PollerBinding {
       notifications: counter('notifications'),
       connected: counter('connected') === 1,
       lateness: new LatencyHistogram(s.subarray(LATENESS_AT, LATENESS_AT + LatencyHistogram.SLOTS)).raw(),
+      missedLateness: new LatencyHistogram(s.subarray(MISSED_LATENESS_AT, MISSED_LATENESS_AT + LatencyHistogram.SLOTS)).raw(),
       cycleTime: new LatencyHistogram(s.subarray(CYCLE_TIME_AT, CYCLE_TIME_AT + LatencyHistogram.SLOTS)).raw(),
       overrunTimes,
       // A worker thread cannot change its scheduling from JS: it runs as the process does.

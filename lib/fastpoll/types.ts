@@ -101,6 +101,8 @@ export interface RawPollerStats {
   notifications: number;
   connected: boolean;
   lateness: RawHistogram;
+  /** Lateness of the deadlines overruns skipped, each until the next cycle actually ran (with `lateness`: every deadline). */
+  missedLateness: RawHistogram;
   cycleTime: RawHistogram;
   /** Times (ms since the epoch) of the most recent overruns, oldest first (at most 64). */
   overrunTimes: number[];

@@ -292,6 +292,7 @@ class FastPoller : public Napi::ObjectWrap<FastPoller> {
     o.Set("notifications", static_cast<double>(p.notifications.load()));
     o.Set("connected", p.connected.load());
     o.Set("lateness", HistogramToJs(env, p.lateness));
+    o.Set("missedLateness", HistogramToJs(env, p.missed_lateness));
     o.Set("cycleTime", HistogramToJs(env, p.cycle_time));
     Napi::Array times = Napi::Array::New(env);
     const uint64_t n = std::min<uint64_t>(p.overruns.load(), Poller::kOverrunLog);

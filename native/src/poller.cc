@@ -131,6 +131,7 @@ void Poller::Run() {
   ApplyRealtime();
   int64_t deadline = MonotonicNs() + config_.period_ns;
   uint64_t cycle = 0;
+  int64_t skipped_from = 0, skipped = 0;  // the deadlines the last overrun skipped
   while (running_.load(std::memory_order_relaxed)) {
     // Sleep to the absolute deadline (POSIX clock_nanosleep, TIMER_ABSTIME): no drift, and time
     // spent in the previous cycle does not shift the next one.
@@ -145,6 +146,9 @@ void Poller::Run() {
     if (!running_.load(std::memory_order_relaxed)) break;
     const int64_t woke = MonotonicNs();
     lateness.Add(static_cast<uint64_t>(woke - deadline));
+    // A skipped deadline is a late cycle: it ran now, this much after its own deadline.
+    for (int64_t j = 0; j < skipped; j++) missed_lateness.Add(static_cast<uint64_t>(woke - (skipped_from + j * config_.period_ns)));
+    skipped = 0;
     cycle++;
     cycles.store(cycle, std::memory_order_relaxed);
     PollCycle(cycle);
@@ -158,6 +162,8 @@ void Poller::Run() {
       overrun_times[n % kOverrunLog].store(RealtimeMs(), std::memory_order_relaxed);
       const int64_t missed = (done - deadline) / config_.period_ns + 1;
       missed_deadlines.fetch_add(static_cast<uint64_t>(missed), std::memory_order_relaxed);
+      skipped_from = deadline;
+      skipped = missed;
       deadline += missed * config_.period_ns;
     }
     if (!changes.Empty() || !events.Empty()) Notify();

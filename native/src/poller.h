@@ -114,6 +114,8 @@ class Poller {
   SpscRing<Change> changes;
   SpscRing<Event> events;
   Histogram lateness;
+  // Lateness of the deadlines an overrun skipped, each until the next cycle actually ran.
+  Histogram missed_lateness;
   Histogram cycle_time;
   std::atomic<uint64_t> cycles{0}, overruns{0}, missed_deadlines{0}, dropped_changes{0}, dropped_events{0},
       reads{0}, read_errors{0}, connects{0}, trips{0}, writes{0}, write_errors{0}, notifications{0};
