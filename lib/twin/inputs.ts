@@ -21,7 +21,11 @@ export interface Sample {
 
 export type Reading = { ok: true; sample: Sample } | { ok: false; reason: string };
 
-/** Canonical unit per role and the units converted to it (factor, offset: canonical = v · factor + offset). */
+/**
+ * Canonical unit per role and the units converted to it (factor, offset: canonical = v · factor + offset):
+ * symbols as sources write them, and the UNECE Recommendation 20 common codes an OPC UA server's
+ * EUInformation carries (CEL, KEL, FAH, RPM, AMP, C16, NU).
+ */
 interface RoleSpec {
   unit: string;
   units: Readonly<Record<string, readonly [number, number]>>;
@@ -31,23 +35,23 @@ interface RoleSpec {
 }
 
 const CELSIUS: Readonly<Record<string, readonly [number, number]>> = {
-  degC: [1, 0], '°C': [1, 0], C: [1, 0], Cel: [1, 0], celsius: [1, 0],
-  K: [1, -273.15],
-  degF: [5 / 9, -32 * 5 / 9], '°F': [5 / 9, -32 * 5 / 9], F: [5 / 9, -32 * 5 / 9],
+  degC: [1, 0], '°C': [1, 0], C: [1, 0], Cel: [1, 0], celsius: [1, 0], CEL: [1, 0],
+  K: [1, -273.15], KEL: [1, -273.15],
+  degF: [5 / 9, -32 * 5 / 9], '°F': [5 / 9, -32 * 5 / 9], F: [5 / 9, -32 * 5 / 9], FAH: [5 / 9, -32 * 5 / 9],
 };
 /** Temperatures a drive or motor can have: below −50 °C nothing runs, above 300 °C class H insulation is long gone. */
 const TEMPERATURE = { unit: 'degC', units: CELSIUS, min: -50, max: 300 };
 
 export const ROLE_SPECS: Readonly<Record<InputRole, RoleSpec>> = Object.freeze({
-  current: { unit: 'A', units: { A: [1, 0], mA: [1e-3, 0] }, min: 0, max: 100_000 },
-  speed: { unit: 'rpm', units: { rpm: [1, 0], 'r/min': [1, 0], '1/min': [1, 0], 'rev/min': [1, 0], 'min-1': [1, 0], 'r/s': [60, 0], rps: [60, 0] }, min: -100_000, max: 100_000 },
+  current: { unit: 'A', units: { A: [1, 0], AMP: [1, 0], mA: [1e-3, 0] }, min: 0, max: 100_000 },
+  speed: { unit: 'rpm', units: { rpm: [1, 0], RPM: [1, 0], 'r/min': [1, 0], '1/min': [1, 0], 'rev/min': [1, 0], 'min-1': [1, 0], 'r/s': [60, 0], rps: [60, 0] }, min: -100_000, max: 100_000 },
   windingTemperature: TEMPERATURE,
   heatsinkTemperature: TEMPERATURE,
   ambientTemperature: TEMPERATURE,
   // ISO 10816 zone D starts at 4.5 … 11 mm/s; 1,000 mm/s would shake a machine apart.
-  vibration: { unit: 'mm/s', units: { 'mm/s': [1, 0], 'in/s': [25.4, 0], 'm/s': [1000, 0] }, min: 0, max: 1000 },
+  vibration: { unit: 'mm/s', units: { 'mm/s': [1, 0], C16: [1, 0], 'in/s': [25.4, 0], 'm/s': [1000, 0] }, min: 0, max: 1000 },
   // Torque in N·m, or in % of rated torque (the twin converts with the rated torque).
-  torque: { unit: 'Nm', units: { Nm: [1, 0], 'N·m': [1, 0], 'N.m': [1, 0], 'N m': [1, 0], '%': [1, 0] }, min: -1e6, max: 1e6 },
+  torque: { unit: 'Nm', units: { Nm: [1, 0], NU: [1, 0], 'N·m': [1, 0], 'N.m': [1, 0], 'N m': [1, 0], '%': [1, 0] }, min: -1e6, max: 1e6 },
 });
 
 function describe(value: unknown): string {

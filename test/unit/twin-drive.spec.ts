@@ -111,7 +111,9 @@ describe('drive twin (lib/twin)', () => {
     // The same refusal again is not logged again.
     const again = twin.update(drive({ motorTemperature: 10_000 }), 3000, WALL + 3000).notices;
     assert.deepEqual(again.filter((n) => n.startsWith('motorTemperature')), [], again.join('\n'));
-    // Units: 438.15 K is 165 °C; °F too; an unknown unit is refused.
+    // Units: 438.15 K is 165 °C (also as the UNECE code an OPC UA server sends); an unknown unit is refused.
+    const unece = twin.update(drive({ motorTemperature: 165 }, { motorTemperature: { unit: 'CEL' } }), 3500, WALL + 3500);
+    assert.equal(unece.batch!.payload['insulation/agingFactor'], 2);
     const kelvin = twin.update(drive({ motorTemperature: 438.15 }, { motorTemperature: { unit: 'K' } }), 4000, WALL + 4000);
     assert.ok(Math.abs((kelvin.batch!.payload['insulation/agingFactor'] as number) - 2) < 1e-9);
     // (a minute later: a problem that comes back within a minute is not logged again, it flaps)
