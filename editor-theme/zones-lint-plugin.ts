@@ -30,6 +30,8 @@ interface AdminApp {
   post(path: string, ...handlers: Handler[]): void;
   _router?: { stack: ExpressLayer[] };
   router?: { stack: ExpressLayer[] };
+  /** The app this one is mounted in (express sets it on app.use(subApp)). */
+  parent?: AdminApp;
 }
 interface ZoneLintRuntime {
   plugins: { registerPlugin(id: string, definition: Record<string, unknown>): void };
@@ -74,16 +76,18 @@ function lintSettings(RED: ZoneLintRuntime): LintSettings {
 }
 
 /**
- * Put the last route of the admin app before Node-RED's admin API (the first mounted sub-app),
- * after the body parsers and passport. False when the app has another shape (then the route stays last).
+ * Route POST /flows through `handlers` before Node-RED's own handler. Plugins get the runtime's admin
+ * app, which Node-RED mounts after its admin API in the editor API's app (`parent`): the route is
+ * added there and moved before the first mounted sub-app (the editor, then the admin API), after
+ * the body parsers and passport. False when the apps have another shape (nothing is added then).
  */
-function moveLastRouteBeforeAdminApi(app: AdminApp): boolean {
-  const stack = (app._router ?? app.router)?.stack;
-  if (!stack) return false;
-  const index = stack.findIndex((layer) => layer.name === 'mounted_app');
-  if (index < 0) return false;
-  const layer = stack.pop()!;
-  stack.splice(index, 0, layer);
+function routeBeforeAdminApi(app: AdminApp, handlers: Handler[]): boolean {
+  const outer = app.parent;
+  const stack = outer && (outer._router ?? outer.router)?.stack;
+  const index = stack ? stack.findIndex((layer) => layer.name === 'mounted_app') : -1;
+  if (!outer || !stack || index < 0) return false;
+  outer.post('/flows', ...handlers);
+  stack.splice(index, 0, stack.pop()!);
   return true;
 }
 
@@ -118,7 +122,7 @@ export = function registerZoneLint(RED: ZoneLintRuntime): void {
     }
   });
   if (mode !== 'strict') return;
-  app.post('/flows', RED.auth.needsPermission('flows.write'), (req, res, next) => {
+  const checkDeploy: Handler = (req, res, next) => {
     let findings: ZoneFinding[];
     try {
       findings = lint(flowsOf(req.body)).findings;
@@ -131,8 +135,8 @@ export = function registerZoneLint(RED: ZoneLintRuntime): void {
     const errors = findings.filter((finding) => finding.severity === 'error');
     RED.log.warn(`[zone lint] deploy refused (strict mode): ${errors.length} error finding(s): ${formatFinding(errors[0]!)}`);
     res.status(400).type('text/plain').send(`refused by the zone lint (strict mode), ${errors.length} error(s): ${errors.map(formatFinding).join(' | ')}`);
-  });
-  if (!moveLastRouteBeforeAdminApi(app)) {
+  };
+  if (!routeBeforeAdminApi(app, [RED.auth.needsPermission('flows.write'), checkDeploy])) {
     RED.log.error('[zone lint] strict mode: the admin app has an unexpected shape, deploys are NOT checked (the editor still warns)');
   }
 };
