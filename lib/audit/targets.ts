@@ -134,7 +134,7 @@ export function parseAddressList(text: string, options: AddressListOptions): Sca
       }
       const skipEdges = span.block && count >= 4;
       for (let n = span.first + (skipEdges ? 1 : 0); n <= span.last - (skipEdges ? 1 : 0); n++) add(numberToIpv4(n), port);
-    } else if (ipv4ToNumber(host) !== undefined || isIPv6(host) || HOST_NAME.test(host)) {
+    } else if (ipv4ToNumber(host) !== undefined || isIPv6(host) || (HOST_NAME.test(host) && !/^[\d.]+$/.test(host))) {
       add(host, port);
     } else {
       problem('not an IPv4 address, CIDR block, range, IPv6 address or host name');
