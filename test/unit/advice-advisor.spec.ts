@@ -8,8 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { type AdviceEvent, AdviceRefusal, Advisor, type AdviceWrite, principalMatches } from '../../lib/advice/advisor';
 
 const ASSET = 'acme/plant1/area/line/cell/drive1';
-const agent = { via: 'mqtt', id: 'mqtt:agent' };
-const lead = { via: 'mqtt', id: 'mqtt:console (user lead)' };
+const agent = { via: 'mqtt', id: 'mqtt:agent' } as const;
+const lead = { via: 'mqtt', id: 'mqtt:console (user lead)' } as const;
 
 function setup(options: Partial<ConstructorParameters<typeof Advisor>[0]> = {}) {
   const events: AdviceEvent[] = [];
