@@ -19,13 +19,14 @@ const flowsDir = join(repo, 'flows');
 
 interface FlowNode { id: string; type: string; z?: string; x?: unknown; y?: unknown; wires?: string[][]; [property: string]: unknown }
 
-/** Types registered in Node-RED's core editor files: `RED.nodes.registerType('<type>', { category: '<category>'`. */
+/** Types registered in editor files: `RED.nodes.registerType('<type>', { …, category: '<category>'`. */
 function registeredTypes(htmlFiles: string[]): Map<string, string> {
   const types = new Map<string, string>();
   for (const file of htmlFiles) {
     const html = readFileSync(file, 'utf8');
-    for (const match of html.matchAll(/registerType\(\s*["']([^"']+)["']\s*,\s*\{\s*category:\s*["']([^"']+)["']/g)) {
-      types.set(match[1]!, match[2]!);
+    // `color` may come first (switch, change, function); Dashboard 2.0 widgets name their category through RED._(…).
+    for (const match of html.matchAll(/registerType\(\s*["']([^"']+)["']\s*,\s*\{[^{}]*?category:\s*(?:["']([^"']+)["']|RED\._\()/g)) {
+      types.set(match[1]!, match[2] ?? 'dashboard');
     }
   }
   return types;
@@ -64,6 +65,8 @@ function editorDefinitions(htmlFiles: string[]): Map<string, EditorDefinition> {
 const packageDefinitions = editorDefinitions(htmlFilesUnder(join(repo, 'nodes')));
 const packageTypes = new Map([...packageDefinitions].map(([type, { category }]) => [type, category]));
 const coreTypes = registeredTypes(htmlFilesUnder(join(dirname(require.resolve('@node-red/nodes/package.json')), 'core')));
+/** @flowfuse/node-red-dashboard, an optional peer dependency (the pilot-dashboard template). */
+const dashboardTypes = registeredTypes(htmlFilesUnder(join(dirname(require.resolve('@flowfuse/node-red-dashboard/package.json')), 'nodes')));
 const templates = readdirSync(flowsDir).filter((file) => file.endsWith('.json'));
 
 describe('flow templates (flows/)', () => {
@@ -80,8 +83,8 @@ describe('flow templates (flows/)', () => {
       assert.equal(ids.size, flow.length, 'unique ids');
       for (const node of flow) {
         const where = `${file}: ${node.type} ${node.id}`;
-        assert.ok(node.type === 'tab' || coreTypes.has(node.type) || packageTypes.has(node.type), `${where}: unknown type`);
-        const isConfig = packageTypes.get(node.type) === 'config' || coreTypes.get(node.type) === 'config';
+        assert.ok(node.type === 'tab' || coreTypes.has(node.type) || packageTypes.has(node.type) || dashboardTypes.has(node.type), `${where}: unknown type`);
+        const isConfig = [packageTypes, coreTypes, dashboardTypes].some((types) => types.get(node.type) === 'config');
         if (node.type === 'tab' || isConfig) continue;
         assert.ok(node.z && ids.has(node.z), `${where}: on a tab of the file`);
         assert.ok(typeof node.x === 'number' && typeof node.y === 'number', `${where}: x/y (without them Node-RED treats it as a config node)`);
