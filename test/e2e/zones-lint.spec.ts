@@ -154,7 +154,11 @@ describe('zone lint in the editor (headless Chromium)', function () {
     assert.ok(!(await deployed()).some((node) => node.type === 'uns-in'), 'nothing of the refused flows deployed');
 
     // Replace the wire by a conduit from enterprise to the cell.
+    // Close the refusal (a click closes a notification), then select the wire and delete it.
+    await refusal.click();
+    await refusal.waitFor({ state: 'detached' });
     await page.locator('#red-ui-workspace-chart .red-ui-flow-link-background').first().click({ force: true });
+    await page.waitForFunction(() => (window as unknown as { RED: { view: { selection(): { links?: unknown[] } } } }).RED.view.selection().links?.length === 1);
     await page.keyboard.press('Delete');
     const links = await page.evaluate(() => { let n = 0; (window as unknown as EditorWindow).RED.nodes.eachLink(() => { n += 1; }); return n; });
     assert.equal(links, 0, 'the direct wire is deleted');
