@@ -43,6 +43,8 @@ const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'opcua-drive.json': 'the simulated OPC UA server: test/integration/sim-opcua-template.spec.ts',
   'zones-and-conduits.json': 'the zone nodes, setpoints through the conduit: test/integration/zones-template.spec.ts',
   'predictive-maintenance.json': 'the twin nodes, months of wear to alerts through Mosquitto: test/integration/twin-wear.spec.ts',
+  'plant-audit.json': 'the asset scan against the simulated plant, its OPC UA server and aedes: test/integration/audit-template.spec.ts',
+  'guarded-advice.json': 'the advice, zone and drive nodes, approved through the admin API: test/integration/advice-template.spec.ts',
 };
 const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
 const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
