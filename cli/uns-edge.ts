@@ -304,11 +304,9 @@ async function runDemo(values: OptionValues): Promise<void> {
   running.push({ name: 'MQTT broker', close: () => broker.close() });
   const plant = await startPlant({ host: LOOPBACK, port: simPort });
   running.push({ name: 'simulated plant', close: () => plant.close() });
-  const opcua = await startOpcUaPlant({ plant: plant.plant, host: LOOPBACK, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
-    stateDir: join(userDir, 'opcua-sim'), demoGatewayPkiDir: join(userDir, 'uns-edge', 'opcua', 'pki') });
-  running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
+  const opcuaPort = portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT);
   process.env.UNS_EDGE_OPCUA_HOST = LOOPBACK;
-  process.env.UNS_EDGE_OPCUA_PORT = String(opcua.server.port);
+  process.env.UNS_EDGE_OPCUA_PORT = String(opcuaPort);
 
   // The demo flow reads where the broker and the plant are as ${UNS_EDGE_...} properties.
   process.env.UNS_EDGE_MQTT_HOST = LOOPBACK;
@@ -327,7 +325,7 @@ async function runDemo(values: OptionValues): Promise<void> {
     `  editor        ${server.url}`,
     `  MQTT broker   mqtt://${LOOPBACK}:${broker.port}`,
     `  Modbus plant  ${LOOPBACK}:${plant.port} (${plant.drives.length} drives, unit ids 1..${plant.drives.length})`,
-    opcua.describe(),
+    `  OPC UA plant  opc.tcp://localhost:${opcuaPort} (starting; its details follow)`,
     `  health        ${server.url}/healthz    metrics ${server.url}/metrics`,
     `  user dir      ${userDir}`,
     '',
@@ -335,6 +333,12 @@ async function runDemo(values: OptionValues): Promise<void> {
     'Stop with Ctrl+C.',
     '',
   ].join('\n'));
+  // After the rest: node-opcua takes seconds to load, and the demo flow (Modbus) does not need it. Without it the demo goes on.
+  const opcua = startOpcUaPlant({ plant: plant.plant, host: LOOPBACK, port: opcuaPort, stateDir: join(userDir, 'opcua-sim'),
+    demoGatewayPkiDir: join(userDir, 'uns-edge', 'opcua', 'pki') })
+    .then((started) => { process.env.UNS_EDGE_OPCUA_PORT = String(started.server.port); console.log(`${started.describe()}\n`); return started; },
+      (error: Error) => { log.error(`the simulated OPC UA server did not start: ${error.message}`); return undefined; });
+  running.push({ name: 'simulated OPC UA server', close: async () => { await (await opcua)?.server.close(); } });
 }
 
 async function runGateway(values: OptionValues): Promise<void> {
