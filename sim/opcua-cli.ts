@@ -10,7 +10,7 @@
  *   The gateway trusts the server by its own trust assistant (the server's certificate is
  *   `<state>/pki/own/certs/certificate.pem`, thumbprint in the banner).
  * - `demo`: the demo does both steps itself: it copies the server certificate into the demo
- *   gateway's trust list (`<userDir>/uns-edge/opcua/pki/trusted/certs`) before Node-RED starts, and the
+ *   gateway's trust list (`<userDir>/uns-edge/opcua/pki/trusted/certs`) when it starts this server, and the
  *   server trusts every client certificate (autoAcceptClientCertificates): acceptable only because the
  *   demo listens on loopback, and said with a WARNING in the banner.
  */
