@@ -19,8 +19,9 @@ import { usersFrom, WritePolicy } from '../../lib/opcua/server-writes';
 import { tagBatchProblems } from '../../lib/uns/validate';
 
 interface ServerDef extends NodeDef {
-  port: string | number;
-  host: string;
+  /** Where the server listens (named so, not host/port: those name where a peer is, in templates). */
+  listenPort: string | number;
+  listenHost: string;
   hostname: string;
   policies: string;
   allowNone: boolean;
@@ -62,7 +63,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const problems: string[] = [];
-    const port = integer(config.port, 4840, 1, 65535, 'port', problems);
+    const port = integer(config.listenPort, 4840, 1, 65535, 'port', problems);
     const policies = (config.policies ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     for (const p of policies) if (!SERVER_POLICIES.includes(p as ServerPolicy)) problems.push(`unknown security policy ${p}`);
     if (policies.length === 0 && !config.allowNone) problems.push('no security policy and None not allowed: no endpoint');
@@ -86,7 +87,7 @@ export = function (RED: NodeAPI): void {
       return;
     }
     const server = new UnsOpcUaServer({
-      id: node.id, port, ...(config.host?.trim() ? { host: config.host.trim() } : {}), ...(config.hostname?.trim() ? { hostname: config.hostname.trim() } : {}),
+      id: node.id, port, ...(config.listenHost?.trim() ? { host: config.listenHost.trim() } : {}), ...(config.hostname?.trim() ? { hostname: config.hostname.trim() } : {}),
       pkiFolder: pkiFolder(), userPkiFolder: userPkiFolder(), policies: policies as ServerPolicy[], allowNone: config.allowNone === true,
       users, model, ...options,
     });

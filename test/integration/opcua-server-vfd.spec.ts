@@ -70,7 +70,7 @@ describe('uns-opcua-server: simulated drive over Modbus → uns-vfd → OPC UA c
       { id: 'vfd', type: 'uns-vfd', link: 'link', unitId: 1, profile: 'uns-edge-simulated-drive', interval: 200, topic: ASSET, statusParameter: 'actualSpeed', wires: [['srv'], ['audit']] },
       { id: 'audit', type: 'helper' },
       {
-        id: 'srv', type: 'uns-opcua-server', port, host: '127.0.0.1', hostname: 'localhost', policies: 'Basic256Sha256,Aes128_Sha256_RsaOaep,Aes256_Sha256_RsaPss',
+        id: 'srv', type: 'uns-opcua-server', listenPort: port, listenHost: '127.0.0.1', hostname: 'localhost', policies: 'Basic256Sha256,Aes128_Sha256_RsaOaep,Aes256_Sha256_RsaPss',
         allowNone: false, users: JSON.stringify([{ kind: 'password', name: 'op', role: 'write' }, { kind: 'password', name: 'viewer', role: 'read' }]),
         model, maxSessions: 50, maxConnections: 60, maxWritesPerSecond: 10, writeTimeout: 5000, maxVariables: 50000, wires: [['vfd']],
       },
