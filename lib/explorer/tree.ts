@@ -283,7 +283,10 @@ export class TopicTree {
       // A copy: MQTT.js may hand out a slice of a larger receive buffer, which must not stay alive.
       payload: Buffer.from(kept),
       bytes,
-      retained,
+      // A broker delivers a retained message with the flag only when it is sent for a new subscription
+      // (MQTT v3.1.1 §3.3.1.3, v5.0 without Retain As Published): later updates of the same retained
+      // topic arrive without it, and the broker still holds the topic's latest value as retained.
+      retained: retained || (node.sample?.retained ?? false),
       receivedAt: this.now(),
       messages: (node.sample?.messages ?? 0) + 1,
       decoded,

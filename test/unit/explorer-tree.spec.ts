@@ -37,6 +37,17 @@ describe('explorer topic tree', () => {
     assert.equal(tree.level('acme/nowhere'), undefined);
   });
 
+  it('a topic delivered as retained stays marked retained when live updates arrive without the flag, until it is cleared', () => {
+    const tree = new TopicTree();
+    tree.update('a/retained', metric(1), true);
+    tree.update('a/retained', metric(2), false);
+    tree.update('a/live', metric(3), false);
+    assert.deepEqual(tree.level('a')!.items.map((i) => [i.name, i.value!.retained, i.value!.text, i.value!.messages]), [['live', false, '3', 1], ['retained', true, '2', 2]]);
+    tree.update('a/retained', Buffer.alloc(0), false);
+    tree.update('a/retained', metric(4), false);
+    assert.equal(tree.level('a')!.items[1]!.value!.retained, false);
+  });
+
   it('pages and filters a level, at most maxPage children per answer', () => {
     const tree = new TopicTree({ maxPage: 50 });
     for (let i = 0; i < 300; i++) tree.update(`site/asset${i}`, metric(i), true);
