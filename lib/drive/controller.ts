@@ -25,6 +25,12 @@ import { DriveProfile, GuardPolicy, parameterNamed } from './profile';
 import { DriveRequest, DriveRequestError, parseDriveRequest, requestSummary } from './requests';
 import { addDerivedMetrics, derivedNameClashes, DriveBatch, DriveSnapshot, profileMetricDefinitions } from './telemetry';
 
+/**
+ * A message the broker delivered from its retained store (uns-in sets msg.retain, as core mqtt in
+ * does) is a stale state, replayed at every restart or new subscription: never a command (T-RPL-02).
+ */
+export const RETAINED_COMMAND = 'a retained MQTT message is state, not a command: publish commands without the retain flag';
+
 export type GuardOverrides = Partial<Omit<GuardPolicy, 'basis'>>;
 
 export interface DriveControllerOptions {
@@ -144,13 +150,15 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   }
 
   /**
-   * Parse a message's payload (`arm`: msg.arm === true) and carry it out as `who`. A payload refused
+   * Parse a message's payload (`arm`: msg.arm === true; `retained`: msg.retain === true) and carry
+   * it out as `who`. A payload refused
    * by the parser is audited as rejected (who, what, reason) before the DriveRequestError is rethrown,
    * so every refusal is in the audit trail, not only those of the guard.
    */
-  async request(payload: unknown, arm: boolean, who: string): Promise<RequestResult> {
+  async request(payload: unknown, arm: boolean, who: string, retained = false): Promise<RequestResult> {
     let request: DriveRequest;
     try {
+      if (retained) throw new DriveRequestError(RETAINED_COMMAND);
       request = parseDriveRequest(this.profile, payload, arm);
     } catch (error) {
       if (error instanceof DriveRequestError) this.commander.refuse(requestSummary(payload), who, error.message);

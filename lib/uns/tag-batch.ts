@@ -44,4 +44,6 @@ export interface TagBatch {
   timestamp?: number;
   /** The connection or session the batch came in through (set by uns-in, uns-sparkplug-device). */
   principal?: Principal;
+  /** Set by uns-in when the broker sent the values from its retained store: state, never a command. */
+  retain?: boolean;
 }

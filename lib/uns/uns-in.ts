@@ -34,6 +34,13 @@ interface PendingBatch {
   payload: Record<string, MetricValue>;
   meta: Record<string, MetricMeta>;
   principal?: Principal;
+  /**
+   * The broker delivered these values from its retained store (MQTT v5.0 §3.3.1.3: RETAIN set on a
+   * message sent because of a new subscription), not as they were published. Core `mqtt in` sets
+   * msg.retain the same way. A retained value is state, never a command: uns-conduit refuses it as a
+   * write (T-RPL-02) and uns-vfd / uns-modbus-write refuse it as a write command.
+   */
+  retain?: true;
 }
 
 export class UnsIn {
@@ -57,8 +64,8 @@ export class UnsIn {
     this.prefix = normalizePrefix(options.topicPrefix);
   }
 
-  /** One received MQTT message. */
-  handleMessage(topic: string, payload: Buffer): void {
+  /** One received MQTT message; `retained`: the broker sent it from its retained store. */
+  handleMessage(topic: string, payload: Buffer, retained = false): void {
     const parts = splitUnsTopic(topic, this.prefix, this.options.assetDepth);
     if (parts === undefined) {
       this.skip(topic, `does not have ${this.options.assetDepth} asset path levels after the base topic "${this.prefix}"`);
@@ -66,7 +73,7 @@ export class UnsIn {
     }
     const text = payload.toString('utf8');
     if (parts.metric === undefined) {
-      this.handleAssetPayload(topic, parts.assetPath, text);
+      this.handleAssetPayload(topic, parts.assetPath, text, retained);
       return;
     }
     const nameProblem = metricNameProblem(parts.metric);
@@ -79,7 +86,7 @@ export class UnsIn {
       this.skip(topic, `payload ${decoded}; expected {"value":…,"timestamp":…,"quality":…}`);
       return;
     }
-    addMetric(this.batchFor(parts.assetPath, [parts.metric]), parts.metric, decoded.value, decoded.meta);
+    addMetric(this.batchFor(parts.assetPath, [parts.metric], retained), parts.metric, decoded.value, decoded.meta);
   }
 
   /** Emit every pending batch now. */
@@ -97,14 +104,14 @@ export class UnsIn {
     this.pending.clear();
   }
 
-  private handleAssetPayload(topic: string, assetPath: string, text: string): void {
+  private handleAssetPayload(topic: string, assetPath: string, text: string, retained: boolean): void {
     const decoded = decodeAssetPayload(text);
     if (typeof decoded === 'string') {
       this.skip(topic, `asset payload ${decoded}; expected {"timestamp":…,"metrics":{…}}`);
       return;
     }
     const names = Object.keys(decoded.metrics);
-    const batch = this.batchFor(assetPath, names);
+    const batch = this.batchFor(assetPath, names, retained);
     for (const name of names) {
       const metric = metricFromObject(decoded.metrics[name]);
       const nameProblem = metricNameProblem(name);
@@ -117,19 +124,24 @@ export class UnsIn {
     }
   }
 
-  /** The pending batch of an asset, flushed first if it already holds one of `names` (no value is overwritten). */
-  private batchFor(assetPath: string, names: string[]): PendingBatch {
-    let batch = this.pending.get(assetPath);
+  /**
+   * The pending batch of an asset, flushed first if it already holds one of `names` (no value is
+   * overwritten). Retained and live values of one asset never share a batch, so msg.retain is exact.
+   */
+  private batchFor(assetPath: string, names: string[], retained: boolean): PendingBatch {
+    const key = retained ? `retained\u0000${assetPath}` : assetPath;
+    let batch = this.pending.get(key);
     if (batch !== undefined && holdsAny(batch, names)) {
-      this.pending.delete(assetPath);
+      this.pending.delete(key);
       this.emit(batch);
       batch = undefined;
     }
     if (batch === undefined) {
       batch = { topic: assetPath, payload: {}, meta: {} };
+      if (retained) batch.retain = true;
       // A copy per batch: a flow that edits one message's principal must not change the next one's.
       if (this.options.principal !== undefined) batch.principal = { ...this.options.principal };
-      this.pending.set(assetPath, batch);
+      this.pending.set(key, batch);
       this.scheduleFlush();
     }
     return batch;

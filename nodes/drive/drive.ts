@@ -138,8 +138,8 @@ export = function (RED: NodeAPI): void {
     drive.setLinkState(linkState);
     drive.start();
 
-    node.on('input', (msg: NodeMessageInFlow & { arm?: unknown; user?: unknown; _client?: unknown }, _send, done) => {
-      drive.request(msg.payload, msg.arm === true, senderOf(msg)).then(
+    node.on('input', (msg: NodeMessageInFlow & { arm?: unknown; retain?: unknown; user?: unknown; _client?: unknown }, _send, done) => {
+      drive.request(msg.payload, msg.arm === true, senderOf(msg), msg.retain === true).then(
         () => done(),
         (error: Error) => done(error instanceof DriveRequestError ? new Error(`${RED._('drive.errors.bad-request')}: ${error.message}`) : error),
       );

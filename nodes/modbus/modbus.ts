@@ -341,8 +341,14 @@ export = function (RED: NodeAPI): void {
       else node.warn(line);
     });
 
-    node.on('input', (msg: NodeMessageInFlow & { command?: unknown; ok?: boolean }, send, done) => {
+    node.on('input', (msg: NodeMessageInFlow & { command?: unknown; ok?: boolean; retain?: unknown }, send, done) => {
       const who = senderOf(msg);
+      if (msg.retain === true) {
+        // A value the broker replayed from its retained store is state, never a command (T-RPL-02).
+        node.warn(RED._('modbus.log.retained', { who }));
+        done(new Error(RED._('modbus.errors.retained')));
+        return;
+      }
       writer.write(msg.payload, who).then((outcome) => {
         const count = Object.values(outcome.results).filter((r) => r.status === 'ok').length;
         // A command refused before anything was sent (not a number, unknown metric, out of range)

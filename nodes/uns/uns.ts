@@ -333,9 +333,9 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const qos = qosOf(config.qos);
-    const handler: MessageHandler = (topic, payload) => {
+    const handler: MessageHandler = (topic, payload, packet) => {
       try {
-        controller.handleMessage(topic, payload);
+        controller.handleMessage(topic, payload, packet.retain === true);
       } catch (error) {
         node.error(RED._('uns.errors.receive', { topic, error: (error as Error).message }));
       }

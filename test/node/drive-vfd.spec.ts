@@ -197,12 +197,13 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     assert.match(failed[4], /unknown command "jump"/);
   });
 
-  it('audits every refusal with who sent it, also those of the parser (hex string, NaN, __proto__, unknown command); writes with msg.principal from a function node', async () => {
+  it('audits every refusal with who sent it, also those of the parser (hex string, NaN, __proto__, unknown command, a retained message); writes with msg.principal from a function node', async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 1 }); // runs at 1200 rpm
     const func = `
       msg.principal = { via: 'mqtt', id: 'mqtt:hmi-7 (user alice)', clientId: 'hmi-7', user: 'alice' };
       if (msg.topic === 'nan') msg.payload = { speedSetpoint: NaN };
       if (msg.topic === 'proto') msg.payload = JSON.parse('{"__proto__": 1500}');
+      if (msg.topic === 'retained') msg.retain = true;
       return msg;`;
     await helper.load([...NODES, functionNode], [...flow(vfd('vfd')), { id: 'fn', type: 'function', func, outputs: 1, wires: [['vfd']] }]);
     const failed = errors();
@@ -225,6 +226,8 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     await rejected({ topic: 'nan', payload: {} }, 'write "speedSetpoint"', /got NaN$/);
     await rejected({ topic: 'proto', payload: {} }, 'write "__proto__"', /has no parameter "__proto__"/);
     await rejected({ payload: { command: 'jump\nforged' } }, '"jump\\nforged"', /^unknown command "jump\\nforged"/);
+    // What uns-in delivers from the broker's retained store is replayed state, never a command (T-RPL-02).
+    await rejected({ topic: 'retained', payload: { speedSetpoint: 1300 } }, 'write "speedSetpoint"', /retained MQTT message is state, not a command/);
     assert.equal(holding(1, 1), 1200, 'nothing written');
     const logged = (helper.getNode('vfd') as { log: { getCalls(): Call[] } }).log.getCalls().map((c) => String(c.args[0]));
     assert.ok(logged.includes(`audit ${ASSET}: ${WHO} "jump\\nforged": rejected: unknown command "jump\\nforged"; use one of ${'start'}, startForward, forward, reverse, startReverse, stop, coastStop, quickStop, faultReset, reset, setpoint, arm, execute, cancel`), logged.join('\n'));

@@ -351,6 +351,19 @@ describe('modbus nodes', function () {
       assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.write-refused')), 'the refusal is logged');
     });
 
+    it('refuses a retained message as a command (state replayed by the broker, T-RPL-02): nothing written, who logged', async () => {
+      const translated: Array<{ key: string; subs?: Record<string, unknown> }> = [];
+      await helper.load(recordingTranslations(translated), writeFlow());
+      const write = helper.getNode('write') as unknown as HelperNode;
+      await sleep(100); // connected
+      const principal = { via: 'mqtt', id: 'mqtt:gw-1', clientId: 'gw-1' };
+      write.receive({ principal, retain: true, payload: { run: true } });
+      await sleep(50);
+      assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.retained')), 'the refusal is an error for Catch nodes');
+      assert.equal(translated.find((t) => t.key === 'modbus.log.retained')?.subs?.who, 'mqtt:gw-1');
+      assert.deepEqual(model.get(1, 'coil', 5, 1), [0], 'nothing written');
+    });
+
     it('refuses a command with an out-of-range value: nothing written, error for Catch nodes, red status', async () => {
       await helper.load(modbusNodes, writeFlow());
       const write = helper.getNode('write') as unknown as HelperNode;

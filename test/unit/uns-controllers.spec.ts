@@ -217,6 +217,19 @@ describe('uns-in controller (lib/uns/uns-in.ts)', () => {
     input.close();
   });
 
+  it('marks values the broker sent from its retained store (msg.retain), never merged with live ones', () => {
+    const { input, batches } = unsIn(50);
+    input.handleMessage(`${asset}/speedSetpoint`, Buffer.from('{"value":1500}'), true);
+    input.handleMessage(`${asset}/Current`, Buffer.from('{"value":12}'));
+    input.handleMessage(asset, Buffer.from('{"metrics":{"mode":{"value":"auto"}}}'), true);
+    input.flush();
+    assert.deepEqual(batches, [
+      { topic: asset, payload: { speedSetpoint: 1500, mode: 'auto' }, meta: { speedSetpoint: {}, mode: {} }, retain: true },
+      { topic: asset, payload: { Current: 12 }, meta: { Current: {} } },
+    ]);
+    input.close();
+  });
+
   it('accepts the asset-level JSON topic', () => {
     const { input, batches } = unsIn();
     input.handleMessage(asset, Buffer.from('{"timestamp":3,"metrics":{"a":{"value":1},"b":{"value":9223372036854775807,"timestamp":4}}}'));
