@@ -18,11 +18,21 @@
  * - For session-oriented protocols on top (Sparkplug B): a Will built afresh for every CONNECT,
  *   a 'subscribed' event per SUBACK, a DISCONNECT reason code (MQTT v5.0 §3.14.2.1), and
  *   reconnect() to end a session on purpose and start a new one at once.
+ * - A server list (lib/mqtt/server-list.ts, docs/scaling.md): one server at a time; after a failure
+ *   the next one is tried at once until every server of the list failed in this round, then the
+ *   backoff applies (bounded retries: at most one attempt per server per backoff step). A
+ *   connection that ends within STABLE_CONNECTION_MS of its CONNACK counts as a failed attempt,
+ *   so a broker that accepts and then closes (e.g. on a topic it refuses) is not hammered.
+ * - With clean = false (and a Session Expiry for MQTT 5) another node of a broker cluster resumes
+ *   the session on failover: its subscriptions and the QoS 1 messages queued for it.
  */
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient, type PacketCallback } from 'mqtt';
 import { InflightStore } from './inflight-store';
+import { reasonText } from './broker-rules';
+import { ServerRotation, serverUrl, type MqttServer, type ServerOrder } from './server-list';
 import { topicMatches, withoutSharePrefix } from '../uns/topics';
+import { counter, gauge } from '../runtime/metrics';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
 export type QoS = 0 | 1 | 2;
@@ -50,8 +60,15 @@ export interface BackoffOptions {
 }
 
 export interface MqttConnectionOptions {
+  /** The first server (used alone when `servers` is not given). */
   host: string;
   port: number;
+  /** Every server to try, in the configured order (the first is normally {host, port}). */
+  servers?: MqttServer[];
+  /** How the list is walked (lib/mqtt/server-list.ts). Default 'ordered'. */
+  serverOrder?: ServerOrder;
+  /** Label for /metrics (the config node id); without it the connection is not on /metrics. */
+  name?: string;
   /** TLS (mqtts) when set. */
   tls?: TlsOptions;
   protocolVersion: 4 | 5;
@@ -103,6 +120,10 @@ export interface ConnectionEvents {
   subscribeFailed: [filter: string, reason: string];
   /** The broker granted a subscription (SUBACK), on every connect. */
   subscribed: [filter: string, grantedQos: number];
+  /** The broker granted a lower QoS than asked (MQTT v5.0 §3.9.3, v3.1.1 §3.9.3): messages may be lost at QoS 0. */
+  downgraded: [filter: string, requestedQos: QoS, grantedQos: number];
+  /** Connected to another server than the previous connection (after a failover). */
+  failover: [from: string, to: string];
 }
 
 interface Subscription {
@@ -120,6 +141,27 @@ for (const qos of [0, 1, 2] as const) {
 }
 
 const GRACEFUL_CLOSE_MS = 2000;
+/** A connection that ends sooner than this after its CONNACK is a failed attempt for the backoff. */
+const STABLE_CONNECTION_MS = 2000;
+
+/** Live connections that have a metrics name, for the /metrics gauge below. */
+const named = new Set<MqttConnection>();
+gauge({
+  name: 'uns_edge_mqtt_server_connected',
+  help: 'The server of the list a broker connection uses now (label server): 1 connected, 0 trying it',
+  labelNames: ['broker', 'server'],
+  collect() {
+    this.reset();
+    for (const connection of named) {
+      if (connection.state !== 'closed' && connection.state !== 'idle') this.set({ broker: connection.options.name ?? '', server: connection.description }, connection.connected ? 1 : 0);
+    }
+  },
+});
+const failovers = counter({
+  name: 'uns_edge_mqtt_failovers_total',
+  help: 'Connections made to another server of the list than the previous connection',
+  labelNames: ['broker'],
+});
 
 /** Longest subscription identifier (MQTT v5.0 §3.8.2.1.2: a Variable Byte Integer, 1…268,435,455). */
 const MAX_SUBSCRIPTION_ID = 268435455;
@@ -138,10 +180,20 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   private readonly random: () => number;
   /** Clients ended by reconnect() whose DISCONNECT is still on its way, with their fallback timers. */
   private readonly ending = new Map<MqttClient, NodeJS.Timeout>();
+  private readonly rotation: ServerRotation;
+  /** When the current connection got its CONNACK, and the attempt count before it was reset. */
+  private connectedAt = 0;
+  private attemptBeforeConnect = 0;
+  /** The server of the last established connection (to tell a failover). */
+  private lastConnectedServer: string | undefined;
+  /** The last PUBLISH of the current connection, named when the broker closes right after it. */
+  private lastPublish: { topic: string; qos: QoS } | undefined;
 
   constructor(readonly options: MqttConnectionOptions) {
     super();
     this.random = options.random ?? Math.random;
+    const servers = options.servers !== undefined && options.servers.length > 0 ? options.servers : [{ host: options.host, port: options.port }];
+    this.rotation = new ServerRotation(servers, options.serverOrder ?? 'ordered', this.random);
   }
 
   get state(): ConnectionState {
@@ -157,13 +209,19 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     return this.client?.stream?.writableLength ?? 0;
   }
 
-  /** The broker as text for logs and status, without credentials. */
+  /** The server in use (or being tried) as text for logs, status and metrics, without credentials. */
   get description(): string {
-    return `${this.options.tls ? 'mqtts' : 'mqtt'}://${this.options.host}:${this.options.port}`;
+    return serverUrl(this.rotation.current, this.options.tls !== undefined);
+  }
+
+  /** Every server of the list, as text, in the configured order. */
+  get serverDescriptions(): string[] {
+    return this.rotation.servers.map((server) => serverUrl(server, this.options.tls !== undefined));
   }
 
   start(): void {
     if (this.stateValue !== 'idle') return;
+    if (this.options.name !== undefined) named.add(this);
     this.connectNow();
   }
 
@@ -177,6 +235,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const inflight = this.inflight;
     if (client === undefined || inflight === undefined || this.stateValue !== 'connected') throw new Error('not connected');
     inflight.lastPutMessageId = 0;
+    this.lastPublish = { topic, qos };
     if (qos === 0) {
       // QoS 0 has no acknowledgement to wait for (MQTT v5.0 §4.3.1). MQTT.js adds a once('drain')
       // listener for every QoS 0 publish that carries a callback while the socket is backed up, and
@@ -236,6 +295,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const client = this.client;
     const graceful = client !== undefined && client.connected && Object.keys(client.outgoing).length === 0;
     this.transition('closed', undefined);
+    named.delete(this);
+    if (this.options.name !== undefined) failovers.remove({ broker: this.options.name });
     this.abandonClient();
     if (client === undefined) return Promise.resolve();
     if (!graceful) {
@@ -258,8 +319,32 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
    * 'lost' first, as on any connection loss.
    */
   reconnect(disconnect: DisconnectOptions = {}): void {
+    if (!this.endSession(disconnect)) return;
+    this.connectNow();
+  }
+
+  /**
+   * End the current session on purpose with a DISCONNECT and go on with the next server of the
+   * list (Sparkplug B 3.0 §5.9: the Primary Host is offline on this server
+   * [tck-id-operational-behavior-primary-application-state-with-multiple-servers-walk]). Counts as
+   * a failed attempt: at once while the round has untried servers, then with backoff. `reason`
+   * is the state detail meanwhile. Only while connected.
+   */
+  failover(reason: string, disconnect: DisconnectOptions = {}): void {
+    if (!this.endSession(disconnect)) return;
+    this.lastError = reason;
+    this.attempt = this.stableConnectionEnded() ? 0 : this.attemptBeforeConnect;
+    if (this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      this.emit('down', reason);
+    }
+    this.scheduleRetry();
+  }
+
+  /** DISCONNECT the current client (in the background) and detach it; false when not connected. */
+  private endSession(disconnect: DisconnectOptions): boolean {
     const client = this.client;
-    if (client === undefined || this.stateValue !== 'connected') return;
+    if (client === undefined || this.stateValue !== 'connected') return false;
     this.client = undefined;
     const lost = this.inflight?.takeUnackedPublishes() ?? [];
     this.inflight = undefined;
@@ -273,7 +358,11 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
       clearTimeout(fallback);
       this.ending.delete(client);
     });
-    this.connectNow();
+    return true;
+  }
+
+  private stableConnectionEnded(): boolean {
+    return Date.now() - this.connectedAt >= STABLE_CONNECTION_MS;
   }
 
   private disconnectPacket(disconnect: DisconnectOptions): { reasonCode?: number } {
@@ -287,9 +376,13 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     this.transition('connecting', undefined);
     const inflight = new InflightStore();
     const o = this.options;
+    const server = this.rotation.current;
+    const will = o.will?.();
+    this.lastPublish = undefined;
+    this.lastError = undefined; // what ends this attempt, not the previous one
     const clientOptions: IClientOptions = {
-      host: o.host,
-      port: o.port,
+      host: server.host,
+      port: server.port,
       protocol: o.tls ? 'mqtts' : 'mqtt',
       protocolVersion: o.protocolVersion,
       clientId: o.clientId,
@@ -302,7 +395,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
       resubscribe: false,
       outgoingStore: inflight,
       properties: o.protocolVersion === 5 && o.sessionExpirySec ? { sessionExpiryInterval: o.sessionExpirySec } : undefined,
-      will: o.will?.(),
+      will,
     };
     if (o.tls) {
       Object.assign(clientOptions, {
@@ -327,6 +420,13 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     client.on('connect', (connack) => {
       if (client === this.client) this.onConnected(connack);
     });
+    client.on('close', () => {
+      // Before CONNACK and without an error: the broker refused the CONNECT by closing. NATS does
+      // this for a Will topic with "." or " " (lib/mqtt/broker-rules.ts).
+      if (client !== this.client || client.connected || this.lastError !== undefined) return;
+      const odd = will !== undefined && /[. ]/.test(will.topic) ? `; the Will topic "${will.topic}" has "." or a space, which some brokers refuse (NATS)` : '';
+      this.lastError = `connection closed by the broker before CONNACK${odd}`;
+    });
     client.on('message', (topic, payload, packet) => {
       if (client === this.client) this.dispatch(topic, payload, packet);
     });
@@ -338,7 +438,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     });
     client.on('disconnect', (packet) => {
       // MQTT v5.0 §3.14.2.1: the server says why it disconnects us.
-      if (client === this.client) this.lastError = `broker sent DISCONNECT, reason code ${packet.reasonCode ?? 0}`;
+      if (client === this.client) this.lastError = `broker sent DISCONNECT, ${reasonText(packet.reasonCode ?? 0)}`;
     });
     client.on('close', () => {
       if (client === this.client) this.onConnectionEnded();
@@ -346,8 +446,16 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private onConnected(connack: IConnackPacket): void {
+    this.attemptBeforeConnect = this.attempt;
     this.attempt = 0;
+    this.connectedAt = Date.now();
     this.lastError = undefined;
+    const server = this.description;
+    if (this.lastConnectedServer !== undefined && this.lastConnectedServer !== server) {
+      if (this.options.name !== undefined) failovers.inc({ broker: this.options.name });
+      this.emit('failover', this.lastConnectedServer, server);
+    }
+    this.lastConnectedServer = server;
     this.transition('connected', undefined);
     if (this.subscriptions.size > 0) this.requestSubscriptions([...this.subscriptions.values()]);
     this.emit('connected', connack);
@@ -360,7 +468,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
 
   private onConnectionEnded(): void {
     const wasConnected = this.stateValue === 'connected';
-    const reason = this.lastError ?? (wasConnected ? 'connection lost' : 'connection closed by the broker');
+    const reason = this.lastError ?? (wasConnected ? this.closedWhileConnected() : 'connection closed by the broker');
+    if (wasConnected && !this.stableConnectionEnded()) this.attempt = this.attemptBeforeConnect;
     this.abandonClient();
     if (this.stateValue === 'closed') return;
     if (this.outageSince === undefined) {
@@ -384,11 +493,31 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     if (client !== undefined && this.stateValue !== 'closed') client.end(true);
   }
 
+  /**
+   * The broker closed a live connection without a DISCONNECT reason (MQTT 3.1.1 has none). A broker
+   * that refuses a topic or QoS does this right after the PUBLISH: name the last one.
+   */
+  private closedWhileConnected(): string {
+    const last = this.lastPublish;
+    if (last === undefined) return 'connection lost';
+    return `connection closed by the broker after a PUBLISH to "${last.topic}" (QoS ${last.qos}); a broker that refuses a topic or QoS closes the connection (NATS: no "." or space in topics, no QoS 2)`;
+  }
+
+  /**
+   * Move to the next server. While this round through the list has servers not tried yet, at
+   * once; after a whole round failed, exponential backoff with jitter (one attempt per server per step).
+   */
   private scheduleRetry(): void {
     const { initialMs, maxMs, jitter } = this.options.backoff;
-    const exponential = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 30));
-    const delay = Math.max(0, Math.round(exponential * (1 - jitter * this.random())));
     this.attempt++;
+    this.rotation.advance();
+    const size = this.rotation.size;
+    let delay = 0;
+    if (this.attempt % size === 0) {
+      const round = this.attempt / size - 1;
+      const exponential = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
+      delay = Math.max(0, Math.round(exponential * (1 - jitter * this.random())));
+    }
     this.transition('backoff', this.lastError);
     this.retryTimer = setTimeout(() => this.connectNow(), delay);
   }
@@ -418,8 +547,11 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
         // MQTT v3.1.1 §3.9.3: 0x80 = failure; v5.0 §3.9.3: reason codes ≥ 0x80 are failures.
         const code = granted?.[0]?.qos;
         if (error) this.emit('subscribeFailed', subscription.filter, error.message);
-        else if (code !== undefined && code >= 0x80) this.emit('subscribeFailed', subscription.filter, `reason code 0x${code.toString(16)}`);
-        else this.emit('subscribed', subscription.filter, code ?? subscription.qos);
+        else if (code !== undefined && code >= 0x80) this.emit('subscribeFailed', subscription.filter, reasonText(code));
+        else {
+          if (code !== undefined && code < subscription.qos) this.emit('downgraded', subscription.filter, subscription.qos, code);
+          this.emit('subscribed', subscription.filter, code ?? subscription.qos);
+        }
       });
     }
   }
