@@ -148,7 +148,12 @@ describe('the template set (flows/*.json) is consistent', () => {
   for (const template of templates) {
     it(`${template.name}: its info says what it shows (one sentence for uns-edge templates) and how to adapt it (every variable named)`, () => {
       assert.ok(template.summary.length >= 30 && /[.!?]$/.test(template.summary), `${template.name}: the info's first sentence "${template.summary}"`);
-      const unnamed = template.variables.map((v) => v.name).filter((name) => !template.info.includes(name));
+      // Named in full, or as the shorthand UNS_EDGE_MQTT_HOST/PORT for UNS_EDGE_MQTT_PORT.
+      const named = (name: string) => {
+        const [, base, last] = /^(.*)_([A-Z0-9]+)$/.exec(name) ?? [];
+        return template.info.includes(name) || (base !== undefined && new RegExp(`${base}_[A-Z0-9]+/${last}\\b`).test(template.info));
+      };
+      const unnamed = template.variables.map((v) => v.name).filter((name) => !named(name));
       assert.deepEqual(unnamed, [], `${template.name}: the info does not say what these variables set`);
       assert.ok(template.variables.length > 0, `${template.name}: declares where its peers are as variables`);
     });
