@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { MqttConnectionOptions, TlsOptions } from '../../lib/mqtt/connection';
+import { parseServerList } from '../../lib/mqtt/server-list';
 
 /** Broker fields as saved in the flow (property names are part of the flow format). */
 export interface BrokerConfig {
@@ -20,6 +21,10 @@ export interface BrokerConfig {
   tlsRejectUnauthorized: boolean;
   reconnectMin: string | number;
   reconnectMax: string | number;
+  /** More servers after host:port, one per line (docs/scaling.md); absent in flows made before server lists. */
+  servers?: string;
+  /** 'ordered' (default) or 'random'. */
+  serverOrder?: string;
 }
 
 /** Kept in Node-RED's credential store, never in the flow. */
@@ -43,7 +48,7 @@ export function num(value: string | number | undefined, fallback: number): numbe
   return Number.isFinite(parsed) ? parsed : fallback;
 }
 
-/** MQTT connection options from a node's broker fields; throws when a TLS file is unreadable. */
+/** MQTT connection options from a node's broker fields; throws when a TLS file is unreadable or a server entry is bad. */
 export function mqttOptions(config: BrokerConfig, credentials: BrokerCredentials, defaultClientId: string): Omit<MqttConnectionOptions, 'clean' | 'sessionExpirySec' | 'will'> {
   let tls: TlsOptions | undefined;
   if (config.usetls) {
@@ -58,9 +63,12 @@ export function mqttOptions(config: BrokerConfig, credentials: BrokerCredentials
     };
   }
   const minSec = Math.max(0.1, num(config.reconnectMin, 1));
+  const defaultPort = tls ? 8883 : 1883;
+  const first = { host: config.host?.trim() || '127.0.0.1', port: num(config.port, defaultPort) };
   return {
-    host: config.host?.trim() || '127.0.0.1',
-    port: num(config.port, tls ? 8883 : 1883),
+    ...first,
+    servers: [first, ...parseServerList(config.servers, defaultPort, tls !== undefined)],
+    serverOrder: config.serverOrder === 'random' ? 'random' : 'ordered',
     tls,
     protocolVersion: num(config.protocolVersion, 4) === 5 ? 5 : 4,
     // Stable per node: brokers and Sparkplug hosts recognise a client by it.

@@ -67,6 +67,11 @@ interface EdgeConfigNode extends Node<BrokerCredentials> {
 
 type RegisterType = Parameters<NodeAPI['nodes']['registerType']>[1];
 
+/** True when the config lists more servers than host:port (the status then names the one in use). */
+function hasServerList(config: BrokerConfig): boolean {
+  return (config.servers ?? '').trim() !== '';
+}
+
 /** The host's limits from its dialog; an empty field keeps the library default. */
 function hostLimits(config: HostConfig): Partial<HostLimits> {
   const field = (value: string | number | undefined, scale = 1): number | undefined => {
@@ -94,6 +99,9 @@ export = function register(RED: NodeAPI): void {
   function SparkplugEdgeConfig(this: EdgeConfigNode, config: EdgeConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
+    /** "online", or with a server list "online on mqtt://…" (`key` + "-on"). */
+    const onServer = (key: string, server: string | undefined): string =>
+      (hasServerList(config) && server !== undefined ? RED._(`${key}-on`, { server }) : RED._(key));
     const users = new Map<Node, () => void>();
     const credentials = node.credentials ?? {};
     let edge: SparkplugEdgeNode | undefined;
@@ -103,7 +111,7 @@ export = function register(RED: NodeAPI): void {
 
     function edgeStatusOf(state: EdgeNodeState, detail: string | undefined): NodeStatus {
       switch (state) {
-        case 'online': return { fill: 'green', shape: 'dot', text: RED._('sparkplug.status.online') };
+        case 'online': return { fill: 'green', shape: 'dot', text: onServer('sparkplug.status.online', edge?.brokerDescription) };
         case 'subscribing': return { fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.subscribing') };
         case 'waiting-for-host': return { fill: 'yellow', shape: 'dot', text: RED._('sparkplug.status.waiting-for-host', { host: detail ?? '' }) };
         case 'connecting':
@@ -296,7 +304,7 @@ export = function register(RED: NodeAPI): void {
     host.on('state', (state: HostState, detail) => {
       reportConnection({ id: node.id, type: 'uns-sparkplug-host', name, state, connected: state === 'online', detail });
       switch (state) {
-        case 'online': node.status({ fill: 'green', shape: 'dot', text: RED._('sparkplug.status.host-online') }); break;
+        case 'online': node.status({ fill: 'green', shape: 'dot', text: hasServerList(config) ? RED._('sparkplug.status.host-online-on', { server: host.brokerDescription }) : RED._('sparkplug.status.host-online') }); break;
         case 'subscribing': node.status({ fill: 'yellow', shape: 'ring', text: RED._('sparkplug.status.subscribing') }); break;
         case 'connecting': node.status(detail
           ? { fill: 'red', shape: 'ring', text: RED._('sparkplug.status.disconnected', { reason: detail }) }

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { MqttConnection, type ConnectionState, type MessageHandler, type QoS } from '../../lib/mqtt/connection';
+import { brokerRules, protocolRefusal, qosRefusal, topicRefusal, type BrokerRules } from '../../lib/mqtt/broker-rules';
 import { DiskQueue } from '../../lib/store/disk-queue';
 import { StoreAndForward } from '../../lib/store/forwarder';
 import { ISA95_DEPTH, topicFilterProblem } from '../../lib/uns/topics';
@@ -22,6 +23,8 @@ import { BROKER_CREDENTIALS, mqttOptions, num, type BrokerConfig, type BrokerCre
 // ---- configuration as saved in the flow (property names are part of the flow format) ----
 
 interface UnsBrokerConfig extends NodeDef, BrokerConfig {
+  /** 'standard' or 'nats': what the broker refuses (lib/mqtt/broker-rules.ts); absent in older flows. */
+  brokerProfile?: string;
   cleanSession: boolean;
   sessionExpiry: string | number;
   storeEnabled: boolean;
@@ -67,6 +70,32 @@ interface UnsBrokerNode extends Node<BrokerCredentials> {
   currentStatus(): NodeStatus;
   /** The identity of this connection (client id and username) for msg.principal. */
   principal: Principal;
+  /** What the broker refuses beyond the MQTT standard (topic characters, QoS). */
+  rules: BrokerRules;
+}
+
+/**
+ * Why the broker would refuse a topic of this tag batch (its base topic, asset path or a metric
+ * name has a character the broker does not allow), or undefined. Malformed batches are left to
+ * the batch validation.
+ */
+function batchTopicRefusal(rules: BrokerRules, prefix: string, msg: NodeMessageInFlow): string | undefined {
+  if (rules.forbiddenTopicChars.length === 0) return undefined;
+  const { topic, payload } = msg as { topic?: unknown; payload?: unknown };
+  if (typeof topic !== 'string') return undefined;
+  const base = [prefix, topic].filter((part) => part !== '').join('/');
+  const refusal = topicRefusal(rules, base);
+  if (refusal !== undefined || typeof payload !== 'object' || payload === null) return refusal;
+  for (const name of Object.keys(payload)) {
+    const metricRefusal = topicRefusal(rules, `${base}/${name}`);
+    if (metricRefusal !== undefined) return metricRefusal;
+  }
+  return undefined;
+}
+
+/** A tag batch the broker would refuse (lib/mqtt/broker-rules.ts): nothing of it is published. */
+class BrokerRefusalError extends Error {
+  override name = 'BrokerRefusalError';
 }
 
 function qosOf(value: string | number | undefined): QoS {
@@ -100,6 +129,7 @@ export = function register(RED: NodeAPI): void {
     const defaultClientId = `uns-edge-${node.id}`;
     // mqttOptions() uses the same client id and username for the connection.
     node.principal = mqttPrincipal(config.clientId?.trim() || defaultClientId, credentials.user);
+    node.rules = brokerRules(config.brokerProfile);
     const storeDir = config.storeDir?.trim() ||
       join(RED.settings.userDir ?? process.cwd(), 'uns-edge', 'store', node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
 
@@ -116,9 +146,11 @@ export = function register(RED: NodeAPI): void {
       const state: ConnectionState = connection?.state ?? 'idle';
       const queued = forwarder?.queuedMessages ?? 0;
       if (state === 'connected') {
+        // With a server list, which of its servers is in use.
+        const server = connection !== undefined && connection.serverDescriptions.length > 1 ? connection.description : undefined;
         setStatus(queued > 0
-          ? { fill: 'green', shape: 'ring', text: RED._('uns.status.draining', { count: queued }) }
-          : { fill: 'green', shape: 'dot', text: RED._('uns.status.connected') });
+          ? { fill: 'green', shape: 'ring', text: RED._('uns.status.draining', { count: queued }) + (server ? ` (${server})` : '') }
+          : { fill: 'green', shape: 'dot', text: server ? RED._('uns.status.connected-to', { server }) : RED._('uns.status.connected') });
       } else if (state === 'connecting' && lastReason === '') {
         setStatus({ fill: 'yellow', shape: 'ring', text: RED._('uns.status.connecting') });
       } else if (state === 'connecting' || state === 'backoff') {
@@ -135,13 +167,16 @@ export = function register(RED: NodeAPI): void {
       let options: ReturnType<typeof mqttOptions>;
       try {
         options = mqttOptions(config, credentials, defaultClientId);
+        const refusal = protocolRefusal(node.rules, options.protocolVersion);
+        if (refusal !== undefined) throw new Error(refusal);
       } catch (error) {
-        node.error(RED._('uns.errors.tls-files', { error: (error as Error).message }));
-        setStatus({ fill: 'red', shape: 'ring', text: RED._('uns.status.tls-error') });
+        node.error(RED._('uns.errors.config', { error: (error as Error).message }));
+        setStatus({ fill: 'red', shape: 'ring', text: RED._('uns.status.config-error') });
         return;
       }
       connection = new MqttConnection({
         ...options,
+        name: node.id,
         clean: config.cleanSession !== false,
         sessionExpirySec: num(config.sessionExpiry, 0),
       });
@@ -181,6 +216,8 @@ export = function register(RED: NodeAPI): void {
         node.log(RED._('uns.log.up', { broker: connection?.description ?? '', seconds: (outageMs / 1000).toFixed(1), count: forwarder?.queuedMessages ?? 0 }));
       });
       connection.on('subscribeFailed', (filter, reason) => node.error(RED._('uns.errors.subscribe', { filter, reason })));
+      connection.on('downgraded', (filter, requested, granted) => node.warn(RED._('uns.errors.downgraded', { filter, requested, granted })));
+      connection.on('failover', (from, to) => node.log(RED._('uns.log.failover', { from, to, count: forwarder?.queuedMessages ?? 0 })));
       refreshTimer = setInterval(refreshStatus, STATUS_REFRESH_MS);
       connection.start();
     }
@@ -273,6 +310,13 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: RED._('uns.status.config-error') });
       return;
     }
+    const qosProblem = qosRefusal(broker.rules, qosOf(config.qos));
+    if (qosProblem !== undefined) {
+      node.error(RED._('uns.errors.config', { error: qosProblem }));
+      node.status({ fill: 'red', shape: 'ring', text: RED._('uns.status.config-error') });
+      return;
+    }
+    const prefix = (config.topicPrefix ?? '').trim().replace(/^\/+|\/+$/g, '');
     let rejectedTimer: NodeJS.Timeout | undefined;
     const restoreStatus = (): void => {
       rejectedTimer = undefined;
@@ -282,10 +326,13 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (error?: Error) => void) => {
       try {
+        // Refused before anything is published: the broker would close the connection on it.
+        const refusal = batchTopicRefusal(broker.rules, prefix, msg);
+        if (refusal !== undefined) throw new BrokerRefusalError(refusal);
         controller.handle(msg);
         done();
       } catch (error) {
-        if (error instanceof TagBatchError) {
+        if (error instanceof TagBatchError || error instanceof BrokerRefusalError) {
           rejectedBatches.inc({ node: node.id });
           node.status({ fill: 'red', shape: 'ring', text: RED._('uns.status.rejected') });
           if (rejectedTimer !== undefined) clearTimeout(rejectedTimer);
@@ -316,7 +363,7 @@ export = function register(RED: NodeAPI): void {
     const group = config.shareGroup?.trim() ?? '';
     const filters = (config.topics ?? '').split(/[\n,]/).map((line) => line.trim()).filter((line) => line !== '')
       .map((filter) => (group !== '' && !filter.startsWith('$share/') ? `$share/${group}/${filter}` : filter));
-    const problems = filters.map((filter) => [filter, topicFilterProblem(filter)]).filter(([, problem]) => problem !== undefined);
+    const problems = filters.map((filter) => [filter, topicFilterProblem(filter) ?? topicRefusal(broker.rules, filter)]).filter(([, problem]) => problem !== undefined);
     let controller: UnsIn;
     try {
       if (filters.length === 0) throw new Error(RED._('uns.errors.no-topics'));
