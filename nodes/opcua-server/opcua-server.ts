@@ -83,7 +83,7 @@ export = function (RED: NodeAPI): void {
     };
     if (problems.length || !model) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('opcua-server.status.invalid') });
-      node.error(RED._('opcua-server.errors.invalid', { detail: problems.join('; ') }));
+      node.error(`${RED._('opcua-server.errors.invalid')}: ${problems.join('; ')}`);
       return;
     }
     const server = new UnsOpcUaServer({
@@ -132,7 +132,7 @@ export = function (RED: NodeAPI): void {
       showStatus();
     }, (error: Error) => {
       failed = RED._('opcua-server.status.failed', { reason: error.message });
-      node.error(RED._('opcua-server.errors.start', { reason: error.message }));
+      node.error(`${RED._('opcua-server.errors.start')}: ${error.message}`);
       showStatus();
     });
 
@@ -151,7 +151,7 @@ export = function (RED: NodeAPI): void {
       }
       const batchProblems = tagBatchProblems(msg);
       if (batchProblems.length) {
-        done(new Error(RED._('opcua-server.errors.batch', { detail: batchProblems.slice(0, 10).join('; ') })));
+        done(new Error(`${RED._('opcua-server.errors.batch')}: ${batchProblems.slice(0, 10).join('; ')}`));
         return;
       }
       server.apply(msg as unknown as Parameters<UnsOpcUaServer['apply']>[0]);
