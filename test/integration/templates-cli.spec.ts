@@ -170,7 +170,9 @@ describe('uns-edge templates / new (integration, built CLI)', function () {
       writeCredentials(join(userDir, 'flows_cred.json'), Object.fromEntries(endpoints.map((endpoint) => [endpoint.id, { user: operator.username, password: operator.password }])));
     }
     const port = await freePort();
-    const gateway = new Child(['run', '--headless', '--flows', join(userDir, 'flows.json'), '--port', String(port)],
+    // A dashboard (Dashboard 2.0 ui-* nodes) or an HTTP endpoint is served on Node-RED's HTTP-node side, off on a gateway unless --http-node.
+    const httpNode = flows.some((node) => node.type.startsWith('ui-') || node.type === 'http in') ? ['--http-node'] : [];
+    const gateway = new Child(['run', '--headless', ...httpNode, '--flows', join(userDir, 'flows.json'), '--port', String(port)],
       { cwd: userDir, env: { UNS_EDGE_CREDENTIAL_SECRET: SECRET } });
     gateways.push(gateway);
     await gateway.waitFor(/gateway ready in/);
