@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
+import { hostname as machineName } from 'node:os';
 import type { OPCUAServer } from 'node-opcua';
 import type { TagBatch } from '../uns/tag-batch';
 import { describeCertificate } from './certificates';
@@ -92,7 +93,7 @@ export class UnsOpcUaServer extends EventEmitter<Events> {
   }
 
   get endpointUrl(): string {
-    return `opc.tcp://${this.options.hostname ?? require('node:os').hostname()}:${this.options.port}`;
+    return `opc.tcp://${this.options.hostname ?? machineName()}:${this.options.port}`;
   }
 
   get addressSpace(): UnsAddressSpace | undefined {
@@ -115,7 +116,7 @@ export class UnsOpcUaServer extends EventEmitter<Events> {
     const o = this.options;
     const { OPCUAServer, OPCUACertificateManager, MessageSecurityMode, SecurityPolicy } = opcua();
     const host = o.host ?? '0.0.0.0';
-    const hostname = o.hostname ?? require('node:os').hostname();
+    const hostname = o.hostname ?? machineName();
     await checkPortFree(host, o.port);
     this.pki = await serverPki(o.pkiFolder, defaultServerIdentity([hostname, ...(host === '0.0.0.0' ? [] : [host])]));
     const userCertificateManager = new OPCUACertificateManager({ rootFolder: o.userPkiFolder, automaticallyAcceptUnknownCertificate: false });

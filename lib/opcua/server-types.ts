@@ -52,8 +52,6 @@ export function builtInValueProblem(builtIn: number, value: MetricValue): string
 export const StatusCodeValue = {
   Good: 0x00000000,
   Uncertain: 0x40000000,
-  UncertainLastUsableValue: 0x40900000,
-  Bad: 0x80000000,
   BadNoCommunication: 0x80310000,
   BadTypeMismatch: 0x80740000,
 } as const;

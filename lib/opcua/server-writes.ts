@@ -12,6 +12,7 @@
  * OPC UA write completes when its result comes back (Good, or the Bad code of the failure), or
  * BadTimeout. The value shown by the variable stays what the asset reports next.
  */
+import { X509Certificate } from 'node:crypto';
 import type { DataValue } from 'node-opcua';
 import type { Principal } from '../principal';
 import type { MetricValue } from '../uns/tag-batch';
@@ -94,7 +95,6 @@ export function identityOf(context: unknown): SessionIdentity {
   if (token && typeof token.userName === 'string') return { kind: 'password', name: token.userName, sessionId };
   if (token && Buffer.isBuffer(token.certificateData) && token.certificateData.length) {
     try {
-      const { X509Certificate } = require('node:crypto') as typeof import('node:crypto');
       const subject = new X509Certificate(token.certificateData).subject;
       const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
       return { kind: 'certificate', ...(cn ? { name: cn } : {}), sessionId };
