@@ -38,7 +38,7 @@ interface ExplorerRuntime {
     getNode(id: string): DeployedNode | null;
     getCredentials(id: string): BrokerCredentials | undefined;
   };
-  util: { evaluateEnvProperty(value: string, node: unknown): string };
+  util: { evaluateNodeProperty(value: string, type: 'env', node: unknown, msg: null): unknown };
   httpAdmin?: { get(path: string, ...handlers: Handler[]): void };
   auth?: { needsPermission(permission: string): Handler };
 }
@@ -46,7 +46,7 @@ interface ExplorerRuntime {
 const BASE = '/uns-edge/explorer/brokers';
 const PERMISSION = 'uns-explorer.read';
 const DEFAULT_IDLE_MS = 5 * 60 * 1000;
-const BROKER_FIELDS: Array<keyof BrokerConfig> = ['host', 'port', 'protocolVersion', 'clientId', 'keepalive', 'usetls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsServername', 'tlsRejectUnauthorized', 'reconnectMin', 'reconnectMax'];
+const BROKER_FIELDS: Array<keyof BrokerConfig> = ['host', 'port', 'protocolVersion', 'clientId', 'keepalive', 'usetls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsServername', 'tlsRejectUnauthorized', 'reconnectMin', 'reconnectMax', 'servers', 'serverOrder'];
 
 interface Running {
   explorer: UnsExplorer;
@@ -83,7 +83,7 @@ export = function registerExplorer(RED: ExplorerRuntime): void {
       const resolved = { ...config } as unknown as Record<string, unknown>;
       for (const field of BROKER_FIELDS) {
         const value = resolved[field];
-        if (typeof value === 'string' && /\$\{[^}]+\}/.test(value)) resolved[field] = RED.util.evaluateEnvProperty(value, node);
+        if (typeof value === 'string' && /\$\{[^}]+\}/.test(value)) resolved[field] = RED.util.evaluateNodeProperty(value, 'env', node, null);
       }
       brokers.push({ id: config.id, name: config.name || `${String(resolved.host)}:${String(resolved.port)}`, config: resolved as unknown as BrokerConfig, credentials: RED.nodes.getCredentials(config.id) ?? node.credentials ?? {} });
     });

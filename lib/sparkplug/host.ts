@@ -391,6 +391,16 @@ export class SparkplugHost extends EventEmitter<HostEvents> {
   }
 
   /**
+   * The BIRTH name and datatype of a metric alias of an edge node (deviceId undefined) or device, as
+   * this host knows it now; for read-only viewers (the UNS explorer, docs/explorer.md).
+   */
+  birthMetric(groupId: string, edgeNodeId: string, deviceId: string | undefined, alias: string): { name: string; datatype: number } | undefined {
+    const edge = this.edges.get(`${groupId}/${edgeNodeId}`);
+    const metric = (deviceId === undefined ? edge?.node : edge?.devices.get(deviceId))?.byAlias.get(alias);
+    return metric === undefined ? undefined : { name: metric.name, datatype: metric.datatype };
+  }
+
+  /**
    * Write metrics of a node (deviceId undefined) or device: an NCMD/DCMD by alias when the BIRTH
    * gave aliases, with the BIRTH's datatype. Throws when the node/device or a metric is not known.
    * `who` (senderOf the write command) goes into the audit record, sent or refused.

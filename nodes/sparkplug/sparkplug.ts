@@ -312,6 +312,8 @@ export = function register(RED: NodeAPI): void {
         default: node.status({});
       }
     });
+    // Its birth cache, for the UNS explorer (editor-theme/explorer-plugin.ts) to name DATA aliases.
+    (node as Node<BrokerCredentials> & { birthMetric?: SparkplugHost['birthMetric'] }).birthMetric = host.birthMetric.bind(host);
     host.on('batch', (batch) => node.send([batch as unknown as NodeMessageInFlow, null]));
     host.on('online', (change) => node.send([null, {
       topic: change.topic,
