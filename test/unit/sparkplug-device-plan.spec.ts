@@ -132,7 +132,7 @@ describe('TagBatchValidator: tagBatchProblems once per shape', () => {
       case 5: delete msg.payload.label; break;
       case 6: msg.meta!.speed.type = pick(['Double', 'Int8', 'Float32']); break;
       case 7: msg.topic = pick([ASSET, 'plant/+/x', '']); break;
-      case 8: msg.meta!.ghost = pick([{ quality: 'bad' }, { quality: 'worse' }, 3]); break;
+      case 8: msg.meta!.ghost = pick<Record<string, unknown>>([{ quality: 'bad' }, { quality: 'worse' }, 3 as unknown as Record<string, unknown>]); break;
       case 9: msg.payload = { label: msg.payload.label, speed: msg.payload.speed, current: msg.payload.current, run: msg.payload.run }; break;
       case 10: msg.meta!.run.unit = pick(['-', 5, 'x'.repeat(70000)]); break;
       case 11: delete msg.meta; break;
