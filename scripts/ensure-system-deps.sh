@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to (real peers, no stubs) when they are missing:
 # Mosquitto (broker), socat (RTU over a pseudo-terminal pair), Chromium (editor e2e), pymodbus
-# (an independent Modbus implementation), udevadm (serialport's port list). Needs root or sudo; otherwise says what to install.
+# (an independent Modbus implementation), udevadm (serialport's port list), nats-server (a broker cluster). Needs root or sudo; otherwise says what to install.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
@@ -11,6 +11,7 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
 /usr/bin/python3 -c 'import serial_asyncio' >/dev/null 2>&1 || need+=(python3-serial-asyncio) # pymodbus RTU server in the socat tests (pulls python3-serial)
 command -v udevadm >/dev/null 2>&1 || need+=(udev) # serialport lists serial ports with `udevadm info -e` (the link dialog's port list)
+[ -x /usr/sbin/nats-server ] || need+=(nats-server) # a 3-node NATS cluster with JetStream + MQTT for the broker-failover tests (test/helpers/nats-cluster.ts)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "uns-edge: installing Debian packages for the tests: ${need[*]}"
 sudo=""

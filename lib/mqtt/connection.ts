@@ -423,7 +423,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     client.on('close', () => {
       // Before CONNACK and without an error: the broker refused the CONNECT by closing. NATS does
       // this for a Will topic with "." or " " (lib/mqtt/broker-rules.ts).
-      if (client !== this.client || client.connected || this.lastError !== undefined) return;
+      if (client !== this.client || this.stateValue === 'connected' || this.lastError !== undefined) return;
       const odd = will !== undefined && /[. ]/.test(will.topic) ? `; the Will topic "${will.topic}" has "." or a space, which some brokers refuse (NATS)` : '';
       this.lastError = `connection closed by the broker before CONNACK${odd}`;
     });

@@ -116,7 +116,9 @@ export class NatsCluster {
         `http: 127.0.0.1:${own.monitor}`,
         `jetstream { store_dir: "${store}" }`,
         `cluster { name: uns-test, listen: 127.0.0.1:${own.cluster}, routes: [${routes.join(', ')}] }`,
-        `mqtt { listen: 127.0.0.1:${own.mqtt} }`,
+        // Sessions, retained messages and QoS 1 queues on every node: with NATS's default (R = the
+        // peers it sees when the first client connects, often 2 of 3) one dead node stalls them.
+        `mqtt { listen: 127.0.0.1:${own.mqtt}, stream_replicas: ${size}, consumer_replicas: ${size} }`,
         '',
       ].join('\n'));
       return new NatsNode(name, own, configFile);
