@@ -10,6 +10,9 @@ import { Parity, RTU_DEFAULTS, validateSerialSettings } from './rtu';
 /** `transport`, not `type`: Node-RED keeps the node type in `type`. */
 export type LinkTransport = 'tcp' | 'rtu';
 
+/** Most requests in flight a link may be set to (the editor's limit too). */
+export const MAX_IN_FLIGHT = 16;
+
 export interface LinkSettings extends ModbusClientOptions {
   transport: LinkTransport;
   /** TCP */
@@ -21,6 +24,8 @@ export interface LinkSettings extends ModbusClientOptions {
   parity: Parity;
   dataBits: 8;
   stopBits: 1 | 2;
+  /** Requests in flight at once on a TCP link (pipelining); 1 = one transaction at a time. */
+  maxInFlight: number;
 }
 
 /** A number from a config field, or the default when empty/invalid. */
@@ -50,6 +55,8 @@ export function linkSettingsFrom(config: Record<string, unknown>): LinkSettings 
     pauseAfterConnectMs: configNumber(config.connectPause, 0),
     maxRegistersPerRequest: Math.min(125, Math.max(1, configNumber(config.maxRegisters, 125))),
     queueLimit: Math.max(1, configNumber(config.queueLimit, 1000)),
+    // Pipelining (TCP only: an RTU line carries one request at a time, RtuTransport.maxInFlight 1).
+    maxInFlight: Math.min(MAX_IN_FLIGHT, Math.max(1, Math.floor(configNumber(config.maxInFlight, 1)))),
   };
 }
 

@@ -12,7 +12,8 @@
  * - when `model.answers(unit)` is false nothing is sent (a silent device; the client times out);
  * - a connection that sends a malformed MBAP header (garbage) is closed, since a TCP stream has no
  *   way to find the next frame boundary (Implementation Guide §3.1.3).
- * Requests on one connection are answered in order, synchronously; pipelined requests are fine.
+ * Requests on one connection are answered in order, synchronously; pipelined requests are fine:
+ * the answers to the requests that arrived in one chunk leave in one write, in request order.
  */
 import * as net from 'node:net';
 import { ModbusDataModel, ModbusException, ModbusExceptionCode } from './data-model';
@@ -84,16 +85,26 @@ export async function startModbusTcpServer(options: ModbusTcpServerOptions): Pro
 function serveConnection(socket: net.Socket, options: ModbusTcpServerOptions, sockets: Set<net.Socket>): void {
   sockets.add(socket);
   socket.setNoDelay(true); // Implementation Guide §4.3.2: send each response without Nagle delay
+  // The answers to the requests of one received chunk (pipelined requests), written together.
+  let answers: Buffer[] = [];
   const framer = new MbapFramer(
     (transactionId, unitId, pdu) => {
       const response = answer(options, unitId, pdu);
       if (!response) return;
       writeMbapHeader(response, 0, transactionId, unitId, response.length - MBAP_HEADER_LENGTH);
-      socket.write(response);
+      answers.push(response);
     },
     () => socket.destroy(),
   );
-  socket.on('data', (chunk: Buffer) => framer.push(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    framer.push(chunk);
+    if (answers.length === 0 || socket.destroyed) {
+      answers = [];
+      return;
+    }
+    socket.write(answers.length === 1 ? answers[0] : Buffer.concat(answers));
+    answers = [];
+  });
   socket.on('error', () => socket.destroy()); // ECONNRESET etc.: the client went away
   socket.on('close', () => {
     framer.stop();

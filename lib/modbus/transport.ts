@@ -25,7 +25,11 @@ export interface ModbusTransport {
   /** How many requests the link can carry at once (TCP devices often take only 1). */
   readonly maxInFlight: number;
   open(handlers: TransportHandlers): void;
-  /** Encode and send one request. Throws ModbusPduError for a request the spec does not allow. */
+  /**
+   * Encode and send one request. Throws ModbusPduError for a request the spec does not allow. A
+   * transport may hold the bytes until the end of the event-loop turn and put every request of
+   * the turn on the wire in one write.
+   */
   send(transactionId: number, unitId: number, request: ModbusRequest): void;
   /** Tear the link down at once; onClose follows. */
   destroy(): void;
@@ -34,7 +38,10 @@ export interface ModbusTransport {
 export interface TcpTransportOptions {
   host: string;
   port: number;
-  /** Outstanding transactions per connection (Implementation Guide §4.2.1 allows several); default 1. */
+  /**
+   * Outstanding transactions per connection (pipelining; Implementation Guide v1.0b §4.2.1 allows
+   * several, answered by transaction id); default 1, since many devices take only one.
+   */
   maxInFlight?: number;
   /** TCP keep-alive probe delay, ms (detects a pulled cable on an idle link); default 10 000. */
   keepAliveMs?: number;
@@ -46,6 +53,9 @@ export class TcpTransport implements ModbusTransport {
   private socket: net.Socket | undefined;
   private readonly framer: MbapFramer;
   private handlers: TransportHandlers | undefined;
+  /** Request ADUs encoded in this event-loop turn, written together by flush(). */
+  private unsent: Buffer[] = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
 
   constructor(private readonly options: TcpTransportOptions) {
     this.address = `tcp://${options.host}:${options.port}`;
@@ -73,7 +83,10 @@ export class TcpTransport implements ModbusTransport {
     });
     socket.on('close', () => {
       this.framer.stop();
-      if (this.socket === socket) this.socket = undefined;
+      if (this.socket === socket) {
+        this.socket = undefined;
+        this.dropUnsent();
+      }
       handlers.onClose(failure);
     });
   }
@@ -85,10 +98,30 @@ export class TcpTransport implements ModbusTransport {
     const adu = Buffer.allocUnsafe(MBAP_HEADER_LENGTH + pduLength);
     writeMbapHeader(adu, 0, transactionId, unitId, pduLength);
     encodeRequest(request, adu, MBAP_HEADER_LENGTH);
-    socket.write(adu);
+    this.unsent.push(adu);
+    // One write (one syscall, usually one TCP segment) per event-loop turn, not one per request:
+    // the flush runs in the check phase, after every timer and I/O callback of the turn queued
+    // its requests.
+    this.flushScheduled ??= setImmediate(() => this.flush());
   }
 
   destroy(): void {
+    this.dropUnsent();
     this.socket?.destroy();
+  }
+
+  private flush(): void {
+    this.flushScheduled = undefined;
+    const unsent = this.unsent;
+    if (unsent.length === 0) return;
+    this.unsent = [];
+    // A socket lost meanwhile: the client fails these requests as in flight on the lost link.
+    this.socket?.write(unsent.length === 1 ? unsent[0] : Buffer.concat(unsent));
+  }
+
+  private dropUnsent(): void {
+    clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    this.unsent = [];
   }
 }
