@@ -136,8 +136,11 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
   private sessionBdSeq = 0;
   private pendingSubscriptions = new Set<string>();
   private hostOnline = false;
-  /** The last valid STATE seen from the primary host (kept across sessions with this broker). */
-  private lastHostState: HostState | undefined;
+  /**
+   * The last valid STATE seen from the primary host, per MQTT server (kept across sessions): each
+   * server has its own host session and timestamps (Sparkplug 3.0 §5.9, multiple MQTT servers).
+   */
+  private readonly hostStates = new Map<string, HostState>();
   private nodeMetricsTimer: NodeJS.Timeout | undefined;
   private readonly reportedNodeMetrics = new Map<string, number>();
   private closing: Promise<void> | undefined;
@@ -604,8 +607,10 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
       this.commandWarning.warn(`STATE of primary host "${this.primaryHostId}" ignored: ${(error as Error).message}`);
       return;
     }
-    if (this.lastHostState !== undefined && state.timestamp < this.lastHostState.timestamp) return;
-    this.lastHostState = state;
+    const server = this.connection.description;
+    const last = this.hostStates.get(server);
+    if (last !== undefined && state.timestamp < last.timestamp) return;
+    this.hostStates.set(server, state);
     if (state.online) {
       this.hostOnline = true;
       if (this.stateValue === 'waiting-for-host') this.publishBirths();
@@ -619,9 +624,23 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
       this.sessionEnded();
       this.setState('connecting', `primary host ${this.primaryHostId} offline`);
       void this.publishDeath().then(() => {
-        if (this.stateValue !== 'closing' && this.stateValue !== 'closed') this.connection.reconnect({ reasonCode: DISCONNECT_WITH_WILL });
+        if (this.stateValue !== 'closing' && this.stateValue !== 'closed') this.leaveServer(`primary host ${this.primaryHostId} offline`, DISCONNECT_WITH_WILL);
       });
+    } else if (this.stateValue === 'waiting-for-host' && this.connection.serverDescriptions.length > 1) {
+      // Nothing was born on this server: no NDEATH to send; a normal DISCONNECT, then the next server.
+      this.setState('connecting', `primary host ${this.primaryHostId} offline on ${server}`);
+      this.leaveServer(`primary host ${this.primaryHostId} offline on ${server}`, 0);
     }
+  }
+
+  /**
+   * End the session on this server: with one server, a new session on it at once; with a list,
+   * the next server [tck-id-operational-behavior-edge-node-termination-host-offline-reconnect]
+   * [tck-id-operational-behavior-primary-application-state-with-multiple-servers-walk].
+   */
+  private leaveServer(reason: string, reasonCode: number): void {
+    if (this.connection.serverDescriptions.length > 1) this.connection.failover(reason, { reasonCode });
+    else this.connection.reconnect({ reasonCode });
   }
 
   private setState(state: EdgeNodeState, detail: string | undefined): void {
