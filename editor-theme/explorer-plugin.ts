@@ -73,33 +73,52 @@ export = function registerExplorer(RED: ExplorerRuntime): void {
   const idleMs = typeof idleMinutes === 'number' && idleMinutes > 0 ? idleMinutes * 60000 : DEFAULT_IDLE_MS;
   const running = new Map<string, Running>();
 
-  /** The deployed, enabled uns-broker nodes with their settings as the running node sees them (${VAR} resolved). */
-  function deployedBrokers(): Array<{ id: string; name: string; config: BrokerConfig; credentials: BrokerCredentials }> {
-    const brokers: Array<{ id: string; name: string; config: BrokerConfig; credentials: BrokerCredentials }> = [];
-    RED.nodes.eachNode((config) => {
-      if (config.type !== 'uns-broker' || config.d === true) return;
-      const node = RED.nodes.getNode(config.id);
-      if (node === null) return;
-      const resolved = { ...config } as unknown as Record<string, unknown>;
-      for (const field of BROKER_FIELDS) {
-        const value = resolved[field];
-        if (typeof value === 'string' && /\$\{[^}]+\}/.test(value)) resolved[field] = RED.util.evaluateNodeProperty(value, 'env', node, null);
-      }
-      brokers.push({ id: config.id, name: config.name || `${String(resolved.host)}:${String(resolved.port)}`, config: resolved as unknown as BrokerConfig, credentials: RED.nodes.getCredentials(config.id) ?? node.credentials ?? {} });
-    });
-    return brokers;
+  /** The broker fields of a deployed node as the running node sees them (${VAR} resolved). */
+  function resolvedBrokerConfig(config: FlowNodeConfig, node: DeployedNode): BrokerConfig {
+    const resolved = { ...config } as unknown as Record<string, unknown>;
+    for (const field of BROKER_FIELDS) {
+      const value = resolved[field];
+      if (typeof value === 'string' && /\$\{[^}]+\}/.test(value)) resolved[field] = RED.util.evaluateNodeProperty(value, 'env', node, null);
+    }
+    return resolved as unknown as BrokerConfig;
   }
 
-  /** The first deployed uns-sparkplug-host that offers its birth cache. */
-  function hostBirthLookup(): BirthLookup | undefined {
-    let lookup: BirthLookup | undefined;
+  /** The deployed (running), enabled nodes of a type, with their resolved broker fields. */
+  function deployed(type: string): Array<{ id: string; name: string; node: DeployedNode; config: BrokerConfig }> {
+    const found: Array<{ id: string; name: string; node: DeployedNode; config: BrokerConfig }> = [];
     RED.nodes.eachNode((config) => {
-      if (lookup !== undefined || config.type !== 'uns-sparkplug-host' || config.d === true) return;
-      const host = RED.nodes.getNode(config.id);
-      if (typeof host?.birthMetric === 'function') lookup = host.birthMetric.bind(host);
+      if (config.type !== type || config.d === true) return;
+      const node = RED.nodes.getNode(config.id);
+      if (node === null) return;
+      const resolved = resolvedBrokerConfig(config, node);
+      found.push({ id: config.id, name: config.name || `${String(resolved.host)}:${String(resolved.port)}`, node, config: resolved });
     });
-    return lookup;
+    return found;
   }
+
+  function deployedBrokers(): Array<{ id: string; name: string; config: BrokerConfig; credentials: BrokerCredentials }> {
+    return deployed('uns-broker').map(({ id, name, node, config }) => ({ id, name, config, credentials: RED.nodes.getCredentials(id) ?? node.credentials ?? {} }));
+  }
+
+  const endpointOf = (config: BrokerConfig): string => `${String(config.host).trim()}:${String(config.port).trim()}`;
+
+  /**
+   * The birth cache of a deployed uns-sparkplug-host on the same broker (host and port as
+   * configured): one on another broker knows other edge nodes, which may have the same ids.
+   */
+  function hostBirthLookup(broker: BrokerConfig): BirthLookup | undefined {
+    const host = deployed('uns-sparkplug-host').find(({ node, config }) => typeof node.birthMetric === 'function' && endpointOf(config) === endpointOf(broker));
+    return host?.node.birthMetric?.bind(host.node);
+  }
+
+  /** hostBirthLookup() found once per broker and start of the flows: explorers ask it for every DATA alias. */
+  const hostLookups = new Map<string, { lookup: BirthLookup | undefined }>();
+  const currentHostLookup = (broker: BrokerConfig) => (): BirthLookup | undefined => {
+    const key = endpointOf(broker);
+    let entry = hostLookups.get(key);
+    if (entry === undefined) hostLookups.set(key, entry = { lookup: hostBirthLookup(broker) });
+    return entry.lookup;
+  };
 
   function settingsKey(broker: { config: BrokerConfig; credentials: BrokerCredentials }): string {
     return JSON.stringify([BROKER_FIELDS.map((field) => broker.config[field]), broker.credentials.user ?? '', broker.credentials.password ?? '']);
@@ -123,7 +142,7 @@ export = function registerExplorer(RED: ExplorerRuntime): void {
     if (broker === undefined) return undefined;
     const options = mqttOptions(broker.config, broker.credentials, '');
     // Its own client id, never the broker node's: a second connection with the same id would take over its session.
-    const explorer = new UnsExplorer({ mqtt: { ...options, clientId: `uns-edge-explorer-${randomBytes(4).toString('hex')}` }, limits, birthLookup: hostBirthLookup });
+    const explorer = new UnsExplorer({ mqtt: { ...options, clientId: `uns-edge-explorer-${randomBytes(4).toString('hex')}` }, limits, birthLookup: currentHostLookup(broker.config) });
     explorer.start();
     running.set(id, { explorer, key: settingsKey(broker), lastUsed: Date.now() });
     RED.log.info(`[uns explorer] browsing ${explorer.status().broker} (uns-broker ${broker.name})`);
@@ -136,6 +155,7 @@ export = function registerExplorer(RED: ExplorerRuntime): void {
   idleTimer.unref();
 
   RED.events.on('flows:started', () => {
+    hostLookups.clear();
     const brokers = new Map(deployedBrokers().map((broker) => [broker.id, settingsKey(broker)]));
     for (const [id, entry] of running) if (brokers.get(id) !== entry.key) close(id);
   });

@@ -3,14 +3,17 @@
  * § "Sparkplug"), on real Mosquitto: an edge node (lib/sparkplug/edge-node.ts) has sent its BIRTHs
  * before the explorer connects (brokers do not retain them), so DDATA by alias can be named only by
  * the host that saw the BIRTHs (SparkplugHost.birthMetric); an explorer without the host shows aliases.
+ * Then in the built gateway: the explorer plugin finds the deployed uns-sparkplug-host on the same
+ * broker and names the aliases through it.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnsExplorer } from '../../lib/explorer/explorer';
 import { SparkplugHost, pathTemplate } from '../../lib/sparkplug/host';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { freePort, startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startEdge, waitFor, type EdgeUnderTest } from '../helpers/sparkplug-harness';
 
 const DEVICE = 'acme/Plant 1/gw-1/drive-1';
@@ -69,5 +72,73 @@ describe('UNS explorer: Sparkplug DATA named through the host\'s birth cache (Mo
     assert.match(named[0]!.value!.text, /^1\d\.5$/);
     assert.match(alone.tree.level(DDATA)!.items[0]!.name, /^alias \d+$/);
     assert.equal(withHost.status().sparkplugBirthMetrics, 0, 'the explorer saw no BIRTH itself');
+  });
+});
+
+describe('UNS explorer in the gateway: a deployed uns-sparkplug-host\'s birth cache names DDATA aliases (Mosquitto)', function () {
+  this.timeout(60000);
+  let broker: Mosquitto;
+  let dir: string;
+  let gateway: ChildProcessWithoutNullStreams | undefined;
+  let edge: EdgeUnderTest | undefined;
+  let output = '';
+  let base = '';
+
+  before(async () => {
+    broker = await startMosquitto();
+    dir = mkdtempSync(join(tmpdir(), 'uns-explorer-sparkplug-gw-'));
+    const brokerFields = { host: '127.0.0.1', port: String(broker.port), servers: '', serverOrder: 'ordered', protocolVersion: '4', clientId: '', keepalive: 30, usetls: false, tlsCa: '', tlsCert: '', tlsKey: '', tlsServername: '', tlsRejectUnauthorized: true, reconnectMin: 1, reconnectMax: 30 };
+    const flows = join(dir, 'flows.json');
+    writeFileSync(flows, JSON.stringify([
+      { id: 'tab', type: 'tab', label: 'sparkplug' },
+      { id: 'sp-uns-broker', type: 'uns-broker', z: 'tab', name: 'UNS', ...brokerFields, cleanSession: true, sessionExpiry: 0, storeEnabled: false, storeDir: '', storeMaxMB: 100, storeMaxAgeDays: 7, storeWindow: 20, zone: '', brokerProfile: 'standard' },
+      { id: 'sp-host', type: 'uns-sparkplug-host', z: 'tab', name: 'SCADA host', hostId: 'scada', groups: 'Plant 1', devicePath: 'acme/{group}/{edge}/{device}', nodePath: 'acme/{group}/{edge}', reorderTimeout: 2, ...brokerFields, maxMetricsPerMessage: 10000, maxPayloadMB: 4, maxEdgeNodes: 1000, maxDevices: 10000, maxMetrics: 200000, zone: '', x: 200, y: 100, wires: [[], []] },
+    ]));
+    const port = await freePort();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
+    gateway = spawn(process.execPath, [join(__dirname, '..', '..', 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', dir, '--host', '127.0.0.1', '--port', String(port)], {
+      env: { ...env, UNS_EDGE_CREDENTIAL_SECRET: 'explorer-sparkplug-secret-0123456789' }, stdio: 'pipe',
+    });
+    gateway.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    gateway.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    await waitFor('gateway ready', () => /gateway ready in/.test(output) || gateway!.exitCode !== null, 45000);
+    assert.equal(gateway.exitCode, null, output);
+    // The host is online when its STATE birth is retained at the broker.
+    const observer = new UnsExplorer({ mqtt: { host: '127.0.0.1', port: broker.port, protocolVersion: 4, clientId: 'state-watch', keepaliveSec: 5, connectTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 500, jitter: 0 } } });
+    observer.start();
+    await waitFor('host STATE online', () => /true/.test(observer.tree.level('spBv1.0/STATE')?.items[0]?.value?.text ?? ''), 20000)
+      .catch((error: Error) => { throw new Error(`${error.message}: ${JSON.stringify(observer.tree.search('spBv1.0', 10).items)}\n${output}`); });
+    await observer.close();
+    edge = startEdge(broker.port, { bdSeqFile: join(dir, 'edge.json'), edgeNodeId: 'gw-1' });
+    edge.addDevice({ deviceId: 'drive-1', assetPath: DEVICE }).handleBatch({ topic: DEVICE, payload: { Speed: 12.5 }, meta: { Speed: { type: 'Float', unit: 'Hz' } } });
+    edge.edge.start();
+    base = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await edge?.close();
+    if (gateway && gateway.exitCode === null) {
+      gateway.kill('SIGTERM');
+      await new Promise((exited) => gateway!.once('exit', exited));
+    }
+    await broker?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the explorer (started after the BIRTHs) names the device\'s DDATA metrics through the host node', async () => {
+    const url = `${base}/uns-edge/explorer/brokers/sp-uns-broker/level?path=${encodeURIComponent(DDATA)}`;
+    type Level = { total: number; items: Array<{ name: string; value?: { text: string; type?: string } }> };
+    const fetchLevel = async (): Promise<Level | null> => ((await (await fetch(url)).json()) as { level: Level | null }).level;
+    let speed = 12.5;
+    const deadline = Date.now() + 20000;
+    let level = await fetchLevel();
+    while (level === null || level.total === 0) {
+      assert.ok(Date.now() < deadline, `no DDATA at the explorer within 20 s:\n${output}`);
+      edge!.devices.get('drive-1')!.handleBatch({ topic: DEVICE, payload: { Speed: speed += 1 }, meta: { Speed: { type: 'Float', unit: 'Hz' } } });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      level = await fetchLevel();
+    }
+    assert.deepEqual(level.items.map((item) => item.name), ['Speed'], 'named by the host, not "alias n"');
+    assert.equal(level.items[0]!.value!.type, 'Float');
   });
 });
