@@ -241,6 +241,22 @@ describe('modbus nodes', function () {
     assert.equal(connectionStatuses().find((c) => c.id === 'link'), undefined, 'forgotten on close');
   });
 
+  it('pipelines the requests of a poll when the link allows several in flight (issue 12)', async () => {
+    const link = { client: { inFlightCount: 0 } };
+    let mostInFlight = 0;
+    const read = model.read.bind(model);
+    model.read = (...args: Parameters<MemoryDataModel['read']>) => {
+      mostInFlight = Math.max(mostInFlight, link.client.inFlightCount);
+      return read(...args);
+    };
+    // The editor stores the field as text; the poll reads holding, input and coil: 3 requests.
+    await helper.load(modbusNodes, flow({}, { maxInFlight: '4' }));
+    link.client = (helper.getNode('link') as typeof link).client;
+    const batch = await nextBatch();
+    assert.equal(batch.payload.speed, 1480.5);
+    assert.ok(mostInFlight >= 3, `the 3 requests of one poll were in flight together (most: ${mostInFlight})`);
+  });
+
   it('reports the outage to the connection registry and recovers when the device is back, no redeploy', async () => {
     await helper.load(modbusNodes, flow());
     const seen = statuses();
