@@ -15,6 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { adminAuthProblem, adminGuard, exposureProblem, EXPOSURE_FIXES, hasAdminGuard, isLoopbackHost } from './admin-guard';
+import { headlessTrim } from './headless-footprint';
 import { devOnlyNodeRedModules, packageInfo } from './package-info';
 import { PALETTE_CATEGORIES } from './palette';
 import { nodeRedFileStorage, withPrivateSessions } from './session-storage';
@@ -234,9 +235,22 @@ export function buildSettings(options: RuntimeOptions): BuiltSettings {
   }
   if (options.credentialSecret !== undefined) settings.credentialSecret = options.credentialSecret;
   if (options.settingsFile) settings = mergeSettings(settings, loadSettingsFile(options.settingsFile));
+  if (settings.httpAdminRoot === false) trimToFlows(settings);
   guardAdminApi(settings);
   const notices = checkSettings(settings, options.mode);
   return { settings, notices };
+}
+
+/**
+ * Without the admin API no other flows can be deployed than the flows file's: the node files and
+ * the optional dashboard those flows do not use are not loaded (headless-footprint.ts).
+ */
+function trimToFlows(settings: NodeRedSettings): void {
+  const flowFile = String(settings.flowFile);
+  const { nodesExcludes, denyList } = headlessTrim(isAbsolute(flowFile) ? flowFile : join(String(settings.userDir), flowFile), packageInfo().root);
+  const palette = ((settings.externalModules ??= {}) as { palette?: { denyList?: string[] } }).palette ??= {};
+  settings.nodesExcludes = [...new Set([...(settings.nodesExcludes as string[] | undefined ?? []), ...nodesExcludes])];
+  palette.denyList = [...new Set([...(palette.denyList ?? []), ...denyList])];
 }
 
 /**
