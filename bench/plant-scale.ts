@@ -1,7 +1,7 @@
 /**
  * A plant of many gateways (issue 15 item 5): N headless `uns-edge run` processes, each polling its
  * own simulated line (D drives over Modbus TCP, one port per line, one plant process) and publishing
- * per-metric retained values (QoS 1) to ONE Mosquitto; one consumer process subscribed to `plant/#`
+ * per-metric retained values (QoS 1) to ONE broker (Mosquitto, or a NATS cluster); one consumer process subscribed to `plant/#`
  * counts the values and measures end-to-end latency (the value's source timestamp → receipt).
  *
  * For each N (1, 2, 4, 8, 16, 24, 32) it starts everything fresh, waits
@@ -18,16 +18,21 @@
  *   - the bench's own processes (gateways, broker, plant, consumer) using ≥ 95 % of all cores.
  *
  *   npm run build
- *   npx tsx bench/plant-scale.ts [--lines 1,2,4,8,16,24,32] [--drives 8] [--interval 250] [--seconds 10] [--runs 5] [--write]
+ *   npx tsx bench/plant-scale.ts [--lines 1,2,4,8,16,24,32] [--drives 8] [--interval 250] [--seconds 10] [--runs 5] [--broker mosquitto|nats] [--write]
+ *
+ * --broker nats: the plain UNS on a 3-node NATS cluster with JetStream and MQTT (test/helpers/nats-cluster.ts,
+ * Debian nats-server): line i connects to node i mod 3 with the other nodes as its server list
+ * (brokerProfile nats), the consumer to node 1, so most values cross the cluster; broker CPU is the 3 nodes'.
  *
  * UNS_EDGE_BENCH_PACKAGE=<dir> runs a private build's CLI (bench/README.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, Mosquitto } from '../test/helpers/mosquitto';
+import { NATS_SERVER_BIN, NatsCluster } from '../test/helpers/nats-cluster';
 import { REPO_ROOT } from './lib/node-red';
 import { lineFlows } from './lib/plant-scale-flows';
 import { startConsumer, type Consumer } from './lib/plant-scale-consumer';
@@ -42,6 +47,7 @@ const { values: args } = parseArgs({
     interval: { type: 'string', default: '250' },
     seconds: { type: 'string', default: '10' },
     runs: { type: 'string', default: '5' },
+    broker: { type: 'string', default: 'mosquitto' },
     write: { type: 'boolean', default: false },
   },
 });
@@ -50,6 +56,8 @@ const DRIVES = Number(args.drives);
 const INTERVAL_MS = Number(args.interval);
 const WINDOW_MS = Number(args.seconds) * 1000;
 const RUNS = Number(args.runs);
+const BROKER = args.broker as 'mosquitto' | 'nats';
+if (BROKER !== 'mosquitto' && BROKER !== 'nats') throw new Error(`--broker mosquitto|nats, not ${String(BROKER)}`);
 const CLI = join(process.env.UNS_EDGE_BENCH_PACKAGE ?? REPO_ROOT, 'dist', 'cli', 'uns-edge.js');
 
 /** sim/ listens on at most this many ports per plant (MAX_SIM_PORTS). */
@@ -68,9 +76,43 @@ function rssMb(pid: number): number {
 
 interface Gateway { line: string; pid: number; port: number; child: ChildProcess; output: string }
 
-async function startGateway(dir: string, line: string, mqttPort: number, modbusPort: number): Promise<Gateway> {
+/** The UNS broker under the plant: one Mosquitto, or a 3-node NATS cluster. */
+interface PlantBroker {
+  name: string;
+  /** Every node's MQTT port; line i uses node i mod n first. */
+  ports: number[];
+  pids: number[];
+  consumerUrl: string;
+  profile: string;
+  dispose(): Promise<void>;
+}
+
+async function startBroker(): Promise<PlantBroker> {
+  if (BROKER === 'nats') {
+    const cluster = await NatsCluster.start(3);
+    const pids = cluster.nodes.map((node) => findPid(join(cluster.dir, `${node.name}.conf`)));
+    if (pids.some((pid) => pid === undefined)) throw new Error('nats-server pid not found');
+    const version = /v(\d+\.\d+\.\d+)/.exec(execFileSync(NATS_SERVER_BIN, ['--version'], { encoding: 'utf8' }))?.[1] ?? '?';
+    return {
+      name: `NATS ${version} ×3 (JetStream, MQTT)`, ports: cluster.nodes.map((node) => node.ports.mqtt), pids: pids as number[],
+      consumerUrl: cluster.mqttUrls[0], profile: 'nats', dispose: () => cluster.dispose(),
+    };
+  }
+  const broker = await Mosquitto.start();
+  const pid = findPid(broker.dir);
+  if (!pid) throw new Error('mosquitto pid not found');
+  return { name: `Mosquitto ${machineFacts().mosquitto}`, ports: [broker.port], pids: [pid], consumerUrl: broker.url, profile: 'standard', dispose: () => broker.dispose() };
+}
+
+async function startGateway(dir: string, index: number, broker: PlantBroker, modbusPort: number): Promise<Gateway> {
+  const line = `line${index + 1}`;
   const flowFile = join(dir, `${line}.json`);
-  writeFileSync(flowFile, JSON.stringify(lineFlows({ line, mqttPort, modbusPort, drives: DRIVES, firstUnit: 1, intervalMs: INTERVAL_MS })));
+  const nodes = broker.ports.map((_, i) => broker.ports[(index + i) % broker.ports.length]);
+  const flows = lineFlows({
+    line, mqttPort: nodes[0], moreServers: nodes.slice(1).map((port) => `mqtt://127.0.0.1:${port}`), brokerProfile: broker.profile,
+    modbusPort, drives: DRIVES, firstUnit: 1, intervalMs: INTERVAL_MS,
+  });
+  writeFileSync(flowFile, JSON.stringify(flows));
   const port = await freePort();
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_') && key !== 'NODE_OPTIONS'));
   const child = spawn(process.execPath, [CLI, 'run', '--headless', '--flows', flowFile, '--user-dir', join(dir, line), '--port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,8 +164,8 @@ interface Window {
   unhealthy: string[];
 }
 
-async function measureWindow(gateways: Gateway[], brokerPid: number, plantPids: number[], consumer: Consumer): Promise<Window> {
-  const pids = [...gateways.map((g) => g.pid), brokerPid, consumer.pid, ...plantPids];
+async function measureWindow(gateways: Gateway[], brokerPids: number[], plantPids: number[], consumer: Consumer): Promise<Window> {
+  const pids = [...gateways.map((g) => g.pid), consumer.pid, ...brokerPids, ...plantPids];
   const cpu0 = pids.map(processCpuSeconds);
   const busy0 = machineBusySeconds();
   const t0 = Date.now();
@@ -145,9 +187,9 @@ async function measureWindow(gateways: Gateway[], brokerPid: number, plantPids: 
     gatewayCpu: cpu.slice(0, n).reduce((s, v) => s + v, 0) / n,
     gatewayRss: rss.reduce((s, v) => s + v, 0) / n,
     gatewayRssMax: Math.max(...rss),
-    brokerCpu: cpu[n],
-    consumerCpu: cpu[n + 1],
-    plantCpu: cpu.slice(n + 2).reduce((s, v) => s + v, 0),
+    consumerCpu: cpu[n],
+    brokerCpu: cpu.slice(n + 1, n + 1 + brokerPids.length).reduce((s, v) => s + v, 0),
+    plantCpu: cpu.slice(n + 1 + brokerPids.length).reduce((s, v) => s + v, 0),
     busyCores,
     ownCores: cpu.reduce((s, v) => s + v, 0),
     loadavg: loadavg()[0],
@@ -159,13 +201,13 @@ interface StepResult { lines: number; windows: Window[]; delivered: number; brea
 
 const median = (windows: Window[], key: keyof Omit<Window, 'unhealthy'>): number => summarize(windows.map((w) => w[key])).median;
 
-async function runStep(lines: number, broker: Mosquitto, brokerPid: number, consumer: Consumer, baselinePerLine: number | undefined): Promise<StepResult> {
+async function runStep(lines: number, broker: PlantBroker, consumer: Consumer, baselinePerLine: number | undefined): Promise<StepResult> {
   const dir = mkdtempSync(join(tmpdir(), `uns-plant-scale-${lines}-`));
   const plants = await Promise.all(Array.from({ length: Math.ceil(lines / MAX_SIM_PORTS) }, (_, i) => startPlant(Math.min(MAX_SIM_PORTS, lines - i * MAX_SIM_PORTS), DRIVES)));
   const ports = plants.flatMap((p) => p.ports);
   const gateways: Gateway[] = [];
   try {
-    for (let i = 0; i < lines; i++) gateways.push(await startGateway(dir, `line${i + 1}`, broker.port, ports[i]));
+    for (let i = 0; i < lines; i++) gateways.push(await startGateway(dir, i, broker, ports[i]));
     const startedAt = Date.now();
     await waitFor('every gateway /healthz ok', async () => {
       const dead = gateways.find((g) => g.child.exitCode !== null);
@@ -185,7 +227,7 @@ async function runStep(lines: number, broker: Mosquitto, brokerPid: number, cons
     consumer.start('step', spanStart);
     const windows: Window[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const w = await measureWindow(gateways, brokerPid, plants.map((p) => p.pid), consumer);
+      const w = await measureWindow(gateways, broker.pids, plants.map((p) => p.pid), consumer);
       windows.push(w);
       console.log(`    run ${run + 1}: ${w.valuesPerSecond.toFixed(0)} values/s (${w.perLinePerSecond.toFixed(0)}/line), ` +
         `latency p50 ${w.p50.toFixed(1)} / p99 ${w.p99.toFixed(1)} ms, gateway ${(w.gatewayCpu * 100).toFixed(1)} % CPU ${w.gatewayRss.toFixed(0)} MB, ` +
@@ -225,15 +267,13 @@ async function main(): Promise<void> {
   const facts = machineFacts();
   const startedAt = Date.now();
   console.log(`plant-scale: lines ${LINE_COUNTS.join(', ')}; ${DRIVES} drives per line polled every ${INTERVAL_MS} ms; ${RUNS} × ${WINDOW_MS / 1000} s windows; ` +
-    `${facts.nproc} × ${facts.cpuModel}, Node ${facts.node}, Mosquitto ${facts.mosquitto}; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const broker = await Mosquitto.start();
-  const brokerPid = findPid(broker.dir);
-  if (!brokerPid) throw new Error('mosquitto pid not found');
-  const consumer = await startConsumer(broker.url);
+    `${facts.nproc} × ${facts.cpuModel}, Node ${facts.node}, broker ${BROKER}; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const broker = await startBroker();
+  const consumer = await startConsumer(broker.consumerUrl);
   const results: StepResult[] = [];
   try {
     for (const lines of LINE_COUNTS) {
-      const result = await runStep(lines, broker, brokerPid, consumer, results[0] ? median(results[0].windows, 'perLinePerSecond') : undefined);
+      const result = await runStep(lines, broker, consumer, results[0] ? median(results[0].windows, 'perLinePerSecond') : undefined);
       results.push(result);
       if (result.breaks.length) {
         console.log(`  breaks at ${lines} lines: ${result.breaks.join('; ')}`);
@@ -250,13 +290,13 @@ async function main(): Promise<void> {
     `${fmt(r.windows, 'p50', 1, 1)} | ${fmt(r.windows, 'p99', 1, 1)} | ${fmt(r.windows, 'gatewayCpu', 100, 1)} | ${fmt(r.windows, 'gatewayRss')} | ` +
     `${fmt(r.windows, 'brokerCpu', 100, 1)} | ${fmt(r.windows, 'plantCpu', 100, 1)} | ${fmt(r.windows, 'consumerCpu', 100, 1)} | ${fmt(r.windows, 'ownCores', 1, 2)} | ${fmt(r.windows, 'busyCores', 1, 2)} | ${fmt(r.windows, 'loadavg', 1, 1)} | ${r.breaks.join('; ') || '—'} |`);
   const markdown = [
-    '## Plant scale: N gateways, one broker (issue 15)',
+    `## Plant scale: N gateways, one broker: ${broker.name} (issue 15)`,
     '',
-    `\`npx tsx bench/plant-scale.ts --lines ${LINE_COUNTS.join(',')} --drives ${DRIVES} --interval ${INTERVAL_MS} --seconds ${WINDOW_MS / 1000} --runs ${RUNS} --write\` ` +
-      `(after \`npm run build\`), ${new Date().toISOString().slice(0, 10)}, ${minutes.toFixed(1)} min; ${facts.nproc} × ${facts.cpuModel}, Node ${facts.node}, Mosquitto ${facts.mosquitto}.`,
+    `\`npx tsx bench/plant-scale.ts --broker ${BROKER} --lines ${LINE_COUNTS.join(',')} --drives ${DRIVES} --interval ${INTERVAL_MS} --seconds ${WINDOW_MS / 1000} --runs ${RUNS} --write\` ` +
+      `(after \`npm run build\`), ${new Date().toISOString().slice(0, 10)}, ${minutes.toFixed(1)} min; ${facts.nproc} × ${facts.cpuModel}, Node ${facts.node}, ${broker.name}.`,
     '',
     `Each line: one \`uns-edge run --headless\` process polling ${DRIVES} simulated drives (\`uns-vfd\`, every ${INTERVAL_MS} ms) on its own Modbus TCP port ` +
-      '(one plant process serves every line) and publishing every metric as its own retained topic, QoS 1, to one Mosquitto; one consumer ' +
+      '(one plant process serves every line) and publishing every metric as its own retained topic, QoS 1, to the broker; one consumer ' +
       'process (MQTT.js, `plant/#`, QoS 1) counts values and takes latency = receipt time − the value\'s source timestamp (same clock). ' +
       `Medians of ${RUNS} consecutive ${WINDOW_MS / 1000}-s windows on the same processes (min–max); everything restarted for each N. ` +
       '"received/published": over all windows of a step, the consumer\'s count of values whose source timestamp falls in the span (received up to 3 s after it) against the gateways\' `uns_edge_mqtt_published_total` read at its start and end (the moment a counter is read is known to ~0.1 s). CPU in % of one core.',
@@ -270,7 +310,7 @@ async function main(): Promise<void> {
       'these runs (the busy cores include it; loadavg counts every runnable process), so the absolute figures are pessimistic; the per-gateway CPU and RSS are the gateways\' own.',
   ].join('\n');
   console.log(`\n${markdown}\n`);
-  if (args.write) writeSection('plant-scale', markdown);
+  if (args.write) writeSection(`plant-scale-${BROKER}`, markdown);
 }
 
 main().then(() => process.exit(0), (error: unknown) => {

@@ -11,6 +11,10 @@ import { REPO_ROOT } from './node-red';
 export interface LineOptions {
   line: string;
   mqttPort: number;
+  /** More broker URLs (a cluster's other nodes), tried in order after host:mqttPort. */
+  moreServers?: string[];
+  /** uns-broker's brokerProfile: 'standard', or 'nats' for NATS's MQTT rules (docs/scaling.md). */
+  brokerProfile?: string;
   modbusPort: number;
   drives: number;
   /** Unit id of the line's first drive: all lines share one simulated plant process, each its own units. */
@@ -31,7 +35,8 @@ export const LINE_TOPIC_ROOT = 'plant';
 
 export function lineFlows(o: LineOptions): FlowNode[] {
   const tab = `${o.line}-tab`;
-  const broker = { ...demoNode('uns-broker'), id: `${o.line}-broker`, z: tab, name: `${o.line} UNS`, host: '127.0.0.1', port: String(o.mqttPort), clientId: `uns-edge-${o.line}` };
+  const broker = { ...demoNode('uns-broker'), id: `${o.line}-broker`, z: tab, name: `${o.line} UNS`, host: '127.0.0.1', port: String(o.mqttPort), clientId: `uns-edge-${o.line}`,
+    servers: (o.moreServers ?? []).join('\n'), brokerProfile: o.brokerProfile ?? 'standard' };
   const link = { ...demoNode('uns-modbus-link'), id: `${o.line}-link`, z: tab, name: `${o.line} drives`, host: '127.0.0.1', port: String(o.modbusPort) };
   const out = { ...demoNode('uns-out'), id: `${o.line}-out`, z: tab, broker: broker.id, topicPrefix: `${LINE_TOPIC_ROOT}/${o.line}` };
   const drives = Array.from({ length: o.drives }, (_, i) => ({
