@@ -4,6 +4,7 @@
  * (AnalogItemType properties, OPC 10000-8 §5.3.2), resolved for many nodes in a few service calls.
  */
 import type { ClientSession, NodeId } from 'node-opcua';
+import { DEFAULT_NODES_PER_CALL, perCall, serviceLimits } from './limits';
 import { opcua } from './load';
 
 export interface NodeFacts {
@@ -27,11 +28,9 @@ export function parseNodeId(text: string): { nodeId: NodeId } | { problem: strin
   }
 }
 
-const CHUNK = 500;
-
-async function chunked<T, R>(items: T[], run: (chunk: T[]) => Promise<R[]>): Promise<R[]> {
+async function chunked<T, R>(items: T[], size: number, run: (chunk: T[]) => Promise<R[]>): Promise<R[]> {
   const out: R[] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(...(await run(items.slice(i, i + CHUNK))));
+  for (let i = 0; i < items.length; i += size) out.push(...(await run(items.slice(i, i + size))));
   return out;
 }
 
@@ -44,7 +43,10 @@ export async function readNodeFacts(session: ClientSession, nodeIds: NodeId[], w
   const A = o.AttributeIds;
   const attributes = withWriteFacts ? [A.DataType, A.AccessLevel, A.UserAccessLevel] : [A.DataType];
   const reads = nodeIds.flatMap((nodeId) => attributes.map((attributeId) => ({ nodeId, attributeId })));
-  const values = await chunked(reads, (chunk) => session.read(chunk));
+  // At most 500 nodes per call, fewer when the server says so (a larger request is refused whole).
+  const limits = await serviceLimits(session);
+  const readSize = perCall(limits.nodesPerRead, DEFAULT_NODES_PER_CALL);
+  const values = await chunked(reads, readSize, (chunk) => session.read(chunk));
   const facts: NodeFacts[] = nodeIds.map((nodeId, i) => {
     const [dataType, access, userAccess] = values.slice(i * attributes.length, (i + 1) * attributes.length);
     if (!dataType.statusCode.isGood()) return { nodeId, problem: dataType.statusCode.name };
@@ -75,13 +77,13 @@ export async function readNodeFacts(session: ClientSession, nodeIds: NodeId[], w
   const usable = facts.filter((f) => !f.problem);
   const paths = usable.flatMap((f) => ['EURange', 'EngineeringUnits'].map((name) =>
     o.makeBrowsePath(f.nodeId, `.${name}`)));
-  const targets = await chunked(paths, (chunk) => session.translateBrowsePath(chunk));
+  const targets = await chunked(paths, perCall(limits.nodesPerTranslate, DEFAULT_NODES_PER_CALL), (chunk) => session.translateBrowsePath(chunk));
   const propertyReads: Array<{ fact: NodeFacts; kind: 'EURange' | 'EngineeringUnits'; nodeId: NodeId }> = [];
   targets.forEach((t, i) => {
     const target = t.statusCode.isGood() ? t.targets?.[0]?.targetId : undefined;
     if (target) propertyReads.push({ fact: usable[Math.floor(i / 2)], kind: i % 2 === 0 ? 'EURange' : 'EngineeringUnits', nodeId: o.resolveNodeId(target.toString()) });
   });
-  const propertyValues = await chunked(propertyReads, (chunk) => session.read(chunk.map((p) => ({ nodeId: p.nodeId, attributeId: A.Value }))));
+  const propertyValues = await chunked(propertyReads, readSize, (chunk) => session.read(chunk.map((p) => ({ nodeId: p.nodeId, attributeId: A.Value }))));
   propertyReads.forEach((p, i) => {
     const value = propertyValues[i].value?.value as Record<string, unknown> | undefined;
     if (!value || !propertyValues[i].statusCode.isGood()) return;

@@ -19,11 +19,20 @@
  *   Publish responses prove the values are still current. When no Publish response (data or
  *   keep-alive) arrived for `staleAfter` keep-alive periods, every metric turns uncertain
  *   ("stale: …"); the next response makes them good again.
+ * - Thousands of items: CreateMonitoredItems calls are bounded by the server's
+ *   MaxMonitoredItemsPerCall and kept short (CallSizer, lib/opcua/limits.ts) so that a busy server's
+ *   keep-alive answer is not held back past the request timeout. A build that fails half-way (timeout,
+ *   connection lost) is resumed on the same session after a delay doubling from 500 ms up to the
+ *   endpoint's maxBackoff, creating only what is missing; before it, and after node-opcua repaired the
+ *   connection, the subscription's items are reconciled with the server's (GetMonitoredItems, OPC
+ *   10000-5 §9.1): items the server created for a call whose answer never came are deleted, items the
+ *   server lost are created again. The 10,000-item benchmark delivered nothing for 120 s without this.
  */
 import { EventEmitter } from 'node:events';
-import type { ClientMonitoredItemBase, ClientSession, ClientSubscription, MonitoringParametersOptions, NotificationMessage } from 'node-opcua';
+import type { ClientMonitoredItemBase, ClientSession, ClientSessionRawSubscriptionService, ClientSubscription, MonitoringParametersOptions, NodeId, NotificationMessage } from 'node-opcua';
 import type { MetricMeta, MetricValue, Quality, TagBatch } from '../uns/tag-batch';
 import type { OpcUaConnection } from './connection';
+import { CallSizer, DEFAULT_ITEMS_PER_CALL, perCall, serviceLimits } from './limits';
 import { opcua } from './load';
 import { NodeFacts, parseNodeId, readNodeFacts } from './nodes';
 import { fromVariant, qualityOf, tagTypeOf, VariantLike } from './values';
@@ -52,10 +61,29 @@ export interface SubscriberOptions {
   reresolveMs?: number;
 }
 
-/** Items per CreateMonitoredItems request: servers cap operations per call (ServerCapabilities.OperationLimits). */
-const MAX_ITEMS_PER_CALL = 1000;
+const INITIAL_RETRY_MS = 500;
 const NODE_GONE = new Set(['BadNodeIdUnknown', 'BadNodeIdInvalid']);
 const FILTER_REFUSED = new Set(['BadFilterNotAllowed', 'BadMonitoredItemFilterUnsupported', 'BadMonitoredItemFilterInvalid', 'BadDeadbandFilterInvalid']);
+
+const subscriptionLocks = new WeakMap<ClientSubscription, Promise<unknown>>();
+
+/**
+ * Run `task` alone on `subscription` (subscribers of one publishing interval share it): a reconcile
+ * must not see another subscriber's items half-created.
+ */
+function exclusive<T>(subscription: ClientSubscription, task: () => Promise<T>): Promise<T> {
+  const run = (subscriptionLocks.get(subscription) ?? Promise.resolve()).then(task, task);
+  subscriptionLocks.set(subscription, run.catch(() => undefined));
+  return run;
+}
+
+/** DeleteMonitoredItems in calls of at most the server's MaxMonitoredItemsPerCall (1000 when it states none). */
+async function deleteMonitoredItems(session: ClientSession, subscription: ClientSubscription, ids: number[]): Promise<void> {
+  const size = perCall((await serviceLimits(session)).monitoredItemsPerCall, DEFAULT_ITEMS_PER_CALL);
+  for (let i = 0; i < ids.length; i += size) {
+    await (session as ClientSession & ClientSessionRawSubscriptionService).deleteMonitoredItems({ subscriptionId: subscription.subscriptionId, monitoredItemIds: ids.slice(i, i + size) });
+  }
+}
 
 /** Why a list of metric definitions cannot be used (empty: fine). */
 export function monitoredMetricProblems(metrics: unknown): string[] {
@@ -77,6 +105,8 @@ export function monitoredMetricProblems(metrics: unknown): string[] {
 interface MetricState {
   def: MonitoredMetricDefinition;
   topic: string;
+  /** Parsed NodeId (undefined: it does not parse, the metric is bad for good). */
+  nodeId?: NodeId;
   facts?: NodeFacts;
   item?: ClientMonitoredItemBase;
   /** The deadband applied here because the server refused the filter (absolute units). */
@@ -86,6 +116,8 @@ interface MetricState {
   lastReported?: number;
   /** Status code name when the item itself is dead (its node gone): re-created by reresolve(). */
   dead?: string;
+  /** Status code name when the server refused the item for another reason: not asked again on this session. */
+  refused?: string;
   stale: boolean;
 }
 
@@ -106,10 +138,25 @@ export class OpcUaSubscriber extends EventEmitter {
   private reresolveTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private building: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Failed builds in a row on this session (retry delay). */
+  private failures = 0;
+  /** Compare the subscription's items with the server's before creating more (after a failed call or a repair). */
+  private reconcileFirst = false;
+  private sizer: CallSizer | undefined;
   private readonly keepAlivePeriod: number;
   private readonly onSession = (session: ClientSession) => void this.build(session);
   private readonly onNotification = (message: NotificationMessage) => this.handleNotification(message);
   private readonly onAlive = () => this.alive();
+  /** node-opcua repaired the connection on the same session (its re-creation of items may have stopped half-way). */
+  private readonly onRestored = () => {
+    const session = this.session;
+    if (!session || this.options.connection.session !== session) return;
+    this.reconcileFirst = true;
+    // The channel can be back before node-opcua has finished repairing the session and its subscriptions.
+    if (session.isReconnecting) session.once('session_restored', () => void this.build(session));
+    else void this.build(session);
+  };
 
   constructor(options: SubscriberOptions) {
     super();
@@ -121,6 +168,7 @@ export class OpcUaSubscriber extends EventEmitter {
   start(): void {
     const { connection } = this.options;
     connection.on('session', this.onSession);
+    connection.on('restored', this.onRestored);
     if (connection.session) void this.build(connection.session);
     const every = Math.max(250, Math.min(this.keepAlivePeriod, 1000));
     this.staleTimer = setInterval(() => this.checkFreshness(), every);
@@ -135,55 +183,125 @@ export class OpcUaSubscriber extends EventEmitter {
     };
   }
 
+  /** Build (or resume building) the items on `session`; a failure is retried with a bounded backoff. */
   private async build(session: ClientSession): Promise<void> {
     if (this.stopped) return;
-    if (this.building) await this.building.catch(() => undefined);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    while (this.building) await this.building.catch(() => undefined);
+    if (this.stopped || this.options.connection.session !== session) return;
     const building = this.buildOn(session);
     this.building = building;
     try {
       await building;
+      this.failures = 0;
     } catch (error) {
-      this.emit('warning', `monitored items not created: ${(error as Error).message}`);
+      if (this.stopped || this.session !== session) return;
+      const { maxBackoffMs } = this.options.connection.settings;
+      const delay = Math.min(maxBackoffMs, INITIAL_RETRY_MS * 2 ** Math.min(this.failures++, 16));
+      // One warning per streak of failures, not one per attempt.
+      if (this.failures === 1) {
+        this.emit('warning', `monitored items not all created (${this.status.monitored} of ${this.metrics.length}): ${(error as Error).message}; retrying (at most every ${maxBackoffMs / 1000} s)`);
+      }
+      this.scheduleBuild(session, delay);
     } finally {
       if (this.building === building) this.building = undefined;
     }
   }
 
+  /** Resume building on `session` after `delay` ms, once it is usable again (a new session builds on its own). */
+  private scheduleBuild(session: ClientSession, delay: number): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const current = this.options.connection.session;
+      if (current === session) void this.build(session);
+      else if (!current && !this.stopped) this.scheduleBuild(session, delay);
+    }, delay);
+  }
+
+  /**
+   * On a new session: everything from scratch. On the same session (a retry, or after a repair):
+   * only what is missing — node facts not read yet, items not created yet.
+   */
   private async buildOn(session: ClientSession): Promise<void> {
-    this.detachSubscription();
-    this.byHandle.clear();
-    for (const m of this.metrics) {
-      m.item = undefined;
-      m.dead = undefined;
+    if (this.session !== session) {
+      this.detachSubscription();
+      this.byHandle.clear();
+      this.session = session;
+      this.reconcileFirst = false;
+      this.sizer = undefined;
+      this.failures = 0;
+      for (const m of this.metrics) {
+        m.item = undefined;
+        m.dead = undefined;
+        m.refused = undefined;
+        m.facts = undefined;
+        const parsed = parseNodeId(m.def.nodeId.trim());
+        if ('problem' in parsed) this.markBad(m, parsed.problem);
+        else m.nodeId = parsed.nodeId;
+      }
     }
-    this.session = session;
-    const parsed = this.metrics.map((m) => ({ m, parsed: parseNodeId(m.def.nodeId.trim()) }));
-    const valid: MetricState[] = [];
-    for (const { m, parsed: p } of parsed) {
-      if ('problem' in p) this.markBad(m, p.problem);
-      else valid.push(m);
+    const unread = this.metrics.filter((m) => m.nodeId && !m.facts && !m.dead);
+    if (unread.length) {
+      const facts = await readNodeFacts(session, unread.map((m) => m.nodeId!));
+      if (this.stopped || this.session !== session) return;
+      unread.forEach((m, i) => {
+        if (facts[i].problem) {
+          this.markBad(m, facts[i].problem!);
+          m.dead = facts[i].problem;
+        } else m.facts = facts[i];
+      });
     }
-    const facts = await readNodeFacts(session, valid.map((m) => (parseNodeId(m.def.nodeId.trim()) as { nodeId: import('node-opcua').NodeId }).nodeId));
-    if (this.stopped || this.session !== session) return;
-    const monitorable: MetricState[] = [];
-    valid.forEach((m, i) => {
-      m.facts = facts[i];
-      if (facts[i].problem) {
-        this.markBad(m, facts[i].problem!);
-        m.dead = facts[i].problem;
-      } else monitorable.push(m);
-    });
-    const subscription = await this.options.connection.subscription(this.options.publishingInterval);
-    if (this.stopped || this.session !== session) {
-      await this.options.connection.releaseSubscription(this.options.publishingInterval, subscription);
-      return;
+    if (!this.subscription) {
+      const subscription = await this.options.connection.subscription(this.options.publishingInterval);
+      if (this.stopped || this.session !== session) {
+        await this.options.connection.releaseSubscription(this.options.publishingInterval, subscription);
+        return;
+      }
+      this.subscription = subscription;
+      subscription.on('received_notifications', this.onNotification);
+      subscription.on('keepalive', this.onAlive);
+      this.lastAlive = Date.now();
     }
-    this.subscription = subscription;
-    subscription.on('received_notifications', this.onNotification);
-    subscription.on('keepalive', this.onAlive);
-    this.lastAlive = Date.now();
-    await this.monitor(monitorable);
+    if (this.reconcileFirst) {
+      // node-opcua may still be re-creating the subscription (its 'restored' can come before the session's):
+      // compare only with what it finished, later (build() retries).
+      if (session.isReconnecting) throw new Error('the session is being repaired');
+      await this.reconcile(session, this.subscription);
+      this.reconcileFirst = false;
+    }
+    await this.monitor(this.metrics.filter((m) => m.facts && !m.item && !m.dead && !m.refused));
     this.flush(this.metrics.filter((m) => m.meta.quality === 'bad'));
+  }
+
+  /**
+   * Make the subscription's items on the server and ours agree: server items that no client item
+   * holds (created for a CreateMonitoredItems whose answer never came) are deleted, and our metrics
+   * whose item the server does not have (a re-creation that stopped half-way) lose it, to be created
+   * again. Client-side leftovers of failed calls are dropped so that node-opcua never re-creates them.
+   */
+  private async reconcile(session: ClientSession, subscription: ClientSubscription): Promise<void> {
+    await exclusive(subscription, async () => {
+      const onServer = await subscription.getMonitoredItems();
+      const held = new Set<number>();
+      const internal = subscription as unknown as { _removeMonitoredItem(clientHandle: number): void };
+      for (const [handle, item] of Object.entries(subscription.monitoredItems)) {
+        if (item.monitoredItemId !== undefined && item.statusCode?.isGood()) held.add(item.monitoredItemId);
+        else internal._removeMonitoredItem(Number(handle));
+      }
+      const orphans = Array.from(onServer.serverHandles).filter((id) => !held.has(id));
+      await deleteMonitoredItems(session, subscription, orphans);
+      const handles = new Set(Array.from(onServer.clientHandles));
+      for (const m of this.metrics) {
+        const handle = m.item?.monitoringParameters.clientHandle;
+        if (handle === undefined || handles.has(handle)) continue;
+        this.byHandle.delete(handle);
+        internal._removeMonitoredItem(handle);
+        m.item = undefined;
+      }
+      if (orphans.length) this.emit('warning', `deleted ${orphans.length} monitored items the server had created for a request whose answer never came`);
+    });
   }
 
   private parameters(m: MetricState, withFilter: boolean): MonitoringParametersOptions {
@@ -214,11 +332,21 @@ export class OpcUaSubscriber extends EventEmitter {
     else this.emit('warning', `${m.def.name}: percent deadband needs an EURange and ${m.def.nodeId} has none: every change is reported`);
   }
 
-  /** Create monitored items, grouped by identical parameters (one CreateMonitoredItems per group and 1000 items). */
+  /**
+   * Create monitored items, grouped by identical parameters, in calls of at most the server's
+   * MaxMonitoredItemsPerCall (1000 when it states none), sized by time (CallSizer).
+   */
   private async monitor(metrics: MetricState[], retryWithoutFilter = true): Promise<void> {
     const subscription = this.subscription;
-    if (!subscription || metrics.length === 0) return;
+    const session = this.session;
+    if (!subscription || !session || metrics.length === 0) return;
     const o = opcua();
+    if (!this.sizer) {
+      const limits = await serviceLimits(session);
+      // A call should end well within the request timeout: the keep-alive read waits behind it.
+      this.sizer = new CallSizer(perCall(limits.monitoredItemsPerCall, DEFAULT_ITEMS_PER_CALL), this.options.connection.settings.requestTimeoutMs / 4);
+    }
+    const sizer = this.sizer;
     const groups = new Map<string, { params: MonitoringParametersOptions; metrics: MetricState[] }>();
     for (const m of metrics) {
       const wantsFilter = (m.def.deadbandType ?? 'none') !== 'none';
@@ -230,28 +358,39 @@ export class OpcUaSubscriber extends EventEmitter {
       group.metrics.push(m);
     }
     const filterRefused: MetricState[] = [];
-    const chunks: Array<{ params: MonitoringParametersOptions; metrics: MetricState[] }> = [];
     for (const group of groups.values()) {
-      for (let i = 0; i < group.metrics.length; i += MAX_ITEMS_PER_CALL) chunks.push({ params: group.params, metrics: group.metrics.slice(i, i + MAX_ITEMS_PER_CALL) });
-    }
-    for (const group of chunks) {
-      const items = group.metrics.map((m) => ({ nodeId: m.facts!.nodeId, attributeId: o.AttributeIds.Value }));
-      const created = await subscription.monitorItems(items, group.params, o.TimestampsToReturn.Both);
-      created.monitoredItems.forEach((item, i) => {
-        const m = group.metrics[i];
-        const status = item.statusCode;
-        if (status && !status.isGood()) {
-          if (FILTER_REFUSED.has(status.name) && group.params.filter) {
-            filterRefused.push(m);
+      for (let next = 0; next < group.metrics.length;) {
+        if (this.stopped || this.session !== session || this.subscription !== subscription) return;
+        const chunk = group.metrics.slice(next, next + sizer.size);
+        const items = chunk.map((m) => ({ nodeId: m.facts!.nodeId, attributeId: o.AttributeIds.Value }));
+        const started = Date.now();
+        let created;
+        try {
+          created = await exclusive(subscription, () => subscription.monitorItems(items, group.params, o.TimestampsToReturn.Both));
+        } catch (error) {
+          // The server may have created them all the same: compare with its list before trying again.
+          this.reconcileFirst = true;
+          throw error;
+        }
+        sizer.record(chunk.length, Date.now() - started);
+        next += chunk.length;
+        created.monitoredItems.forEach((item, i) => {
+          const m = chunk[i];
+          const status = item.statusCode;
+          if (status && !status.isGood()) {
+            if (FILTER_REFUSED.has(status.name) && group.params.filter) {
+              filterRefused.push(m);
+              return;
+            }
+            this.markBad(m, status.name);
+            if (NODE_GONE.has(status.name)) m.dead = status.name;
+            else m.refused = status.name;
             return;
           }
-          this.markBad(m, status.name);
-          if (NODE_GONE.has(status.name)) m.dead = status.name;
-          return;
-        }
-        m.item = item;
-        this.byHandle.set(item.monitoringParameters.clientHandle, m);
-      });
+          m.item = item;
+          this.byHandle.set(item.monitoringParameters.clientHandle, m);
+        });
+      }
     }
     for (const m of filterRefused) this.useClientDeadband(m, 'refused by the server');
     if (filterRefused.length) await this.monitor(filterRefused, false);
@@ -355,17 +494,14 @@ export class OpcUaSubscriber extends EventEmitter {
   private async reresolve(): Promise<void> {
     const session = this.session;
     const dead = this.metrics.filter((m) => m.dead);
-    if (!session || !this.subscription || dead.length === 0 || this.options.connection.session !== session || this.building) return;
+    if (!session || !this.subscription || dead.length === 0 || this.options.connection.session !== session || this.building || this.retryTimer) return;
     this.building = (async () => {
-      for (const m of dead) {
-        if (m.item) {
-          this.byHandle.delete(m.item.monitoringParameters.clientHandle);
-          await m.item.terminate().catch(() => undefined);
-          m.item = undefined;
-        }
-      }
-      const parsed = dead.filter((m) => !('problem' in parseNodeId(m.def.nodeId.trim())));
-      const facts = await readNodeFacts(session, parsed.map((m) => (parseNodeId(m.def.nodeId.trim()) as { nodeId: import('node-opcua').NodeId }).nodeId));
+      const gone = dead.filter((m) => m.item);
+      for (const m of gone) this.byHandle.delete(m.item!.monitoringParameters.clientHandle);
+      await this.deleteItems(session, this.subscription!, gone.map((m) => m.item!)).catch(() => undefined);
+      for (const m of gone) m.item = undefined;
+      const parsed = dead.filter((m) => m.nodeId);
+      const facts = await readNodeFacts(session, parsed.map((m) => m.nodeId!));
       const back: MetricState[] = [];
       parsed.forEach((m, i) => {
         if (facts[i].problem) return;
@@ -384,6 +520,13 @@ export class OpcUaSubscriber extends EventEmitter {
     }
   }
 
+  /** Delete items in bounded DeleteMonitoredItems calls (one call per item for 10,000 items timed out) and forget them. */
+  private async deleteItems(session: ClientSession, subscription: ClientSubscription, items: ClientMonitoredItemBase[]): Promise<void> {
+    const internal = subscription as unknown as { _removeMonitoredItem(clientHandle: number): void };
+    for (const item of items) internal._removeMonitoredItem(item.monitoringParameters.clientHandle);
+    await exclusive(subscription, () => deleteMonitoredItems(session, subscription, items.map((i) => i.monitoredItemId).filter((id): id is number => id !== undefined)));
+  }
+
   private detachSubscription(): void {
     const subscription = this.subscription;
     if (!subscription) return;
@@ -396,13 +539,16 @@ export class OpcUaSubscriber extends EventEmitter {
     this.stopped = true;
     clearInterval(this.staleTimer);
     clearInterval(this.reresolveTimer);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.options.connection.off('session', this.onSession);
+    this.options.connection.off('restored', this.onRestored);
     await this.building?.catch(() => undefined);
     const subscription = this.subscription;
     this.detachSubscription();
     const items = this.metrics.map((m) => m.item).filter((i): i is ClientMonitoredItemBase => i !== undefined);
-    if (subscription && this.options.connection.session === this.session) {
-      await Promise.all(items.map((i) => i.terminate().catch(() => undefined)));
+    if (subscription && this.session && this.options.connection.session === this.session) {
+      await this.deleteItems(this.session, subscription, items).catch(() => undefined);
       await this.options.connection.releaseSubscription(this.options.publishingInterval, subscription);
     }
     this.byHandle.clear();

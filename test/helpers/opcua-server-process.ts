@@ -18,7 +18,8 @@ export interface ServerProcess {
 export function startServerProcess(options: TestServerOptions): Promise<ServerProcess> {
   const child: ChildProcess = fork(__filename, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('OPC UA server process did not start')), 30_000);
+    // Loading node-opcua takes 2–20 s on a loaded 2-core machine; a server with thousands of variables more.
+    const timer = setTimeout(() => reject(new Error('OPC UA server process did not start within 120 s')), 120_000);
     child.once('exit', (code) => reject(new Error(`OPC UA server process exited with ${code}`)));
     child.once('message', (m: { port: number }) => {
       clearTimeout(timer);

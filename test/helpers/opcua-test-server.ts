@@ -9,7 +9,12 @@
  *   ns=1;s=Drive1.Running      Boolean, read/write
  *   ns=1;s=Drive1.ResetFault   method (Int32 code) → Boolean
  *   ns=1;s=Drive1.SetRamp      method (Duration seconds: a subtype of Double) → Double
+ *   ns=1;s=Bulk.<i>            `bulkVariables` Double variables (i = 0…n−1), value i, for tests with thousands of items
  * Tests can delete and re-add nodes (an address-space change) and close sessions server-side.
+ * `maxMonitoredItemsPerCall` sets ServerCapabilities.OperationLimits (the server then refuses a larger
+ * CreateMonitoredItems with BadTooManyOperations); `createMonitoredItemsMsPerItem` makes the server
+ * busy (its event loop blocked) that long per item asked for in a CreateMonitoredItems, as a loaded
+ * server is: run it in its own process (opcua-server-process.ts) so the client is not blocked too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +41,12 @@ export interface TestServerOptions {
   alternateHostname?: string[];
   /** Trust every client certificate (tests that are not about the server-side trust step). */
   trustAllClients?: boolean;
+  /** Extra Double variables ns=1;s=Bulk.<i>, value i. */
+  bulkVariables?: number;
+  /** ServerCapabilities.OperationLimits.MaxMonitoredItemsPerCall (0: no limit stated). */
+  maxMonitoredItemsPerCall?: number;
+  /** Busy time of the server per item in a CreateMonitoredItems request (ms, event loop blocked). */
+  createMonitoredItemsMsPerItem?: number;
 }
 
 export interface TestServer {
@@ -47,6 +58,8 @@ export interface TestServer {
   userCertificateManager: opcua.OPCUACertificateManager;
   /** Monitored items alive on the server (every session, every subscription). */
   monitoredItemCount(): number;
+  /** Parameters the server granted to every monitored item of every session. */
+  monitoredItems(): Array<{ nodeId: string; queueSize: number; discardOldest: boolean; samplingInterval: number }>;
   sessionCount(): number;
   /** Close every session from the server side (as an admin tool or a server timeout would). */
   closeSessions(): Promise<void>;
@@ -80,7 +93,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     privateKeyFile: options.privateKeyFile,
     userManager: { isValidUser: (user: string, password: string) => users[user] !== undefined && users[user] === password },
     nodeset_filename: [opcua.nodesets.standard],
+    ...(options.maxMonitoredItemsPerCall !== undefined ? { serverCapabilities: { operationLimits: { maxMonitoredItemsPerCall: options.maxMonitoredItemsPerCall } } } : {}),
   });
+  if (options.createMonitoredItemsMsPerItem) {
+    const msPerItem = options.createMonitoredItemsMsPerItem;
+    const internals = server as unknown as { _on_CreateMonitoredItemsRequest(message: { request: { itemsToCreate?: unknown[] } }, channel: unknown): void };
+    const original = internals._on_CreateMonitoredItemsRequest.bind(server);
+    internals._on_CreateMonitoredItemsRequest = (message, channel) => {
+      const until = Date.now() + msPerItem * (message.request.itemsToCreate?.length ?? 0);
+      while (Date.now() < until) { /* a busy server: nothing else is served meanwhile */ }
+      original(message, channel);
+    };
+  }
   await server.initialize();
   if (options.trustAllClients) serverCertificateManager.automaticallyAcceptUnknownCertificate = true;
   const addressSpace = server.engine.addressSpace!;
@@ -126,6 +150,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     callback(null, { statusCode: opcua.StatusCodes.Good, outputArguments: [{ dataType: opcua.DataType.Double, value: inputArguments[0].value }] });
   });
 
+  const bulk = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: 'Bulk', nodeId: 's=Bulk' });
+  for (let i = 0; i < (options.bulkVariables ?? 0); i++) {
+    namespace.addVariable({ componentOf: bulk, browseName: `Bulk${i}`, nodeId: `s=Bulk.${i}`, dataType: 'Double',
+      minimumSamplingInterval: 100, value: { dataType: opcua.DataType.Double, value: i } });
+  }
+
   let tick = 0;
   const timer = setInterval(() => {
     tick++;
@@ -143,6 +173,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     for (const subscription of (server.engine as unknown as { _orphanPublishEngine?: { subscriptions: opcua.Subscription[] } })._orphanPublishEngine?.subscriptions ?? []) count += subscription.monitoredItemCount;
     return count;
   };
+  const monitoredItems = () => Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions)
+    .flatMap((session) => session.publishEngine.subscriptions)
+    .flatMap((subscription) => Object.values((subscription as unknown as { monitoredItems: Record<string, opcua.MonitoredItem> }).monitoredItems))
+    .map((item) => ({ nodeId: String(item.itemToMonitor.nodeId), queueSize: item.queueSize, discardOldest: item.discardOldest, samplingInterval: item.samplingInterval }));
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -153,6 +187,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return {
     server, port, endpointUrl: `opc.tcp://localhost:${port}`, pkiRoot, serverCertificateManager, userCertificateManager,
     monitoredItemCount,
+    monitoredItems,
     sessionCount: () => server.engine.currentSessionCount,
     closeSessions: async () => {
       const sessions = Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions);
