@@ -3,7 +3,7 @@
  * VmRSS after 10 s idle. The headline is `uns-edge run --headless` with the demo flow
  * (flows/demo.json: 4 drives polled over Modbus into the UNS) against a simulated plant and a
  * Mosquitto started by this bench, so the gateway does the work it was deployed for; then the
- * same with NODE_OPTIONS=--max-semi-space-size=2, `run` with the editor on loopback, `run --headless`
+ * same with NODE_OPTIONS=--max-semi-space-size=2 and with `node --optimize-for-size`, `run` with the editor on loopback, `run --headless`
  * with empty flows (the floor), and `demo` (broker, plant, editor, demo flow in one process). Runs
  * the built CLI (npm run build first); medians.
  *
@@ -25,7 +25,11 @@ const IDLE_MS = Number(values['idle-seconds']) * 1000;
 /** The built CLI: this repository's, or a private build's (UNS_EDGE_BENCH_PACKAGE, bench/README.md). */
 const CLI = join(process.env.UNS_EDGE_BENCH_PACKAGE ?? REPO_ROOT, 'dist', 'cli', 'uns-edge.js');
 
-interface Mode { name: string; flows: 'demo' | 'empty'; args(flowFile: string): Promise<string[]>; env?: Record<string, string>; ready: RegExp }
+interface Mode {
+  name: string; flows: 'demo' | 'empty'; args(flowFile: string): Promise<string[]>; env?: Record<string, string>; ready: RegExp;
+  /** Options of node itself, before the CLI (V8 flags NODE_OPTIONS refuses, such as --optimize-for-size). */
+  nodeArgs?: string[];
+}
 
 const DEMO_FLOW = readFileSync(join(REPO_ROOT, 'flows', 'demo.json'), 'utf8');
 const SECRET = { UNS_EDGE_CREDENTIAL_SECRET: 'footprint-bench-secret-0123456789' };
@@ -34,6 +38,7 @@ const headless = async (flowFile: string): Promise<string[]> => ['run', '--flows
 const MODES: Mode[] = [
   { name: '**run --headless, demo flow** (4 drives polled into the UNS)', flows: 'demo', args: headless, env: SECRET, ready: /gateway ready in/ },
   { name: 'run --headless, demo flow, NODE_OPTIONS=--max-semi-space-size=2', flows: 'demo', args: headless, env: { ...SECRET, NODE_OPTIONS: '--max-semi-space-size=2' }, ready: /gateway ready in/ },
+  { name: 'run --headless, demo flow, node --optimize-for-size', flows: 'demo', args: headless, env: SECRET, nodeArgs: ['--optimize-for-size'], ready: /gateway ready in/ },
   { name: 'run with the editor on loopback, demo flow', flows: 'demo', args: async (flowFile) => ['run', '--flows', flowFile, '--port', String(await freePort())], env: SECRET, ready: /gateway ready in/ },
   { name: 'run --headless, empty flows (the floor)', flows: 'empty', args: headless, ready: /gateway ready in/ },
   { name: 'demo (broker, plant, editor, 4 drives polled, one process)', flows: 'empty', args: async (flowFile) => ['demo', '--user-dir', join(flowFile, '..', 'demo'), '--port', String(await freePort()), '--mqtt-port', String(await freePort()), '--sim-port', String(await freePort())], ready: /UNS Edge demo ready in/ },
@@ -53,7 +58,7 @@ async function measure(mode: Mode): Promise<{ readyMs: number; rss: number }> {
   writeFileSync(flowFile, mode.flows === 'demo' ? DEMO_FLOW : '[]');
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_') && key !== 'NODE_OPTIONS'));
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, ...(await mode.args(flowFile))], { cwd: dir, env: { ...base, ...peerEnv, ...mode.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(mode.nodeArgs ?? []), CLI, ...(await mode.args(flowFile))], { cwd: dir, env: { ...base, ...peerEnv, ...mode.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   try {
     const readyMs = await new Promise<number>((resolve, reject) => {
