@@ -7,7 +7,7 @@
  * with empty flows (the floor), and `demo` (broker, plant, editor, demo flow in one process). Runs
  * the built CLI (npm run build first); medians.
  *
- *   npx tsx bench/gateway-footprint.ts [--runs 3] [--idle-seconds 10]
+ *   npx tsx bench/gateway-footprint.ts [--runs 3] [--idle-seconds 10] [--modes 1,2,3]   (--modes: 1-based rows of the table)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { startSimulatedPlant } from '../sim/index';
 import { REPO_ROOT } from './lib/node-red';
 import { summarize } from './lib/stats';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'idle-seconds': { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'idle-seconds': { type: 'string', default: '10' }, modes: { type: 'string' } } });
 const RUNS = Number(values.runs);
 const IDLE_MS = Number(values['idle-seconds']) * 1000;
 /** The built CLI: this repository's, or a private build's (UNS_EDGE_BENCH_PACKAGE, bench/README.md). */
@@ -81,13 +81,14 @@ async function measure(mode: Mode): Promise<{ readyMs: number; rss: number }> {
 }
 
 async function main(): Promise<void> {
-  const results = new Map<string, Array<{ readyMs: number; rss: number }>>(MODES.map((m) => [m.name, []]));
+  const chosen = values.modes ? values.modes.split(',').map((row) => MODES[Number(row) - 1]).filter((mode) => mode !== undefined) : MODES;
+  const results = new Map<string, Array<{ readyMs: number; rss: number }>>(chosen.map((m) => [m.name, []]));
   const broker = await Mosquitto.start();
   const plant = await startSimulatedPlant({ port: 0, drives: 4 });
   peerEnv = { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port), UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port) };
   try {
     for (let run = 0; run < RUNS; run++) {
-      for (const mode of MODES) results.get(mode.name)!.push(await measure(mode));
+      for (const mode of chosen) results.get(mode.name)!.push(await measure(mode));
     }
   } finally {
     await plant.close();
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     const rss = summarize(samples.map((s) => s.rss));
     console.log(`| ${name} | ${ready.median.toFixed(0)} (${ready.min.toFixed(0)}–${ready.max.toFixed(0)}) | ${rss.median.toFixed(1)} (${rss.min.toFixed(1)}–${rss.max.toFixed(1)}) |`);
   }
-  console.log(`\n${RUNS} runs, ${new Date().toISOString().slice(0, 10)}: npx tsx bench/gateway-footprint.ts --runs ${RUNS}. ` +
+  console.log(`\n${RUNS} runs, ${new Date().toISOString().slice(0, 10)}: npx tsx bench/gateway-footprint.ts --runs ${RUNS}${values.modes ? ` --modes ${values.modes}` : ''}. ` +
     'The run modes with the demo flow poll a simulated plant and publish to a Mosquitto, both in other processes.');
 }
 
