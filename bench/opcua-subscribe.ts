@@ -228,7 +228,7 @@ Security ${SECURITY}${SECURITY === 'SignAndEncrypt' ? ' + Basic256Sha256' : ''},
 - **contrib**: node-red-contrib-opcua ${contribVersion} \`OpcUa-Client\`, action subscribe, one message with topic \`multiple\`
   and the N NodeIds (its monitored-item group: one CreateMonitoredItems call, queue size 1); time 0 ms, i.e. sampling
   interval 0 (every change) and its fallback publishing interval of 100 ms; one message per notification.
-- **uns**: \`uns-opcua-endpoint\` + \`uns-opcua-subscribe\`, N metrics, sampling interval 0, queue size 1 (its default),
+- **uns**: \`uns-opcua-endpoint\` + \`uns-opcua-subscribe\`, N metrics, sampling interval 0, queue size 10 (its default),
   publishing interval 100 ms; one tag batch per Publish response.
 
 Counted at each side's output \`send()\` (hooked, no wires). "lost" = items × ticks of the window − notifications of

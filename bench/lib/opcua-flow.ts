@@ -77,8 +77,8 @@ export function unsOpcUaNodesBuilt(): boolean {
 
 /**
  * uns-edge: uns-opcua-endpoint + uns-opcua-subscribe with the N items as metrics, as its editor sets
- * them: sampling interval 0, publishing interval 100 ms, queue size 1 (the default; the editor has no
- * queue field): one tag batch per Publish response, one metric per item.
+ * them: sampling interval 0, publishing interval 100 ms, queue size 10 and discard oldest (the editor's
+ * defaults): one tag batch per Publish response, one metric per item.
  * The server certificate is put into the gateway's trust list first (our client never trusts on
  * its own). Property names follow nodes/opcua/opcua.html (docs/opcua.md § Settings).
  */
@@ -93,7 +93,7 @@ export const UNS_SIDE: Side = {
     credentials: { user: BENCH_USER.username, password: BENCH_USER.password },
   }, {
     id: 'uns-subscribe', type: 'uns-opcua-subscribe', z: TAB, name: 'bench', endpoint: 'uns-endpoint',
-    topic: 'bench/site/area/line/cell/opcua', publishingInterval: 100, samplingInterval: 0, staleAfter: 3,
+    topic: 'bench/site/area/line/cell/opcua', publishingInterval: 100, samplingInterval: 0, queueSize: 10, discardOldest: true, staleAfter: 3,
     metrics: Array.from({ length: server.items }, (_, i) => ({ name: `v${i}`, nodeId: server.nodeId(i), samplingInterval: 0 })),
     x: 200, y: 100, wires: [[]],
   }],

@@ -17,7 +17,7 @@ import type { NodeFacts } from '../../lib/opcua/nodes';
 import { browseTree, callMethod, MetricNode, readMetrics, searchTree, writeCommand } from '../../lib/opcua/operations';
 import { applicationPki } from '../../lib/opcua/pki';
 import { describeEndpoint, securityWarnings, settingsFrom, validateSettings } from '../../lib/opcua/settings';
-import { MonitoredMetricDefinition, monitoredMetricProblems, OpcUaSubscriber } from '../../lib/opcua/subscriber';
+import { DEFAULT_QUEUE_SIZE, MonitoredMetricDefinition, monitoredMetricProblems, OpcUaSubscriber, queueSizeProblem } from '../../lib/opcua/subscriber';
 import { senderOf } from '../../lib/principal';
 import { forgetConnection, reportConnection } from '../../lib/runtime/connection-registry';
 import { gauge } from '../../lib/runtime/metrics';
@@ -231,7 +231,12 @@ export = function (RED: NodeAPI): void {
       invalid(node, (error as Error).message);
       return;
     }
+    // Flows saved before queue size and discard policy existed have neither: the defaults apply.
+    const queueSize = config.queueSize === undefined || config.queueSize === '' ? DEFAULT_QUEUE_SIZE : Number(config.queueSize);
+    const discardOldest = config.discardOldest !== false && config.discardOldest !== 'false';
     const problems = monitoredMetricProblems(metrics);
+    const queueProblem = queueSizeProblem(queueSize);
+    if (queueProblem) problems.unshift(queueProblem);
     if (problems.length) return invalid(node, problems.join('; '));
     const endpoint = endpointOf(node, config);
     if (!endpoint) return;
@@ -243,6 +248,8 @@ export = function (RED: NodeAPI): void {
       metrics,
       publishingInterval,
       samplingInterval: positive(config.samplingInterval, publishingInterval),
+      queueSize,
+      discardOldest,
       staleAfter: Math.max(1, positive(config.staleAfter, 3)),
     });
     const summary = () => {

@@ -175,7 +175,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const monitoredItems = () => Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions)
     .flatMap((session) => session.publishEngine.subscriptions)
-    .flatMap((subscription) => Object.values((subscription as unknown as { monitoredItems: Record<string, opcua.MonitoredItem> }).monitoredItems))
+    .flatMap((subscription) => [...(subscription as unknown as { monitoredItems: Map<number, opcua.MonitoredItem> }).monitoredItems.values()])
     .map((item) => ({ nodeId: String(item.itemToMonitor.nodeId), queueSize: item.queueSize, discardOldest: item.discardOldest, samplingInterval: item.samplingInterval }));
   let stopped = false;
   const stop = async () => {

@@ -183,6 +183,33 @@ describe('opcua nodes', function () {
       assert.equal(server.sessionCount(), 1);
     });
 
+    it('subscribe: queue size (default 10) and discard policy per node, each overridable per metric row; an older flow without them gets the defaults', async () => {
+      const flow = [
+        endpoint(),
+        { id: 'sub', type: 'uns-opcua-subscribe', endpoint: 'ep', topic: 'acme/plant/area/line/cell/drive1', publishingInterval: 100, samplingInterval: 100,
+          queueSize: 5, discardOldest: false,
+          metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'current', nodeId: 'ns=1;s=Drive1.Current', queueSize: 3, discardOldest: true, samplingInterval: 200 }], wires: [['out']] },
+        { id: 'old', type: 'uns-opcua-subscribe', endpoint: 'ep', topic: 'acme/plant/area/line/cell/drive1', publishingInterval: 100, samplingInterval: 100,
+          metrics: [{ name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }], wires: [['out']] },
+        { id: 'out', type: 'helper' },
+      ];
+      await connect(flow);
+      await next('out', (m) => typeof (m.payload as Record<string, unknown>).current === 'number');
+      while (server.monitoredItemCount() < 3) await new Promise((r) => setTimeout(r, 50));
+      const granted = (id: string) => server.monitoredItems().find((i) => i.nodeId === id);
+      assert.deepEqual(granted('ns=1;s=Drive1.Speed'), { nodeId: 'ns=1;s=Drive1.Speed', queueSize: 5, discardOldest: false, samplingInterval: 100 });
+      assert.deepEqual(granted('ns=1;s=Drive1.Current'), { nodeId: 'ns=1;s=Drive1.Current', queueSize: 3, discardOldest: true, samplingInterval: 200 });
+      assert.deepEqual(granted('ns=1;s=Drive1.Mode'), { nodeId: 'ns=1;s=Drive1.Mode', queueSize: 10, discardOldest: true, samplingInterval: 100 });
+    });
+
+    it('subscribe: a node queue size that is not a whole number ≥ 1 is refused (red ring), nothing is monitored', async () => {
+      await helper.load(opcuaNodes, [endpoint(),
+        { id: 'sub', type: 'uns-opcua-subscribe', endpoint: 'ep', topic: 't', queueSize: 0, metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }], wires: [[]] }]);
+      const statuses = (helper.getNode('sub') as unknown as { status: { getCalls(): Array<{ args: [Status] }> } }).status.getCalls().map((c) => c.args[0]);
+      assert.deepEqual(statuses.at(-1), { fill: 'red', shape: 'ring', text: 'opcua.status.invalid' });
+      assert.equal(server.monitoredItemCount(), 0);
+    });
+
     it('write: converts to the DataType, checks EURange, type and AccessLevel before sending; a bad command writes nothing; logs old → new and who', async () => {
       await connect([
         endpoint(),

@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { checkServerCertificate, describeCertificate } from '../../lib/opcua/certificates';
 import { classifyFailure, needsAction } from '../../lib/opcua/errors';
 import { settingsFrom, validateSettings, securityWarnings } from '../../lib/opcua/settings';
+import { DEFAULT_QUEUE_SIZE, monitoredMetricProblems, queueSizeProblem } from '../../lib/opcua/subscriber';
 import { BuiltInType, coerceForWrite, fromVariant, qualityOf } from '../../lib/opcua/values';
 import { makeCertificate } from '../helpers/opcua-client-harness';
 
@@ -27,6 +28,18 @@ describe('lib/opcua settings', () => {
     const w = securityWarnings(settingsFrom({ endpointUrl: 'opc.tcp://p', securityMode: 'None', securityPolicy: 'None', trustOnFirstUse: true }));
     assert.equal(w.length, 2);
     assert.match(w.join('\n'), /security mode None.*\n.*trust on first use/);
+  });
+});
+
+describe('lib/opcua monitored item parameters', () => {
+  it('queue size: default 10 (1 loses changes when two fall into one publishing cycle); a whole number 1..100000 per node and per row', () => {
+    assert.equal(DEFAULT_QUEUE_SIZE, 10);
+    assert.equal(queueSizeProblem(1), undefined);
+    assert.equal(queueSizeProblem(100_000), undefined);
+    for (const bad of [0, 2.5, -1, '10', NaN, 100_001]) assert.match(String(queueSizeProblem(bad)), /queue size must be a whole number/);
+    // rows built in a function node come from another JS realm
+    const rows = runInNewContext(`[{ name: 'a', nodeId: 'i=1', queueSize: 5, discardOldest: false }, { name: 'b', nodeId: 'i=2', queueSize: 2.5 }, { name: 'c', nodeId: 'i=3', discardOldest: 'yes' }]`);
+    assert.deepEqual(monitoredMetricProblems(rows), ['metric 2 "b": queue size must be a whole number 1..100000', 'metric 3 "c": discardOldest must be true or false']);
   });
 });
 
