@@ -11,6 +11,7 @@ import { describeWithLeakDetector } from '../helpers/leaks';
 import {
   BatchCallback, CHANGE_RECORD_LENGTH, FallbackPoller, loadNative, PollerBinding, PollerEvent, PollerFactory, PollerOptions,
 } from '../../lib/fastpoll';
+import { freePort } from '../helpers/ports';
 
 const native = loadNative({ UNS_EDGE_NATIVE_ADDON: process.env.UNS_EDGE_NATIVE_ADDON });
 const implementations: Array<{ name: string; factory: PollerFactory | undefined; skip?: string }> = [
@@ -67,13 +68,6 @@ async function scriptedDevice(onData: (socket: net.Socket, data: Buffer) => void
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const openDescriptors = () => readdirSync('/proc/self/fd').length;
 

@@ -8,7 +8,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opcua from 'node-opcua';
@@ -18,6 +17,7 @@ import serverNodes = require('../../nodes/opcua-server/opcua-server');
 import type { AuditRecord } from '../../lib/drive/audit';
 import { applicationPki, type ApplicationPki } from '../../lib/opcua/pki';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
+import { freePort } from '../helpers/ports';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const completeNode = require('@node-red/nodes/core/common/24-complete.js') as unknown;
@@ -39,15 +39,6 @@ helper.init(require.resolve('node-red'));
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('uns-opcua-server: simulated drive over Modbus → uns-vfd → OPC UA client, and writes back', function () {
   this.timeout(60_000);

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import serverNodes = require('../../nodes/opcua-server/opcua-server');
+import { freePort } from '../helpers/ports';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 interface TestHelper {
@@ -26,13 +27,6 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Call = { args: unknown[] };
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer();
-  s.listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
-  });
-});
 
 function serverDef(props: object = {}): object {
   return {

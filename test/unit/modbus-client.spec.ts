@@ -14,6 +14,7 @@ import { MbapFramer, writeMbapHeader } from '../../lib/modbus/mbap';
 import { valuesOf } from '../../lib/modbus/pdu';
 import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
 import { TcpTransport } from '../../lib/modbus/transport';
+import { freePort } from '../helpers/ports';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = async (what: string, cond: () => boolean, ms = 3000) => {
@@ -28,13 +29,6 @@ const read = (c: ModbusClient, unit: number, address = 0, quantity = 1) =>
   c.request(unit, { fc: 3, address, quantity }).then((r) => valuesOf(r as Parameters<typeof valuesOf>[0]));
 
 /** A port nobody listens on right now (probe: listen on 0, close). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('modbus client', () => {
   let model: MemoryDataModel;

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opcua from 'node-opcua';
@@ -14,16 +13,8 @@ import { applicationPki, type ApplicationPki } from '../../lib/opcua/pki';
 import { parseServerModel } from '../../lib/opcua/server-model';
 import { UnsOpcUaServer, type UnsOpcUaServerOptions } from '../../lib/opcua/server-runtime';
 import type { WriteCommand } from '../../lib/opcua/server-writes';
+import { freePort } from '../helpers/ports';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive7';
 const MODEL = JSON.stringify({
