@@ -222,9 +222,11 @@ async function runStep(lines: number, broker: PlantBroker, consumer: Consumer, b
     }, 60_000);
     console.log(`  ${lines} line(s): all healthy and publishing ${((Date.now() - startedAt) / 1000).toFixed(1)} s after start; ${RUNS} windows of ${WINDOW_MS / 1000} s`);
     // Loss over the whole step: edge errors (the moment each gateway's counter is read) shrink with the span.
+    // The span's edges are the midpoints of the counter reads (each gateway's counter is read somewhere in between).
+    const read0 = Date.now();
+    consumer.start('step', read0);
     const published0 = await Promise.all(gateways.map(published));
-    const spanStart = Date.now();
-    consumer.start('step', spanStart);
+    const spanStart = Math.round((read0 + Date.now()) / 2);
     const windows: Window[] = [];
     for (let run = 0; run < RUNS; run++) {
       const w = await measureWindow(gateways, broker.pids, plants.map((p) => p.pid), consumer);
@@ -234,9 +236,10 @@ async function runStep(lines: number, broker: PlantBroker, consumer: Consumer, b
         `broker ${(w.brokerCpu * 100).toFixed(1)} %, plant ${(w.plantCpu * 100).toFixed(1)} %, consumer ${(w.consumerCpu * 100).toFixed(1)} %, ` +
         `bench processes ${w.ownCores.toFixed(2)} + other ${(w.busyCores - w.ownCores).toFixed(2)} of ${cpus().length} cores busy, loadavg ${w.loadavg.toFixed(1)}${w.unhealthy.length ? `, NOT OK: ${w.unhealthy.join('; ')}` : ''}`);
     }
+    const read1 = Date.now();
     const published1 = await Promise.all(gateways.map(published));
-    const spanEnd = Date.now();
-    const step = await consumer.stop('step', spanEnd, DRAIN_MS);
+    const spanEnd = Math.round((read1 + Date.now()) / 2);
+    const step = await consumer.stop('step', spanEnd, DRAIN_MS, spanStart);
     const publishedCount = published1.reduce((sum, v, i) => sum + v - published0[i], 0);
     const delivered = step.values / publishedCount;
     console.log(`    over ${(step.seconds).toFixed(0)} s: ${step.values} values received, ${publishedCount} published by the gateways: ${(delivered * 100).toFixed(2)} %`);
@@ -299,7 +302,7 @@ async function main(): Promise<void> {
       '(one plant process serves every line) and publishing every metric as its own retained topic, QoS 1, to the broker; one consumer ' +
       'process (MQTT.js, `plant/#`, QoS 1) counts values and takes latency = receipt time − the value\'s source timestamp (same clock). ' +
       `Medians of ${RUNS} consecutive ${WINDOW_MS / 1000}-s windows on the same processes (min–max); everything restarted for each N. ` +
-      '"received/published": over all windows of a step, the consumer\'s count of values whose source timestamp falls in the span (received up to 3 s after it) against the gateways\' `uns_edge_mqtt_published_total` read at its start and end (the moment a counter is read is known to ~0.1 s). CPU in % of one core.',
+      '"received/published": over all windows of a step, the consumer\'s count of values whose source timestamp falls in the span (received up to 3 s after it) against the gateways\' `uns_edge_mqtt_published_total` read at its start and end (the span\'s edges are the midpoints of those reads). CPU in % of one core.',
     '',
     '| lines | values/s at the consumer | per line | received/published % | latency p50 ms | p99 ms | CPU per gateway % | RSS per gateway MB | broker CPU % | plant CPU % | consumer CPU % | cores used by these processes | machine busy cores (all processes) | loadavg (1 min) | breaks |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',

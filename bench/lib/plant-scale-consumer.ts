@@ -6,7 +6,7 @@
  *
  * Parent side: `startConsumer(url)` → {pid, start(), stop(), close()}. Child side (this file as a script):
  * stdin commands, one per line: `start <name> <t0>` opens window <name> at wall-clock ms t0 (windows
- * may overlap: a step's whole span and its runs); `stop <name> <t1> <drainMs>` closes it at t1, keeps receiving for drainMs, then prints one JSON line with the count, per-line
+ * may overlap: a step's whole span and its runs); `stop <name> <t1> <drainMs> [t0]` closes it at t1 (and moves its start to t0), keeps receiving for drainMs, then prints one JSON line with the count, per-line
  * counts and latency percentiles of the live values whose SOURCE timestamp is in [t0, t1): the
  * values still in flight at t1 are counted, so the count compares with what the gateways published
  * in the window without an edge error. Retained messages (the broker's stored state) are skipped.
@@ -26,8 +26,8 @@ export interface Consumer {
   readonly pid: number;
   /** Open window `name` at wall-clock ms `t0`. */
   start(name: string, t0: number): void;
-  /** Close it at `t1`, wait `drainMs` for values in flight, report. */
-  stop(name: string, t1: number, drainMs: number): Promise<ConsumerWindow>;
+  /** Close it at `t1` (and move its start to `t0`, later than when it opened), wait `drainMs` for values in flight, report. */
+  stop(name: string, t1: number, drainMs: number, t0?: number): Promise<ConsumerWindow>;
   /** Distinct topics seen since the consumer started (retained ones included). */
   topics(): Promise<number>;
   close(): void;
@@ -45,7 +45,7 @@ export async function startConsumer(url: string): Promise<Consumer> {
   return {
     pid: child.pid as number,
     start: (name, t0) => send(`start ${name} ${t0}`),
-    stop: async (name, t1, drainMs) => { send(`stop ${name} ${t1} ${drainMs}`); return JSON.parse(await next()) as ConsumerWindow; },
+    stop: async (name, t1, drainMs, t0) => { send(`stop ${name} ${t1} ${drainMs}${t0 === undefined ? '' : ` ${t0}`}`); return JSON.parse(await next()) as ConsumerWindow; },
     topics: async () => { send('topics'); return Number(await next()); },
     close: () => { child.kill('SIGKILL'); },
   };
@@ -61,21 +61,17 @@ async function runChild(url: string): Promise<void> {
   const client = connect(url, { clientId: `plant-scale-consumer-${process.pid}`, clean: true });
   const topics = new Set<string>();
   let unparsable = 0;
-  /** An open or draining window: values whose source timestamp is in [start, end). */
+  /** An open or draining window: every live value received since it opened, filtered when it closes. */
   class OpenWindow {
-    latencies = new Float64Array(1 << 16);
-    count = 0;
-    perLine: Record<string, number> = {};
+    timestamps: number[] = [];
+    latencies: number[] = [];
+    lines: string[] = [];
     end = Infinity;
-    constructor(readonly start: number) {}
-    add(line: string, latency: number): void {
-      if (this.count === this.latencies.length) {
-        const bigger = new Float64Array(this.latencies.length * 2);
-        bigger.set(this.latencies);
-        this.latencies = bigger;
-      }
-      this.latencies[this.count++] = latency;
-      this.perLine[line] = (this.perLine[line] ?? 0) + 1;
+    constructor(public start: number) {}
+    add(line: string, timestamp: number, latency: number): void {
+      this.timestamps.push(timestamp);
+      this.latencies.push(latency);
+      this.lines.push(line);
     }
   }
   const windows = new Map<string, OpenWindow>();
@@ -93,25 +89,30 @@ async function runChild(url: string): Promise<void> {
     if (typeof timestamp !== 'number') { unparsable++; return; }
     const line = topic.split('/')[1];
     for (const window of windows.values()) {
-      if (timestamp >= window.start && timestamp < window.end) window.add(line, now - timestamp);
+      if (timestamp >= window.start && timestamp < window.end) window.add(line, timestamp, now - timestamp);
     }
   });
   client.subscribe('plant/#', { qos: 1 }, (error) => {
     process.stdout.write(error ? `subscribe failed: ${error.message}\n` : 'subscribed\n');
   });
   createInterface({ input: process.stdin }).on('line', (line) => {
-    const [command, name, a, b] = line.split(' ');
+    const [command, name, a, b, c] = line.split(' ');
     if (command === 'start') {
       windows.set(name, new OpenWindow(Number(a)));
     } else if (command === 'stop') {
+      // stop <name> <t1> <drainMs> [t0]: the window is [t0 (default: its start), t1) by source timestamp.
       const window = windows.get(name) as OpenWindow;
       window.end = Number(a);
+      if (c !== undefined) window.start = Math.max(window.start, Number(c));
       setTimeout(() => {
         windows.delete(name);
-        const sorted = window.latencies.slice(0, window.count).sort();
+        const inside = window.timestamps.map((_, i) => i).filter((i) => window.timestamps[i] >= window.start && window.timestamps[i] < window.end);
+        const sorted = Float64Array.from(inside.map((i) => window.latencies[i])).sort();
+        const perLine: Record<string, number> = {};
+        for (const i of inside) perLine[window.lines[i]] = (perLine[window.lines[i]] ?? 0) + 1;
         const report: ConsumerWindow = {
-          seconds: (window.end - window.start) / 1000, values: window.count, perLine: window.perLine, unparsable,
-          latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[window.count - 1] ?? NaN },
+          seconds: (window.end - window.start) / 1000, values: inside.length, perLine, unparsable,
+          latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN },
         };
         process.stdout.write(`${JSON.stringify(report)}\n`);
       }, Number(b));
