@@ -579,8 +579,15 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
       await cli.waitFor(/UNS Edge demo ready in/, 45_000);
       const base = `http://127.0.0.1:${env.UNS_EDGE_PORT}`;
       const nodes = await (await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } })).json() as { module: string }[];
-      assert.deepEqual([...new Set(nodes.map((node) => node.module))].sort(), ['node-red', 'uns-edge'], 'node-red-contrib-modbus (a benchmark devDependency) is not loaded');
-      assert.deepEqual(((await (await fetch(`${base}/library/examples/flows/`)).json()) as string[]).sort(), ['node-red', 'uns-edge']);
+      // The product: core, uns-edge and its optional peer, the dashboard of the pilot template.
+      // Not the benchmark peers among the devDependencies (node-red-contrib-modbus, -opcua).
+      const product = new Set(['node-red', 'uns-edge', '@flowfuse/node-red-dashboard']);
+      const modules = [...new Set(nodes.map((node) => node.module))].sort();
+      assert.deepEqual(modules.filter((m) => !product.has(m)), [], 'only product modules in the palette');
+      assert.ok(modules.includes('uns-edge') && modules.includes('node-red'), modules.join(', '));
+      const examples = ((await (await fetch(`${base}/library/examples/flows/`)).json()) as string[]).sort();
+      assert.deepEqual(examples.filter((m) => !product.has(m)), [], 'only product examples');
+      assert.ok(examples.includes('uns-edge'), examples.join(', '));
       const settings = await (await fetch(`${base}/settings`)).json() as { editorTheme: { palette: { catalogues?: string[] } } };
       assert.deepEqual(settings.editorTheme.palette.catalogues, [], 'the editor fetches no catalogue.nodered.org');
       for (const path of ['/', '/settings', '/flows', '/nodes']) await (await fetch(base + path)).arrayBuffer();
