@@ -4,9 +4,13 @@
  * side refused (issue 9 "Must show").
  */
 import { strict as assert } from 'node:assert';
+import type { KeyObject } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as opcua from 'node-opcua';
+import { CertificateAuthority } from 'node-opcua-pki';
 import type { OpcUaConnection } from '../../lib/opcua/connection';
-import { makeCertificate, newConnection, settled, trustBothWays, waitForState } from '../helpers/opcua-client-harness';
+import { makeCertificate, newConnection, settled, tempDir, trustBothWays, waitForState } from '../helpers/opcua-client-harness';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
 
 describe('OPC UA client security (real node-opcua servers)', function () {
@@ -92,6 +96,33 @@ describe('OPC UA client security (real node-opcua servers)', function () {
     const failure = await connectTrusted({});
     assert.equal(failure?.kind, 'server-certificate-time', failure?.explanation);
     assert.match(failure!.explanation, /we refused the server: its certificate [0-9a-f]{40} is expired or not yet valid/);
+  });
+
+  it('server certificate revoked by a CRL in our PKI (its CA trusted): refused with BadCertificateRevoked, named as such', async () => {
+    const dir = tempDir('uns-opcua-ca-');
+    const ca = new CertificateAuthority({ keySize: 2048, location: join(dir, 'ca'), subject: '/CN=uns-edge test plant CA' });
+    await ca.initialize();
+    const issued = await ca.generateKeyPairAndSignDER({ applicationUri: 'urn:localhost:uns-edge-test-server', dns: ['localhost'], subject: '/CN=revoked test server' });
+    await ca.revokeCertificateDER(issued.certificateDer, 'keyCompromise');
+    const certificateFile = join(dir, 'server.pem');
+    const privateKeyFile = join(dir, 'server.key');
+    writeFileSync(certificateFile, `-----BEGIN CERTIFICATE-----\n${issued.certificateDer.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`);
+    writeFileSync(privateKeyFile, (issued.privateKey as unknown as { hidden: KeyObject }).hidden.export({ type: 'pkcs8', format: 'pem' }));
+    server = await startTestServer({ trustAllClients: true, certificateFile, privateKeyFile });
+    // What an administrator drops into our PKI (node-opcua's layout): the CA as an issuer, its CRL, the server trusted.
+    const pkiRoot = join(tempDir('uns-opcua-client-'), 'pki');
+    for (const folder of ['issuers/certs', 'issuers/crl', 'trusted/certs']) mkdirSync(join(pkiRoot, folder), { recursive: true });
+    writeFileSync(join(pkiRoot, 'issuers', 'certs', 'plant-ca.der'), ca.getCACertificateDER());
+    writeFileSync(join(pkiRoot, 'issuers', 'crl', 'plant-ca.crl'), ca.getCRLDER());
+    writeFileSync(join(pkiRoot, 'trusted', 'certs', 'server.der'), issued.certificateDer);
+    const made = newConnection({ endpointUrl: server.endpointUrl }, {}, pkiRoot);
+    connection = made.connection;
+    await server.serverCertificateManager.trustCertificate((await made.pki()).ownCertificate().der);
+    connection.start();
+    const failure = await waitForState(connection, settled);
+    assert.equal(failure?.kind, 'server-certificate-revoked', failure?.explanation);
+    assert.equal(connection.state, 'refused');
+    assert.match(failure!.explanation, /^we refused the server: its certificate [0-9a-f]{40} is revoked \(BadCertificateRevoked/);
   });
 
   it('trusted server certificate with the wrong application URI: refused by our own check', async () => {
