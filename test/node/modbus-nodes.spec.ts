@@ -172,7 +172,9 @@ describe('modbus nodes', function () {
     for (const unit of [1, 2, 4]) {
       const count = good.get(`acme/plant/area/line/cell/pump${unit}`) ?? 0;
       // 2 s at 50 ms is 40 polls; 200 ms timeouts of unit 3 in the queue without the breaker leave ~10.
-      assert.ok(count >= 28, `unit ${unit}: ${count} good batches in 2 s while unit 3 is dead`);
+      // The bar sits halfway between, so a loaded machine's late timers (27 seen at load 12) do not
+      // pass for the failure this test is about.
+      assert.ok(count >= 20, `unit ${unit}: ${count} good batches in 2 s while unit 3 is dead (≈40 with the breaker, ≈10 without)`);
     }
     assert.equal(good.get('acme/plant/area/line/cell/pump3') ?? 0, 0, 'the dead unit reports nothing good');
   });
