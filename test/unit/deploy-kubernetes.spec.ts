@@ -7,7 +7,7 @@
  *    secret from a Secret, Prometheus scrape annotations, non-root, read-only root, no capabilities,
  *    not privileged, resources set, the flows from a ConfigMap, and flows whose ${VAR} properties
  *    Node-RED can actually substitute from the container's environment.
- * YAML is read with js-yaml (already installed with mocha and Node-RED; no new dependency).
+ * YAML is read with js-yaml (a devDependency).
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync, readdirSync } from 'node:fs';
