@@ -1,0 +1,125 @@
+/**
+ * Editor help and dialog fields for a reader who has never seen the package (issue 14 item 6):
+ * every node type that a nodes/<set>/<set>.html registers has help in nodes/<set>/locales/en-US/<set>.html
+ * (`<script type="text/html" data-help-name="TYPE">`, where Node-RED looks for it) with an Inputs section when
+ * the node has an input, an Outputs section when it has outputs (config nodes need neither) and an example
+ * (the word "example", a <pre> or a <code> snippet); and every field of its dialog (`node-input-*`,
+ * `node-config-input-*`) has a tooltip — a `title` on the field or its label, literal or through
+ * `data-i18n="[title]key"` with a non-empty English text — or a line of help (`form-tips`) in its form row.
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+
+const nodesDir = join(__dirname, '..', '..', 'nodes');
+
+/**
+ * Sets that other work is editing at the time of writing: skipped visibly (a pending test per set), with
+ * their known gaps listed in the skip reason, until their editors are reviewed too.
+ */
+const PENDING_SETS: Record<string, string> = {
+  opcua: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
+  modbus: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
+};
+
+interface Registered { type: string; category: string; inputs: number; outputs: number }
+
+/** The types an editor file registers: its <script type="text/javascript"> run with inert editor APIs. */
+function registeredTypes(html: string): Registered[] {
+  const types: Registered[] = [];
+  const inert: unknown = new Proxy(function inertFunction() { /* inert */ }, {
+    get: (_target, key) => (key === 'extend' ? Object.assign : inert),
+    apply: () => inert,
+  });
+  for (const script of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
+    const registerType = (type: string, d: { category?: string; inputs?: number; outputs?: number }) =>
+      types.push({ type, category: String(d.category), inputs: Number(d.inputs ?? 0), outputs: Number(d.outputs ?? 0) });
+    runInNewContext(script[1]!, { RED: { nodes: { registerType }, validators: inert, _: inert, settings: inert }, $: inert, jQuery: inert, window: inert, document: inert });
+  }
+  return types;
+}
+
+function scriptBlock(html: string, attribute: 'data-template-name' | 'data-help-name', type: string): string | undefined {
+  const start = html.indexOf(`<script type="text/html" ${attribute}="${type}">`);
+  if (start < 0) return undefined;
+  return html.slice(start, html.indexOf('</script>', start));
+}
+
+/** The English text of an i18n key of the set (`set.a.b` or `uns-edge/set:set.a.b`); core keys (`node-red:`) count as present. */
+function localeText(locale: Record<string, unknown>, key: string): string {
+  if (key.startsWith('node-red:')) return key;
+  let value: unknown = locale;
+  for (const part of key.replace(/^[^:]*:/, '').split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+function hasTooltip(tag: string, locale: Record<string, unknown>): boolean {
+  if (/\stitle="[^"]*\S[^"]*"/.test(tag)) return true;
+  const i18n = /data-i18n="([^"]*)"/.exec(tag)?.[1] ?? '';
+  return i18n.split(';').some((entry) => {
+    const match = /^\[title\](.+)$/.exec(entry.trim());
+    return match !== null && localeText(locale, match[1]!) !== '';
+  });
+}
+
+/** The dialog fields of a template without a tooltip or a line of help, as `type: id`. */
+function fieldsWithoutHelp(type: string, template: string, locale: Record<string, unknown>): string[] {
+  const missing: string[] = [];
+  // A form row runs to the next one; a form-tips right after it (inside or as a sibling) belongs to it.
+  for (const row of template.split(/(?=<div class="form-row)/)) {
+    const tips = row.includes('form-tips');
+    for (const field of row.matchAll(/<(input|select|textarea)\b[^>]*\sid="(node-(?:config-)?input-[^"]+)"[^>]*>/g)) {
+      const [tag, , id] = field;
+      if (/type="hidden"/.test(tag)) continue;
+      const labels = [...row.matchAll(new RegExp(`<label\\b[^>]*for="${id}"[^>]*>`, 'g'))].map((m) => m[0]);
+      if (tips || hasTooltip(tag, locale) || labels.some((label) => hasTooltip(label, locale))) continue;
+      missing.push(`${type}: ${id}`);
+    }
+  }
+  return missing;
+}
+
+/** What the help of a type lacks, as readable sentences. */
+function helpGaps(node: Registered, help: string | undefined): string[] {
+  if (help === undefined) return [`${node.type}: no help in locales/en-US`];
+  const gaps: string[] = [];
+  const config = node.category === 'config';
+  if (!config && node.inputs > 0 && !/<h3>\s*Inputs?\s*<\/h3>/i.test(help)) gaps.push(`${node.type}: no Inputs section`);
+  if (!config && node.outputs > 0 && !/<h3>\s*Outputs?\s*<\/h3>/i.test(help)) gaps.push(`${node.type}: no Outputs section`);
+  if (!/example|<pre>|<code>/i.test(help)) gaps.push(`${node.type}: no example`);
+  return gaps;
+}
+
+function gapsOfSet(set: string): string[] {
+  const html = readFileSync(join(nodesDir, set, `${set}.html`), 'utf8');
+  const helpFile = join(nodesDir, set, 'locales', 'en-US', `${set}.html`);
+  const localeFile = join(nodesDir, set, 'locales', 'en-US', `${set}.json`);
+  const helpHtml = existsSync(helpFile) ? readFileSync(helpFile, 'utf8') : '';
+  const locale = existsSync(localeFile) ? JSON.parse(readFileSync(localeFile, 'utf8')) as Record<string, unknown> : {};
+  const types = registeredTypes(html);
+  assert.ok(types.length > 0, `${set}.html registers no node type`);
+  return types.flatMap((node) => [
+    ...helpGaps(node, scriptBlock(helpHtml, 'data-help-name', node.type)),
+    ...fieldsWithoutHelp(node.type, scriptBlock(html, 'data-template-name', node.type) ?? '', locale),
+  ]);
+}
+
+const sets = readdirSync(nodesDir).filter((set) => existsSync(join(nodesDir, set, `${set}.html`)));
+
+describe('editor help and dialog fields (issue 14 item 6)', function () {
+  it('finds the node sets', function () {
+    assert.ok(sets.includes('uns') && sets.length >= 10, `sets found: ${sets.join(', ')}`);
+  });
+  for (const set of sets) {
+    it(`nodes/${set}: help with inputs, outputs and an example; every dialog field with a tooltip or a line of help`, function () {
+      const pending = PENDING_SETS[set];
+      if (pending !== undefined && process.env.EDITOR_HELP_ALL !== '1') {
+        const gaps = gapsOfSet(set);
+        console.log(`      (skipped nodes/${set}: ${pending}; ${gaps.length} known gaps)`);
+        this.skip();
+      }
+      assert.deepEqual(gapsOfSet(set), []);
+    });
+  }
+});
