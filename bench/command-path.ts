@@ -73,7 +73,9 @@ function gatewayFlow(): object[] {
   Object.assign(broker, { z: tab, storeEnabled: false });
   Object.assign(link, { z: tab });
   Object.assign(device, { z: tab });
-  Object.assign(vfd, { z: tab, wires: [['sp-device', 'bench-out'], []] });
+  // The profile's ramp guard (300 rpm/s) would refuse commands a few ms apart: this measures latency,
+  // so the ramp limit is raised; every other check of the guard stays on.
+  Object.assign(vfd, { z: tab, maxRamp: '1000000', wires: [['sp-device', 'bench-out'], []] });
   return [
     { id: tab, type: 'tab', label: 'command path' },
     link, edge, vfd, device, broker,
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
       gateway.once('message', () => resolve());
       gateway.once('exit', (code) => reject(new Error(`gateway exited (${code}) before its flow started`)));
     });
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    if (!client.connected) await new Promise<void>((resolve) => client.once('connect', () => resolve()));
 
     // The DBIRTH names the metrics: speedSetpoint's alias and datatype for DCMD, aliases for DDATA.
     const aliasOf = new Map<string, number>();
@@ -172,7 +174,9 @@ async function main(): Promise<void> {
     client.publish(`spBv1.0/${GROUP}/NCMD/${EDGE}`, encodePayload({
       timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', datatype: 11, value: true }],
     }));
+    console.error('gateway up, waiting for the DBIRTH');
     await birth;
+    console.error('DBIRTH received');
     if (datatype === undefined) throw new Error('the DBIRTH has no speedSetpoint metric');
 
     const send = (path: Path, value: number): void => {
@@ -182,7 +186,8 @@ async function main(): Promise<void> {
           metrics: [{ name: 'speedSetpoint', alias: aliasOf.get('speedSetpoint'), datatype: datatype as number, value }],
         }));
       } else {
-        client.publish(UNS_COMMAND_TOPIC, JSON.stringify({ speedSetpoint: value }));
+        // The asset-level JSON shape of docs/uns-topics.md.
+        client.publish(UNS_COMMAND_TOPIC, JSON.stringify({ timestamp: Date.now(), metrics: { speedSetpoint: { value } } }));
       }
     };
     const command = (path: Path, value: number): Promise<number | undefined> => new Promise((resolve) => {
@@ -200,7 +205,10 @@ async function main(): Promise<void> {
     let counter = 0;
     // Every command a value the drive does not hold yet, within the profile's 0..1800 rpm, small steps.
     const nextValue = () => 900 + (counter++ % 400);
-    for (let i = 0; i < 100; i++) await command(PATHS[i % 2], nextValue());
+    for (let i = 0; i < 100; i++) {
+      const path = PATHS[i % 2];
+      if (await command(path, nextValue()) === undefined) console.error(`warm-up: ${path} command not confirmed within ${CONFIRM_TIMEOUT_MS} ms`);
+    }
 
     const cpu0 = { gateway: processCpuSeconds(gateway.pid!), plant: processCpuSeconds(plant.pid), broker: processCpuSeconds(brokerPid) };
     const self0 = process.cpuUsage();
