@@ -418,18 +418,27 @@ export class OpcUaSubscriber extends EventEmitter {
     m.meta = { timestamp: Date.now(), quality: 'bad', reason, ...(m.facts?.unit ? { unit: m.facts.unit } : {}) };
   }
 
+  /**
+   * One batch per asset per Publish response — except that a response can carry several queued values
+   * of one item (queue size > 1, OPC 10000-4 §5.12.1.5, in the order sampled): a batch holds one value
+   * per metric, so the batch so far is sent before a metric's next value, and no value is lost.
+   */
   private handleNotification(message: NotificationMessage): void {
     this.alive();
-    const changed: MetricState[] = [];
+    const changed = new Set<MetricState>();
     for (const data of message.notificationData ?? []) {
       if (!data || data.schema.name !== 'DataChangeNotification') continue;
       for (const n of (data as unknown as { monitoredItems?: Array<{ clientHandle: number; value: { value: VariantLike; statusCode: { value: number; name: string }; sourceTimestamp: Date | null; serverTimestamp: Date | null } }> }).monitoredItems ?? []) {
         const m = this.byHandle.get(n.clientHandle);
         if (!m) continue;
-        if (this.apply(m, n.value)) changed.push(m);
+        if (changed.has(m)) {
+          this.flush([...changed]);
+          changed.clear();
+        }
+        if (this.apply(m, n.value)) changed.add(m);
       }
     }
-    if (changed.length) this.flush(changed);
+    if (changed.size) this.flush([...changed]);
   }
 
   /** Update a metric from a DataValue; false when a client-side deadband swallows it. */

@@ -21,7 +21,8 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
     await server?.dispose();
   });
 
-  async function run(metrics: MonitoredMetricDefinition[], ms: number) {
+  /** Subscribe; wait until every name in `first` has a value (at most 20 s), then `ms` more. */
+  async function run(metrics: MonitoredMetricDefinition[], ms: number, first: string[] = []) {
     server = await startTestServer({ trustAllClients: true });
     const made = newConnection({ endpointUrl: server.endpointUrl });
     connection = made.connection;
@@ -34,6 +35,8 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
     connection.start();
     subscriber.start();
     await waitForState(connection, (s) => s === 'connected');
+    const deadline = Date.now() + 20_000;
+    while (!first.every((name) => batches.some((b) => name in b.payload)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, ms));
     const values = (name: string) => batches.filter((b) => name in b.payload).map((b) => b.payload[name]);
     return { values, warnings };
@@ -52,11 +55,32 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
     assert.equal(values('current').length, 1, JSON.stringify(values('current')));
   });
 
+  it('several queued values of one item in one Publish response are all delivered, in order (queue size > 1)', async () => {
+    // Speed changes every 100 ms (100 + tick % 50); publishing every 500 ms with a queue of 10 brings ~5 values of it per response.
+    server = await startTestServer({ trustAllClients: true });
+    const made = newConnection({ endpointUrl: server.endpointUrl });
+    connection = made.connection;
+    await trustBothWays(await made.pki(), server);
+    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }], publishingInterval: 500, samplingInterval: 50, queueSize: 10, staleAfter: 3 });
+    const speeds: number[] = [];
+    subscriber.on('batch', (b: TagBatch) => {
+      if (typeof b.payload.speed === 'number') speeds.push(b.payload.speed);
+    });
+    connection.start();
+    subscriber.start();
+    await waitForState(connection, (s) => s === 'connected');
+    const deadline = Date.now() + 20_000;
+    while (speeds.length < 25 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const steps = speeds.slice(2, 25).map((v, i) => (v - speeds[i + 1] + 50) % 50);
+    assert.ok(speeds.length >= 25, `only ${speeds.length} values in 20 s: ${JSON.stringify(speeds)}`);
+    assert.ok(steps.every((d) => d === 1), `every change, in order (steps of 1): ${JSON.stringify(speeds)}`);
+  });
+
   it('a deadband the server refuses, or percent without EURange, is warned about and the values still flow', async () => {
     const { values, warnings } = await run([
       { name: 'name', nodeId: 'ns=1;s=Drive1.Name', deadbandType: 'absolute', deadbandValue: 1 },
       { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode', deadbandType: 'percent', deadbandValue: 10 },
-    ], 1500);
+    ], 1000, ['name', 'mode']);
     assert.deepEqual(values('name'), ['pump']);
     assert.deepEqual(values('mode'), [1]);
     assert.ok(warnings.some((w) => /^mode: percent deadband needs an EURange/.test(w)), warnings.join('\n'));
