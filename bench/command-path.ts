@@ -130,6 +130,8 @@ async function main(): Promise<void> {
       gateway.once('exit', (code) => reject(new Error(`gateway exited (${code}) before its flow started`)));
     });
     if (!client.connected) await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    // The commanding client itself must not hold its publishes back (Nagle): only the gateway is measured.
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
 
     // The DBIRTH names the metrics: speedSetpoint's alias and datatype for DCMD, aliases for DDATA.
     const aliasOf = new Map<string, number>();
