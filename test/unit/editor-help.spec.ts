@@ -22,7 +22,6 @@ const PENDING_SETS: Record<string, string> = {
   opcua: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
   modbus: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
   // Not reviewed yet (help complete; dialog fields still without tooltips): EDITOR_HELP_ALL=1 lists them.
-  uns: 'dialog tooltips not written yet (issue 14 item 6 unfinished); run with EDITOR_HELP_ALL=1 to list its gaps',
 };
 
 interface Registered { type: string; category: string; inputs: number; outputs: number }
