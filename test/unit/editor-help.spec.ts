@@ -21,7 +21,6 @@ const nodesDir = join(__dirname, '..', '..', 'nodes');
 const PENDING_SETS: Record<string, string> = {
   opcua: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
   modbus: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
-  // Not reviewed yet (help complete; dialog fields still without tooltips): EDITOR_HELP_ALL=1 lists them.
 };
 
 interface Registered { type: string; category: string; inputs: number; outputs: number }
