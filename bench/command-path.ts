@@ -20,7 +20,7 @@
  * cores from /proc/stat).
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
@@ -38,6 +38,8 @@ function argument(name: string, fallback: number): number {
 const COMMANDS = argument('commands', 1000);
 const RUNS = argument('runs', 1);
 const WRITE = process.argv.includes('--write');
+/** Mosquitto with `set_tcp_nodelay true` (its default is false: Nagle on the sockets it writes to). */
+const BROKER_NODELAY = process.argv.includes('--broker-nodelay');
 /** A command not confirmed within this is counted as lost (and reported), not as a latency. */
 const CONFIRM_TIMEOUT_MS = 2000;
 
@@ -112,6 +114,11 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function main(): Promise<void> {
   const broker = await Mosquitto.start();
+  if (BROKER_NODELAY) {
+    await broker.stop();
+    appendFileSync(join(broker.dir, 'mosquitto.conf'), 'set_tcp_nodelay true\n');
+    await broker.restart();
+  }
   const brokerPid = findPid(broker.dir);
   if (brokerPid === undefined) throw new Error('cannot find the mosquitto process');
   const plant = await startPlantProcess({ drives: 1 });
@@ -239,7 +246,7 @@ async function main(): Promise<void> {
     gateway.send({ stop: true });
     await new Promise((resolve) => gateway.once('exit', resolve));
     await plant.close();
-    await broker.stop();
+    await broker.dispose();
   }
 }
 
