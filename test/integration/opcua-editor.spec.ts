@@ -4,22 +4,33 @@
  * the side that refused and the thumbprint; the Trust tab lists the server certificate and one click
  * on "trust" connects without a redeploy; the subscribe dialog's browser shows the live address
  * space through the endpoint's session, three variables picked become metric rows, and after deploy
- * their values flow. Needs the build (npm test builds first).
+ * their values arrive on the UNS broker (aedes) through uns-out, one retained topic per metric.
+ * Needs the build (npm test builds first).
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { Browser, chromium, Page } from 'playwright-core';
+import { AedesBroker, startAedes } from '../helpers/aedes';
 import { freePort } from '../helpers/mosquitto';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
 
 const repo = join(__dirname, '..', '..');
 
+/** A node of flows/opcua-drive.json by type, without its id, tab, position and wires. */
+function templateNode(type: string): Record<string, unknown> {
+  const flow = JSON.parse(readFileSync(join(repo, 'flows', 'opcua-drive.json'), 'utf8')) as Array<Record<string, unknown>>;
+  const { id: _id, z: _z, x: _x, y: _y, wires: _wires, ...node } = flow.find((n) => n.type === type)!;
+  return node;
+}
+
 describe('OPC UA nodes in the editor (headless Chromium)', function () {
   this.timeout(120_000);
   let server: TestServer;
+  let broker: AedesBroker;
   let gateway: ChildProcess | undefined;
   let browser: Browser | undefined;
   let userDir: string;
@@ -31,13 +42,18 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
   before(async function () {
     assert.ok(existsSync(join(repo, 'dist', 'nodes', 'opcua', 'opcua.js')), 'dist/ is missing: run npm run build first (npm test does)');
     server = await startTestServer({ trustAllClients: true });
+    broker = await startAedes();
     userDir = mkdtempSync(join(tmpdir(), 'uns-opcua-editor-'));
     const flows = join(userDir, 'flows.json');
     writeFileSync(flows, JSON.stringify([
       { id: 'tab', type: 'tab', label: 'OPC UA' },
       { id: 'ep', type: 'uns-opcua-endpoint', endpointUrl: server.endpointUrl, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', maxBackoff: 1000 },
       { id: 'rd', type: 'uns-opcua-read', z: 'tab', x: 200, y: 100, endpoint: 'ep', topic: 'acme/p/a/l/c/drive1', interval: 500, metrics: [{ name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }], wires: [[]] },
-      { id: 'sub', type: 'uns-opcua-subscribe', z: 'tab', x: 200, y: 200, endpoint: 'ep', topic: 'acme/p/a/l/c/drive1', publishingInterval: 200, samplingInterval: 100, staleAfter: 3, metrics: [], wires: [[]] },
+      { id: 'sub', type: 'uns-opcua-subscribe', z: 'tab', x: 200, y: 200, endpoint: 'ep', topic: 'acme/p/a/l/c/drive1', publishingInterval: 200, samplingInterval: 100, staleAfter: 3, metrics: [], wires: [['out']] },
+      // uns-broker and uns-out as the opcua-drive template sets them (every editor default: the deploy is not held
+      // back by an "invalid nodes" confirmation), pointed at aedes.
+      { ...templateNode('uns-broker'), id: 'broker', name: 'UNS', host: '127.0.0.1', port: String(broker.port) },
+      { ...templateNode('uns-out'), id: 'out', z: 'tab', x: 450, y: 200, broker: 'broker', wires: [] },
     ]));
     const port = await freePort();
     editor = `http://127.0.0.1:${port}/`;
@@ -74,6 +90,7 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
       await exited;
     }
     await server?.dispose();
+    await broker?.close();
     rmSync(userDir, { recursive: true, force: true });
   });
 
@@ -103,7 +120,12 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
     await statusMatches('rd', /^read 1$/);
   });
 
-  it('subscribe dialog: browse the live server, pick three variables, deploy → three items monitored', async () => {
+  it('subscribe dialog: browse the live server, pick three variables, deploy → three items monitored, their values arrive on the UNS broker', async () => {
+    // A UNS consumer on the broker: one retained topic per metric, <asset path>/<metric>.
+    const consumer = mqtt.connect(broker.url, { clientId: 'opcua-editor-consumer', reconnectPeriod: 0 });
+    const arrived = new Map<string, { value: unknown; quality: string; unit?: string }>();
+    consumer.on('message', (topic, payload) => arrived.set(topic, JSON.parse(payload.toString()) as { value: unknown; quality: string; unit?: string }));
+    await new Promise<void>((resolve, reject) => consumer.once('connect', () => consumer.subscribe('acme/p/a/l/c/drive1/#', { qos: 1 }, (error) => (error ? reject(error) : resolve()))).once('error', reject));
     await page.locator('g.red-ui-flow-node-group[id="sub"] rect.red-ui-flow-node').dblclick();
     await page.waitForSelector('#uns-opcua-browse-button');
     await page.click('#uns-opcua-browse-button');
@@ -124,6 +146,17 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
     await page.click('#red-ui-header-button-deploy');
     await statusMatches('sub', /^3 items$/);
     assert.equal(server.monitoredItemCount(), 3);
+    const topics = ['acme/p/a/l/c/drive1/Speed', 'acme/p/a/l/c/drive1/Current', 'acme/p/a/l/c/drive1/Mode'];
+    const deadline = Date.now() + 20_000;
+    while (!topics.every((t) => arrived.has(t)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    consumer.end(true);
+    assert.deepEqual(topics.filter((t) => !arrived.has(t)), [], `values on the broker: ${JSON.stringify([...arrived])}\n${output.slice(-2000)}`);
+    for (const topic of topics) {
+      assert.equal(typeof arrived.get(topic)!.value, 'number', topic);
+      assert.equal(arrived.get(topic)!.quality, 'good', topic);
+    }
+    assert.equal(arrived.get('acme/p/a/l/c/drive1/Mode')!.value, 1);
+    assert.equal(arrived.get('acme/p/a/l/c/drive1/Speed')!.unit, 'r/min');
     assert.deepEqual(pageErrors, []);
   });
 });
