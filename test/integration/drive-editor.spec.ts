@@ -7,11 +7,11 @@
  * switching to a real-drive profile. Needs the build (npm test builds first).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort } from '../helpers/mosquitto';
 
@@ -21,12 +21,11 @@ const DRIVE = 'vfd-tpl-drive';
 describe('uns-vfd in the editor (headless Chromium)', function () {
   this.timeout(90_000);
   let plant: SimulatedPlantHandle;
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
   let editor: string;
-  let output = '';
   const pageErrors: string[] = [];
 
   before(async function () {
@@ -44,27 +43,9 @@ describe('uns-vfd in the editor (headless Chromium)', function () {
     // A site override of the Eaton profile that does not validate: the list must mark eaton-m-max blocked.
     mkdirSync(join(userDir, 'uns-edge', 'profiles'), { recursive: true });
     writeFileSync(join(userDir, 'uns-edge', 'profiles', 'eaton-site.json'), '{"schemaVersion": 1, "id": "eaton-m-max"}');
-    const port = await freePort();
-    editor = `http://127.0.0.1:${port}/`;
-    gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'drive-editor-test-secret-0123456789' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateway.stdout!.on('data', (chunk) => { output += chunk; });
-    gateway.stderr!.on('data', (chunk) => { output += chunk; });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-      try {
-        if ((await fetch(editor)).ok) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) throw new Error(`the editor did not answer within 20 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    gateway = await EditorGateway.start({ flows, userDir });
+    editor = gateway.url;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     await page.goto(editor);
@@ -73,11 +54,7 @@ describe('uns-vfd in the editor (headless Chromium)', function () {
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      const exited = new Promise((resolve) => gateway?.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     await plant?.close();
     rmSync(userDir, { recursive: true, force: true });
   });

@@ -6,11 +6,11 @@
  * (npm test builds first).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { freePort } from '../helpers/mosquitto';
 
 const repo = join(__dirname, '..', '..');
@@ -18,11 +18,10 @@ const LONG_NAME = 'motorWindingTemperatureL1';
 
 describe('Modbus dialogs in the editor (headless Chromium)', function () {
   this.timeout(90_000);
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
-  let output = '';
 
   before(async function () {
     assert.ok(existsSync(join(repo, 'dist', 'nodes', 'modbus', 'modbus.js')), 'dist/ is missing: run npm run build first (npm test builds)');
@@ -37,27 +36,9 @@ describe('Modbus dialogs in the editor (headless Chromium)', function () {
         mergeGap: 8, metrics: [{ name: LONG_NAME, table: 'input', address: 8, type: 'int16', scale: 0.1, unit: 'degC' }], x: 200, y: 80, wires: [[]],
       },
     ]));
-    const port = await freePort();
-    const editor = `http://127.0.0.1:${port}/`;
-    gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'modbus-editor-test-secret-0123456789' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateway.stdout!.on('data', (chunk) => { output += chunk; });
-    gateway.stderr!.on('data', (chunk) => { output += chunk; });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-      try {
-        if ((await fetch(editor)).ok) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) throw new Error(`the editor did not answer within 20 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    gateway = await EditorGateway.start({ flows, userDir });
+    const editor = gateway.url;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     await page.goto(editor);
     await page.waitForSelector('g.red-ui-flow-node-group[id="mb-read"]', { timeout: 30_000 });
@@ -65,11 +46,7 @@ describe('Modbus dialogs in the editor (headless Chromium)', function () {
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      const exited = new Promise((resolve) => gateway?.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     rmSync(userDir, { recursive: true, force: true });
   });
 

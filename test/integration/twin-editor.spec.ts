@@ -6,11 +6,11 @@
  * the admin endpoint (the reset is logged by the runtime with who did it). Needs the build (npm test builds first).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort } from '../helpers/mosquitto';
 
@@ -20,12 +20,11 @@ const TWIN = 'pm-twin-2';
 describe('uns-vfd-twin in the editor (headless Chromium)', function () {
   this.timeout(90_000);
   let plant: SimulatedPlantHandle;
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
   let editor: string;
-  let output = '';
   const pageErrors: string[] = [];
 
   before(async function () {
@@ -35,30 +34,9 @@ describe('uns-vfd-twin in the editor (headless Chromium)', function () {
     const flows = join(userDir, 'flows.json');
     writeFileSync(flows, readFileSync(join(repo, 'flows', 'predictive-maintenance.json'), 'utf8'));
     const deadBroker = await freePort(); // uns-out stays disconnected: this test is about the twin
-    const port = await freePort();
-    editor = `http://127.0.0.1:${port}/`;
-    gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-      env: {
-        ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'twin-editor-test-secret-0123456789',
-        UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port), UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(deadBroker),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateway.stdout!.on('data', (chunk) => { output += chunk; });
-    gateway.stderr!.on('data', (chunk) => { output += chunk; });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-      try {
-        if ((await fetch(editor)).ok) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) throw new Error(`the editor did not answer within 20 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    gateway = await EditorGateway.start({ flows, userDir, env: { UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port), UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(deadBroker) } });
+    editor = gateway.url;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     await page.goto(editor);
@@ -67,11 +45,7 @@ describe('uns-vfd-twin in the editor (headless Chromium)', function () {
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      const exited = new Promise((resolve) => gateway?.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     await plant?.close();
     rmSync(userDir, { recursive: true, force: true });
   });
@@ -114,7 +88,7 @@ describe('uns-vfd-twin in the editor (headless Chromium)', function () {
     await page.selectOption('#uns-vfd-twin-replace', 'bearing');
     await page.locator('#uns-vfd-twin-reset').click();
     await until('the reset confirmed in the dialog', async () => /bearing reset\./.test(await page.locator('#uns-vfd-twin-reset-result').innerText()));
-    await until('the reset in the runtime log', () => /bearing replaced: life consumed bearing \d+\.\d % → 0 % \(reset by editor\)/.test(output));
+    await until('the reset in the runtime log', () => /bearing replaced: life consumed bearing \d+\.\d % → 0 % \(reset by editor\)/.test((gateway?.output ?? '')));
     await page.locator('#node-dialog-cancel').click();
     assert.deepEqual(pageErrors, []);
   });

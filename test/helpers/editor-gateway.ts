@@ -1,0 +1,67 @@
+/**
+ * The built gateway with its editor on loopback (`uns-edge run --flows … --host 127.0.0.1`), and
+ * Debian's Chromium to drive the editor: the set-up shared by the editor tests that open real
+ * dialogs. Needs dist/ (npm test builds it first).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { freePort } from './ports';
+
+const REPO = join(__dirname, '..', '..');
+
+/** Flags of headless Chromium on a machine without internet (docs: env machines/node.md). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export interface EditorGatewayOptions {
+  flows: string;
+  userDir: string;
+  /** Added to the process environment (a credential secret is always set). */
+  env?: Record<string, string>;
+  /** How long the editor may take to answer (default 20 s). */
+  readyMs?: number;
+}
+
+export class EditorGateway {
+  /** Everything the gateway printed, stdout and stderr. */
+  output = '';
+
+  private constructor(readonly url: string, private readonly child: ChildProcess) {
+    child.stdout?.on('data', (chunk) => { this.output += chunk; });
+    child.stderr?.on('data', (chunk) => { this.output += chunk; });
+  }
+
+  /** Start it and wait until the editor answers; throws with the gateway's output if it does not. */
+  static async start(options: EditorGatewayOptions): Promise<EditorGateway> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(REPO, 'dist/cli/uns-edge.js'), 'run', '--flows', options.flows, '--user-dir', options.userDir, '--port', String(port), '--host', '127.0.0.1'], {
+      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'editor-test-secret-0123456789abcdef', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const gateway = new EditorGateway(`http://127.0.0.1:${port}/`, child);
+    const readyMs = options.readyMs ?? 20_000;
+    const deadline = Date.now() + readyMs;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`gateway exited early:\n${gateway.output}`);
+      try {
+        if ((await fetch(gateway.url)).ok) return gateway;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) {
+        await gateway.stop();
+        throw new Error(`the editor did not answer within ${readyMs / 1000} s:\n${gateway.output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
