@@ -4,7 +4,7 @@
  * BEFORE anything is sent: a command with one bad value writes nothing (security.md T-VAL-01/02,
  * SR 3.5/3.6).
  */
-import type { ClientSession, NodeId } from 'node-opcua';
+import type { ClientSession, NodeId, StatusCode } from 'node-opcua';
 import type { MetricMeta, MetricValue, TagBatch } from '../uns/tag-batch';
 import { opcua } from './load';
 import { NodeFacts, parseNodeId, readNodeFacts } from './nodes';
@@ -93,9 +93,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * metrics' nodes. Before sending: the command's shape, each metric defined, the node known, its
  * AccessLevel and UserAccessLevel allow CurrentWrite (Part 3 §8.57), the value converts to the
  * node's DataType and lies in its EURange. Any problem → nothing is written.
+ *
+ * A write is sent once, now, or not at all (security.md T-RPL-03): node-opcua holds requests made
+ * while it repairs a connection and replays them when the repair is done, seconds or minutes later;
+ * a command must not be carried out that late. So a session under repair refuses the command before
+ * and just before the Write, and a Write that gets no answer is reported as of unknown outcome, never
+ * retried. One Write request carries the whole command: the server applies it whole or not at all
+ * as far as the connection is concerned.
  */
+/**
+ * Requests on a session under repair are held by node-opcua and replayed after it: a write must not be.
+ * `repaired` says whether a repair ended while the command was being checked (its reads were held).
+ */
+function refuseWhileRepairing(session: ClientSession, repaired = false): void {
+  if (session.isReconnecting || repaired) throw new Error('the connection to the server was being repaired: nothing was written (a write is never held for later)');
+}
+
 export async function writeCommand(session: ClientSession, metrics: ReadonlyMap<string, MetricNode>, command: unknown): Promise<WriteOutcome> {
-  const o = opcua();
   if (!isPlainObject(command)) return { ok: false, problems: [{ problem: 'the command must be an object { metric: value, ... } (msg.payload)' }], results: {} };
   const entries = Object.entries(command);
   if (entries.length === 0) return { ok: false, problems: [{ problem: 'the command names no metric' }], results: {} };
@@ -113,6 +127,22 @@ export async function writeCommand(session: ClientSession, metrics: ReadonlyMap<
   }
   const notSent = (): Record<string, WriteResult> => Object.fromEntries(entries.map(([name]) => [name, { status: 'not-sent' as const }]));
   if (problems.length) return { ok: false, problems, results: notSent() };
+  refuseWhileRepairing(session);
+  let repaired = false;
+  const onRepaired = () => { repaired = true; };
+  session.on('session_restored', onRepaired);
+  try {
+    return await checkAndWrite(session, targets, notSent, () => repaired);
+  } finally {
+    session.off('session_restored', onRepaired);
+  }
+}
+
+/** The checks that need the server (facts, current values), then one Write: writeCommand's second half. */
+async function checkAndWrite(session: ClientSession, targets: Array<{ name: string; value: unknown; nodeId: NodeId }>,
+  notSent: () => Record<string, WriteResult>, repaired: () => boolean): Promise<WriteOutcome> {
+  const o = opcua();
+  const problems: WriteProblem[] = [];
   const facts: NodeFacts[] = await readNodeFacts(session, targets.map((t) => t.nodeId), true);
   const old = await session.read(targets.map((t) => ({ nodeId: t.nodeId, attributeId: o.AttributeIds.Value })));
   const prepared: Array<{ name: string; nodeId: NodeId; builtIn: number; value: unknown; display: string; old: MetricValue }> = [];
@@ -129,11 +159,19 @@ export async function writeCommand(session: ClientSession, metrics: ReadonlyMap<
     return undefined;
   });
   if (problems.length) return { ok: false, problems, results: notSent() };
-  const statuses = await session.write(prepared.map((p) => ({
-    nodeId: p.nodeId,
-    attributeId: o.AttributeIds.Value,
-    value: { value: { dataType: p.builtIn, value: p.value } },
-  })));
+  refuseWhileRepairing(session, repaired());
+  let statuses: StatusCode[];
+  try {
+    statuses = await session.write(prepared.map((p) => ({
+      nodeId: p.nodeId,
+      attributeId: o.AttributeIds.Value,
+      value: { value: { dataType: p.builtIn, value: p.value } },
+    })));
+  } catch (error) {
+    // A ServiceFault is an answer: the server refused the request as a whole, nothing was written.
+    if ((error as { response?: unknown }).response) throw new Error(`the server refused the write: ${(error as Error).message}; nothing was written`);
+    throw new Error(`no answer to the write (${(error as Error).message}): the server may or may not have carried it out; it is not retried`);
+  }
   const results: Record<string, WriteResult> = {};
   prepared.forEach((p, i) => {
     const good = statuses[i].isGood();

@@ -6,7 +6,8 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { startTestServer, TestServerOptions } from './opcua-test-server';
 
-type Request = 'count' | 'sessions' | 'closeSessions';
+/** count: monitored items; writes: Write requests received; mode: the value of ns=1;s=Drive1.Mode. */
+type Request = 'count' | 'sessions' | 'closeSessions' | 'writes' | 'mode';
 
 export interface ServerProcess {
   port: number;
@@ -38,6 +39,7 @@ export function startServerProcess(options: TestServerOptions): Promise<ServerPr
           child.send({ id, request });
         }),
         kill: () => new Promise((res) => {
+          if (child.exitCode !== null || child.signalCode !== null) return res();
           child.removeAllListeners('exit');
           child.once('exit', () => res());
           child.kill('SIGKILL');
@@ -55,6 +57,8 @@ if (require.main === module) {
       if (m.request === 'count') value = server.monitoredItemCount();
       else if (m.request === 'sessions') value = server.sessionCount();
       else if (m.request === 'closeSessions') await server.closeSessions();
+      else if (m.request === 'writes') value = server.writesReceived();
+      else if (m.request === 'mode') value = Number((server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Mode') as import('node-opcua').UAVariable).readValue().value.value);
       process.send!({ id: m.id, value });
     });
     process.send!({ port: server.port });

@@ -47,6 +47,8 @@ export interface TestServerOptions {
   maxMonitoredItemsPerCall?: number;
   /** Busy time of the server per item in a CreateMonitoredItems request (ms, event loop blocked). */
   createMonitoredItemsMsPerItem?: number;
+  /** Hold every Write request this long before carrying it out (ms; the server stays responsive meanwhile). */
+  writeDelayMs?: number;
 }
 
 export interface TestServer {
@@ -60,6 +62,8 @@ export interface TestServer {
   monitoredItemCount(): number;
   /** Parameters the server granted to every monitored item of every session. */
   monitoredItems(): Array<{ nodeId: string; queueSize: number; discardOldest: boolean; samplingInterval: number }>;
+  /** Write requests received so far (carried out or still held by writeDelayMs). */
+  writesReceived(): number;
   sessionCount(): number;
   /** Close every session from the server side (as an admin tool or a server timeout would). */
   closeSessions(): Promise<void>;
@@ -150,6 +154,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     callback(null, { statusCode: opcua.StatusCodes.Good, outputArguments: [{ dataType: opcua.DataType.Double, value: inputArguments[0].value }] });
   });
 
+  let writesReceived = 0;
+  const writeInternals = server as unknown as { _on_WriteRequest(message: unknown, channel: unknown): void };
+  const originalWrite = writeInternals._on_WriteRequest.bind(server);
+  writeInternals._on_WriteRequest = (message, channel) => {
+    writesReceived++;
+    if (options.writeDelayMs) setTimeout(() => originalWrite(message, channel), options.writeDelayMs);
+    else originalWrite(message, channel);
+  };
   const bulk = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: 'Bulk', nodeId: 's=Bulk' });
   for (let i = 0; i < (options.bulkVariables ?? 0); i++) {
     namespace.addVariable({ componentOf: bulk, browseName: `Bulk${i}`, nodeId: `s=Bulk.${i}`, dataType: 'Double',
@@ -188,6 +200,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     server, port, endpointUrl: `opc.tcp://localhost:${port}`, pkiRoot, serverCertificateManager, userCertificateManager,
     monitoredItemCount,
     monitoredItems,
+    writesReceived: () => writesReceived,
     sessionCount: () => server.engine.currentSessionCount,
     closeSessions: async () => {
       const sessions = Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions);
