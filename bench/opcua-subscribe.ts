@@ -129,6 +129,14 @@ async function measure(red: EmbeddedNodeRed, server: OpcUaBenchServer, side: Sid
     if (recording && newest > 0 && clock.tickAt > 0) delays.push(Date.now() - (clock.tickAt + (newest - clock.tick) * PERIOD_MS));
   };
   side.afterDeploy((id, msg) => red.node<{ receive(m: object): void }>(id).receive(msg), server);
+  // Every item created on the server first (a side still creating items during the window measures its start-up).
+  let serverItems = 0;
+  const pollItems = setInterval(() => void server.state().then((st) => { serverItems = st.monitoredItems; }), 500);
+  try {
+    await waitFor(`${side.id}: ${server.items} monitored items on the server`, () => serverItems >= server.items, 120_000);
+  } finally {
+    clearInterval(pollItems);
+  }
   const started = (await server.state()).tick;
   await waitFor(`${side.id} ${server.items} items: notifications of the current tick`, () => latestTick > started + 2, 120_000);
   await sleep(SETTLE_S * 1000);

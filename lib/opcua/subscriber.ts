@@ -119,6 +119,14 @@ export function monitoredMetricProblems(metrics: unknown): string[] {
   return problems;
 }
 
+/** The parts of a DataValue (Part 4 §7.11) a notification carries that we read. */
+interface DataValueLike {
+  value: VariantLike;
+  statusCode: { value: number; name: string };
+  sourceTimestamp: Date | null;
+  serverTimestamp: Date | null;
+}
+
 interface MetricState {
   def: MonitoredMetricDefinition;
   topic: string;
@@ -420,29 +428,35 @@ export class OpcUaSubscriber extends EventEmitter {
 
   /**
    * One batch per asset per Publish response — except that a response can carry several queued values
-   * of one item (queue size > 1, OPC 10000-4 §5.12.1.5, in the order sampled): a batch holds one value
-   * per metric, so the batch so far is sent before a metric's next value, and no value is lost.
+   * of one item (queue size > 1, OPC 10000-4 §5.12.1.5, each item's in the order sampled, node-opcua
+   * puts them one after the other). A batch holds one value per metric, so the values go out in
+   * rounds: the first batch has every metric's first value of the response, the next one the second
+   * values of the metrics that have one, and so on. No value is lost, each metric's stay in order, and a
+   * response with one value per item is still one batch.
    */
   private handleNotification(message: NotificationMessage): void {
     this.alive();
-    const changed = new Set<MetricState>();
+    const rounds: Array<Array<[MetricState, DataValueLike]>> = [];
+    const seen = new Map<MetricState, number>();
     for (const data of message.notificationData ?? []) {
       if (!data || data.schema.name !== 'DataChangeNotification') continue;
-      for (const n of (data as unknown as { monitoredItems?: Array<{ clientHandle: number; value: { value: VariantLike; statusCode: { value: number; name: string }; sourceTimestamp: Date | null; serverTimestamp: Date | null } }> }).monitoredItems ?? []) {
+      for (const n of (data as unknown as { monitoredItems?: Array<{ clientHandle: number; value: DataValueLike }> }).monitoredItems ?? []) {
         const m = this.byHandle.get(n.clientHandle);
         if (!m) continue;
-        if (changed.has(m)) {
-          this.flush([...changed]);
-          changed.clear();
-        }
-        if (this.apply(m, n.value)) changed.add(m);
+        const round = seen.get(m) ?? 0;
+        seen.set(m, round + 1);
+        (rounds[round] ??= []).push([m, n.value]);
       }
     }
-    if (changed.size) this.flush([...changed]);
+    for (const round of rounds) {
+      const changed: MetricState[] = [];
+      for (const [m, value] of round) if (this.apply(m, value)) changed.push(m);
+      if (changed.length) this.flush(changed);
+    }
   }
 
   /** Update a metric from a DataValue; false when a client-side deadband swallows it. */
-  private apply(m: MetricState, dv: { value: VariantLike; statusCode: { value: number; name: string }; sourceTimestamp: Date | null; serverTimestamp: Date | null }): boolean {
+  private apply(m: MetricState, dv: DataValueLike): boolean {
     const code = dv.statusCode?.value ?? 0;
     let quality: Quality = qualityOf(code);
     const converted = fromVariant(dv.value);

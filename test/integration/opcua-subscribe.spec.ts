@@ -55,16 +55,19 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
     assert.equal(values('current').length, 1, JSON.stringify(values('current')));
   });
 
-  it('several queued values of one item in one Publish response are all delivered, in order (queue size > 1)', async () => {
-    // Speed changes every 100 ms (100 + tick % 50); publishing every 500 ms with a queue of 10 brings ~5 values of it per response.
+  it('several queued values of one item in one Publish response are all delivered, in order, in rounds (queue size > 1)', async () => {
+    // Speed and current change every 100 ms (speed 100 + tick % 50); publishing every 500 ms with a queue of 10 brings
+    // ~5 values of each per response: ~5 batches per response, each with both metrics (not one batch per value).
     server = await startTestServer({ trustAllClients: true });
     const made = newConnection({ endpointUrl: server.endpointUrl });
     connection = made.connection;
     await trustBothWays(await made.pki(), server);
-    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }], publishingInterval: 500, samplingInterval: 50, queueSize: 10, staleAfter: 3 });
+    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'current', nodeId: 'ns=1;s=Drive1.Current' }], publishingInterval: 500, samplingInterval: 50, queueSize: 10, staleAfter: 3 });
     const speeds: number[] = [];
+    let both = 0;
     subscriber.on('batch', (b: TagBatch) => {
       if (typeof b.payload.speed === 'number') speeds.push(b.payload.speed);
+      if (typeof b.payload.speed === 'number' && typeof b.payload.current === 'number') both++;
     });
     connection.start();
     subscriber.start();
@@ -74,6 +77,7 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
     const steps = speeds.slice(2, 25).map((v, i) => (v - speeds[i + 1] + 50) % 50);
     assert.ok(speeds.length >= 25, `only ${speeds.length} values in 20 s: ${JSON.stringify(speeds)}`);
     assert.ok(steps.every((d) => d === 1), `every change, in order (steps of 1): ${JSON.stringify(speeds)}`);
+    assert.ok(both >= speeds.length * 0.8, `${both} of ${speeds.length} batches with speed carry current too`);
   });
 
   it('a deadband the server refuses, or percent without EURange, is warned about and the values still flow', async () => {
