@@ -205,6 +205,8 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   private readonly queue: RequestQueue;
   /** Sent, awaiting a response; insertion order = deadline order (one timeout for all). */
   private readonly inFlight = new Map<number, PendingRequest>();
+  /** Handed to the transport this turn and not yet on the wire (their deadline starts at the write). */
+  private unwritten: PendingRequest[] = [];
   private readonly units = new Map<number, UnitHealth>();
   private nextTransactionId = 0;
   private reconnectAttempt = 0;
@@ -350,6 +352,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
       },
       onFrame: (tid, unit, pdu) => this.onFrame(tid, unit, pdu),
       onClose: (error) => this.onLinkClosed(error, opened),
+      onWritten: () => this.onWritten(),
     });
   }
 
@@ -371,6 +374,7 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
   }
 
   private onLinkClosed(error: Error | undefined, opened: boolean): void {
+    this.unwritten = [];
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     clearTimeout(this.holdTimer);
@@ -495,7 +499,21 @@ export class ModbusClient extends EventEmitter<ModbusClientEvents> {
     pending.transactionId = tid;
     pending.deadline = now() + this.timeoutMs;
     this.inFlight.set(tid, pending);
+    this.unwritten.push(pending);
     this.armDeadline(pending.deadline);
+  }
+
+  /**
+   * The transport wrote this turn's requests: their timeouts start now. Deadlines only move later,
+   * all by the same instant, so the in-flight order stays the deadline order; an armed timer that
+   * fires early re-arms itself (expire).
+   */
+  private onWritten(): void {
+    const writtenAt = now();
+    for (const pending of this.unwritten) {
+      if (this.inFlight.get(pending.transactionId) === pending) pending.deadline = writtenAt + this.timeoutMs;
+    }
+    this.unwritten = [];
   }
 
   /** One timer for all outstanding requests, armed for the earliest deadline and re-armed lazily. */

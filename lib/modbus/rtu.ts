@@ -365,6 +365,8 @@ export class RtuTransport implements ModbusTransport {
       if (error && this.port === port) this.destroy(); // a dead line: the client reconnects with back-off
     });
     this.transmitEndsAt = performance.now() + adu.length * this.timing.charMs;
+    // The wait for a quiet line does not count against the device's response timeout.
+    this.handlers?.onWritten?.();
   }
 
   destroy(): void {

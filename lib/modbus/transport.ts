@@ -17,6 +17,12 @@ export interface TransportHandlers {
   onFrame(transactionId: number, unitId: number, pdu: Buffer): void;
   /** The link is down (or could not be opened). Called once per open(). */
   onClose(error: Error | undefined): void;
+  /**
+   * Requests held for the end of the turn (see send) were put on the wire now. The client starts
+   * their response timeout here: a device cannot answer a request before it is sent, and a loop
+   * blocked between send() and the flush must not count against the device.
+   */
+  onWritten?(): void;
 }
 
 export interface ModbusTransport {
@@ -116,7 +122,9 @@ export class TcpTransport implements ModbusTransport {
     if (unsent.length === 0) return;
     this.unsent = [];
     // A socket lost meanwhile: the client fails these requests as in flight on the lost link.
-    this.socket?.write(unsent.length === 1 ? unsent[0] : Buffer.concat(unsent));
+    if (!this.socket) return;
+    this.socket.write(unsent.length === 1 ? unsent[0] : Buffer.concat(unsent));
+    this.handlers?.onWritten?.();
   }
 
   private dropUnsent(): void {
