@@ -22,7 +22,7 @@ async function startDemo(dir: string): Promise<{ child: ChildProcessWithoutNullS
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
   const child = spawn(process.execPath, [join(ROOT, 'dist/cli/uns-edge.js'), 'demo'], {
     cwd: dir,
-    env: { ...env, UNS_EDGE_PORT: String(port), UNS_EDGE_MQTT_PORT: String(await freePort()), UNS_EDGE_SIM_PORT: String(await freePort()), UNS_EDGE_DEMO_DIR: join(dir, 'demo') },
+    env: { ...env, UNS_EDGE_PORT: String(port), UNS_EDGE_MQTT_PORT: String(await freePort()), UNS_EDGE_SIM_PORT: String(await freePort()), UNS_EDGE_OPCUA_SIM_PORT: '0', UNS_EDGE_DEMO_DIR: join(dir, 'demo') },
     stdio: 'pipe',
   });
   let output = '';

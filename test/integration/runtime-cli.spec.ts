@@ -402,7 +402,8 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
 
   it('simulate serves the drives over Modbus TCP to an independent client (pymodbus)', async () => {
     const port = await freePort();
-    const cli = new Cli(['simulate', '--port', String(port), '--drives', '2']);
+    // OPC UA on a free port: another test's plant may still hold the default 4850.
+    const cli = new Cli(['simulate', '--port', String(port), '--opcua-port', '0', '--drives', '2']);
     await cli.waitFor(/Ready in/);
     const client = await startPymodbusClient('127.0.0.1', port);
     try {
@@ -515,6 +516,7 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
         UNS_EDGE_PORT: String(await freePort()),
         UNS_EDGE_MQTT_PORT: String(await freePort()),
         UNS_EDGE_SIM_PORT: String(await freePort()),
+        UNS_EDGE_OPCUA_SIM_PORT: '0',
         UNS_EDGE_DEMO_DIR: join(dir, 'demo'),
       };
     }
