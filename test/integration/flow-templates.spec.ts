@@ -46,6 +46,7 @@ const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'plant-audit.json': 'the asset scan against the simulated plant, its OPC UA server and aedes: test/integration/audit-template.spec.ts',
   'guarded-advice.json': 'the advice, zone and drive nodes, approved through the admin API: test/integration/advice-template.spec.ts',
   'uns-to-opcua.json': 'the OPC UA server and PubSub nodes with a node-opcua client: test/integration/opcua-server-template.spec.ts',
+  'pilot-dashboard.json': 'the Dashboard 2.0 nodes with a gateway serving /dashboard, live values in Chromium: test/e2e/pilot-dashboard.spec.ts',
 };
 const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
 const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
