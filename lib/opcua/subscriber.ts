@@ -169,6 +169,14 @@ export class OpcUaSubscriber extends EventEmitter {
   /** Compare the subscription's items with the server's before creating more (after a failed call or a repair). */
   private reconcileFirst = false;
   private sizer: CallSizer | undefined;
+  /** CreateMonitoredItems calls under way on our subscription. */
+  private creating = 0;
+  /**
+   * Values for clientHandles not known yet, kept while a CreateMonitoredItems is under way: the first
+   * Publish response can be read in the same socket chunk as the create response, before our await
+   * resumes, and a static value is sent once only (measured: 100 of 2,000 items never delivered).
+   */
+  private readonly early = new Map<number, DataValueLike[]>();
   private readonly keepAlivePeriod: number;
   private readonly onSession = (session: ClientSession) => void this.build(session);
   private readonly onNotification = (message: NotificationMessage) => this.handleNotification(message);
@@ -390,12 +398,15 @@ export class OpcUaSubscriber extends EventEmitter {
         const items = chunk.map((m) => ({ nodeId: m.facts!.nodeId, attributeId: o.AttributeIds.Value }));
         const started = Date.now();
         let created;
+        this.creating++;
         try {
           created = await exclusive(subscription, () => subscription.monitorItems(items, group.params, o.TimestampsToReturn.Both));
         } catch (error) {
           // The server may have created them all the same: compare with its list before trying again.
           this.reconcileFirst = true;
           throw error;
+        } finally {
+          this.creating--;
         }
         sizer.record(chunk.length, Date.now() - started);
         next += chunk.length;
@@ -415,6 +426,14 @@ export class OpcUaSubscriber extends EventEmitter {
           m.item = item;
           this.byHandle.set(item.monitoringParameters.clientHandle, m);
         });
+        // Values that came before we knew the handles; the rest are other subscribers' (shared subscription).
+        const early: Array<[MetricState, DataValueLike]> = [];
+        for (const [handle, list] of this.early) {
+          const m = this.byHandle.get(handle);
+          if (m) for (const value of list) early.push([m, value]);
+        }
+        if (!this.creating) this.early.clear();
+        this.deliver(early);
       }
     }
     for (const m of filterRefused) this.useClientDeadband(m, 'refused by the server');
@@ -436,17 +455,30 @@ export class OpcUaSubscriber extends EventEmitter {
    */
   private handleNotification(message: NotificationMessage): void {
     this.alive();
-    const rounds: Array<Array<[MetricState, DataValueLike]>> = [];
-    const seen = new Map<MetricState, number>();
+    const values: Array<[MetricState, DataValueLike]> = [];
     for (const data of message.notificationData ?? []) {
       if (!data || data.schema.name !== 'DataChangeNotification') continue;
       for (const n of (data as unknown as { monitoredItems?: Array<{ clientHandle: number; value: DataValueLike }> }).monitoredItems ?? []) {
         const m = this.byHandle.get(n.clientHandle);
-        if (!m) continue;
-        const round = seen.get(m) ?? 0;
-        seen.set(m, round + 1);
-        (rounds[round] ??= []).push([m, n.value]);
+        if (m) values.push([m, n.value]);
+        else if (this.creating) {
+          const list = this.early.get(n.clientHandle);
+          if (list) list.push(n.value);
+          else this.early.set(n.clientHandle, [n.value]);
+        }
       }
+    }
+    this.deliver(values);
+  }
+
+  /** Apply values (each metric's in order) and send them in rounds: batch k holds every metric's k-th value. */
+  private deliver(values: Array<[MetricState, DataValueLike]>): void {
+    const rounds: Array<Array<[MetricState, DataValueLike]>> = [];
+    const seen = new Map<MetricState, number>();
+    for (const [m, value] of values) {
+      const round = seen.get(m) ?? 0;
+      seen.set(m, round + 1);
+      (rounds[round] ??= []).push([m, value]);
     }
     for (const round of rounds) {
       const changed: MetricState[] = [];
