@@ -23,7 +23,7 @@ interface TestHelper {
   getNode(id: string): unknown;
   request(): {
     get(path: string): Promise<{ status: number; body: any }>;
-    post(path: string): { send(body: unknown): Promise<{ status: number; body: any }> };
+    post(path: string): { send(body: unknown): Promise<{ status: number; body: any }>; set(header: string, value: string): { send(body: unknown): Promise<{ status: number; body: any }> } };
   };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -136,6 +136,58 @@ describe('uns-conduit node', function () {
     const report = verifyAuditDir(dir);
     assert.deepEqual(report.findings, []);
     assert.ok(report.records >= 6, `records ${report.records}`);
+  });
+
+  it('admin API with malformed bodies: 400 naming the problem, the running policy and island stay as they were; a deep or __proto__ policy is refused, not crashed on', async () => {
+    await helper.load([zonesNodes, functionNode], flow(POLICY, {}, `msg.principal = { via: 'mqtt', id: 'mqtt:mes-01' };
+      msg.topic = ${JSON.stringify(ASSET)}; msg.payload = { speedSetpoint: msg.payload }; return msg;`));
+    const before = (await helper.request().get('/uns-edge/conduits/c/policy')).body;
+    // Sent as JSON text: the body parser, not the test's serializer, sees exactly what a client sends.
+    const post = (path: string, body: unknown) => helper.request().post(path).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
+    for (const body of [{ island: 'true' }, { island: 1 }, [true], { island: [true] }, {}]) {
+      const r = await post('/uns-edge/conduits/c/island', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.body.error, /island/);
+    }
+    const deep = `{"rules":[${'{"value":'.repeat(5_000)}{"id":"x","action":"allow"}${'}'.repeat(5_000)}]}`;
+    const hostile: unknown[] = [
+      [], { rules: 'all' }, { rules: [null] }, { rules: [{ id: 'x', action: 'allow', __proto__: { action: 'allow' } }] },
+      JSON.parse('{"rules":[{"id":"p","operation":["write"],"metric":["speedSetpoint"],"__proto__":{"action":"allow"}}]}'),
+      deep, { rules: [{ id: 'x'.repeat(100_000), operation: ['write'], action: 'allow' }] },
+    ];
+    for (const body of hostile) {
+      const r = await post('/uns-edge/conduits/c/policy', body);
+      assert.equal(r.status, 400, String(typeof body === 'string' ? body : JSON.stringify(body)).slice(0, 200));
+      assert.equal(typeof r.body.error, 'string');
+      const checked = await post('/uns-edge/conduit-policy/check', body);
+      assert.equal(checked.status, 200);
+      assert.equal(checked.body.ok, false, String(typeof body === 'string' ? body : JSON.stringify(body)).slice(0, 200));
+    }
+    const after = (await helper.request().get('/uns-edge/conduits/c/policy')).body;
+    assert.equal(after.hash, before.hash);
+    assert.equal(after.island, false);
+    // The policy still decides: a write built in the function node within the rule passes, one outside is denied.
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const fn = helper.getNode('fn') as HelperNode;
+    fn.receive({ payload: 50 });
+    fn.receive({ payload: 5000 });
+    await until('one passed, one denied', () => passed.length === 1 && decisions.length === 1);
+    assert.deepEqual(passed[0].payload, { speedSetpoint: 50 });
+  });
+
+  it('island from a function node: {island: true} switches it on; a string "true" does not switch it and is not let through as a write', async () => {
+    await helper.load([zonesNodes, functionNode], flow(POLICY, {}, `msg.topic = 'uns-edge/conduit/island'; msg.payload = { island: msg.payload }; return msg;`));
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const fn = helper.getNode('fn') as HelperNode;
+    fn.receive({ payload: 'true' });
+    await until('string island decided', () => decisions.length === 1);
+    assert.equal(passed.length, 0);
+    assert.equal((await helper.request().get('/uns-edge/conduits/c/policy')).body.island, false);
+    fn.receive({ payload: true });
+    await until('island on', () => (helper.getNode('c') as HelperNode & { controller: { island: boolean } }).controller.island);
+    assert.equal((await helper.request().get('/uns-edge/conduits/c/policy')).body.island, true);
   });
 
   it('a malformed policy: red status naming rule and field, nothing crosses', async () => {
