@@ -6,7 +6,7 @@
  * publishing it to receiving the confirming data, both measured in this process.
  *
  *   npm run build
- *   node --import tsx bench/command-path.ts [--commands 1000] [--runs 1] [--write]
+ *   node --import tsx bench/command-path.ts [--commands 1000] [--runs 1] [--broker-nodelay] [--write]
  *
  * Processes: this one (the commanding MQTT client: a SCADA host sending DCMD, an application
  * publishing to the UNS), Mosquitto, the simulated plant (bench/lib/modbus-plant-process.ts) and the
@@ -264,7 +264,7 @@ function report(results: Record<Path, PathResult>, cores: Record<string, number>
   const lines = [
     '## Command path: DCMD and UNS write → Modbus write → confirming data',
     '',
-    `\`node --import tsx bench/command-path.ts --commands ${COMMANDS} --runs ${RUNS} --write\` — ${new Date().toISOString().slice(0, 16)} UTC, ` +
+    `\`node --import tsx bench/command-path.ts --commands ${COMMANDS} --runs ${RUNS}${BROKER_NODELAY ? ' --broker-nodelay' : ''} --write\` — ${new Date().toISOString().slice(0, 16)} UTC, ` +
       `${RUNS} run(s) of ${COMMANDS} commands per path (paths alternating command by command, one at a time, after 50 warm-up commands per path), ` +
       `${facts.nproc} × ${facts.cpuModel}, Node ${facts.node}, Mosquitto ${facts.mosquitto}.`,
     '',
