@@ -15,6 +15,8 @@ export interface NodeFacts {
   accessLevel?: number;
   userAccessLevel?: number;
   euRange?: { low: number; high: number };
+  /** The node has an EURange property that could not be read as {low, high}: a write cannot be checked against it. */
+  euRangeProblem?: string;
   unit?: string;
 }
 
@@ -53,7 +55,8 @@ export async function readNodeFacts(session: ClientSession, nodeIds: NodeId[], w
     const fact: NodeFacts = { nodeId };
     if (withWriteFacts) {
       fact.accessLevel = access.statusCode.isGood() ? Number(access.value.value) : 0;
-      fact.userAccessLevel = userAccess.statusCode.isGood() ? Number(userAccess.value.value) : fact.accessLevel;
+      // An unreadable UserAccessLevel grants nothing (fail closed), it does not fall back to AccessLevel.
+      fact.userAccessLevel = userAccess.statusCode.isGood() ? Number(userAccess.value.value) : 0;
     }
     return fact;
   });
@@ -81,13 +84,18 @@ export async function readNodeFacts(session: ClientSession, nodeIds: NodeId[], w
   const propertyReads: Array<{ fact: NodeFacts; kind: 'EURange' | 'EngineeringUnits'; nodeId: NodeId }> = [];
   targets.forEach((t, i) => {
     const target = t.statusCode.isGood() ? t.targets?.[0]?.targetId : undefined;
+    // Only "no such property" means no EURange; any other failure leaves the range unknown (fail closed for writes).
+    if (i % 2 === 0 && !target && t.statusCode.name !== 'BadNoMatch') usable[Math.floor(i / 2)].euRangeProblem = `its EURange property could not be found (${t.statusCode.name})`;
     if (target) propertyReads.push({ fact: usable[Math.floor(i / 2)], kind: i % 2 === 0 ? 'EURange' : 'EngineeringUnits', nodeId: o.resolveNodeId(target.toString()) });
   });
   const propertyValues = await chunked(propertyReads, readSize, (chunk) => session.read(chunk.map((p) => ({ nodeId: p.nodeId, attributeId: A.Value }))));
   propertyReads.forEach((p, i) => {
     const value = propertyValues[i].value?.value as Record<string, unknown> | undefined;
+    if (p.kind === 'EURange') {
+      if (propertyValues[i].statusCode.isGood() && typeof value?.low === 'number' && typeof value.high === 'number') p.fact.euRange = { low: value.low, high: value.high };
+      else p.fact.euRangeProblem = `its EURange property could not be read as {low, high} (${propertyValues[i].statusCode.name})`;
+    }
     if (!value || !propertyValues[i].statusCode.isGood()) return;
-    if (p.kind === 'EURange' && typeof value.low === 'number' && typeof value.high === 'number') p.fact.euRange = { low: value.low, high: value.high };
     if (p.kind === 'EngineeringUnits') {
       const text = (value.displayName as { text?: string } | undefined)?.text;
       if (text) p.fact.unit = text;

@@ -152,6 +152,7 @@ async function checkAndWrite(session: ClientSession, targets: Array<{ name: stri
     if (!((f.accessLevel ?? 0) & ACCESS_CURRENT_WRITE)) return problems.push({ name: t.name, problem: `node ${t.nodeId.toString()} is read-only (AccessLevel has no CurrentWrite)` });
     if (!((f.userAccessLevel ?? 0) & ACCESS_CURRENT_WRITE)) return problems.push({ name: t.name, problem: `node ${t.nodeId.toString()} is not writable for this user (UserAccessLevel)` });
     if (f.builtIn === undefined) return problems.push({ name: t.name, problem: `node ${t.nodeId.toString()} has a data type uns-edge cannot write` });
+    if (f.euRangeProblem) return problems.push({ name: t.name, problem: `node ${t.nodeId.toString()}: ${f.euRangeProblem}: the value cannot be checked, nothing is written` });
     const coerced = coerceForWrite(t.value, { builtIn: f.builtIn, ...(f.euRange ? { euRange: f.euRange } : {}) });
     if (!coerced.ok) return problems.push({ name: t.name, problem: coerced.problem });
     const previous = fromVariant(old[i].value as unknown as VariantLike);

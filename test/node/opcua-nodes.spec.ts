@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
+import { StatusCodes } from 'node-opcua';
 import opcuaNodes = require('../../nodes/opcua/opcua');
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import type { TagBatch } from '../../lib/uns/tag-batch';
@@ -259,6 +260,27 @@ describe('opcua nodes', function () {
       out = await next('out');
       assert.equal(out.ok, true, JSON.stringify(out.problems));
       assert.equal(modeNode().readValue().value.value, 4);
+    });
+
+    it('write: a node whose EURange property the server will not give is refused (never written unchecked)', async () => {
+      await connect([
+        endpoint(),
+        { id: 'w', type: 'uns-opcua-write', endpoint: 'ep', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }], wires: [['out']] },
+        { id: 'out', type: 'helper' },
+      ]);
+      await statusOf('w', (s) => s.fill === 'green');
+      const speed = server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Speed') as unknown as {
+        getChildByName(name: string): { readValue(): { value: unknown }; setValueFromSource(v: unknown, status: unknown): void };
+        readValue(): { value: { value: number } };
+      };
+      const euRange = speed.getChildByName('EURange');
+      euRange.setValueFromSource(euRange.readValue().value, StatusCodes.BadInternalError);
+      const before = speed.readValue().value.value;
+      (helper.getNode('w') as HelperNode).receive({ payload: { speed: 1499 } });
+      const out = await next('out');
+      assert.equal(out.ok, false);
+      assert.match(String(out.problems), /speed: .*EURange.*BadInternalError/);
+      assert.equal(speed.readValue().value.value, before, 'nothing written');
     });
 
     it('a server certificate that expires within 30 days turns the status yellow and is on /metrics', async () => {
