@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { StatusCodes } from 'node-opcua';
 import opcuaNodes = require('../../nodes/opcua/opcua');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { makeCertificate } from '../helpers/opcua-client-harness';
@@ -166,8 +168,8 @@ describe('opcua nodes', function () {
       server = await startTestServer({ trustAllClients: true });
     });
 
-    const connect = async (flow: object[]) => {
-      await helper.load(opcuaNodes, flow);
+    const connect = async (flow: object[], nodes: unknown = opcuaNodes) => {
+      await helper.load(nodes, flow);
       await statusOf(String((flow[1] as { id: string }).id), (s) => s.text === 'opcua.status.we-refused-server' || s.fill === 'green');
       await trustEachOther();
     };
@@ -281,6 +283,51 @@ describe('opcua nodes', function () {
       assert.equal(out.ok, false);
       assert.match(String(out.problems), /speed: .*EURange.*BadInternalError/);
       assert.equal(speed.readValue().value.value, before, 'nothing written');
+    });
+
+    it('write: commands built in a real function node — good ones are written with who; a throwing getter, a __proto__ key, a boxed number, an array, a Date, a 70k string write nothing', async () => {
+      const func = `switch (msg.topic) {
+        case 'good': msg.payload = { mode: 4, speed: 1500, name: 'fn' }; msg.principal = { via: 'mqtt', id: 'mqtt:mes-01' }; break;
+        case 'getter': msg.payload = { mode: 7, get speed() { throw new Error('getter says no'); } }; break;
+        case 'proto': msg.payload = JSON.parse('{"mode": 8, "__proto__": {"mode": 9}}'); break;
+        case 'boxed': msg.payload = { mode: new Number(8) }; break;
+        case 'array': msg.payload = [8]; break;
+        case 'date': msg.payload = { mode: 8, name: new Date(0) }; break;
+        case 'huge': msg.payload = { mode: 8, name: 'x'.repeat(70000) }; break;
+      }
+      return msg;`;
+      await connect([
+        endpoint(),
+        { id: 'w', type: 'uns-opcua-write', endpoint: 'ep', metrics: [
+          { name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'mode', nodeId: 'ns=1;s=Drive1.Mode' }, { name: 'name', nodeId: 'ns=1;s=Drive1.Name' }], wires: [['out']] },
+        { id: 'fn', type: 'function', func, outputs: 1, wires: [['w']] },
+        { id: 'out', type: 'helper' },
+      ], [opcuaNodes, functionNode]);
+      await statusOf('w', (s) => s.fill === 'green');
+      const w = helper.getNode('w') as HelperNode;
+      const fn = helper.getNode('fn') as HelperNode;
+      const valueOf = (id: string) => (server.server.engine.addressSpace!.findNode(id) as unknown as { readValue(): { value: { value: unknown } } }).readValue().value.value;
+
+      fn.receive({ topic: 'good' });
+      let out = await next('out');
+      assert.equal(out.ok, true, JSON.stringify(out.problems));
+      assert.deepEqual([valueOf('ns=1;s=Drive1.Mode'), valueOf('ns=1;s=Drive1.Speed'), valueOf('ns=1;s=Drive1.Name')], [4, 1500, 'fn']);
+      assert.ok(w.log.getCalls().length >= 3);
+
+      for (const [topic, pattern] of [
+        ['getter', /getter says no/],
+        ['proto', /__proto__: is not a metric of this node/],
+        ['boxed', /mode: an object is not an integer/],
+        ['array', /must be an object/],
+        ['date', /name: an object is not a String/],
+        ['huge', /name: .* is longer than 65535 characters/],
+      ] as Array<[string, RegExp]>) {
+        fn.receive({ topic });
+        out = await next('out');
+        assert.equal(out.ok, false, topic);
+        assert.match(String(out.problems), pattern, topic);
+      }
+      assert.deepEqual([valueOf('ns=1;s=Drive1.Mode'), valueOf('ns=1;s=Drive1.Name')], [4, 'fn'], 'no refused command wrote anything');
     });
 
     it('a server certificate that expires within 30 days turns the status yellow and is on /metrics', async () => {
