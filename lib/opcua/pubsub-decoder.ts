@@ -275,10 +275,11 @@ export class PubSubDecoder {
       problems.push(`field "${name}" ${nameProblem}`);
       return;
     }
-    if (isPlainObject(raw) && Object.keys(raw).length > 0 && Object.keys(raw).every((k) => DATA_VALUE_KEYS.has(k)) && ('Value' in raw || 'Status' in raw)) {
+    // A DataValue counts as a level: a DataValue nested in DataValues from a hostile publisher stops at depth 4.
+    if (depth < 4 && isPlainObject(raw) && Object.keys(raw).length > 0 && Object.keys(raw).every((k) => DATA_VALUE_KEYS.has(k)) && ('Value' in raw || 'Status' in raw)) {
       const status = statusOf(raw.Status ?? raw.StatusCode);
       const sourceTime = typeof raw.SourceTimestamp === 'string' ? Date.parse(raw.SourceTimestamp) : NaN;
-      this.inferredField(name, raw.Value ?? null, batch, problems, depth);
+      this.inferredField(name, raw.Value ?? null, batch, problems, depth + 1);
       if (name in batch.payload) batch.meta![name] = { ...batch.meta![name], ...qualityMeta(status), ...(Number.isFinite(sourceTime) ? { timestamp: sourceTime } : {}) };
       return;
     }

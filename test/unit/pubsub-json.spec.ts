@@ -201,6 +201,14 @@ describe('OPC UA PubSub JSON encoder/decoder', () => {
       assert.match(new PubSubDecoder({ maxBytes: 20 * 1024 * 1024 }).decode(meta).problems[0], /100000 fields, more than 10000/);
     });
 
+    it('a field nested 90,000 DataValues deep (a hostile broker client) is refused with a reason, not a RangeError', () => {
+      const depth = 90_000;
+      const deep = `{"MessageId":"x","MessageType":"ua-data","PublisherId":"evil","Messages":[{"DataSetWriterId":1,"Payload":{"a":${'{"Value":'.repeat(depth)}1${'}'.repeat(depth)}}}]}`;
+      const result = new PubSubDecoder().decode(deep);
+      assert.deepEqual(result.batches, []);
+      assert.match(result.problems[0], /field "a" nested deeper than 4 levels/);
+    });
+
     it('a MetaDataVersion whose metadata never came, and a field the metadata does not name', () => {
       const orphan = JSON.stringify({ MessageId: 'x', MessageType: 'ua-data', PublisherId: 'other', Messages: [{ DataSetWriterId: 1, MetaDataVersion: { MajorVersion: 1, MinorVersion: 1 }, Payload: { a: 1 } }] });
       assert.match(decoder.decode(orphan).problems[0], /references metadata not received/);
