@@ -76,7 +76,8 @@ export interface AdvisorOptions {
   max?: number;
   /** How long a forwarded write may take to report its outcome. */
   outcomeTimeoutMs?: number;
-  audit: (event: AdviceEvent) => void;
+  /** Records one event; true only when it was written (a write whose forwarding is not recorded is not sent). */
+  audit: (event: AdviceEvent) => boolean;
   write: (write: AdviceWrite) => void;
   /** Wall clock for timestamps. */
   now?: () => number;
@@ -130,6 +131,8 @@ export class Advisor {
     if (!(Number.isInteger(this.maxPending) && this.maxPending >= 1 && this.maxPending <= 1000)) throw new RangeError(`maxPending must be 1..1000, got ${this.maxPending}`);
     if (!(this.approvalTimeoutMs >= 1000)) throw new RangeError(`approval timeout must be ≥ 1000 ms, got ${this.approvalTimeoutMs}`);
     if (!(this.maxAgeMs >= 1000)) throw new RangeError(`maximum age must be ≥ 1000 ms, got ${this.maxAgeMs}`);
+    // Without approvers every proposal would wait for nobody: refuse the setting, never fall back to auto.
+    if (options.mode === 'approval' && options.approvers.length === 0) throw new RangeError('approval mode needs at least one approver (principal id pattern)');
     if (options.min !== undefined && options.max !== undefined && options.min > options.max) throw new RangeError(`advice bounds: min ${options.min} is above max ${options.max}`);
   }
 
@@ -257,13 +260,18 @@ export class Advisor {
     const next = this.outbox.shift();
     if (!next) return;
     const { proposal, approvedBy } = next;
+    // SR 2.10, fail closed: nothing is changed in the plant without a record of it.
+    if (!this.event('forwarded', proposal, `setpoint ${proposal.setpoint} sent to the conduit and the drive`, approvedBy ?? undefined)) {
+      this.event('refused', proposal, 'the audit store did not record the forwarding: nothing written', approvedBy ?? undefined);
+      this.sendNext();
+      return;
+    }
     const timer = setTimeout(() => {
       this.inFlight = undefined;
       this.event('unconfirmed', proposal, `no outcome from the conduit or the drive within ${this.outcomeTimeoutMs / 1000} s (wire uns-vfd output 2 and the conduit's output 2 back to this node)`, approvedBy ?? undefined);
       this.sendNext();
     }, this.outcomeTimeoutMs);
     this.inFlight = { proposal, approvedBy, timer };
-    this.event('forwarded', proposal, `setpoint ${proposal.setpoint} sent to the conduit and the drive`, approvedBy ?? undefined);
     this.options.write({
       topic: proposal.asset,
       payload: { command: 'setpoint', value: proposal.setpoint },
@@ -274,8 +282,8 @@ export class Advisor {
     });
   }
 
-  private event(step: AdviceStep, proposal: Proposal, reason: string, approver?: string): void {
-    this.options.audit({ step, proposalId: proposal.id, asset: proposal.asset, setpoint: proposal.setpoint, principal: proposal.principal.id, ...(approver ? { approver } : {}), reason, adviceReason: proposal.reason });
+  private event(step: AdviceStep, proposal: Proposal, reason: string, approver?: string): boolean {
+    return this.options.audit({ step, proposalId: proposal.id, asset: proposal.asset, setpoint: proposal.setpoint, principal: proposal.principal.id, ...(approver ? { approver } : {}), reason, adviceReason: proposal.reason });
   }
 
   private forgetOldIds(now: number): void {

@@ -73,6 +73,7 @@ export = function (RED: NodeAPI): void {
       if (!written) node.warn(RED._('advice.errors.audit', { reason: shared.log.failureReason ?? '' }));
       node.send([null, { topic: event.asset ?? '', payload: event } as unknown as NodeMessageInFlow]);
       showStatus();
+      return written;
     };
     try {
       advisor = new Advisor({

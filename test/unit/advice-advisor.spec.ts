@@ -14,7 +14,7 @@ const lead = { via: 'mqtt', id: 'mqtt:console (user lead)' } as const;
 function setup(options: Partial<ConstructorParameters<typeof Advisor>[0]> = {}) {
   const events: AdviceEvent[] = [];
   const writes: AdviceWrite[] = [];
-  const advisor = new Advisor({ mode: 'approval', approvers: ['mqtt:console*'], audit: (e) => events.push(e), write: (w) => writes.push(w), ...options });
+  const advisor = new Advisor({ mode: 'approval', approvers: ['mqtt:console*'], audit: (e) => { events.push(e); return true; }, write: (w) => writes.push(w), ...options });
   const propose = (id: string, setpoint = 1000, extra: Record<string, unknown> = {}) =>
     advisor.propose({ topic: ASSET, principal: agent, payload: { id, setpoint, reason: 'why', timestamp: Date.now(), ...extra } });
   return { advisor, events, writes, propose };
@@ -25,6 +25,21 @@ describe('advice advisor', () => {
     assert.ok(principalMatches(['mqtt:console*'], 'mqtt:console (user lead)'));
     assert.ok(!principalMatches(['mqtt:console*'], 'mqtt:consolE'));
     assert.ok(!principalMatches(['mqtt:c.nsole'], 'mqtt:console'), 'a dot is a dot');
+  });
+
+  it('sends no write whose forwarding could not be audited; approval mode without approvers does not start', () => {
+    let recording = true;
+    const { advisor, writes, events, propose } = setup({ audit: (e) => { if (recording) events.push(e); return recording; } });
+    propose('p-1');
+    recording = false; // the audit store fails while the proposal waits
+    advisor.decide('approve', 'p-1', lead);
+    assert.equal(writes.length, 0, 'nothing is written without its record');
+    recording = true;
+    propose('p-2');
+    advisor.decide('approve', 'p-2', lead);
+    assert.equal(writes.length, 1, 'the next write goes out once the store records again');
+    advisor.close();
+    assert.throws(() => setup({ approvers: [] }), /approval mode needs at least one approver/);
   });
 
   it('refuses the newest proposal when the queue is full, a future timestamp and values outside the advice bounds', () => {
