@@ -5,7 +5,8 @@
  */
 import { ReportByException, type DeadbandOptions } from './deadband';
 import { normalizePrefix } from './topics';
-import { assertTagBatch, DEFAULT_LIMITS, MIN_TIMESTAMP } from './validate';
+import type { MetricMeta, MetricValue } from './tag-batch';
+import { DEFAULT_LIMITS, MIN_TIMESTAMP, TagBatchError, TagBatchValidator } from './validate';
 import { AssetPayloadBuilder, encodeMetricPayload } from './wire';
 import type { QoS } from '../mqtt/connection';
 
@@ -51,6 +52,8 @@ export class UnsOut {
   private readonly maxMetrics: number;
   private readonly maxStringBytes: number;
   private readonly replaceBadTimestamps: boolean;
+  /** The contract checks; those that depend only on a batch's shape run once per shape and asset. */
+  private readonly validator: TagBatchValidator;
   private readonly asset = new AssetPayloadBuilder();
   /** Reused result object: the caller reads it before the next call. */
   private readonly result: UnsOutResult = { reported: 0, suppressed: 0 };
@@ -66,32 +69,39 @@ export class UnsOut {
     if (!Number.isInteger(this.maxMetrics) || this.maxMetrics < 1) throw new Error(`max metrics per batch must be an integer ≥ 1, got ${this.maxMetrics}`);
     if (!Number.isInteger(this.maxStringBytes) || this.maxStringBytes < 1) throw new Error(`max string size must be an integer ≥ 1 byte, got ${this.maxStringBytes}`);
     this.replaceBadTimestamps = options.timestamps === 'receive-time';
+    this.validator = new TagBatchValidator({
+      prefixBytes: this.prefixBytes, maxMetrics: this.maxMetrics, maxStringBytes: this.maxStringBytes,
+      checkTimestampRange: !this.replaceBadTimestamps,
+    });
   }
 
   /** Publish one tag batch; throws TagBatchError (naming every problem) before publishing anything. */
   handle(msg: unknown, now = Date.now()): UnsOutResult {
-    const batch = assertTagBatch(msg, {
-      prefixBytes: this.prefixBytes, maxMetrics: this.maxMetrics, maxStringBytes: this.maxStringBytes,
-      checkTimestampRange: !this.replaceBadTimestamps, now,
-    });
+    const validator = this.validator;
+    const problems = validator.problems(msg, now);
+    if (problems.length > 0) throw new TagBatchError(problems);
+    // A valid batch: its metric names, values and meta entries, index-aligned, without enumerating it again.
+    const { topic: assetPath, names } = validator.shape!;
+    const values = validator.values as readonly MetricValue[];
+    const entries = validator.entries as readonly (MetricMeta | undefined)[];
+    const batchTimestamp = (msg as { timestamp?: number }).timestamp;
     const { qos, retain } = this.options;
     const latest = now + DEFAULT_LIMITS.maxFutureMs;
     const outOfRange = (t: number): boolean => this.replaceBadTimestamps && (t < MIN_TIMESTAMP || t > latest);
     const rbe = this.rbe;
     const perMetric = this.perMetric;
     const perAsset = this.perAsset;
-    const base = this.prefix + batch.topic;
-    const batchTime = batch.timestamp === undefined || outOfRange(batch.timestamp) ? now : batch.timestamp;
-    const payload = batch.payload;
-    const meta = batch.meta;
+    const base = this.prefix + assetPath;
+    const batchTime = batchTimestamp === undefined || outOfRange(batchTimestamp) ? now : batchTimestamp;
     const asset = this.asset;
     let reported = 0;
     let suppressed = 0;
     if (perAsset) asset.reset();
-    for (const name in payload) {
-      const value = payload[name];
-      let metricMeta = meta?.[name];
-      let timestamp = metricMeta?.timestamp ?? batch.timestamp ?? now;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const value = values[i];
+      let metricMeta = entries[i];
+      let timestamp = metricMeta?.timestamp ?? batchTimestamp ?? now;
       if (outOfRange(timestamp)) {
         metricMeta = {
           ...metricMeta,

@@ -275,6 +275,9 @@ export interface BatchShape {
 
 const NO_PROBLEMS: readonly string[] = Object.freeze([]);
 
+/** Asset paths whose batch shape a TagBatchValidator remembers; a sink fed by more forgets the oldest. */
+export const MAX_REMEMBERED_SHAPES = 1024;
+
 /**
  * tagBatchProblems for a stream of batches, with the checks that depend only on the batch's shape
  * (asset path, metric names and topic lengths, the count, the `meta.type` names) done once per shape:
@@ -283,6 +286,9 @@ const NO_PROBLEMS: readonly string[] = Object.freeze([]);
  * fit, every meta timestamp/quality/unit/reason, the batch timestamp). Any difference, or any
  * problem, goes through tagBatchProblems, so the problems reported are always its own.
  *
+ * Shapes are remembered per asset path (up to MAX_REMEMBERED_SHAPES; past that the oldest is
+ * forgotten), so a sink fed round-robin by many assets keeps the once-per-shape path for each.
+ *
  * After a batch without problems, `shape` describes it and `values`/`entries` hold its payload values
  * and meta entries index-aligned with `shape.names`, so a sink reads them without enumerating the
  * batch again (a payload built key by key is a dictionary-mode object in V8: every enumeration of it
@@ -290,6 +296,8 @@ const NO_PROBLEMS: readonly string[] = Object.freeze([]);
  */
 export class TagBatchValidator {
   private current: BatchShape | undefined;
+  /** The last valid shape of each asset path, oldest first (bounded: MAX_REMEMBERED_SHAPES). */
+  private readonly known = new Map<string, BatchShape>();
   private readonly limits: BatchLimits;
   private valueSlots: unknown[] = [];
   private entrySlots: (Record<string, unknown> | undefined)[] = [];
@@ -313,19 +321,40 @@ export class TagBatchValidator {
     return this.entrySlots;
   }
 
-  /** Every problem of the message (the same list tagBatchProblems gives); empty when it is a valid TagBatch. */
-  problems(msg: unknown): readonly string[] {
-    this.limits.now = this.options.now ?? Date.now();
-    if (this.current !== undefined && this.valuesValid(msg, this.current)) return NO_PROBLEMS;
+  /**
+   * Every problem of the message (the same list tagBatchProblems gives); empty when it is a valid TagBatch.
+   * `now` is the sink's clock for the timestamp range check (default: the `now` option, else Date.now()).
+   */
+  problems(msg: unknown, now: number = this.options.now ?? Date.now()): readonly string[] {
+    this.limits.now = now;
+    const topic = isPlainObject(msg) ? msg.topic : undefined;
+    const known = typeof topic === 'string' ? this.known.get(topic) : undefined;
+    if (known !== undefined) {
+      if (known !== this.current) this.useSlotsOf(known);
+      if (this.valuesValid(msg, known)) {
+        this.current = known;
+        return NO_PROBLEMS;
+      }
+    }
     const problems = tagBatchProblems(msg, this.limits);
     this.current = undefined;
     if (problems.length > 0) return problems;
     const shape = shapeOf(msg as TagBatch, this.limits.checkTypes);
-    this.valueSlots = new Array<unknown>(shape.names.length);
-    this.entrySlots = new Array<Record<string, unknown> | undefined>(shape.names.length).fill(undefined);
+    this.useSlotsOf(shape);
     if (!this.valuesValid(msg, shape)) throw new Error('TagBatchValidator: a batch tagBatchProblems accepts must pass the values check');
     this.current = shape;
+    this.known.delete(shape.topic);
+    if (this.known.size >= MAX_REMEMBERED_SHAPES) this.known.delete(this.known.keys().next().value!);
+    this.known.set(shape.topic, shape);
     return NO_PROBLEMS;
+  }
+
+  /** Sizes values/entries for `shape`; entries of metrics without meta stay undefined. */
+  private useSlotsOf(shape: BatchShape): void {
+    const length = shape.names.length;
+    this.valueSlots.length = length;
+    this.entrySlots.length = length;
+    this.entrySlots.fill(undefined);
   }
 
   /** True when a batch of `shape` has only valid values (and they are in values/entries); false sends it through the full check. */

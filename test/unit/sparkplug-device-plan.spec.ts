@@ -165,4 +165,33 @@ describe('TagBatchValidator: tagBatchProblems once per shape', () => {
       assert.ok(fast > 1500, `most valid batches took the once-per-shape path (${fast})`);
     });
   }
+
+  it('keeps the once-per-shape path for assets fed round-robin, with uns-out\'s limits (prefix, receive-time policy)', () => {
+    const random = mulberry32(7);
+    const limits = { prefixBytes: 12, maxMetrics: 6, checkTimestampRange: false };
+    const validator = new TagBatchValidator(limits);
+    const assets = ['plant/area/line/pump-1', 'plant/area/line/pump-2', 'plant/area/line/fan'];
+    const shapeOf = new Map<string, unknown>();
+    let fast = 0;
+    for (let i = 0; i < 3000; i++) {
+      const msg = mutated(random, i);
+      if (msg.topic === ASSET) msg.topic = assets[i % assets.length];
+      if (msg.topic.endsWith('fan')) msg.payload.rpm = i; // another shape on this asset
+      const now = NOW + i;
+      const expected = tagBatchProblems(msg, { ...limits, now });
+      assert.deepEqual([...validator.problems(msg, now)], expected, `batch ${i}`);
+      if (expected.length === 0) {
+        if (validator.shape === shapeOf.get(msg.topic)) fast++;
+        shapeOf.set(msg.topic, validator.shape);
+        const names = validator.shape!.names;
+        assert.deepEqual(names, Object.keys(msg.payload));
+        assert.equal(validator.values.length, names.length);
+        names.forEach((name, k) => {
+          assert.equal(validator.values[k], msg.payload[name]);
+          assert.equal(validator.entries[k], msg.meta?.[name]);
+        });
+      }
+    }
+    assert.ok(fast > 1500, `most valid batches took the once-per-shape path (${fast})`);
+  });
 });
