@@ -187,6 +187,23 @@ export = function (RED: NodeAPI): void {
     node.error(RED._('opcua.errors.invalid-config', { detail }));
   }
 
+  /** The metrics of a read or write node's dialog; undefined, after saying why, when they are invalid. */
+  function configuredMetrics(node: Node, config: Record<string, unknown>): MetricNode[] | undefined {
+    let metrics: MetricNode[];
+    try {
+      metrics = parseJsonList<MetricNode>(config.metrics);
+    } catch (error) {
+      invalid(node, (error as Error).message);
+      return undefined;
+    }
+    const problems = monitoredMetricProblems(metrics);
+    if (problems.length) {
+      invalid(node, problems.join('; '));
+      return undefined;
+    }
+    return metrics;
+  }
+
   /** Common wiring of a node that uses an endpoint: status handling, register/deregister. */
   function useEndpoint(node: Node & EndpointUser, endpoint: EndpointNode, onState?: (state: ConnectionState) => void) {
     let state: ConnectionState = 'idle';
@@ -283,14 +300,8 @@ export = function (RED: NodeAPI): void {
   function ReadNode(this: Node & EndpointUser, config: UserNodeDef & Record<string, unknown>): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let metrics: MetricNode[];
-    try {
-      metrics = parseJsonList<MetricNode>(config.metrics);
-    } catch (error) {
-      return invalid(node, (error as Error).message);
-    }
-    const problems = monitoredMetricProblems(metrics);
-    if (problems.length) return invalid(node, problems.join('; '));
+    const metrics = configuredMetrics(node, config);
+    if (!metrics) return;
     const endpoint = endpointOf(node, config);
     if (!endpoint) return;
     const facts = new Map<string, NodeFacts>();
@@ -332,14 +343,8 @@ export = function (RED: NodeAPI): void {
   function WriteNode(this: Node & EndpointUser, config: UserNodeDef & Record<string, unknown>): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let list: MetricNode[];
-    try {
-      list = parseJsonList<MetricNode>(config.metrics);
-    } catch (error) {
-      return invalid(node, (error as Error).message);
-    }
-    const problems = monitoredMetricProblems(list);
-    if (problems.length) return invalid(node, problems.join('; '));
+    const list = configuredMetrics(node, config);
+    if (!list) return;
     const metrics = new Map(list.map((m) => [m.name, m]));
     const endpoint = endpointOf(node, config);
     if (!endpoint) return;
