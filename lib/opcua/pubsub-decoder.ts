@@ -1,7 +1,8 @@
 /**
  * OPC UA PubSub JSON over MQTT, subscriber side (OPC 10000-14 v1.05; docs/pubsub.md): ua-metadata
  * and ua-data messages → tag batches. Bounded and strict: a message that is not JSON, larger than
- * `maxBytes`, misses a mandatory field, carries more than `maxFields` fields, or references a
+ * `maxBytes`, misses a mandatory field, carries more than `maxFields` fields (metrics once
+ * structures and arrays are flattened), or references a
  * MetaDataVersion other than the one received is refused as a whole with a reason (nothing of it
  * is turned into a batch half-way).
  *
@@ -23,7 +24,10 @@ import { BuiltInType } from './values';
 export interface DecoderOptions {
   /** Largest message, bytes (checked before parsing). Default 1 MiB. */
   maxBytes?: number;
-  /** Most fields in one DataSet (metadata or payload, counted before decoding). Default 10,000. */
+  /**
+   * Most fields in one DataSet's metadata, and most metrics one ua-data message yields once its
+   * structures and arrays are flattened (a message over it is refused as a whole). Default 10,000.
+   */
   maxFields?: number;
   /** Most writers whose metadata is kept. Default 10,000. */
   maxWriters?: number;
@@ -40,6 +44,11 @@ interface KnownWriter {
   fields: Map<string, { builtIn: number; unit?: string }>;
   major: number;
   minor: number;
+}
+
+/** Metrics a ua-data NetworkMessage may still yield, flattened structures and arrays included (`maxFields`). */
+interface MetricBudget {
+  left: number;
 }
 
 const DATA_VALUE_KEYS = new Set(['Value', 'Status', 'StatusCode', 'SourceTimestamp', 'ServerTimestamp', 'SourcePicoseconds', 'ServerPicoseconds']);
@@ -180,19 +189,23 @@ export class PubSubDecoder {
     if (typeof m.MessageId !== 'string') return { batches: [], problems: [`ua-data: MessageId is ${describe(m.MessageId)} (mandatory String)`] };
     if (!Array.isArray(m.Messages)) return { batches: [], problems: [`ua-data: Messages is ${describe(m.Messages)} (mandatory array of DataSetMessages)`] };
     const result: DecodeResult = { batches: [], problems: [] };
+    const budget: MetricBudget = { left: this.maxFields };
     for (const dsm of m.Messages) {
       if (!isPlainObject(dsm)) {
         result.problems.push('ua-data: a DataSetMessage is not a JSON object');
         continue;
       }
       const publisherId = m.PublisherId ?? dsm.PublisherId;
-      const batch = this.dataSetMessage(publisherId, dsm, result.problems);
+      const batch = this.dataSetMessage(publisherId, dsm, result.problems, budget);
       if (batch) result.batches.push(batch);
+      if (budget.left < 0) {
+        return { batches: [], problems: [`ua-data: more than ${this.maxFields} metrics once structures and arrays are flattened; the whole message is refused`] };
+      }
     }
     return result;
   }
 
-  private dataSetMessage(publisherId: unknown, dsm: Record<string, unknown>, problems: string[]): TagBatch | undefined {
+  private dataSetMessage(publisherId: unknown, dsm: Record<string, unknown>, problems: string[], budget: MetricBudget): TagBatch | undefined {
     const writerId = writerIdOf(dsm.DataSetWriterId);
     const who = `publisher ${describe(publisherId)} writer ${describe(dsm.DataSetWriterId)}`;
     if (writerId === undefined) {
@@ -227,8 +240,9 @@ export class PubSubDecoder {
     if (Number.isFinite(time)) batch.timestamp = time;
     const fieldProblems: string[] = [];
     for (const [name, raw] of Object.entries(dsm.Payload)) {
-      if (known) this.typedField(known, name, raw, batch, fieldProblems);
-      else this.inferredField(name, raw, batch, fieldProblems, 0);
+      if (known) this.typedField(known, name, raw, batch, fieldProblems, budget);
+      else this.inferredField(name, raw, batch, fieldProblems, 0, budget);
+      if (budget.left < 0) return undefined;
     }
     if (fieldProblems.length) {
       problems.push(`${who}: ${fieldProblems.slice(0, 10).join('; ')}`);
@@ -237,7 +251,7 @@ export class PubSubDecoder {
     return Object.keys(batch.payload).length ? batch : undefined;
   }
 
-  private typedField(known: KnownWriter, name: string, raw: unknown, batch: TagBatch, problems: string[]): void {
+  private typedField(known: KnownWriter, name: string, raw: unknown, batch: TagBatch, problems: string[], budget: MetricBudget): void {
     const field = known.fields.get(name);
     if (!field) {
       problems.push(`field "${name}" is not in the metadata`);
@@ -259,6 +273,7 @@ export class PubSubDecoder {
     }
     const sourceTime = typeof dv.SourceTimestamp === 'string' ? Date.parse(dv.SourceTimestamp) : NaN;
     const type: MetricDataType | undefined = TAG_TYPE_OF_BUILT_IN[field.builtIn];
+    if (--budget.left < 0) return;
     batch.payload[name] = decoded.value;
     batch.meta![name] = {
       ...(Number.isFinite(sourceTime) ? { timestamp: sourceTime } : {}),
@@ -269,7 +284,8 @@ export class PubSubDecoder {
   }
 
   /** Schema-less: a JSON value's own type; structures and arrays flattened (depth ≤ 4). */
-  private inferredField(name: string, raw: unknown, batch: TagBatch, problems: string[], depth: number): void {
+  private inferredField(name: string, raw: unknown, batch: TagBatch, problems: string[], depth: number, budget: MetricBudget): void {
+    if (budget.left < 0) return;
     const nameProblem = metricNameProblem(name);
     if (nameProblem) {
       problems.push(`field "${name}" ${nameProblem}`);
@@ -279,17 +295,21 @@ export class PubSubDecoder {
     if (depth < 4 && isPlainObject(raw) && Object.keys(raw).length > 0 && Object.keys(raw).every((k) => DATA_VALUE_KEYS.has(k)) && ('Value' in raw || 'Status' in raw)) {
       const status = statusOf(raw.Status ?? raw.StatusCode);
       const sourceTime = typeof raw.SourceTimestamp === 'string' ? Date.parse(raw.SourceTimestamp) : NaN;
-      this.inferredField(name, raw.Value ?? null, batch, problems, depth + 1);
+      this.inferredField(name, raw.Value ?? null, batch, problems, depth + 1, budget);
       if (name in batch.payload) batch.meta![name] = { ...batch.meta![name], ...qualityMeta(status), ...(Number.isFinite(sourceTime) ? { timestamp: sourceTime } : {}) };
       return;
     }
     if ((isPlainObject(raw) || Array.isArray(raw)) && depth < 4) {
-      const entries = Array.isArray(raw) ? raw.map((v, i) => [String(i), v] as const) : Object.entries(raw);
-      for (const [key, v] of entries) this.inferredField(`${name}/${key}`, v, batch, problems, depth + 1);
+      const entries = Array.isArray(raw) ? raw.entries() : Object.entries(raw);
+      for (const [key, v] of entries) {
+        this.inferredField(`${name}/${key}`, v, batch, problems, depth + 1, budget);
+        if (budget.left < 0) return;
+      }
       return;
     }
     const type: MetricDataType | undefined = typeof raw === 'number' && Number.isFinite(raw) ? 'Double'
       : typeof raw === 'boolean' ? 'Boolean' : typeof raw === 'string' ? 'String' : undefined;
+    if ((type || raw === null) && --budget.left < 0) return;
     if (type) {
       batch.payload[name] = raw as MetricValue;
       batch.meta![name] = { type };

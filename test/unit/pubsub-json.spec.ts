@@ -201,6 +201,31 @@ describe('OPC UA PubSub JSON encoder/decoder', () => {
       assert.match(new PubSubDecoder({ maxBytes: 20 * 1024 * 1024 }).decode(meta).problems[0], /100000 fields, more than 10000/);
     });
 
+    it('one field holding a 200,000-element array counts as 200,000 metrics: the whole message is refused, no batch of it', () => {
+      const array = JSON.stringify({ MessageId: 'x', MessageType: 'ua-data', PublisherId: 'gw', Messages: [
+        { DataSetWriterId: 1, Payload: { small: 1 } },
+        { DataSetWriterId: 2, Payload: { wave: new Array(200_000).fill(0) } },
+      ] });
+      const started = performance.now();
+      const result = new PubSubDecoder({ maxBytes: 10 * 1024 * 1024 }).decode(array);
+      assert.deepEqual(result.batches, []);
+      assert.deepEqual(result.problems, ['ua-data: more than 10000 metrics once structures and arrays are flattened; the whole message is refused']);
+      assert.ok(performance.now() - started < 2000);
+    });
+
+    it('flattened metrics of all DataSetMessages of one message count together against maxFields', () => {
+      const message = (n: number) => JSON.stringify({ MessageId: 'x', MessageType: 'ua-data', PublisherId: 'gw', Messages: [
+        { DataSetWriterId: 1, Payload: { a: [1, 2, 3], s: { x: 1, y: [true, null] } } },
+        { DataSetWriterId: 2, Payload: { b: new Array(n).fill(7) } },
+      ] });
+      const atLimit = new PubSubDecoder({ maxFields: 10 }).decode(message(4)); // 6 + 4 metrics
+      assert.deepEqual(atLimit.problems, []);
+      assert.equal(atLimit.batches.length, 2);
+      const over = new PubSubDecoder({ maxFields: 10 }).decode(message(5));
+      assert.deepEqual(over.batches, []);
+      assert.match(over.problems[0], /more than 10 metrics once structures and arrays are flattened/);
+    });
+
     it('a field nested 90,000 DataValues deep (a hostile broker client) is refused with a reason, not a RangeError', () => {
       const depth = 90_000;
       const deep = `{"MessageId":"x","MessageType":"ua-data","PublisherId":"evil","Messages":[{"DataSetWriterId":1,"Payload":{"a":${'{"Value":'.repeat(depth)}1${'}'.repeat(depth)}}}]}`;
