@@ -29,6 +29,9 @@ export interface ServerModel {
   assets: Map<string, Map<string, MetricDeclaration>>;
 }
 
+/** The keys of a metric declaration; any other key is a problem. */
+const DECLARATION_KEYS: ReadonlySet<string> = new Set(['type', 'unit', 'range', 'writable', 'description']);
+
 /** Bound of a model: it is built into the address space at start, in one go. */
 export const MAX_MODEL_METRICS = 100_000;
 
@@ -54,6 +57,7 @@ export function parseServerModel(text: string): ServerModel {
   const problems: string[] = [];
   const model = emptyModel();
   if (!isPlainObject(raw) || !isPlainObject(raw.assets)) throw new ServerModelError(['must be an object {"assets": {"<asset path>": {"<metric>": {...}}}}']);
+  for (const key of Object.keys(raw)) if (key !== 'assets') problems.push(`unknown key "${key}" (the model has only "assets")`);
   let count = 0;
   for (const [path, metrics] of Object.entries(raw.assets)) {
     const levels = path.split('/');
@@ -73,6 +77,8 @@ export function parseServerModel(text: string): ServerModel {
         problems.push(`${at} must be an object`);
         continue;
       }
+      // A typo'd key ("writeable", "rnage") would silently drop what it meant to say: refused.
+      for (const key of Object.keys(d)) if (!DECLARATION_KEYS.has(key)) problems.push(`${at}: unknown key "${key}" (known: ${[...DECLARATION_KEYS].join(', ')})`);
       if (!(typeof d.type === 'string' && Object.hasOwn(BUILT_IN_OF_TAG_TYPE, d.type))) {
         problems.push(`${at}: type must be a Sparkplug data type name (Int8…UInt64, Float, Double, Boolean, String, DateTime, Text, Bytes)`);
         continue;

@@ -1,0 +1,45 @@
+/**
+ * uns-opcua-server's write guards fail closed (issue 11 review): a model or user list that is not
+ * exactly right refuses to start with the field named, instead of falling back to something looser.
+ */
+import assert from 'node:assert/strict';
+import { parseServerModel, ServerModelError } from '../../lib/opcua/server-model';
+import { usersFrom } from '../../lib/opcua/server-writes';
+
+const ASSET = 'acme/plant1/press/line2/cell1/drive1';
+const modelWith = (metric: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ assets: { [ASSET]: { speedSetpoint: metric, motorCurrent: { type: 'Float' } } }, ...extra });
+
+function modelProblems(text: string): string {
+  try {
+    parseServerModel(text);
+  } catch (error) {
+    assert.ok(error instanceof ServerModelError);
+    return error.message;
+  }
+  assert.fail('the model was accepted');
+}
+
+describe('uns-opcua-server model: a hand-written mistake is refused whole', () => {
+  it('a typo\'d range key on a writable metric ("rnage") is named, not a writable metric without range', () => {
+    assert.match(modelProblems(modelWith({ type: 'Float', rnage: [0, 1800], writable: true })),
+      /asset "acme\/plant1\/press\/line2\/cell1\/drive1" metric "speedSetpoint": unknown key "rnage"/);
+  });
+
+  it('a typo\'d writable key ("writeable") is named', () => {
+    assert.match(modelProblems(modelWith({ type: 'Float', range: [0, 1800], writeable: true })), /metric "speedSetpoint": unknown key "writeable"/);
+  });
+
+  it('an unknown top-level key is named', () => {
+    assert.match(modelProblems(modelWith({ type: 'Float' }, { asset: {} })), /unknown key "asset"/);
+  });
+
+  it('one bad type among good metrics: no model at all (so no writable metric)', () => {
+    assert.match(modelProblems(modelWith({ type: 'float32', range: [0, 1800], writable: true })), /metric "speedSetpoint": type must be/);
+  });
+
+  it('the documented declaration keys are accepted', () => {
+    const model = parseServerModel(modelWith({ type: 'Float', unit: 'rpm', range: [0, 1800], writable: true, description: 'speed' }));
+    assert.deepEqual(model.assets.get(ASSET)?.get('speedSetpoint'), { type: 'Float', unit: 'rpm', range: { low: 0, high: 1800 }, writable: true, description: 'speed' });
+  });
+});
