@@ -270,8 +270,13 @@ export function usersFrom(rows: string, passwordsJson: string | undefined, probl
       problems.push(`user ${i + 1} has no name`);
       continue;
     }
+    // Fail closed and say so: no role is read; a role or kind that is not one of ours (a typo such
+    // as "Write" or "cert") refuses the configuration instead of quietly meaning something else.
+    if (row.kind !== undefined && row.kind !== 'password' && row.kind !== 'certificate') problems.push(`user "${row.name}": kind must be password or certificate, got ${JSON.stringify(row.kind)}`);
+    if (row.role !== undefined && row.role !== 'read' && row.role !== 'write') problems.push(`user "${row.name}": role must be read or write, got ${JSON.stringify(row.role)}`);
     const kind = row.kind === 'certificate' ? 'certificate' : 'password';
     const role: Role = row.role === 'write' ? 'write' : 'read';
+    if (users.some((u) => u.kind === kind && u.name === row.name.trim())) problems.push(`user "${row.name}" is listed twice`);
     const password = isPlainObject(passwords) && typeof passwords[row.name] === 'string' ? (passwords[row.name] as string) : undefined;
     if (kind === 'password' && !password) problems.push(`user "${row.name}" has no password`);
     users.push({ kind, name: row.name.trim(), role, ...(kind === 'password' && password ? { password } : {}) });

@@ -43,3 +43,34 @@ describe('uns-opcua-server model: a hand-written mistake is refused whole', () =
     assert.deepEqual(model.assets.get(ASSET)?.get('speedSetpoint'), { type: 'Float', unit: 'rpm', range: { low: 0, high: 1800 }, writable: true, description: 'speed' });
   });
 });
+
+describe('uns-opcua-server users: never a write role by accident', () => {
+  const passwords = JSON.stringify({ op: 'op-secret', viewer: 'view-secret' });
+  const load = (rows: unknown[]) => {
+    const problems: string[] = [];
+    return { users: usersFrom(JSON.stringify(rows), passwords, problems), problems };
+  };
+
+  it('no role is read', () => {
+    assert.deepEqual(load([{ kind: 'password', name: 'op' }]), { users: [{ kind: 'password', name: 'op', role: 'read', password: 'op-secret' }], problems: [] });
+  });
+
+  it('an unknown role string is a named problem (not read, not write)', () => {
+    assert.deepEqual(load([{ kind: 'password', name: 'op', role: 'Write' }]).problems, ['user "op": role must be read or write, got "Write"']);
+    assert.deepEqual(load([{ kind: 'password', name: 'op', role: 'admin' }]).problems, ['user "op": role must be read or write, got "admin"']);
+  });
+
+  it('an unknown kind is a named problem', () => {
+    assert.match(load([{ kind: 'cert', name: 'op', role: 'read' }]).problems.join('; '), /user "op": kind must be password or certificate, got "cert"/);
+  });
+
+  it('the same user twice (read, then write) is a named problem', () => {
+    assert.deepEqual(load([{ kind: 'password', name: 'op', role: 'read' }, { kind: 'password', name: 'op', role: 'write' }]).problems, ['user "op" is listed twice']);
+  });
+
+  it('a password user without a password in the credential is a named problem', () => {
+    const problems: string[] = [];
+    usersFrom(JSON.stringify([{ kind: 'password', name: 'op', role: 'write' }]), undefined, problems);
+    assert.deepEqual(problems, ['user "op" has no password']);
+  });
+});
