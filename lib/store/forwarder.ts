@@ -6,22 +6,34 @@
  * - Not connected: append to the DiskQueue (or, with no store, drop and count; one warning per outage).
  * - Connection lost: the unacknowledged publishes that MqttConnection hands back are appended to
  *   the queue (live ones) or re-read from the queue's cursor (backlog ones).
- * - Connected with a backlog: live values keep going out directly, so they are never starved; the
- *   backlog drains in order beside them with at most `windowSize` QoS ≥ 1 publishes in flight.
- *   A backlog message whose topic already got a live value during this drain is published with
- *   retain = false: subscribers still receive the history in order, but the broker's retained
- *   value (MQTT v5.0 §3.3.1.3) stays the newest one.
+ * - Connected with a backlog: it drains in order with at most `windowSize` QoS ≥ 1 publishes in
+ *   flight. Live values go behind it into the queue (default, 'behind-backlog'): per-topic order
+ *   holds across an outage and a broker failover. With 'beside-backlog' they go out directly
+ *   instead, never waiting; a backlog message whose topic already got a live value during this
+ *   drain is then published with retain = false: subscribers still receive the history in order,
+ *   but the broker's retained value (MQTT v5.0 §3.3.1.3) stays the newest one.
  */
 import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt';
 import type { MqttConnection, QoS } from '../mqtt/connection';
 import type { DiskQueue, DropReason } from './disk-queue';
 import { counter, gauge } from '../runtime/metrics';
 
+/**
+ * Where a live value goes while a backlog is queued (docs/store-and-forward.md):
+ * - 'behind-backlog' (default): into the queue, behind the stored messages — per-topic order
+ *   (MQTT v5.0 §4.6) holds across an outage; live data waits for the drain.
+ * - 'beside-backlog': straight out, beside the draining backlog — the freshest value first; a
+ *   topic's live values overtake its stored ones (each stream stays in order).
+ */
+export type LiveDuringDrain = 'behind-backlog' | 'beside-backlog';
+
 export interface ForwarderOptions {
   /** Label for metrics and messages (the config node id). */
   name: string;
   /** Most backlog publishes in flight at once (QoS ≥ 1). */
   windowSize: number;
+  /** Default 'behind-backlog'. */
+  liveDuringDrain?: LiveDuringDrain;
   warn: (message: string) => void;
 }
 
@@ -73,12 +85,13 @@ export class StoreAndForward {
     dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
   };
   private readonly windowSize: number;
+  private readonly liveBesideBacklog: boolean;
   /** windowSize, lowered to the broker's Receive Maximum (MQTT v5.0 §3.2.2.3.3) when it announces one. */
   private window: number;
   private readonly warn: (message: string) => void;
   /** Packet identifier → queue sequence number of backlog publishes in flight. */
   private readonly backlogInFlight = new Map<number, number>();
-  /** Topics that got a live retained value while the backlog drains. */
+  /** 'beside-backlog': topics that got a live retained value while the backlog drains. */
   private readonly liveTopics = new Set<string>();
   private pumpScheduled: NodeJS.Immediate | undefined;
   private warnedOffline = false;
@@ -98,6 +111,7 @@ export class StoreAndForward {
     this.name = options.name;
     this.windowSize = Math.max(1, options.windowSize);
     this.window = this.windowSize;
+    this.liveBesideBacklog = options.liveDuringDrain === 'beside-backlog';
     this.warn = options.warn;
     connection.on('connected', this.onConnectedBound);
     connection.on('lost', this.onLostBound);
@@ -122,15 +136,22 @@ export class StoreAndForward {
     return this.queuedMessages > 0;
   }
 
-  /** Publish now if connected, else keep it on disk (or count it as dropped without a store). */
+  /**
+   * Publish now if connected and nothing is queued, else keep it on disk (or count it as dropped
+   * without a store). With 'beside-backlog', publish now whenever connected.
+   */
   publish(topic: string, payload: string | Buffer, qos: QoS, retain: boolean): void {
-    if (this.connection.connected) {
-      if (retain && this.queue !== undefined && this.queue.count > 0) this.liveTopics.add(topic);
+    const queue = this.queue;
+    const connected = this.connection.connected;
+    if (connected && (queue === undefined || queue.count === 0 || this.liveBesideBacklog)) {
+      if (retain && queue !== undefined && queue.count > 0) this.liveTopics.add(topic);
       this.connection.publish(topic, payload, qos, retain, this.settledBound);
       this.counts.live++;
       return;
     }
+    // Behind the backlog: the queue is FIFO, so no stored message of any topic is overtaken.
     this.keep(topic, payload, qos, retain);
+    if (connected) this.schedulePump();
   }
 
   /** Stop forwarding; the queue stays on disk for the next start. Call before closing the connection's queue. */

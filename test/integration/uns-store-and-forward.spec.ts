@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { MqttConnection } from '../../lib/mqtt/connection';
 import { DiskQueue } from '../../lib/store/disk-queue';
-import { StoreAndForward } from '../../lib/store/forwarder';
+import { StoreAndForward, type LiveDuringDrain } from '../../lib/store/forwarder';
 import { UnsOut } from '../../lib/uns/uns-out';
 import { Mosquitto } from '../helpers/mosquitto';
 
@@ -40,7 +40,7 @@ interface Gateway {
 }
 
 /** The uns-broker + uns-out stack without Node-RED. */
-function gateway(port: number, storeDir: string, protocolVersion: 4 | 5, clientId: string): Gateway {
+function gateway(port: number, storeDir: string, protocolVersion: 4 | 5, clientId: string, liveDuringDrain?: LiveDuringDrain): Gateway {
   const warnings: string[] = [];
   const downs: string[] = [];
   const connection = new MqttConnection({
@@ -49,7 +49,7 @@ function gateway(port: number, storeDir: string, protocolVersion: 4 | 5, clientI
   });
   connection.on('down', (reason) => downs.push(reason));
   const queue = new DiskQueue({ dir: storeDir, warn: (w) => warnings.push(w) });
-  const forwarder = new StoreAndForward(connection, queue, { name: clientId, windowSize: 20, warn: (w) => warnings.push(w) });
+  const forwarder = new StoreAndForward(connection, queue, { name: clientId, windowSize: 20, liveDuringDrain, warn: (w) => warnings.push(w) });
   const out = new UnsOut({
     topicPrefix: 'uns', qos: 1, retain: true, format: 'metric',
     deadband: { mode: 'off', band: 0, maxSilenceMs: 0, maxEntries: 1 },
@@ -183,10 +183,28 @@ describe('store-and-forward against a real Mosquitto', function () {
     await outageScenario(4, 3000);
   });
 
-  it('a live value sent while the backlog drains stays the retained value (backlog goes out with retain=false)', async () => {
+  it('default: a live value sent while the backlog drains goes behind it — per-topic order kept, retained ends newest', async () => {
+    const sub = await subscriber(broker.port, 'sub-order', 5);
+    closers.push(() => sub.client.endAsync(true));
+    const gw = gateway(broker.port, storeDir, 5, 'gw-order');
+    closers.push(() => gw.close());
+    await waitFor('the gateway to connect', () => gw.connection.connected, 5000);
+    await broker.stop('SIGTERM');
+    await waitFor('the gateway to notice', () => !gw.connection.connected, 5000);
+    for (let i = 0; i < 2000; i++) gw.forwarder.publish('uns/order/value', JSON.stringify({ value: i }), 1, true);
+    // Sent in the 'connected' event itself, before the drain's first step: it would overtake the whole backlog.
+    gw.connection.once('connected', () => gw.forwarder.publish('uns/order/value', JSON.stringify({ value: 2000 }), 1, true));
+    await broker.restart();
+    await waitFor('the backlog and the live value', () => new Set(sub.values.get('uns/order/value')).size >= 2001, 20000);
+    await waitFor('the store to drain', () => gw.queue.count === 0, 5000);
+    assertCompleteInOrder(sub.values.get('uns/order/value') ?? [], 0, 2000, 'backlog then the live value');
+    assert.equal((await retainedValues(broker.port)).get('uns/order/value'), 2000);
+  });
+
+  it("'beside-backlog': a live value sent while the backlog drains stays the retained value (backlog goes out with retain=false)", async () => {
     const sub = await subscriber(broker.port, 'sub-retain', 5);
     closers.push(() => sub.client.endAsync(true));
-    const gw = gateway(broker.port, storeDir, 5, 'gw-retain');
+    const gw = gateway(broker.port, storeDir, 5, 'gw-retain', 'beside-backlog');
     closers.push(() => gw.close());
     await waitFor('the gateway to connect', () => gw.connection.connected, 5000);
     await broker.stop('SIGTERM');
