@@ -185,8 +185,9 @@ export class WritePolicy {
     }
     const value = converted.value;
     if (metric.range && (typeof value === 'number' || typeof value === 'bigint')) {
-      const n = Number(value);
-      if (!(n >= metric.range.low && n <= metric.range.high)) {
+      // Compared as they are: a bigint against the bounds exactly (Number() would round an Int64
+      // past 2^53 onto the bound and let it through).
+      if (!(value >= metric.range.low && value <= metric.range.high)) {
         this.counters.refusedRange++;
         return S.BadOutOfRange;
       }
@@ -209,8 +210,10 @@ export class WritePolicy {
 
   /**
    * A message on the node's input that answers a write command: true when it was one of ours.
-   * Failure: `msg.error` (a Catch node), `msg.ok === false` (uns-modbus-write, uns-opcua-write).
-   * Otherwise (a Complete node after uns-vfd, or `ok: true`) the write succeeded.
+   * Good only on an unambiguous success: `ok === true` (uns-modbus-write, uns-opcua-write), or
+   * neither `error` nor `ok` (the command echoed by a Complete node after uns-vfd). Anything else
+   * fails closed: `msg.error` (a Catch node), `ok: false`, and `ok: 0`, `"false"`, `"true"`, null
+   * from a function node.
    */
   settle(msg: { opcuaWriteId?: unknown; error?: unknown; ok?: unknown; problems?: unknown; payload?: unknown }): boolean {
     if (typeof msg.opcuaWriteId !== 'string') return false;
@@ -222,7 +225,7 @@ export class WritePolicy {
     if (msg.error !== undefined && msg.error !== null) {
       const text = isPlainObject(msg.error) || msg.error instanceof Error ? String((msg.error as { message?: unknown }).message ?? '') : String(msg.error);
       code = failureCode(text);
-    } else if (msg.ok === false) {
+    } else if (msg.ok !== true && msg.ok !== undefined) {
       code = failureCode(JSON.stringify(msg.problems ?? msg.payload ?? '') ?? '');
     }
     if (code === S.Good) this.counters.good++;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import * as opcua from 'node-opcua';
 import { applicationPki, type ApplicationPki } from '../../lib/opcua/pki';
 import { parseServerModel } from '../../lib/opcua/server-model';
@@ -249,6 +250,19 @@ describe('uns-opcua-server controller (lib/opcua/server-runtime) with a node-opc
       while (commands.length === 1) await new Promise((r) => setTimeout(r, 5));
       server.writes.settle({ opcuaWriteId: commands[1].opcuaWriteId, ok: false, payload: { mode: { status: 'error', error: 'Modbus timeout' } } });
       assert.equal((await p2).name, 'BadCommunicationError');
+    });
+
+    it('a result from a function node (another realm) completes Good only on ok === true: ok 0, "false", "true", null are Bad (fail closed)', async () => {
+      const outcomes: Record<string, string> = {};
+      for (const ok of ['0', '"false"', '"true"', 'null', 'true']) {
+        commands.length = 0;
+        const pending = write(s, 'mode', { dataType: opcua.DataType.Int16, value: 4 });
+        while (commands.length === 0) await new Promise((r) => setTimeout(r, 5));
+        const result = runInNewContext(`({ opcuaWriteId: id, ok: ${ok}, payload: { mode: 4 } })`, { id: commands[0].opcuaWriteId });
+        assert.equal(server.writes.settle(result), true);
+        outcomes[ok] = (await pending).name;
+      }
+      assert.deepEqual(outcomes, { '0': 'BadCommunicationError', '"false"': 'BadCommunicationError', '"true"': 'BadCommunicationError', null: 'BadCommunicationError', true: 'Good' });
     });
 
     it('no result in time: BadTimeout', async () => {
