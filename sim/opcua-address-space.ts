@@ -7,15 +7,17 @@
  * Values come from the same DriveRegisterMap the Modbus server serves, decoded to engineering units,
  * so a read over OPC UA and a read over Modbus at the same instant give the same number.
  * Measured values are AnalogItemType (OPC 10000-8 v1.05 §5.3.2) with EngineeringUnits as
- * EUInformation carrying the UNECE Recommendation 20 common code (§5.6.3) and EURange.
+ * EUInformation carrying the UNECE Recommendation 20 common code (§5.6.3), from the same table
+ * uns-opcua-server uses (lib/opcua/server-units.ts), and EURange.
  * Writes to RW parameters are checked against EURange here (node-opcua itself only checks
  * InstrumentRange) and then go through the register map's own checks, as a Modbus write does.
  */
 import {
-  AccessLevelFlag, DataType, makeEUInformation, makeRoles, PermissionType, StatusCodes, Variant, WellKnownRoles,
-  type AddressSpace, type EUInformation, type ISessionContext, type Namespace, type RolePermissionTypeOptions, type StatusCode, type UAObject, type UAVariable,
+  AccessLevelFlag, DataType, makeRoles, PermissionType, StatusCodes, Variant, WellKnownRoles,
+  type AddressSpace, type ISessionContext, type Namespace, type RolePermissionTypeOptions, type StatusCode, type UAObject, type UAVariable,
 } from 'node-opcua';
 import { ModbusException } from '../lib/modbus/data-model';
+import { euInformationOf } from '../lib/opcua/server-units';
 import type { DriveModel } from './drive-model';
 import type { SimulatedPlant } from './plant';
 import { registerCount, type ParameterSpec } from './profile';
@@ -23,29 +25,6 @@ import { decodeValue } from './register-codec';
 
 /** Namespace of the simulated drives. Its index is 2 (0 is OPC UA's, 1 the server's own). */
 export const SIM_OPCUA_NAMESPACE_URI = 'urn:uns-edge:simulated-plant';
-
-/** What an OPC UA variable of a drive parameter carries beyond the profile. */
-interface OpcUaUnit {
-  /** UNECE Recommendation 20 common code; undefined: no code exists (unitId −1, OPC 10000-8 §5.6.3). */
-  unece?: string;
-  /** Display name of the unit (EUInformation.displayName). */
-  symbol: string;
-  description: string;
-}
-
-/** Units of the profile, by the profile's unit string. */
-const UNITS: Record<string, OpcUaUnit> = {
-  rpm: { unece: 'RPM', symbol: 'r/min', description: 'revolutions per minute' },
-  'rpm/s': { symbol: 'r/min/s', description: 'revolutions per minute per second (no UNECE code)' },
-  Hz: { unece: 'HTZ', symbol: 'Hz', description: 'hertz' },
-  A: { unece: 'AMP', symbol: 'A', description: 'ampere' },
-  V: { unece: 'VLT', symbol: 'V', description: 'volt' },
-  kW: { unece: 'KWT', symbol: 'kW', description: 'kilowatt' },
-  degC: { unece: 'CEL', symbol: '°C', description: 'degree Celsius' },
-  'mm/s': { unece: 'C16', symbol: 'mm/s', description: 'millimetre per second' },
-  h: { unece: 'HUR', symbol: 'h', description: 'hour' },
-  kWh: { unece: 'KWH', symbol: 'kWh', description: 'kilowatt hour' },
-};
 
 /**
  * EURange of the measured values: the span a display or a percent deadband refers to (§5.3.2.1),
@@ -175,19 +154,18 @@ export class SimDriveAddressSpace {
     };
     const read = (): number => this.readParameter(drive, spec);
     let variable: UAVariable;
-    const unit = UNITS[spec.unit];
-    if (spec.unit !== '' && !unit) throw new Error(`simulated OPC UA server: no EngineeringUnits for the unit "${spec.unit}" of ${spec.name}`);
+    const unit = spec.unit === '' ? undefined : spec.unit;
     if (!writable && unit && !(spec.name in MEASURED_RANGES)) throw new Error(`simulated OPC UA server: no EURange decided for ${spec.name}`);
     const value = { get: () => new Variant({ dataType, value: read() }) };
     const range = writable ? { low: spec.min ?? -Infinity, high: spec.max ?? Infinity } : MEASURED_RANGES[spec.name];
     if (unit && range) {
-      variable = this.namespace.addAnalogDataItem({ ...common, dataType: DataType[dataType], engineeringUnits: euInformation(unit), engineeringUnitsRange: range, value });
+      variable = this.namespace.addAnalogDataItem({ ...common, dataType: DataType[dataType], engineeringUnits: euInformationOf(unit), engineeringUnitsRange: range, value });
     } else if (unit) {
       // A counter: BaseAnalogType (OPC 10000-8 §5.3.2.2), whose EURange is optional, with its unit only.
       variable = this.namespace.addVariable({ ...common, dataType: DataType[dataType], typeDefinition: 'BaseAnalogType', value });
       this.namespace.addVariable({
         propertyOf: variable, browseName: { name: 'EngineeringUnits', namespaceIndex: 0 },
-        dataType: 'EUInformation', value: { dataType: DataType.ExtensionObject, value: euInformation(unit) },
+        dataType: 'EUInformation', value: { dataType: DataType.ExtensionObject, value: euInformationOf(unit) },
       });
     } else {
       variable = this.namespace.addVariable({ ...common, dataType: DataType[dataType], value });
@@ -246,11 +224,4 @@ export class SimDriveAddressSpace {
       return { statusCode: StatusCodes.Good, outputArguments: [{ dataType: DataType.Boolean, value: cleared }] };
     });
   }
-}
-
-/** EUInformation of a unit; unitId −1 when it has no UNECE code (OPC 10000-8 §5.6.3). */
-function euInformation(unit: OpcUaUnit): EUInformation {
-  const eu = makeEUInformation(unit.unece ?? '', unit.symbol, unit.description);
-  if (!unit.unece) eu.unitId = -1;
-  return eu;
 }

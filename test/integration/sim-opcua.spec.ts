@@ -13,6 +13,7 @@ import {
   Range, StatusCodes, UserTokenType, type DataValue, type EUInformation, type UAVariable,
 } from 'node-opcua';
 import { startModbusTcpServer, type ModbusTcpServer } from '../../lib/modbus/server';
+import { euInformationOf } from '../../lib/opcua/server-units';
 import { SimulatedPlant, simulatedDriveProfile } from '../../sim/index';
 import { browseNameOf, startSimulatedOpcUaServer, type SimulatedOpcUaServer } from '../../sim/opcua-server';
 import { decodeValue } from '../../sim/register-codec';
@@ -152,6 +153,12 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
     assert.equal(accel.unitId, -1, 'rpm/s has no UNECE code');
     const energy = (await child(1, 'Energy', 'EngineeringUnits')).value.value as EUInformation;
     assert.equal(energy.unitId, uneceUnitId('KWH'));
+    // One units table: the simulator shows a unit as uns-opcua-server shows the same unit text.
+    for (const [variable, unit] of [['ActualSpeed', 'rpm'], ['MotorTemperature', 'degC'], ['AccelRate', 'rpm/s'], ['MotorCurrent', 'A']]) {
+      const shown = (await child(1, variable, 'EngineeringUnits')).value.value as EUInformation;
+      const gateway = euInformationOf(unit);
+      assert.deepEqual([shown.unitId, shown.displayName.text, shown.description.text], [gateway.unitId, gateway.displayName.text, gateway.description.text], variable);
+    }
     assert.equal((await read(session, sim.nodeId(1, 'MotorCurrent'), AttributeIds.DataType)).value.value.toString(), 'ns=0;i=10', 'Float');
   });
 
