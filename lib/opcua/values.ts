@@ -6,6 +6,7 @@
  * 32-bit words; in a tag batch they are numbers when safe and BigInt beyond 2^53 (docs/tag-batch.md).
  */
 import type { MetricDataType, MetricValue, Quality } from '../uns/tag-batch';
+import { isDate } from '../values';
 
 export const BuiltInType = {
   Boolean: 1, SByte: 2, Byte: 3, Int16: 4, UInt16: 5, Int32: 6, UInt32: 7, Int64: 8, UInt64: 9,
@@ -135,8 +136,9 @@ export function coerceForWrite(value: unknown, target: WriteTarget): CoercedValu
       if (typeof value !== 'string') return refuse('is not a String');
       return value.length > 65_535 ? refuse('is longer than 65535 characters') : { ok: true, value, display: JSON.stringify(value) };
     case BuiltInType.DateTime: {
-      const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
-      if (!Number.isFinite(ms)) return refuse('is not a DateTime (ms since epoch or an ISO 8601 string)');
+      // A Date from any realm (a function node builds it in its own): lib/values.ts isDate.
+      const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : isDate(value) ? value.getTime() : NaN;
+      if (!Number.isFinite(ms)) return refuse('is not a DateTime (a Date, ms since epoch or an ISO 8601 string)');
       return { ok: true, value: new Date(ms), display: new Date(ms).toISOString() };
     }
     default: {

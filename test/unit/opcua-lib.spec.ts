@@ -105,6 +105,14 @@ describe('lib/opcua values', () => {
     assert.deepEqual(coerceForWrite(-1n, { builtIn: BuiltInType.Int64 }), { ok: true, value: [0xffffffff, 0xffffffff], display: '-1' });
     assert.equal(coerceForWrite(runInNewContext('1 === 1'), { builtIn: BuiltInType.Boolean }).ok, true);
   });
+  it('a DateTime write takes a Date built in a function node (another realm); an invalid Date is refused', () => {
+    const dateTime = { builtIn: BuiltInType.DateTime };
+    const coerced = coerceForWrite(runInNewContext('new Date(Date.UTC(2026, 0, 2, 3, 4, 5))'), dateTime);
+    assert.ok(coerced.ok, JSON.stringify(coerced));
+    assert.equal(coerced.display, '2026-01-02T03:04:05.000Z');
+    assert.ok(coerced.value instanceof Date && coerced.value.getTime() === Date.UTC(2026, 0, 2, 3, 4, 5));
+    assert.equal(coerceForWrite(runInNewContext('new Date(NaN)'), dateTime).ok, false);
+  });
 });
 
 describe('nodes/opcua start cost', function () {
