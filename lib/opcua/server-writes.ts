@@ -279,10 +279,11 @@ export function usersFrom(rows: string, passwordsJson: string | undefined, probl
     if (row.role !== undefined && row.role !== 'read' && row.role !== 'write') problems.push(`user "${row.name}": role must be read or write, got ${JSON.stringify(row.role)}`);
     const kind = row.kind === 'certificate' ? 'certificate' : 'password';
     const role: Role = row.role === 'write' ? 'write' : 'read';
-    if (users.some((u) => u.kind === kind && u.name === row.name.trim())) problems.push(`user "${row.name}" is listed twice`);
+    const name = row.name.trim();
+    if (users.some((u) => u.kind === kind && u.name === name)) problems.push(`user "${name}" is listed twice`);
     const password = isPlainObject(passwords) && typeof passwords[row.name] === 'string' ? (passwords[row.name] as string) : undefined;
     if (kind === 'password' && !password) problems.push(`user "${row.name}" has no password`);
-    users.push({ kind, name: row.name.trim(), role, ...(kind === 'password' && password ? { password } : {}) });
+    users.push({ kind, name, role, ...(kind === 'password' && password ? { password } : {}) });
   }
   return users;
 }
