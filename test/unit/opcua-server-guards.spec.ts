@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { parseServerModel, ServerModelError } from '../../lib/opcua/server-model';
-import { usersFrom } from '../../lib/opcua/server-writes';
+import type { DataValue } from 'node-opcua';
+import type { MetricNode } from '../../lib/opcua/server-address-space';
+import { usersFrom, WritePolicy, WriteStatus, type WriteCommand } from '../../lib/opcua/server-writes';
+import { BuiltInType } from '../../lib/opcua/values';
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive1';
 const modelWith = (metric: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
@@ -72,5 +75,35 @@ describe('uns-opcua-server users: never a write role by accident', () => {
     const problems: string[] = [];
     usersFrom(JSON.stringify([{ kind: 'password', name: 'op', role: 'write' }]), undefined, problems);
     assert.deepEqual(problems, ['user "op" has no password']);
+  });
+});
+
+describe('uns-opcua-server write policy: who may write, and EURange', () => {
+  const sent: WriteCommand[] = [];
+  const policy = new WritePolicy({
+    users: [{ kind: 'password', name: 'op', password: 'x', role: 'write' }, { kind: 'password', name: 'viewer', password: 'y', role: 'read' }],
+    maxWritesPerSecond: 1000, timeoutMs: 50, maxPending: 10, idPrefix: 'n1', send: (c) => sent.push(c),
+  });
+  const metric = (builtIn: number, range?: { low: number; high: number }) =>
+    ({ asset: ASSET, metric: 'count', variable: undefined, builtIn, writable: true, ...(range ? { range } : {}) }) as unknown as MetricNode;
+  const as = (userName?: string) => ({ session: { nodeId: { toString: () => `s-${userName ?? 'anon'}` }, ...(userName !== undefined ? { userIdentityToken: { userName } } : { userIdentityToken: {} }) } });
+  const value = (dataType: number, v: unknown) => ({ value: { dataType, arrayType: 0, value: v } }) as unknown as DataValue;
+  beforeEach(() => { sent.length = 0; });
+
+  it('anonymous, an unlisted user and a read user never write; nothing is sent', async () => {
+    for (const who of [undefined, 'mallory', 'viewer']) {
+      assert.equal(await policy.write(metric(BuiltInType.Int32), as(who), value(BuiltInType.Int32, 1)), WriteStatus.BadUserAccessDenied, String(who));
+    }
+    assert.equal(sent.length, 0);
+  });
+
+  it('an Int64 one above a 2^53 EURange high is out of range (compared exactly, not as a double)', async () => {
+    const range = { low: 0, high: 2 ** 53 };
+    assert.equal(await policy.write(metric(BuiltInType.Int64, range), as('op'), value(BuiltInType.Int64, [0x00200000, 1])), WriteStatus.BadOutOfRange);
+    assert.equal(sent.length, 0);
+    const atHigh = policy.write(metric(BuiltInType.Int64, range), as('op'), value(BuiltInType.Int64, [0x00200000, 0]));
+    assert.equal(sent.length, 1, 'the high bound itself is in range');
+    policy.settle({ opcuaWriteId: sent[0]!.opcuaWriteId });
+    assert.equal(await atHigh, WriteStatus.Good);
   });
 });
