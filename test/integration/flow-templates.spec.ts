@@ -8,8 +8,7 @@
  * tab gives the defaults of `uns-edge simulate` and a local broker (127.0.0.1:5020 and :1883).
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import driveNodes = require('../../nodes/drive/drive');
 import fastpollNodes = require('../../nodes/fastpoll/fastpoll');
@@ -19,25 +18,9 @@ import unsNodes = require('../../nodes/uns/uns');
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { AedesBroker, startAedes } from '../helpers/aedes';
+import { coreNodes, readTemplate, TemplateRuntime, until } from '../helpers/template-runtime';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-type FlowNode = { id: string; type: string; z?: string; wires?: string[][]; [key: string]: unknown };
-interface HelperNode { on(event: string, fn: (arg: unknown) => void): void; receive(msg: object): void }
-
-const ROOT = join(__dirname, '..', '..');
-const TEMPLATES = readdirSync(join(ROOT, 'flows')).filter((file) => file.endsWith('.json'));
+const TEMPLATES = readdirSync(join(__dirname, '..', '..', 'flows')).filter((file) => file.endsWith('.json'));
 /** Templates deployed by their own test, with the peer they need. */
 const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'opcua-drive.json': 'the simulated OPC UA server: test/integration/sim-opcua-template.spec.ts',
@@ -48,76 +31,43 @@ const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'uns-to-opcua.json': 'the OPC UA server and PubSub nodes with a node-opcua client: test/integration/opcua-server-template.spec.ts',
   'pilot-dashboard.json': 'the Dashboard 2.0 nodes with a gateway serving /dashboard, live values in Chromium: test/e2e/pilot-dashboard.spec.ts',
 };
-const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
-const CORE_NODES = ['20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js'].map(coreNode);
+const CORE_NODES = coreNodes('20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js');
 const PACKAGE_NODES = [unsNodes, modbusNodes, driveNodes, sparkplugNodes, fastpollNodes];
 /** Node types that report their connection to the registry read by /healthz. */
 const CONNECTING_TYPES = ['uns-broker', 'uns-modbus-link', 'uns-sparkplug-edge', 'uns-sparkplug-host'];
 const VARIABLES = ['UNS_EDGE_MQTT_HOST', 'UNS_EDGE_MQTT_PORT', 'UNS_EDGE_SIM_HOST', 'UNS_EDGE_SIM_PORT'] as const;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function readTemplate(file: string): FlowNode[] {
-  return JSON.parse(readFileSync(join(ROOT, 'flows', file), 'utf8')) as FlowNode[];
-}
-
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('flow templates deployed as shipped (flows/*.json)', function () {
   this.timeout(60_000);
+  let runtime: TemplateRuntime;
   let plant: SimulatedPlantHandle;
   let broker: AedesBroker;
-  let userDir: string;
-  /** Process environment values changed by a test, as they were before it. */
-  const saved = new Map<string, string | undefined>();
-  function setEnvironment(changes: Record<string, string | undefined>): void {
-    for (const [name, value] of Object.entries(changes)) {
-      if (!saved.has(name)) saved.set(name, process.env[name]);
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
 
   before(async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 4 });
     broker = await startAedes();
-    userDir = mkdtempSync(join(tmpdir(), 'uns-flow-templates-'));
-    helper.settings({ userDir });
-    await new Promise<void>((resolve) => helper.startServer(() => resolve()));
+    runtime = await TemplateRuntime.start('flow-templates');
   });
   afterEach(async () => {
-    await helper.unload();
-    for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    saved.clear();
+    await runtime.unload();
+    runtime.restoreEnvironment();
   });
   after(async () => {
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-    await broker?.close();
-    await plant?.close();
-    helper.settings({});
-    rmSync(userDir, { recursive: true, force: true });
+    await runtime?.stop(() => broker?.close(), () => plant?.close());
   });
 
   for (const file of TEMPLATES.filter((name) => !(name in DEPLOYED_ELSEWHERE))) {
     it(`${file}: with UNS_EDGE_* set, connects to that broker and plant`, async () => {
-      setEnvironment({
+      runtime.setEnvironment({
         UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port),
         UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
       });
       const template = readTemplate(file);
-      await helper.load([...CORE_NODES, ...PACKAGE_NODES], template);
+      await runtime.load([...CORE_NODES, ...PACKAGE_NODES], template);
       const connecting = template.filter((node) => CONNECTING_TYPES.includes(node.type)).map((node) => node.id);
       const connected = () => new Set(connectionStatuses().filter((s) => s.connected).map((s) => s.id));
       await until(`connected: ${connecting.join(', ')}; registry ${JSON.stringify(connectionStatuses())}`,
-        () => connecting.every((id) => connected().has(id)));
+        () => connecting.every((id) => connected().has(id)), 15_000);
       // uns-fast-poll opens its own connection: a write through it reaches the plant.
       const poller = template.find((node) => node.type === 'uns-fast-poll');
       if (poller) {
@@ -125,8 +75,8 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
         assert.ok(inject, 'an inject wired to the poller');
         const { address, value } = JSON.parse(String(inject.payload)) as { address: number; value: number };
         assert.equal(address, 1, 'the inject writes the speed setpoint');
-        (helper.getNode(inject.id) as HelperNode).receive({});
-        await until(`setpoint ${value} in the plant`, () => plant.drives[0]!.setpointRpm === value);
+        runtime.getNode(inject.id).receive({});
+        await until(`setpoint ${value} in the plant`, () => plant.drives[0]!.setpointRpm === value, 15_000);
       }
       assert.ok(connecting.length > 0 || poller, `${file} connects to something`);
     });
@@ -137,16 +87,16 @@ describe('flow templates deployed as shipped (flows/*.json)', function () {
       const tab = readTemplate(file).find((node) => node.type === 'tab')!;
       const variables = (tab.env ?? []) as Array<{ name: string; value: string }>;
       const declared = variables.map((v) => v.name);
-      setEnvironment(Object.fromEntries([...VARIABLES, ...declared].map((name) => [name, undefined])));
+      runtime.setEnvironment(Object.fromEntries([...VARIABLES, ...declared].map((name) => [name, undefined])));
       assert.ok(declared.length > 0, 'the tab declares its variables');
       // An inject on the template's tab reads the variables as any node there sees them.
       const probe = {
         id: 'probe', type: 'inject', z: tab.id, props: declared.map((name) => ({ p: name, v: name, vt: 'env' })),
         repeat: '', once: false, topic: '', x: 0, y: 0, wires: [['seen']],
       };
-      await helper.load(CORE_NODES, [tab, probe, { id: 'seen', type: 'debug', z: tab.id, active: false, x: 0, y: 0, wires: [] }]);
-      const seen = new Promise<Record<string, unknown>>((resolve) => (helper.getNode('seen') as HelperNode).on('input', (msg) => resolve(msg as Record<string, unknown>)));
-      (helper.getNode('probe') as HelperNode).receive({});
+      await runtime.load(CORE_NODES, [tab, probe, { id: 'seen', type: 'debug', z: tab.id, active: false, x: 0, y: 0, wires: [] }]);
+      const seen = new Promise<Record<string, unknown>>((resolve) => runtime.getNode('seen').on('input', (msg) => resolve(msg as Record<string, unknown>)));
+      runtime.getNode('probe').receive({});
       const msg = await seen;
       const defaults: Record<string, string> = { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: '1883', UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: '5020' };
       for (const { name, value } of variables) {

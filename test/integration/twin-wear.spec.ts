@@ -8,9 +8,6 @@
  * each at `<asset>/twin/alert/<part>` with its reason, and the twin's metrics beside them.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import driveNodes = require('../../nodes/drive/drive');
 import modbusNodes = require('../../nodes/modbus/modbus');
@@ -18,67 +15,37 @@ import twinNodes = require('../../nodes/twin/twin');
 import unsNodes = require('../../nodes/uns/uns');
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { Mosquitto } from '../helpers/mosquitto';
+import { coreNodes, readTemplate, TemplateRuntime } from '../helpers/template-runtime';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-type FlowNode = { id: string; type: string; [key: string]: unknown };
 interface Published { value: unknown; quality?: string; unit?: string; timestamp?: number }
 
-const ROOT = join(__dirname, '..', '..');
 const DRIVE1 = 'acme/plant1/packaging/line1/cell1/drive1';
 /** Both clocks at the same speed: 2,000,000 twin (and wear) hours per real hour, 556 h a second. */
 const SPEED_UP = 2_000_000;
-const coreNode = (file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', 'common', file));
 
 describe('twin: months of simulated wear → maintenance alerts through the UNS (template, Mosquitto)', function () {
   this.timeout(90_000);
+  let runtime: TemplateRuntime;
   let broker: Mosquitto;
   let plant: SimulatedPlantHandle;
-  let userDir: string;
   let subscriber: mqtt.MqttClient | undefined;
-  const saved = new Map<string, string | undefined>();
-  const setEnv = (name: string, value: string) => {
-    if (!saved.has(name)) saved.set(name, process.env[name]);
-    process.env[name] = value;
-  };
 
   before(async () => {
     broker = await Mosquitto.start();
     plant = await startSimulatedPlant({ port: 0, drives: 4 });
-    userDir = mkdtempSync(join(tmpdir(), 'uns-twin-wear-'));
-    helper.settings({ userDir });
-    await new Promise<void>((r) => helper.startServer(() => r()));
+    runtime = await TemplateRuntime.start('twin-wear');
   });
   after(async () => {
     subscriber?.end(true);
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
-    helper.settings({});
-    for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    await plant?.close();
-    await broker?.stop();
-    rmSync(userDir, { recursive: true, force: true });
+    await runtime?.stop(() => plant?.close(), () => broker?.stop());
   });
 
   it('drive 1 ages months in seconds: vibration zone B → C → D and a bearing threshold alert reach an MQTT subscriber with their reasons', async () => {
-    setEnv('UNS_EDGE_MQTT_HOST', '127.0.0.1');
-    setEnv('UNS_EDGE_MQTT_PORT', String(broker.port));
-    setEnv('UNS_EDGE_SIM_HOST', '127.0.0.1');
-    setEnv('UNS_EDGE_SIM_PORT', String(plant.port));
-    setEnv('UNS_EDGE_TWIN_TIME_SCALE', String(SPEED_UP));
+    runtime.setEnvironment({
+      UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port),
+      UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: String(plant.port),
+      UNS_EDGE_TWIN_TIME_SCALE: String(SPEED_UP),
+    });
 
     // The subscriber is on the broker before the flow starts: every alert is seen as it is published.
     subscriber = mqtt.connect(broker.url, { clientId: 'twin-wear-watcher' });
@@ -92,13 +59,13 @@ describe('twin: months of simulated wear → maintenance alerts through the UNS 
 
     // The template as shipped, with one change a maintenance planner would make for this test: drive 1's
     // twin alerts at 3 % bearing life (months of wear at this duty) instead of 80 % (years).
-    const flow = JSON.parse(readFileSync(join(ROOT, 'flows', 'predictive-maintenance.json'), 'utf8')) as FlowNode[];
+    const flow = readTemplate('predictive-maintenance.json');
     const twin1 = flow.find((n) => n.id === 'pm-twin-1')!;
     assert.equal(twin1.timeScale, '${UNS_EDGE_TWIN_TIME_SCALE}');
     twin1.alertConsumed = 3;
     // The plant's wear clock at the same speed as the twin's (its vibration grows with wear hours).
     plant.injectFault(1, { kind: 'wear', multiplier: SPEED_UP });
-    await helper.load([unsNodes, modbusNodes, driveNodes, twinNodes, coreNode('21-debug.js'), coreNode('90-comment.js')], flow);
+    await runtime.load([unsNodes, modbusNodes, driveNodes, twinNodes, ...coreNodes('21-debug.js', '90-comment.js')], flow);
 
     const alertsOf = (part: string) => (seen.get(`${DRIVE1}/twin/alert/${part}`) ?? []).map((m) => String(m.value));
     const deadline = Date.now() + 75_000;
