@@ -35,6 +35,8 @@ export interface ConnectionFailure extends ClassifiedFailure {
   serverThumbprint?: string;
   /** Thumbprint of our application certificate (when the server refused it: trust it there). */
   ownThumbprint?: string;
+  /** Validity period of the server certificate (when it was refused for its time). */
+  serverValidity?: { validFrom: string; validTo: string };
   /** One sentence for the log: what happened, which side refused, what to do. */
   explanation: string;
 }
@@ -57,12 +59,23 @@ function firstCertificate(certificate: unknown): Buffer | undefined {
   }
 }
 
-export function explain(failure: ClassifiedFailure & { serverThumbprint?: string; ownThumbprint?: string }, endpoint: string): string {
+/** Part 4 §6.1.3 Table 106 "Validity Period": expired and not yet valid are both BadCertificateTimeInvalid; say which, and what to do. */
+function explainTime(failure: Pick<ConnectionFailure, 'code' | 'message' | 'serverValidity'>, server: string, now = Date.now()): string {
+  const code = failure.code ?? 'BadCertificateTimeInvalid';
+  const validity = failure.serverValidity;
+  if (validity && now < Date.parse(validity.validFrom)) {
+    return `we refused the server: its certificate${server} is not valid before ${validity.validFrom} (${code}): check the clocks of the server and of this gateway`;
+  }
+  if (validity && now > Date.parse(validity.validTo)) return `we refused the server: its certificate${server} expired on ${validity.validTo} (${code}): the server needs a new certificate`;
+  return `we refused the server: its certificate${server} is expired or not yet valid (${failure.message})`;
+}
+
+export function explain(failure: ClassifiedFailure & Pick<ConnectionFailure, 'serverThumbprint' | 'ownThumbprint' | 'serverValidity'>, endpoint: string): string {
   const server = failure.serverThumbprint ? ` ${failure.serverThumbprint}` : '';
   switch (failure.kind) {
     case 'server-certificate-untrusted':
       return `we refused the server: its certificate${server} is not trusted (BadCertificateUntrusted). Trust it in the endpoint's Trust tab if it is the server you expect`;
-    case 'server-certificate-time': return `we refused the server: its certificate${server} is expired or not yet valid (${failure.message})`;
+    case 'server-certificate-time': return explainTime(failure, server);
     case 'server-certificate-revoked': return `we refused the server: its certificate${server} is revoked (${failure.code ?? failure.message})`;
     case 'server-certificate-uri': return `we refused the server: ${failure.message}`;
     case 'server-certificate-hostname': return `we refused the server: ${failure.message}`;
@@ -272,7 +285,11 @@ export class OpcUaConnection extends EventEmitter {
 
   private failureFor(classified: ClassifiedFailure, pki: ApplicationPki | undefined, serverDer?: Buffer): ConnectionFailure {
     const failure: ConnectionFailure = { ...classified, explanation: '' };
-    if (serverDer) failure.serverThumbprint = describeCertificate(serverDer).thumbprint;
+    if (serverDer) {
+      const { thumbprint, validFrom, validTo } = describeCertificate(serverDer);
+      failure.serverThumbprint = thumbprint;
+      if (classified.kind === 'server-certificate-time') failure.serverValidity = { validFrom, validTo };
+    }
     if (pki && classified.kind === 'client-certificate-rejected') failure.ownThumbprint = pki.ownCertificate().info.thumbprint;
     if (pki && serverDer && classified.side === 'client') pki.noteOffered(failure.serverThumbprint!, this.settings.endpointUrl);
     failure.explanation = explain(failure, this.settings.endpointUrl);

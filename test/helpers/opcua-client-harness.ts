@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opcua from 'node-opcua';
-import { toDer } from '../../lib/opcua/certificates';
+import { describeCertificate, toDer } from '../../lib/opcua/certificates';
 import { ConnectionFailure, ConnectionState, OpcUaConnection } from '../../lib/opcua/connection';
 import { applicationPki, ApplicationPki } from '../../lib/opcua/pki';
 import { EndpointSettings, settingsFrom } from '../../lib/opcua/settings';
@@ -54,6 +54,9 @@ export interface MadeCertificate {
   der: Buffer;
   pem: string;
   keyPem: string;
+  thumbprint: string;
+  validFrom: string;
+  validTo: string;
 }
 
 /** A self-signed certificate (for a server or an X.509 user) with the given URI, hosts and validity. */
@@ -72,5 +75,7 @@ export async function makeCertificate(options: { applicationUri: string; dns?: s
   });
   const pem = readFileSync(certificateFile, 'utf8');
   await cm.dispose();
-  return { certificateFile, privateKeyFile: cm.privateKey, der: toDer(readFileSync(certificateFile)), pem, keyPem: readFileSync(cm.privateKey, 'utf8') };
+  const der = toDer(readFileSync(certificateFile));
+  const { thumbprint, validFrom, validTo } = describeCertificate(der);
+  return { certificateFile, privateKeyFile: cm.privateKey, der, pem, keyPem: readFileSync(cm.privateKey, 'utf8'), thumbprint, validFrom, validTo };
 }

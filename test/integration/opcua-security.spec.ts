@@ -95,7 +95,18 @@ describe('OPC UA client security (real node-opcua servers)', function () {
     server = await startTestServer({ trustAllClients: true, certificateFile: expired.certificateFile, privateKeyFile: expired.privateKeyFile });
     const failure = await connectTrusted({});
     assert.equal(failure?.kind, 'server-certificate-time', failure?.explanation);
-    assert.match(failure!.explanation, /we refused the server: its certificate [0-9a-f]{40} is expired or not yet valid/);
+    assert.match(failure!.explanation, new RegExp(`^we refused the server: its certificate ${expired.thumbprint} expired on ${new Date(Date.parse(expired.validTo)).toISOString()} \\(BadCertificateTimeInvalid\\): the server needs a new certificate$`));
+  });
+
+  it('server certificate not yet valid (even when trusted): refused with its own message naming the start date', async () => {
+    const future = await makeCertificate({ applicationUri: 'urn:localhost:uns-edge-test-server', startDate: new Date(Date.now() + 30 * 86_400_000), validityDays: 365 });
+    server = await startTestServer({ trustAllClients: true, certificateFile: future.certificateFile, privateKeyFile: future.privateKeyFile });
+    const failure = await connectTrusted({});
+    assert.equal(failure?.kind, 'server-certificate-time', failure?.explanation);
+    assert.equal(failure?.side, 'client');
+    assert.equal(connection!.state, 'refused');
+    assert.match(failure!.explanation, new RegExp(`^we refused the server: its certificate ${future.thumbprint} is not valid before ${new Date(Date.parse(future.validFrom)).toISOString()} \\(BadCertificateTimeInvalid\\): check the clocks of the server and of this gateway$`));
+    assert.equal(server.sessionCount(), 0);
   });
 
   it('server certificate revoked by a CRL in our PKI (its CA trusted): refused with BadCertificateRevoked, named as such', async () => {
