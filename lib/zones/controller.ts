@@ -7,6 +7,7 @@
  */
 import { Conduit, type ConduitOptions, type Decision } from './conduit';
 import type { AuditLog } from './audit-log';
+import type { IslandStateFile } from './island-state';
 import { exportPolicy, type Policy } from './policy';
 
 export interface ConduitCounters {
@@ -21,6 +22,10 @@ export interface ControllerOptions extends ConduitOptions {
   /** The conduit's name in audit records (source). */
   name: string;
   audit: AuditLog;
+  /** The deployed island switch (the dialog): on at every start, not saved. */
+  island?: boolean;
+  /** Where the run-time island switch is kept across restarts (SR 5.2 RE2); without it, in memory only. */
+  islandState?: IslandStateFile;
 }
 
 export class ConduitController {
@@ -28,6 +33,11 @@ export class ConduitController {
   readonly counters: ConduitCounters = { allowed: 0, partial: 0, denied: 0, alerts: 0, errors: 0 };
   private readonly audit: AuditLog;
   private readonly name: string;
+  private readonly islandState: IslandStateFile | undefined;
+  /** Why island mode is on although no one switched it: the persisted state was unreadable or corrupt. */
+  islandProblem: string | undefined;
+  /** Why the last island switch could not be saved (it then holds only until a restart). */
+  islandSaveProblem: string | undefined;
 
   constructor(policy: Policy, options: ControllerOptions) {
     this.name = options.name;
@@ -40,6 +50,15 @@ export class ConduitController {
       },
     });
     this.audit.record({ source: this.name, category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: this.conduit.policyHash, rules: policy.rules.length, direction: this.conduit.direction });
+    this.islandState = options.islandState;
+    const restored = this.islandState?.load() ?? { island: false };
+    if (options.island === true || restored.island) {
+      // Fail closed: ticked in the dialog, switched on before the restart, or a state file that cannot be trusted.
+      this.conduit.island = true;
+      this.islandProblem = restored.problem;
+      const by = options.island === true ? 'dialog' : restored.by ?? null;
+      this.audit.record({ source: this.name, category: 'island', type: 'island-on', result: 'ok', principal: by, reason: restored.problem ?? (options.island === true ? 'deployed in island mode' : 'restored from the saved island state') });
+    }
   }
 
   get island(): boolean {
@@ -50,7 +69,19 @@ export class ConduitController {
   setIsland(on: boolean, by: string): void {
     if (this.conduit.island === on) return;
     this.conduit.island = on;
+    if (!on) this.islandProblem = undefined;
+    this.saveIsland(on, by);
     this.audit.record({ source: this.name, category: 'island', type: on ? 'island-on' : 'island-off', result: 'ok', principal: by });
+  }
+
+  private saveIsland(on: boolean, by: string): void {
+    if (!this.islandState) return;
+    try {
+      this.islandState.save(on, by);
+      this.islandSaveProblem = undefined;
+    } catch (error) {
+      this.islandSaveProblem = `island state ${this.islandState.path} not saved: ${(error as Error).message}`;
+    }
   }
 
   /** Hot reload (T-POL-02): compiled and swapped atomically by the conduit; audited with both hashes. */

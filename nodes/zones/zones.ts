@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { AuditLog } from '../../lib/zones/audit-log';
 import { ConduitController } from '../../lib/zones/controller';
+import { IslandStateFile, islandStateFile } from '../../lib/zones/island-state';
 import type { Decision } from '../../lib/zones/conduit';
 import { parsePolicy, PolicyError, type Policy } from '../../lib/zones/policy';
 import { senderOf } from '../../lib/principal';
@@ -22,7 +23,7 @@ const ISLAND_TOPIC = 'uns-edge/conduit/island';
 type ZoneDef = NodeDef & { level: string; slt: string; description: string; colour: string };
 type ConduitDef = NodeDef & {
   sourceZone: string; destinationZone: string; traffic: 'auto' | 'read' | 'write'; policy: string;
-  island: boolean; islandOffByMessage: boolean; auditDir: string;
+  island?: unknown; islandOffByMessage: boolean; auditDir: string;
 };
 
 interface ZoneNode extends Node {
@@ -34,6 +35,8 @@ interface ZoneNode extends Node {
 interface ConduitNode extends Node {
   controller?: ConduitController;
   policyProblem?: string;
+  /** The island switch of the dialog, the input and the admin API. */
+  switchIsland?: (on: boolean, by: string) => void;
 }
 
 interface SharedAudit { log: AuditLog; users: number }
@@ -139,6 +142,10 @@ export = function (RED: NodeAPI): void {
     for (const zone of [source, destination]) {
       if (!PURDUE_LEVELS.has(zone.level)) return refuse(RED._('zones.status.no-zone'), `zone ${zone.zoneName} has no Purdue level 0–4 or 3.5`);
     }
+    // A hand-written flows file may say "island": "true": neither on nor off, so the conduit does not start.
+    if (config.island !== undefined && typeof config.island !== 'boolean') {
+      return refuse(RED._('zones.status.bad-island'), RED._('zones.errors.bad-island', { value: JSON.stringify(config.island) ?? String(config.island) }));
+    }
     let policy: Policy;
     try {
       policy = parsePolicy(config.policy || '{"rules":[]}');
@@ -154,10 +161,17 @@ export = function (RED: NodeAPI): void {
       name, audit, traffic: config.traffic || 'auto',
       source: { name: source.zoneName, level: source.level },
       destination: { name: destination.zoneName, level: destination.level },
+      island: config.island === true,
+      islandState: new IslandStateFile(islandStateFile(auditDir, node.id)),
     });
     node.controller = controller;
     liveConduits.add(node);
-    if (config.island === true) controller.setIsland(true, 'dialog');
+    if (controller.islandProblem) node.error(`${RED._('zones.errors.island-state')}: ${controller.islandProblem}`);
+    node.switchIsland = (on, by) => {
+      controller.setIsland(on, by);
+      if (controller.islandSaveProblem) node.error(`${RED._('zones.errors.island-not-saved')}: ${controller.islandSaveProblem}`);
+      showStatus();
+    };
 
     let alarmed = false;
     const onAlarm = (reason: string) => {
@@ -179,7 +193,8 @@ export = function (RED: NodeAPI): void {
     const showStatus = () => {
       const c = controller.counters;
       const counts = RED._('zones.status.counts', { allowed: String(c.allowed + c.partial), denied: String(c.denied) });
-      const status = controller.island ? { fill: 'red', shape: 'dot', text: `${RED._('zones.status.island')} · ${counts}` }
+      const island = controller.islandProblem ? RED._('zones.status.island-state-corrupt') : RED._('zones.status.island');
+      const status = controller.island ? { fill: 'red', shape: 'dot', text: `${island} · ${counts}` }
         : !audit.writable ? { fill: 'red', shape: 'ring', text: `${RED._('zones.status.audit-failed')} · ${counts}` }
           : { fill: 'green', shape: 'dot', text: counts };
       const key = JSON.stringify(status);
@@ -195,9 +210,8 @@ export = function (RED: NodeAPI): void {
       if (msg.topic === ISLAND_TOPIC && isPlainObject(msg.payload) && typeof msg.payload.island === 'boolean') {
         const on = msg.payload.island;
         // Stopping traffic is always allowed; restarting it by message only when the dialog allows it.
-        if (on || config.islandOffByMessage === true) controller.setIsland(on, senderOf(msg));
+        if (on || config.islandOffByMessage === true) node.switchIsland?.(on, senderOf(msg));
         else node.warn(RED._('zones.errors.island-off-refused'));
-        showStatus();
         return done();
       }
       const decision = controller.decide(msg);
@@ -246,9 +260,9 @@ export = function (RED: NodeAPI): void {
   RED.httpAdmin.post('/uns-edge/conduits/:id/island', RED.auth.needsPermission('uns-conduit.write'), (req, res) => {
     const node = conduitOf(String(req.params.id));
     const island = (req.body as { island?: unknown } | undefined)?.island;
-    if (!node?.controller) return void res.status(404).json({ error: 'no running conduit with this id' });
+    if (!node?.controller || !node.switchIsland) return void res.status(404).json({ error: 'no running conduit with this id' });
     if (typeof island !== 'boolean') return void res.status(400).json({ error: 'body must be {"island": true|false}' });
-    node.controller.setIsland(island, whoAsked(req));
+    node.switchIsland(island, whoAsked(req));
     res.json({ island: node.controller.island });
   });
   RED.httpAdmin.post('/uns-edge/conduits/:id/policy', RED.auth.needsPermission('uns-conduit.write'), (req, res) => {

@@ -5,7 +5,7 @@
  * lets nothing cross, /metrics, and the audit folder verifying after it all.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zonesNodes = require('../../nodes/zones/zones');
@@ -33,7 +33,13 @@ helper.init(require.resolve('node-red'));
 interface HelperNode {
   on(event: string, fn: (arg: any) => void): void;
   receive(msg: object): void;
-  status: { lastArg?: unknown };
+  /** The helper's spy on Node.prototype.status: the calls of every node since the flow was loaded. */
+  status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
+}
+
+/** The last status `node` showed (its own calls: the spy sits on the prototype, shared by all nodes). */
+function lastStatus(node: HelperNode): unknown {
+  return node.status.getCalls().filter((call) => call.thisValue === node).at(-1)?.args[0];
 }
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive7';
@@ -188,6 +194,54 @@ describe('uns-conduit node', function () {
     fn.receive({ payload: true });
     await until('island on', () => (helper.getNode('c') as HelperNode & { controller: { island: boolean } }).controller.island);
     assert.equal((await helper.request().get('/uns-edge/conduits/c/policy')).body.island, true);
+  });
+
+  it('island switched on at run time survives a redeploy; switching it off is audited and saved; a corrupt state file starts in island mode with a red status', async () => {
+    const write = { topic: ASSET, payload: { speedSetpoint: 10 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } };
+    await helper.load([zonesNodes, functionNode], flow(POLICY));
+    (helper.getNode('c') as HelperNode).receive({ topic: 'uns-edge/conduit/island', payload: { island: true }, principal: { via: 'mqtt', id: 'mqtt:scada-01' } });
+    await until('island on', () => (helper.getNode('c') as HelperNode & { controller: { island: boolean } }).controller.island);
+    await helper.unload();
+
+    await helper.load([zonesNodes, functionNode], flow(POLICY));
+    let decisions = collector(helper.getNode('decisions') as HelperNode);
+    (helper.getNode('c') as HelperNode).receive(write);
+    await until('denied after redeploy', () => decisions.length === 1);
+    assert.equal(decisions[0].payload.category, 'island');
+    assert.equal((await helper.request().post('/uns-edge/conduits/c/island').send({ island: false })).body.island, false);
+    await helper.unload();
+    const records = readFileSync(join(dir, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(records.filter((r) => r.type.startsWith('island-')).map((r) => [r.type, r.principal]),
+      [['island-on', 'mqtt:scada-01'], ['island-on', 'mqtt:scada-01'], ['island-off', 'admin:(no adminAuth)']]);
+
+    await helper.load([zonesNodes, functionNode], flow(POLICY));
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    (helper.getNode('c') as HelperNode).receive(write);
+    await until('passes once switched off', () => passed.length === 1);
+    await helper.unload();
+
+    writeFileSync(join(dir, 'island-c.json'), '{"island": fals');
+    await helper.load([zonesNodes, functionNode], flow(POLICY));
+    const conduit = helper.getNode('c') as HelperNode;
+    decisions = collector(helper.getNode('decisions') as HelperNode);
+    conduit.receive(write);
+    await until('denied with a corrupt state file', () => decisions.length === 1);
+    assert.equal(decisions[0].payload.category, 'island');
+    // The helper stubs RED._ (keys, not texts): the key names what the status says.
+    assert.deepEqual(lastStatus(conduit), { fill: 'red', shape: 'dot', text: 'zones.status.island-state-corrupt · zones.status.counts' });
+  });
+
+  it('"island": "true" (a hand-written flows file) is neither on nor off: the conduit does not start, nothing crosses', async () => {
+    await helper.load([zonesNodes, functionNode], flow(POLICY, { island: 'true' }));
+    const conduit = helper.getNode('c') as HelperNode & { policyProblem?: string };
+    // The helper stubs RED._ (keys, not texts).
+    assert.equal(conduit.policyProblem, 'zones.errors.bad-island');
+    assert.deepEqual(lastStatus(conduit), { fill: 'red', shape: 'ring', text: 'zones.status.bad-island' });
+    const passed = collector(helper.getNode('passed') as HelperNode);
+    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    conduit.receive({ topic: ASSET, payload: { speedSetpoint: 1 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(passed.length + decisions.length, 0);
   });
 
   it('a malformed policy: red status naming rule and field, nothing crosses', async () => {
