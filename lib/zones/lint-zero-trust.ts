@@ -32,8 +32,9 @@ export interface LintSettings {
 /** Decrypted credentials by node id (flows_cred.json), when known. */
 export type CredentialsById = Record<string, Record<string, unknown> | undefined>;
 
-const MQTT_TYPES = ['uns-broker', 'uns-sparkplug-edge', 'uns-sparkplug-host'];
+const MQTT_TYPES = ['uns-broker', 'uns-sparkplug-edge', 'uns-sparkplug-host', 'uns-pubsub-connection'];
 const OPCUA_ENDPOINT_TYPE = 'uns-opcua-endpoint';
+const OPCUA_SERVER_TYPE = 'uns-opcua-server';
 
 function needsChannelSecurity(zone: Zone): boolean {
   return zone.slt.SI >= 2 || zone.slt.DC >= 2;
@@ -81,10 +82,21 @@ function opcuaGaps(endpoint: FlowEntry, zone: Zone): GapFinding[] {
   return gaps;
 }
 
+/**
+ * The OPC UA server toward SCADA/MES: it never admits anonymous sessions (lib/opcua/server-runtime.ts),
+ * so only the extra endpoint with security None (`allowNone`) is a gap.
+ */
+function opcuaServerGaps(server: FlowEntry, zone: Zone): GapFinding[] {
+  if (server.allowNone !== true) return [];
+  const required = needsChannelSecurity(zone);
+  return [{ code: 'opcua-security-none', severity: required ? 'error' : 'warning', message: `also offers OPC UA security mode None (no signing, no encryption)${required ? `, but zone "${zone.name}" has ${slt(zone, 'SI', 'DC')}` : ''}` }];
+}
+
 /** The gaps of one connection (config node, or a node that owns its connection) in its zone. */
 export function connectionGaps(connection: FlowEntry, zone: Zone, credentials: CredentialsById | undefined): GapFinding[] {
   if (MQTT_TYPES.includes(connection.type)) return mqttGaps(connection, zone, credentials);
   if (connection.type === OPCUA_ENDPOINT_TYPE) return opcuaGaps(connection, zone);
+  if (connection.type === OPCUA_SERVER_TYPE) return opcuaServerGaps(connection, zone);
   return [];
 }
 

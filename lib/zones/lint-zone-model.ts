@@ -1,9 +1,10 @@
 /**
  * Zones as the lint sees them: the `uns-zone` config nodes of a flows file, and which zone each
  * flow node talks to. A node's zone comes from the connection it uses: the `zone` property of its
- * config node (uns-broker, uns-modbus-link, uns-sparkplug-edge, uns-opcua-endpoint, or any later
- * config node that has one), or its own `zone` property when the node owns its connection
- * (uns-sparkplug-host). docs/zones.md § "Zone lint".
+ * config node (uns-broker, uns-modbus-link, uns-sparkplug-edge, uns-opcua-endpoint,
+ * uns-pubsub-connection, or any later config node that has one), or its own `zone` property when
+ * the node owns its connection (uns-sparkplug-host, and uns-opcua-server, the OPC UA boundary toward
+ * SCADA/MES). docs/zones.md § "Zone lint".
  */
 import type { FlowEntry, FlowIndex } from './lint-flows';
 
@@ -14,7 +15,9 @@ export type FoundationalRequirement = typeof FOUNDATIONAL_REQUIREMENTS[number];
 export const ZONE_TYPE = 'uns-zone';
 export const CONDUIT_TYPE = 'uns-conduit';
 /** Config nodes that own a connection and take a zone (issue 10 item 1); others count once they have `zone`. */
-export const CONNECTION_CONFIG_TYPES: readonly string[] = ['uns-broker', 'uns-modbus-link', 'uns-sparkplug-edge', 'uns-opcua-endpoint'];
+export const CONNECTION_CONFIG_TYPES: readonly string[] = ['uns-broker', 'uns-modbus-link', 'uns-sparkplug-edge', 'uns-opcua-endpoint', 'uns-pubsub-connection'];
+/** Flow nodes that own their connection (a client, or a server others connect to) and so take a zone themselves. */
+export const CONNECTION_NODE_TYPES: readonly string[] = ['uns-sparkplug-host', 'uns-opcua-server'];
 
 export interface Zone {
   id: string;
@@ -64,7 +67,8 @@ export class ZoneModel {
   /** A node or config node that owns a connection (and so takes a zone). */
   ownsConnection(entry: FlowEntry): boolean {
     return entry.type !== CONDUIT_TYPE && entry.type !== ZONE_TYPE
-      && (CONNECTION_CONFIG_TYPES.includes(entry.type) || Object.prototype.hasOwnProperty.call(entry, 'zone'));
+      && (CONNECTION_CONFIG_TYPES.includes(entry.type) || CONNECTION_NODE_TYPES.includes(entry.type)
+        || Object.prototype.hasOwnProperty.call(entry, 'zone'));
   }
 
   /** The zone a connection-owning entry names, or why it has none. */

@@ -90,7 +90,8 @@ class Lint {
           message: `${this.flows.label(id)} talks to ${anchor.zones.map((zone) => this.zoneText(zone)).join(' and ')} at once: split it, with a conduit between` });
       } else if (anchor.kind === 'unzoned' && !reportedConnections.has(anchor.via)) {
         reportedConnections.add(anchor.via);
-        const users = [...this.anchors].filter(([, other]) => other.kind === 'unzoned' && other.via === anchor.via).map(([user]) => user);
+        // A node that owns its connection (uns-sparkplug-host, uns-opcua-server) is its own via: named once.
+        const users = [...this.anchors].filter(([user, other]) => other.kind === 'unzoned' && other.via === anchor.via && user !== anchor.via).map(([user]) => user);
         if (anchor.missingZone) {
           this.add({ code: 'unknown-zone', severity: 'error', nodes: [anchor.via, ...users], zones: [],
             message: `${this.flows.label(anchor.via)} names zone ${anchor.missingZone}, which is not in the flows` });

@@ -227,6 +227,51 @@ describe('zone lint (lib/zones/lint.ts)', () => {
     });
   });
 
+  describe('uns-pubsub-connection and uns-opcua-server take a zone (audit of issue 10 item 1)', () => {
+    const pubsubConnection = (extra: Record<string, unknown> = {}) => ({ id: 'ps', type: 'uns-pubsub-connection', publisherId: 'gw', host: 'mes.example', port: 1883, ...extra });
+
+    it('a pubsub out in the OT cell fed from an IT uns-in is a crossing, its zone taken from its connection', () => {
+      const flows = [...base(), pubsubConnection({ zone: 'z-ot' }), node('setpoint', 'uns-in', [['pub']], { broker: 'b-it' }), node('pub', 'uns-pubsub-out', [], { connection: 'ps' })];
+      const { findings, nodeZones } = lintZones(flows);
+      assert.deepEqual(codes(findings), ['zone-crossing']);
+      assert.deepEqual(findings[0]!.nodes, ['setpoint', 'pub']);
+      assert.deepEqual(findings[0]!.zones, ['z-it', 'z-ot']);
+      assert.deepEqual(nodeZones.pub, ['z-ot']);
+    });
+
+    it('a write from the OPC UA server (its own zone) straight into a uns-vfd of the OT cell is a crossing; a conduit between silences it', () => {
+      const server = (wires: string[][]) => node('ua', 'uns-opcua-server', wires, { listenPort: 4840, allowNone: false, zone: 'z-it' });
+      const crossing = lintZones([...base(), server([['vfd']]), node('vfd', 'uns-vfd', [[]], { link: 'l-ot' })]).findings;
+      assert.deepEqual(codes(crossing), ['zone-crossing']);
+      assert.deepEqual(crossing[0]!.nodes, ['ua', 'vfd']);
+      assert.deepEqual(crossing[0]!.zones, ['z-it', 'z-ot']);
+      const guarded = [...base(), server([['conduit']]), node('conduit', 'uns-conduit', [['vfd'], []], { sourceZone: 'z-it', destinationZone: 'z-ot' }), node('vfd', 'uns-vfd', [[]], { link: 'l-ot' })];
+      assert.deepEqual(lintZones(guarded).findings, []);
+    });
+
+    it('a pubsub connection or an OPC UA server without a zone (a flow saved before they had one) is flagged in flows that use zones', () => {
+      const flows = [...base(), pubsubConnection(), node('pub', 'uns-pubsub-out', [], { connection: 'ps' }), node('ua', 'uns-opcua-server', [[]], { listenPort: 4840 })];
+      const unzoned = lintZones(flows).findings.filter((finding) => finding.code === 'unzoned-connection');
+      assert.deepEqual(unzoned.map((finding) => finding.nodes), [['ps', 'pub'], ['ua']]);
+    });
+
+    it('zero-trust gaps: a pubsub connection without TLS or user in an SL-T 2 zone; an OPC UA server that also offers None', () => {
+      const flows = (connection: Record<string, unknown>, allowNone: boolean, slt: string) => [
+        tab(), zone('z-dmz', 'dmz', '3.5', slt),
+        pubsubConnection({ zone: 'z-dmz', ...connection }), node('pub', 'uns-pubsub-out', [], { connection: 'ps' }),
+        node('ua', 'uns-opcua-server', [[]], { listenPort: 4840, allowNone, zone: 'z-dmz' }),
+      ];
+      const strict = lintZones(flows({ usetls: false }, true, '2,2,2,2,2,2,2'), { credentials: {} }).findings;
+      assert.deepEqual(codes(strict), ['no-tls', 'no-authentication', 'opcua-security-none']);
+      assert.deepEqual(strict.map((finding) => finding.severity), ['error', 'error', 'error']);
+      assert.match(strict[2]!.message, /\(uns-opcua-server ua\) on tab "t1" also offers OPC UA security mode None .*zone "dmz" has SL-T\(SI\) 2/);
+      const relaxed = lintZones(flows({ usetls: false }, true, '1,1,1,1,1,1,1'), { credentials: {} }).findings;
+      assert.deepEqual(codes(relaxed), ['opcua-security-none']);
+      assert.equal(relaxed[0]!.severity, 'warning');
+      assert.deepEqual(lintZones(flows(SECURE_BROKER, false, '2,2,2,2,2,2,2'), { credentials: {} }).findings, []);
+    });
+  });
+
   describe('zero-trust gaps', () => {
     const strictZones = (brokerProps: Record<string, unknown>, slt = '2,2,2,2,2,2,2') => [
       tab(), zone('z-dmz', 'dmz', '3.5', slt),
