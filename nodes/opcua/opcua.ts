@@ -524,15 +524,22 @@ export = function (RED: NodeAPI): void {
   // The browser of the edit dialogs: through the DEPLOYED endpoint's shared session (never one
   // session per click: node-red-contrib-opcua #860).
   RED.httpAdmin.get('/uns-opcua-endpoint/:id/browse', RED.auth.needsPermission('uns-opcua-endpoint.read'), (req, res) => {
+    // `?search=a&search=b` or `?search[x]=` parse to an array / object: each parameter once, as text.
+    const query: Record<string, unknown> = req.query;
+    const repeated = ['nodeId', 'search', 'depth'].filter((name) => query[name] !== undefined && typeof query[name] !== 'string');
+    if (repeated.length) {
+      res.status(400).json({ ok: false, error: RED._('opcua.errors.bad-browse-query', { names: repeated.join(', ') }) });
+      return;
+    }
+    const { nodeId, search: searchText, depth } = query as { nodeId?: string; search?: string; depth?: string };
     const endpoint = RED.nodes.getNode((req.params as { id: string }).id) as EndpointNode | null;
     const session = endpoint?.connection?.session;
     if (!session) {
       res.status(409).json({ ok: false, error: RED._(endpoint?.connection ? 'opcua.errors.browse-not-connected' : 'opcua.errors.browse-not-deployed') });
       return;
     }
-    const query = req.query as Record<string, string | undefined>;
-    const search = query.search?.trim();
-    browseTree(session, query.nodeId || 'i=85', { depth: search ? Math.min(4, Number(query.depth) || 3) : 1, maxNodes: BROWSE_MAX_NODES, withValues: !search })
+    const search = searchText?.trim();
+    browseTree(session, nodeId || 'i=85', { depth: search ? Math.min(4, Number(depth) || 3) : 1, maxNodes: BROWSE_MAX_NODES, withValues: !search })
       .then(({ nodes, truncated }) => res.json({ ok: true, nodes: search ? searchTree(nodes, search) : nodes, truncated }),
         (error: Error) => res.status(502).json({ ok: false, error: error.message }));
   });

@@ -407,5 +407,18 @@ describe('opcua nodes', function () {
       const search = await helper.request().get('/uns-opcua-endpoint/ep/browse?nodeId=ns%3D1%3Bs%3DDrive1&search=curr');
       assert.deepEqual((search.body.nodes as Array<{ browseName: string }>).map((n) => n.browseName), ['1:Current']);
     });
+
+    it('admin: browse with a query parameter given twice or as an object answers 400 with the parameter named, not a 500', async () => {
+      await connect(subscribeFlow());
+      await next('out', (m) => typeof (m.payload as Record<string, unknown>).speed === 'number');
+      // The helper loads no message catalog: RED._ answers the key.
+      for (const query of ['search=a&search=b', 'nodeId=i%3D85&nodeId=i%3D84', 'search[x]=a&depth=2&depth=3']) {
+        const answer = await helper.request().get(`/uns-opcua-endpoint/ep/browse?${query}`);
+        assert.equal(answer.status, 400, `${query}: ${answer.text}`);
+        assert.deepEqual(answer.body, { ok: false, error: 'opcua.errors.bad-browse-query' });
+      }
+      const good = await helper.request().get('/uns-opcua-endpoint/ep/browse?nodeId=ns%3D1%3Bs%3DDrive1&search=curr');
+      assert.equal(good.status, 200);
+    });
   });
 });
