@@ -8,7 +8,6 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInNewContext } from 'node:vm';
 import { connect, type MqttClient } from 'mqtt';
 import unsNodes = require('../../nodes/uns/uns');
 // The real core function node: what it builds comes from its vm sandbox, another JS realm.
@@ -19,6 +18,7 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { registeredDefinitions } from '../helpers/editor-definitions';
 
 /** The part of node-red-node-test-helper used here (it ships no type declarations). */
 interface TestHelper {
@@ -333,9 +333,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
 
   it('the editor titles the uns-broker dialog with a label, not the type name ("Add new UNS broker config node")', () => {
     const html = readFileSync(join(__dirname, '../../nodes/uns/uns.html'), 'utf8');
-    const script = html.slice(html.indexOf('<script type="text/javascript">') + 31, html.lastIndexOf('</script>'));
-    const definitions = new Map<string, { category?: string; paletteLabel?: string | (() => string) }>();
-    runInNewContext(script, { RED: { nodes: { registerType: (type: string, def: object) => definitions.set(type, def) } } });
+    const definitions = new Map(registeredDefinitions(html).map(({ type, definition }) => [type, definition]));
     assert.deepEqual([...definitions.keys()], ['uns-broker', 'uns-out', 'uns-in']);
     // node-red editor-client red.js getEditStackTitle(): the label is _def.paletteLabel, else the type.
     const label = (type: string): string => {

@@ -12,7 +12,7 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { runInNewContext } from 'node:vm';
+import { registeredDefinitions } from '../helpers/editor-definitions';
 
 const repo = join(__dirname, '..', '..');
 const flowsDir = join(repo, 'flows');
@@ -40,23 +40,12 @@ function htmlFilesUnder(dir: string): string[] {
 
 interface EditorDefinition { category: string; defaults: Record<string, { value?: unknown }> }
 
-/**
- * The node types the package's editor files register, with their category and `defaults`: each
- * <script type="text/javascript"> run in a fresh context where RED.nodes.registerType records the
- * definition and every other editor API (validators, jQuery) is an inert stand-in (only
- * `$.extend`, used to build defaults, is real). Types registered in a loop are found too.
- */
+/** The node types the package's editor files register, with their category and `defaults`. */
 function editorDefinitions(htmlFiles: string[]): Map<string, EditorDefinition> {
   const definitions = new Map<string, EditorDefinition>();
-  const inert: unknown = new Proxy(function inertFunction() { /* inert */ }, {
-    get: (_target, key) => (key === 'extend' ? Object.assign : inert),
-    apply: () => inert,
-  });
   for (const file of htmlFiles) {
-    for (const script of readFileSync(file, 'utf8').matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
-      const registerType = (type: string, definition: Partial<EditorDefinition>) =>
-        definitions.set(type, { category: String(definition.category), defaults: definition.defaults ?? {} });
-      runInNewContext(script[1]!, { RED: { nodes: { registerType }, validators: inert, _: inert, settings: inert }, $: inert, jQuery: inert, window: inert, document: inert });
+    for (const { type, definition } of registeredDefinitions(readFileSync(file, 'utf8'))) {
+      definitions.set(type, { category: String(definition.category), defaults: definition.defaults ?? {} });
     }
   }
   return definitions;
