@@ -6,13 +6,22 @@
  * (the word "example", a <pre> or a <code> snippet); and every field of its dialog (`node-input-*`,
  * `node-config-input-*`) has a tooltip — a `title` on the field or its label, literal or through
  * `data-i18n="[title]key"` with a non-empty English text — or a line of help (`form-tips`) in its form row.
+ * The fields the editor-fragments plugin (editor-theme/editor-fragments-plugin.html) puts into a dialog
+ * through `window.UnsEdgeEditor.brokerTabs(type, options)` (the shared broker Connection and Security
+ * fields) are checked in that dialog, filled with the set's options as the plugin fills them.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInNewContext } from 'node:vm';
+import { registeredDefinitions } from '../helpers/editor-definitions';
 
 const nodesDir = join(__dirname, '..', '..', 'nodes');
+const fragmentsHtml = readFileSync(join(__dirname, '..', '..', 'editor-theme', 'editor-fragments-plugin.html'), 'utf8');
+/** Where brokerTabs() puts each fragment of the plugin into a dialog template. */
+const BROKER_FRAGMENTS: Record<string, string> = {
+  '<!-- uns-edge-editor: broker connection -->': 'uns-edge-broker-connection',
+  '<!-- uns-edge-editor: broker security -->': 'uns-edge-broker-security',
+};
 
 /**
  * Sets that other work is editing at the time of writing, or not reviewed yet: skipped visibly (a pending test per set), with
@@ -25,19 +34,36 @@ const PENDING_SETS: Record<string, string> = {
 
 interface Registered { type: string; category: string; inputs: number; outputs: number }
 
-/** The types an editor file registers: its <script type="text/javascript"> run with inert editor APIs. */
+/** The types an editor file registers. */
 function registeredTypes(html: string): Registered[] {
-  const types: Registered[] = [];
-  const inert: unknown = new Proxy(function inertFunction() { /* inert */ }, {
-    get: (_target, key) => (key === 'extend' ? Object.assign : inert),
-    apply: () => inert,
-  });
-  for (const script of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
-    const registerType = (type: string, d: { category?: string; inputs?: number; outputs?: number }) =>
-      types.push({ type, category: String(d.category), inputs: Number(d.inputs ?? 0), outputs: Number(d.outputs ?? 0) });
-    runInNewContext(script[1]!, { RED: { nodes: { registerType }, validators: inert, _: inert, settings: inert }, $: inert, jQuery: inert, window: inert, document: inert });
+  return registeredDefinitions(html).map(({ type, definition: d }) =>
+    ({ type, category: String(d.category), inputs: Number(d.inputs ?? 0), outputs: Number(d.outputs ?? 0) }));
+}
+
+/**
+ * A dialog template with the plugin's broker fragments in place of their marks, filled with the options
+ * of the set's brokerTabs() call as the plugin's fill() does (options given as expressions, per type: the input id
+ * prefix as the dialog's own fields have it, the tab id prefix the type).
+ */
+function withBrokerFragments(html: string, type: string, template: string): string {
+  if (!Object.keys(BROKER_FRAGMENTS).some((mark) => template.includes(mark))) return template;
+  const call = /UnsEdgeEditor\.brokerTabs\([^{]*(\{[^}]*\})/.exec(html);
+  assert.ok(call, 'a dialog with a broker mark and no brokerTabs() call in its set');
+  const options: Record<string, string> = Object.fromEntries([...call[1]!.matchAll(/(\w+):\s*'([^']*)'/g)].map((m) => [m[1]!, m[2]!]));
+  options.tabs ??= type;
+  options.prefix ??= template.includes('id="node-config-input-') ? 'node-config-input' : 'node-input';
+  let filled = template;
+  for (const [mark, fragmentId] of Object.entries(BROKER_FRAGMENTS)) {
+    const start = fragmentsHtml.indexOf(`<script type="text/html" id="${fragmentId}">`);
+    assert.ok(start >= 0, `editor-fragments-plugin.html has the fragment ${fragmentId}`);
+    const fragment = fragmentsHtml.slice(fragmentsHtml.indexOf('>', start) + 1, fragmentsHtml.indexOf('</script>', start))
+      .replace(/\{(prefix|tabs|tabClass|i18n|tip|serversTip)\}/g, (_match, name: string) => {
+        assert.ok(options[name] !== undefined, `brokerTabs() option ${name}`);
+        return options[name]!;
+      });
+    filled = filled.replace(mark, fragment);
   }
-  return types;
+  return filled;
 }
 
 function scriptBlock(html: string, attribute: 'data-template-name' | 'data-help-name', type: string): string | undefined {
@@ -101,7 +127,7 @@ function gapsOfSet(set: string): string[] {
   assert.ok(types.length > 0, `${set}.html registers no node type`);
   return types.flatMap((node) => [
     ...helpGaps(node, scriptBlock(helpHtml, 'data-help-name', node.type)),
-    ...fieldsWithoutHelp(node.type, scriptBlock(html, 'data-template-name', node.type) ?? '', locale),
+    ...fieldsWithoutHelp(node.type, withBrokerFragments(html, node.type, scriptBlock(html, 'data-template-name', node.type) ?? ''), locale),
   ]);
 }
 
