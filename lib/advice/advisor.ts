@@ -13,7 +13,9 @@
  *
  * Approval (SR 2.1 RE4 dual approval): an approve/reject names the proposal id and carries the
  * approver's principal; it counts only when the principal matches the approver patterns and is not
- * the proposer. A pending proposal expires after approvalTimeoutMs.
+ * the proposer. The editor user without adminAuth (ANONYMOUS_EDITOR) never approves, whatever the
+ * patterns say (`editor:*` would otherwise let anyone who reaches the editor approve); it may reject.
+ * A pending proposal expires after approvalTimeoutMs.
  *
  * Bounded: at most maxPending proposals wait for approval (overflow: the newest is refused, what
  * waits keeps its place); approved proposals go out one at a time (the next after the previous
@@ -92,6 +94,9 @@ const FUTURE_SKEW_MS = 5_000;
 export const MAX_REMEMBERED_IDS = 10_000;
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 const MAX_REASON = 1000;
+
+/** The approver id of an editor user when Node-RED runs without adminAuth: no one in particular. */
+export const ANONYMOUS_EDITOR = 'editor:anonymous';
 
 export class AdviceRefusal extends Error {
   constructor(message: string) {
@@ -200,6 +205,7 @@ export class Advisor {
       throw new AdviceRefusal(`${decision}: ${reason}`);
     };
     if (!approver) refuse('an approval needs msg.principal (who approves)');
+    if (decision === 'approve' && (approver as Principal).id === ANONYMOUS_EDITOR) refuse('anonymous editor users cannot approve: turn on adminAuth in settings.js so an approval names who approved');
     if (!principalMatches(this.options.approvers, (approver as Principal).id)) refuse(`${(approver as Principal).id} is not allowed to approve`);
     if (!entry) refuse(`no pending proposal ${typeof id === 'string' ? id.slice(0, 64) : ''} (unknown, decided or expired)`);
     const { proposal, timer } = entry as Pending;

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { AdviceRefusal, type AdviceEvent, Advisor, type AdviceMode } from '../../lib/advice/advisor';
+import { AdviceRefusal, type AdviceEvent, Advisor, type AdviceMode, ANONYMOUS_EDITOR } from '../../lib/advice/advisor';
 import { type Principal, principalOf } from '../../lib/principal';
 import { isPlainObject } from '../../lib/values';
 import { AuditLog } from '../../lib/zones/audit-log';
@@ -45,9 +45,12 @@ export = function (RED: NodeAPI): void {
       res.status(400).json({ error: 'decision must be "approve" or "reject"' });
       return;
     }
-    // The editor user (adminAuth); without adminAuth everyone who reaches the editor is "anonymous".
-    const user = (req as unknown as { user?: { username?: string } }).user?.username ?? 'anonymous';
-    const approver: Principal = { via: 'flow', id: `editor:${user}`, user };
+    // The editor user (adminAuth); without adminAuth (or adminAuth's default user) everyone who reaches
+    // the editor is ANONYMOUS_EDITOR, which the advisor never lets approve.
+    const username = (req as unknown as { user?: { username?: unknown } }).user?.username;
+    const approver: Principal = typeof username === 'string' && username.trim() !== ''
+      ? { via: 'flow', id: `editor:${username}`, user: username }
+      : { via: 'flow', id: ANONYMOUS_EDITOR };
     try {
       advisor.decide(body.decision, body.id, approver, typeof body.reason === 'string' ? body.reason : '');
       res.json({ ok: true });
