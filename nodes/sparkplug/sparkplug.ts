@@ -129,7 +129,8 @@ export = function register(RED: NodeAPI): void {
           groupId,
           edgeNodeId,
           primaryHostId: config.primaryHostId?.trim() || undefined,
-          mqtt: mqttOptions(config, credentials, `uns-edge-${node.id}`),
+          // Named for /metrics (uns_edge_mqtt_server_connected, _failovers_total), as uns-broker is.
+          mqtt: { ...mqttOptions(config, credentials, `uns-edge-${node.id}`), name: node.id },
           bdSeqFile: bdSeqFile(config.bdSeqDir?.trim() || join(userDir, 'uns-edge', 'sparkplug'), groupId, edgeNodeId),
           store: config.storeEnabled === false ? undefined : {
             // Per edge node descriptor, so a re-created config node finds what its predecessor kept.
@@ -287,7 +288,7 @@ export = function register(RED: NodeAPI): void {
       host = new SparkplugHost({
         hostId: config.hostId ?? '',
         groups: (config.groups ?? '').split(',').map((group) => group.trim()).filter((group) => group !== ''),
-        mqtt: mqttOptions(config, node.credentials ?? {}, `uns-edge-host-${node.id}`),
+        mqtt: { ...mqttOptions(config, node.credentials ?? {}, `uns-edge-host-${node.id}`), name: node.id },
         assetPath: pathTemplate(config.devicePath?.trim() || '{group}/{edge}/{device}', config.nodePath?.trim() || '{group}/{edge}'),
         reorderTimeoutMs: Math.max(0, num(config.reorderTimeout, 2)) * 1000,
         limits: hostLimits(config),

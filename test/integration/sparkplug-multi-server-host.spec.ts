@@ -5,11 +5,11 @@
  * - broker A dies (SIGKILL) → the host moves to B, publishes its STATE birth there (retained,
  *   online, with the timestamp of the Will of its CONNECT to B:
  *   [tck-id-host-topic-phid-birth-payload-timestamp]), subscribes again and goes on receiving;
- * - an edge node with the same server list and "scada" as its primary host follows it to B and is
+ * - a uns-sparkplug-edge with the same server list and "scada" as its primary host follows it to B and is
  *   born there only once the host's STATE on B says online; an edge node that lives on B only and
  *   was born before the host arrived is asked for a rebirth on its first DATA;
  * - values: every value fed to either edge node after the host is online on B reaches the host's
- *   output, in order; the status names the server in use.
+ *   output, in order; the status and /metrics name the server in use (host and edge node).
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +19,7 @@ import sparkplugNodes = require('../../nodes/sparkplug/sparkplug');
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { SparkplugObserver, startEdge, waitFor, type EdgeUnderTest } from '../helpers/sparkplug-harness';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { metricsRegistry } from '../../lib/runtime/metrics';
 
 interface TestHelper {
   init(nodeRedPath: string): void;
@@ -30,6 +31,7 @@ interface TestHelper {
 }
 interface HelperNode {
   on(event: string, fn: (arg: never) => void): void;
+  receive(msg: object): void;
 }
 type Status = { fill?: string; shape?: string; text?: string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -70,11 +72,16 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
 
   it('A killed: STATE online on B, subscriptions again, the edge nodes on B reach the host output — every value after the switch, in order', async () => {
     const servers = [{ host: '127.0.0.1', port: brokerA.port }, { host: '127.0.0.1', port: brokerB.port }];
+    // The follower: a uns-sparkplug-edge with the same server list and "scada" as its primary host.
     await helper.load(sparkplugNodes, [
       { id: 'host', type: 'uns-sparkplug-host', hostId: HOST_ID, groups: '', host: '127.0.0.1', port: brokerA.port, servers: brokerB.url,
         serverOrder: 'ordered', protocolVersion: '4', keepalive: 5, reconnectMin: 0.2, reconnectMax: 1,
         devicePath: 'acme/{group}/{edge}/{device}', nodePath: 'acme/{group}/{edge}', reorderTimeout: 1, wires: [['batches'], []] },
       { id: 'batches', type: 'helper' },
+      { id: 'edge', type: 'uns-sparkplug-edge', groupId: 'Plant 1', edgeNodeId: 'gw-follow', primaryHostId: HOST_ID, host: '127.0.0.1', port: brokerA.port,
+        servers: brokerB.url, serverOrder: 'ordered', protocolVersion: '4', keepalive: 5, reconnectMin: 0.1, reconnectMax: 0.5,
+        bdSeqDir: dir, storeDir: join(dir, 'store') },
+      { id: 'dev', type: 'uns-sparkplug-device', edge: 'edge', deviceId: 'drive-1', assetPath: 'acme/line1/drive1', deathOnBadQuality: true, period: 1, missedPeriods: 0, wires: [[]] },
     ]);
     const batches: TagBatch[] = [];
     const statuses: Status[] = [];
@@ -82,24 +89,17 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
     helper.getNode('host')!.on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
     await waitFor('host online on A', () => statuses.at(-1)?.text === 'sparkplug.status.host-online-on', 10000);
 
-    // An edge node following the primary host over [A, B], and one on B only (no primary host: born at once).
-    const follower = startEdge(brokerA.port, {
-      bdSeqFile: join(dir, 'follower.json'), edgeNodeId: 'gw-follow', primaryHostId: HOST_ID, store: { dir: join(dir, 'store') },
-      mqtt: { host: '127.0.0.1', port: brokerA.port, servers, serverOrder: 'ordered', protocolVersion: 4, clientId: 'edge-follow',
-        keepaliveSec: 5, connectTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 500, jitter: 0 } },
-    });
+    // An edge node on B only (no primary host: born at once, before the host is there).
     const local = startEdge(brokerB.port, { bdSeqFile: join(dir, 'local.json'), edgeNodeId: 'gw-local' });
-    edges.push(follower, local);
-    const followerDevice = follower.addDevice({ deviceId: 'drive-1' });
+    edges.push(local);
     const localDevice = local.addDevice({ deviceId: 'drive-2' });
     let fed = 0;
     const feed = (): void => {
       fed++;
-      followerDevice.handleBatch({ topic: 'acme/line1/drive1', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
+      helper.getNode('dev')!.receive({ topic: 'acme/line1/drive1', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
       localDevice.handleBatch({ topic: 'acme/line2/drive2', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
     };
     feed();
-    follower.edge.start();
     local.edge.start();
     const followerTopic = 'acme/Plant 1/gw-follow/drive-1';
     const localTopic = 'acme/Plant 1/gw-local/drive-2';
@@ -138,6 +138,12 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
     for (const topic of [followerTopic, localTopic]) {
       assert.deepEqual(valuesAt(batches, topic, 'Speed').filter((v) => v >= fromHere), expected, `${topic}: every value after the switch, in order`);
     }
-    assert.equal(follower.edge.counts.droppedData, 0);
+    // /metrics names the server the host uses now, and counts the failover.
+    const connected = await metricsRegistry.getSingleMetricAsString('uns_edge_mqtt_server_connected');
+    assert.match(connected, new RegExp(`uns_edge_mqtt_server_connected\\{broker="host",server="mqtt://127\\.0\\.0\\.1:${brokerB.port}"\\} 1`), connected);
+    const failovers = await metricsRegistry.getSingleMetricAsString('uns_edge_mqtt_failovers_total');
+    assert.match(failovers, /uns_edge_mqtt_failovers_total\{broker="host"\} 1/, failovers);
+    assert.match(connected, new RegExp(`uns_edge_mqtt_server_connected\\{broker="edge",server="mqtt://127\\.0\\.0\\.1:${brokerB.port}"\\} 1`), connected);
+    assert.match(failovers, /uns_edge_mqtt_failovers_total\{broker="edge"\} 1/, failovers);
   });
 });
