@@ -414,7 +414,7 @@ describe('opcua nodes', function () {
       // The helper loads no message catalog: RED._ answers the key.
       for (const query of ['search=a&search=b', 'nodeId=i%3D85&nodeId=i%3D84', 'search[x]=a&depth=2&depth=3']) {
         const answer = await helper.request().get(`/uns-opcua-endpoint/ep/browse?${query}`);
-        assert.equal(answer.status, 400, `${query}: ${answer.text}`);
+        assert.equal(answer.status, 400, `${query}: ${JSON.stringify(answer.body)}`);
         assert.deepEqual(answer.body, { ok: false, error: 'opcua.errors.bad-browse-query' });
       }
       const good = await helper.request().get('/uns-opcua-endpoint/ep/browse?nodeId=ns%3D1%3Bs%3DDrive1&search=curr');
