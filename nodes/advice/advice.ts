@@ -19,7 +19,22 @@ type AdviceDef = NodeDef & {
 };
 
 const live = new Map<string, Advisor>();
+/** One audit log per folder, shared by the advice nodes that write to it (one hash chain). */
 const auditLogs = new Map<string, { log: AuditLog; users: number }>();
+
+function acquireAudit(dir: string): { log: AuditLog; users: number } {
+  const shared = auditLogs.get(dir) ?? { log: new AuditLog({ dir }), users: 0 };
+  shared.users++;
+  auditLogs.set(dir, shared);
+  return shared;
+}
+
+function releaseAudit(dir: string): void {
+  const shared = auditLogs.get(dir);
+  if (!shared || --shared.users > 0) return;
+  shared.log.close();
+  auditLogs.delete(dir);
+}
 
 function optionalNumber(value: string | number | undefined, scale = 1): number | undefined {
   if (value === undefined || String(value).trim() === '') return undefined;
@@ -63,9 +78,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const dir = config.auditDir?.trim() || join(RED.settings.userDir ?? process.cwd(), 'uns-edge-advice-audit');
-    const shared = auditLogs.get(dir) ?? { log: new AuditLog({ dir }), users: 0 };
-    shared.users++;
-    auditLogs.set(dir, shared);
+    const shared = acquireAudit(dir);
     const source = `advice:${node.name || node.id}`;
     let advisor: Advisor;
     const showStatus = () => node.status(advisor.waiting
@@ -94,6 +107,7 @@ export = function (RED: NodeAPI): void {
     } catch (error) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('advice.status.invalid') });
       node.error(`${RED._('advice.errors.invalid')}: ${(error as Error).message}`);
+      releaseAudit(dir); // a node that did not start holds no audit folder open
       return;
     }
     live.set(node.id, advisor);
@@ -122,10 +136,7 @@ export = function (RED: NodeAPI): void {
     node.on('close', (done: () => void) => {
       advisor.close();
       live.delete(node.id);
-      if (--shared.users === 0) {
-        shared.log.close();
-        auditLogs.delete(dir);
-      }
+      releaseAudit(dir);
       done();
     });
   }

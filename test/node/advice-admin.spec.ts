@@ -1,10 +1,11 @@
 /**
  * uns-advice in a Node-RED runtime without adminAuth (node-red-node-test-helper): the editor's
  * approve request comes in as `editor:anonymous`, which never approves even with `editor:*` on the
- * approver list (refused, audited, nothing sent); a proposal it may reject.
+ * approver list (refused, audited, nothing sent); a proposal it may reject. A node whose settings are
+ * refused at start does not keep the audit folder open.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import adviceNodes = require('../../nodes/advice/advice');
@@ -66,5 +67,16 @@ describe('uns-advice: the editor without adminAuth', () => {
     await helper.unload();
     const steps = readFileSync(join(dir, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.step, r.proposalId, r.approver ?? null]);
     assert.deepEqual(steps, [['proposed', 'p1', null], ['proposed', 'p2', null], ['refused', 'p1', 'editor:anonymous'], ['rejected', 'p2', 'editor:anonymous']]);
+  });
+
+  it('settings refused at start (approval mode without approvers): the audit file is not left open across deploys', async () => {
+    const openOnAudit = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try { return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir); } catch { return false; }
+    }).length;
+    for (let deploy = 0; deploy < 3; deploy++) {
+      await helper.load([adviceNodes], flow({ approvers: '' }));
+      await helper.unload();
+    }
+    assert.equal(openOnAudit(), 0);
   });
 });
