@@ -71,7 +71,6 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
   });
 
   it('A killed: STATE online on B, subscriptions again, the edge nodes on B reach the host output — every value after the switch, in order', async () => {
-    const servers = [{ host: '127.0.0.1', port: brokerA.port }, { host: '127.0.0.1', port: brokerB.port }];
     // The follower: a uns-sparkplug-edge with the same server list and "scada" as its primary host.
     await helper.load(sparkplugNodes, [
       { id: 'host', type: 'uns-sparkplug-host', hostId: HOST_ID, groups: '', host: '127.0.0.1', port: brokerA.port, servers: brokerB.url,
