@@ -5,14 +5,15 @@
  * sidebar lists the crossing and clicking it selects both nodes; the deploy is refused with the
  * finding; the wire is replaced by a uns-conduit from enterprise to the cell: the finding is gone and
  * the deploy goes through, with the conduit in the deployed flows.
+ * In the default mode (not strict) the same crossing deploys, the editor warns after the deploy with
+ * the finding, and the gateway's log names it (a headless gateway says what the editor would show).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium, Locator, Page } from 'playwright-core';
-import { freePort } from '../helpers/mosquitto';
+import { Browser, Locator, Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 
 const repo = join(__dirname, '..', '..');
 
@@ -35,30 +36,6 @@ type EditorWindow = { RED: {
   nodes: { eachNode(cb: (n: { id: string; type: string }) => void): void; eachLink(cb: (l: { source: { id: string }; target: { id: string } }) => void): void };
   view: { selection(): { nodes?: Array<{ id: string }> } };
 } };
-
-async function startGateway(userDir: string, port: number): Promise<ChildProcess> {
-  const flows = join(userDir, 'flows.json');
-  writeFileSync(flows, JSON.stringify(START_FLOWS));
-  const settings = join(userDir, 'strict-zones.json');
-  writeFileSync(settings, JSON.stringify({ unsEdgeZoneLint: 'strict' }));
-  const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1', '--settings', settings], {
-    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'e2e-test-secret-0123456789' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  gateway.stdout!.on('data', (chunk) => { output += chunk; });
-  gateway.stderr!.on('data', (chunk) => { output += chunk; });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return gateway;
-    } catch { /* not listening yet */ }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  gateway.kill();
-  throw new Error(`gateway did not serve the editor within 30 s:\n${output}`);
-}
 
 async function dragFromPalette(page: Page, type: string, x: number, y: number): Promise<Locator> {
   const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
@@ -98,39 +75,87 @@ async function chooseConfig(page: Page, node: Locator, choices: Record<string, s
   await page.click('#node-dialog-ok');
 }
 
+/** Draw an IT uns-in straight into uns-vfd, as a user does, with the broker and link chosen. */
+async function drawCrossing(page: Page): Promise<{ unsIn: Locator; vfd: Locator }> {
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-conduit"]', { timeout: 30_000 });
+  const unsIn = await dragFromPalette(page, 'uns-in', 300, 260);
+  const vfd = await dragFromPalette(page, 'uns-vfd', 800, 260);
+  await wire(page, unsIn, vfd);
+  await chooseConfig(page, unsIn, { broker: 'e2e-broker' });
+  await chooseConfig(page, vfd, { link: 'e2e-link' });
+  return { unsIn, vfd };
+}
+
+/** A gateway on START_FLOWS with `settings` (none: the default mode), Chromium, a page. */
+function editorSession(settings?: Record<string, unknown>) {
+  const session: { gateway?: EditorGateway; browser?: Browser; page?: Page; userDir: string } = { userDir: '' };
+  before(async () => {
+    session.userDir = mkdtempSync(join(tmpdir(), 'uns-edge-e2e-zones-'));
+    const flows = join(session.userDir, 'flows.json');
+    writeFileSync(flows, JSON.stringify(START_FLOWS));
+    const args: string[] = [];
+    if (settings) {
+      const file = join(session.userDir, 'zones-settings.json');
+      writeFileSync(file, JSON.stringify(settings));
+      args.push('--settings', file);
+    }
+    session.gateway = await EditorGateway.start({ flows, userDir: session.userDir, args, readyMs: 30_000 });
+    session.browser = await launchChromium();
+    session.page = await session.browser.newPage({ viewport: { width: 1400, height: 900 } });
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.gateway?.stop();
+    rmSync(session.userDir, { recursive: true, force: true });
+  });
+  return session;
+}
+
+async function deployedTypes(gateway: EditorGateway): Promise<string[]> {
+  return ((await (await fetch(`${gateway.url}flows`)).json()) as Array<{ type: string }>).map((node) => node.type);
+}
+
+describe('zone lint in the editor, default mode: a deploy with findings goes through and is warned about (headless Chromium)', function () {
+  this.timeout(180_000);
+  const session = editorSession();
+
+  it('deploys an IT uns-in drawn straight into uns-vfd, then warns with the crossing; the gateway log names it', async () => {
+    const page = session.page!;
+    const gateway = session.gateway!;
+    await page.goto(gateway.url);
+    await drawCrossing(page);
+    await page.click('#red-ui-header-button-deploy');
+    await page.locator('.red-ui-notification', { hasText: /Successfully deployed/i }).waitFor({ timeout: 20_000 });
+    const types = await deployedTypes(gateway);
+    assert.ok(types.includes('uns-in') && types.includes('uns-vfd'), `the crossing is deployed: ${types.join(', ')}`);
+
+    // The warning after the deploy (editor-theme/zones-lint-plugin.html warnAfterDeploy), with the finding's text.
+    const warning = page.locator('.red-ui-notification', { hasText: 'Zone lint: 1 error(s) in the deployed flows' });
+    await warning.waitFor({ timeout: 20_000 });
+    assert.match(await warning.innerText(), /\(uns-in [0-9a-f]+\) on tab "Cell 1" in zone "enterprise" \(L4\) reaches .*\(uns-vfd [0-9a-f]+\) on tab "Cell 1" in zone "cell-1" \(L1\) without a conduit/);
+    await page.screenshot({ path: join(session.userDir, 'e2e-zones-warn.png') });
+    // Its Show button opens the Zones sidebar on the same finding.
+    await warning.locator('button', { hasText: 'Show' }).click();
+    await page.locator('.uns-zones-lint-finding[data-code="zone-crossing"]').waitFor({ timeout: 20_000 });
+    assert.match(await page.locator('.uns-zones-lint-summary').innerText(), /1 error\(s\)/);
+
+    // The runtime path: the flows start logs the finding as a warning line.
+    const logged = () => /\[zone lint\] error zone-crossing: .*\(uns-in [0-9a-f]+\).* without a conduit/.test(gateway.output);
+    for (const deadline = Date.now() + 10_000; !logged() && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(logged(), `the gateway logs the crossing:\n${gateway.output}`);
+  });
+});
+
 describe('zone lint in the editor (headless Chromium)', function () {
   this.timeout(180_000);
-  let gateway: ChildProcess | undefined;
-  let browser: Browser | undefined;
-  let userDir: string;
-  let port: number;
-  let page: Page;
-
-  before(async () => {
-    userDir = mkdtempSync(join(tmpdir(), 'uns-edge-e2e-zones-'));
-    port = await freePort();
-    gateway = await startGateway(userDir, port);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    gateway?.kill('SIGTERM');
-    rmSync(userDir, { recursive: true, force: true });
-  });
+  const session = editorSession({ unsEdgeZoneLint: 'strict' });
 
   it('finds an IT uns-in drawn straight into uns-vfd, refuses its deploy, and deploys once a conduit is between', async () => {
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-conduit"]', { timeout: 30_000 });
-    const unsIn = await dragFromPalette(page, 'uns-in', 300, 260);
-    const vfd = await dragFromPalette(page, 'uns-vfd', 800, 260);
-    await wire(page, unsIn, vfd);
-    await chooseConfig(page, unsIn, { broker: 'e2e-broker' });
-    await chooseConfig(page, vfd, { link: 'e2e-link' });
+    const page = session.page!;
+    const gateway = session.gateway;
+    const userDir = session.userDir;
+    await page.goto(gateway!.url);
+    const { unsIn, vfd } = await drawCrossing(page);
 
     // The Zones sidebar lists the crossing, naming both nodes and zones.
     // The sidebar has more tabs than fit: open it from the action, as the sidebar's tab menu does.
@@ -150,8 +175,7 @@ describe('zone lint in the editor (headless Chromium)', function () {
     const refusal = page.locator('.red-ui-notification', { hasText: 'refused by the zone lint' });
     await refusal.waitFor({ timeout: 20_000 });
     assert.match(await refusal.innerText(), /zone-crossing/);
-    const deployed = async () => (await (await fetch(`http://127.0.0.1:${port}/flows`)).json()) as Array<{ type: string }>;
-    assert.ok(!(await deployed()).some((node) => node.type === 'uns-in'), 'nothing of the refused flows deployed');
+    assert.ok(!(await deployedTypes(gateway!)).includes('uns-in'), 'nothing of the refused flows deployed');
 
     // Replace the wire by a conduit from enterprise to the cell.
     // Close the refusal (a click closes a notification), then select the wire and delete it.
@@ -171,7 +195,7 @@ describe('zone lint in the editor (headless Chromium)', function () {
 
     await page.click('#red-ui-header-button-deploy');
     await page.locator('.red-ui-notification', { hasText: /Successfully deployed/i }).waitFor({ timeout: 20_000 });
-    const types = (await deployed()).map((node) => node.type);
+    const types = await deployedTypes(gateway!);
     assert.ok(types.includes('uns-conduit') && types.includes('uns-in') && types.includes('uns-vfd'), types.join(', '));
     await page.screenshot({ path: join(userDir, 'e2e-zones-conduit.png') });
   });
