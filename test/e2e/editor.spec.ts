@@ -8,12 +8,12 @@
  * the stored format, deployed and polled against the simulated plant (issue 8 item 11).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
-import { freePort, startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+import { Browser, Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
+import { startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 
 const repo = join(__dirname, '..', '..');
@@ -26,30 +26,6 @@ function registeredTypes(): string[] {
     const html = readFileSync(join(nodeSets, set, `${set}.html`), 'utf8');
     return [...html.matchAll(/RED\.nodes\.registerType\(\s*'([^']+)'/g)].map((match) => match[1]!);
   });
-}
-
-/** Start `uns-edge run` with the editor on loopback; resolve once the editor answers. */
-async function startGateway(userDir: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
-  const flows = join(userDir, 'flows.json');
-  writeFileSync(flows, '[]');
-  const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'e2e-test-secret-0123456789', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  gateway.stdout!.on('data', (chunk) => { output += chunk; });
-  gateway.stderr!.on('data', (chunk) => { output += chunk; });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/`);
-      if (response.ok) return gateway;
-    } catch { /* not listening yet */ }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  gateway.kill();
-  throw new Error(`gateway did not serve the editor within 20 s:\n${output}`);
 }
 
 /** Drag a palette entry onto the canvas at (x, y), as a user does with the mouse. */
@@ -114,7 +90,7 @@ describe('editor e2e (headless Chromium)', function () {
   this.timeout(120_000);
   let mosquitto: MosquittoProcess;
   let plant: SimulatedPlantHandle;
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
@@ -123,28 +99,26 @@ describe('editor e2e (headless Chromium)', function () {
     userDir = mkdtempSync(join(tmpdir(), 'uns-edge-e2e-'));
     mosquitto = await startMosquitto();
     plant = await startSimulatedPlant({ port: 0, drives: 4 });
+    const flows = join(userDir, 'flows.json');
+    writeFileSync(flows, '[]');
     // Where the imported templates find the broker and the plant (docs/simulated-plant.md).
-    gateway = await startGateway(userDir, await freePort(), {
+    gateway = await EditorGateway.start({ flows, userDir, env: {
       UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port), UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
-    });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    } });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
 
   after(async () => {
     await browser?.close();
-    gateway?.kill('SIGTERM');
+    await gateway?.stop();
     await mosquitto?.stop();
     await plant?.close();
     rmSync(userDir, { recursive: true, force: true });
   });
 
   it('loads the editor with the UNS Edge theme and palette', async () => {
-    const port = /--port\s(\d+)/.exec((gateway!.spawnargs).join(' '))![1];
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(gateway!.url);
     await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-out"]', { timeout: 30_000 });
     assert.match(await page.title(), /UNS Edge/);
     assert.match(await page.locator('#red-ui-header').innerText(), /UNS Edge/);

@@ -22,6 +22,8 @@ export interface EditorGatewayOptions {
   userDir: string;
   /** Added to the process environment (a credential secret is always set). */
   env?: Record<string, string>;
+  /** More `uns-edge run` flags (e.g. `--settings <file>`, `--http-node`). */
+  args?: string[];
   /** How long the editor may take to answer (default 20 s). */
   readyMs?: number;
 }
@@ -38,7 +40,7 @@ export class EditorGateway {
   /** Start it and wait until the editor answers; throws with the gateway's output if it does not. */
   static async start(options: EditorGatewayOptions): Promise<EditorGateway> {
     const port = await freePort();
-    const child = spawn(process.execPath, [join(REPO, 'dist/cli/uns-edge.js'), 'run', '--flows', options.flows, '--user-dir', options.userDir, '--port', String(port), '--host', '127.0.0.1'], {
+    const child = spawn(process.execPath, [join(REPO, 'dist/cli/uns-edge.js'), 'run', '--flows', options.flows, '--user-dir', options.userDir, '--port', String(port), '--host', '127.0.0.1', ...(options.args ?? [])], {
       env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'editor-test-secret-0123456789abcdef', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,14 +8,13 @@
  * Needs the build (npm test builds first).
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { Browser, chromium, Page } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { AedesBroker, startAedes } from '../helpers/aedes';
-import { freePort } from '../helpers/mosquitto';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
 
 const repo = join(__dirname, '..', '..');
@@ -31,12 +30,10 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
   this.timeout(120_000);
   let server: TestServer;
   let broker: AedesBroker;
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
-  let editor: string;
-  let output = '';
   const pageErrors: string[] = [];
 
   before(async function () {
@@ -55,40 +52,17 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
       { ...templateNode('uns-broker'), id: 'broker', name: 'UNS', host: '127.0.0.1', port: String(broker.port) },
       { ...templateNode('uns-out'), id: 'out', z: 'tab', x: 450, y: 200, broker: 'broker', wires: [] },
     ]));
-    const port = await freePort();
-    editor = `http://127.0.0.1:${port}/`;
-    gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'opcua-editor-test-secret-0123456789' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateway.stdout!.on('data', (chunk) => { output += chunk; });
-    gateway.stderr!.on('data', (chunk) => { output += chunk; });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-      try {
-        if ((await fetch(editor)).ok) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) throw new Error(`the editor did not answer within 30 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    gateway = await EditorGateway.start({ flows, userDir, readyMs: 30_000 });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
     page.on('pageerror', (error) => pageErrors.push(String(error)));
-    await page.goto(editor);
+    await page.goto(gateway.url);
     await page.waitForSelector('g.red-ui-flow-node-group[id="rd"]', { timeout: 30_000 });
   });
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      const exited = new Promise((resolve) => gateway?.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     await server?.dispose();
     await broker?.close();
     rmSync(userDir, { recursive: true, force: true });
@@ -102,7 +76,7 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
       if (pattern.test(text ?? '')) return text ?? '';
       await page.waitForTimeout(100);
     }
-    assert.fail(`status of ${id} "${text}" never matched ${pattern}\n${output.slice(-2000)}`);
+    assert.fail(`status of ${id} "${text}" never matched ${pattern}\n${gateway?.output.slice(-2000)}`);
   }
 
   it('status names the refusing side; one click on "trust" in the Trust tab connects without a redeploy', async () => {
@@ -150,7 +124,7 @@ describe('OPC UA nodes in the editor (headless Chromium)', function () {
     const deadline = Date.now() + 20_000;
     while (!topics.every((t) => arrived.has(t)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     consumer.end(true);
-    assert.deepEqual(topics.filter((t) => !arrived.has(t)), [], `values on the broker: ${JSON.stringify([...arrived])}\n${output.slice(-2000)}`);
+    assert.deepEqual(topics.filter((t) => !arrived.has(t)), [], `values on the broker: ${JSON.stringify([...arrived])}\n${gateway?.output.slice(-2000)}`);
     for (const topic of topics) {
       assert.equal(typeof arrived.get(topic)!.value, 'number', topic);
       assert.equal(arrived.get(topic)!.quality, 'good', topic);

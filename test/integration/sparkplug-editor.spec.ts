@@ -6,69 +6,43 @@
  * Needs `npm run build` first (npm test does it).
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { type Browser, type Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { SparkplugObserver } from '../helpers/sparkplug-harness';
 
 const repo = join(__dirname, '..', '..');
 type EditorWindow = { RED: { nodes: { eachNode(cb: (n: { id: string; type: string }) => void): void; getType(t: string): { category: string; defaults: Record<string, { validate?: (v: string, opt?: object) => unknown }> } } } };
 
-async function startGateway(userDir: string, port: number): Promise<ChildProcess> {
-  const flows = join(userDir, 'flows.json');
-  writeFileSync(flows, '[]');
-  const gateway = spawn(process.execPath, [join(repo, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'sparkplug-editor-test-0123456789' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  gateway.stdout!.on('data', (chunk) => { output += chunk; });
-  gateway.stderr!.on('data', (chunk) => { output += chunk; });
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    if (gateway.exitCode !== null) throw new Error(`gateway exited early:\n${output}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return gateway;
-    } catch { /* not listening yet */ }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  gateway.kill('SIGKILL');
-  throw new Error(`gateway did not serve the editor within 20 s:\n${output}`);
-}
-
 describe('sparkplug nodes in the editor (gateway + Chromium + Mosquitto)', function () {
   this.timeout(90000);
   let mosquitto: Mosquitto;
   let observer: SparkplugObserver;
-  let gateway: ChildProcess | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let userDir: string;
   let page: Page;
-  let port: number;
 
   before(async function () {
     if (!existsSync(join(repo, 'dist/nodes/sparkplug/sparkplug.html'))) throw new Error('dist/ is not built: run npm run build');
     userDir = mkdtempSync(join(tmpdir(), 'uns-sparkplug-editor-'));
     mosquitto = await startMosquitto();
     observer = await SparkplugObserver.connect(mosquitto.url);
-    port = await freePort();
-    gateway = await startGateway(userDir, port);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const flows = join(userDir, 'flows.json');
+    writeFileSync(flows, '[]');
+    gateway = await EditorGateway.start({ flows, userDir });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(gateway.url);
     await page.waitForSelector('.red-ui-palette-node[data-palette-type="uns-sparkplug-device"]', { timeout: 30000 });
   });
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      const exited = new Promise((resolve) => gateway!.once('exit', resolve));
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     await observer?.close();
     await mosquitto?.dispose();
     rmSync(userDir, { recursive: true, force: true });
