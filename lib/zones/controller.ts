@@ -4,11 +4,29 @@
  * decisions go through the flood aggregation of the audit log. While the audit store has failed,
  * reads keep flowing and writes and commands are refused (T-POL-03, SR 2.10: essential functions
  * go on, nothing is changed in the plant without a record of it).
+ *
+ * The same holds for the conduit's own settings: what loosens it (a policy hot reload, island off)
+ * takes effect only with its record written, else it is refused (AuditRefusal) and the conduit stays
+ * as it was; what tightens it (island on) takes effect at once, and a record the failed store did not
+ * take is kept (at most MAX_UNRECORDED, the oldest dropped) and written when the store works again.
  */
 import { Conduit, type ConduitOptions, type Decision } from './conduit';
-import type { AuditLog } from './audit-log';
+import type { AuditEvent, AuditLog } from './audit-log';
 import type { IslandStateFile } from './island-state';
 import { exportPolicy, type Policy } from './policy';
+
+/** Island-on records kept while the audit store has failed (overflow: the oldest is dropped). */
+export const MAX_UNRECORDED = 100;
+/** How often a kept record is tried again while nothing else writes (the audit log's own retry pace). */
+const UNRECORDED_RETRY_MS = 5_000;
+
+/** A loosening change refused because its audit record could not be written (SR 2.10, fail closed). */
+export class AuditRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditRefusal';
+  }
+}
 
 export interface ConduitCounters {
   allowed: number;
@@ -38,10 +56,21 @@ export class ConduitController {
   islandProblem: string | undefined;
   /** Why the last island switch could not be saved (it then holds only until a restart). */
   islandSaveProblem: string | undefined;
+  /** Records of tightening changes the failed store did not take, oldest first. */
+  private readonly unrecorded: AuditEvent[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** True while the retry timer itself tries the oldest kept record (so it is not written twice). */
+  private retrying = false;
+  private readonly writeUnrecorded = () => {
+    if (this.retrying) return;
+    while (this.unrecorded.length > 0 && this.audit.record(this.unrecorded[0])) this.unrecorded.shift();
+  };
 
   constructor(policy: Policy, options: ControllerOptions) {
     this.name = options.name;
     this.audit = options.audit;
+    // The store writes `audit-recovered` and then, from here, what it missed, before anything newer.
+    this.audit.on('recovered', this.writeUnrecorded);
     this.conduit = new Conduit(policy, {
       ...options,
       onClockStep: (stepMs) => {
@@ -57,7 +86,8 @@ export class ConduitController {
       this.conduit.island = true;
       this.islandProblem = restored.problem;
       const by = options.island === true ? 'dialog' : restored.by ?? null;
-      this.audit.record({ source: this.name, category: 'island', type: 'island-on', result: 'ok', principal: by, reason: restored.problem ?? (options.island === true ? 'deployed in island mode' : 'restored from the saved island state') });
+      const event: AuditEvent = { source: this.name, category: 'island', type: 'island-on', result: 'ok', principal: by, reason: restored.problem ?? (options.island === true ? 'deployed in island mode' : 'restored from the saved island state') };
+      if (!this.audit.record(event)) this.keepUnrecorded(event);
     }
   }
 
@@ -65,30 +95,51 @@ export class ConduitController {
     return this.conduit.island;
   }
 
-  /** SR 5.2 RE2. `by`: who switched (dialog, message principal, admin API user). */
+  /**
+   * SR 5.2 RE2. `by`: who switched (dialog, message principal, admin API user). On: at once, even
+   * while the audit store has failed (its record is kept and retried). Off: only with its record
+   * written, else AuditRefusal and island mode stays on.
+   */
   setIsland(on: boolean, by: string): void {
     if (this.conduit.island === on) return;
-    this.conduit.island = on;
-    if (!on) this.islandProblem = undefined;
-    this.saveIsland(on, by);
-    this.audit.record({ source: this.name, category: 'island', type: on ? 'island-on' : 'island-off', result: 'ok', principal: by });
+    const event: AuditEvent = { source: this.name, category: 'island', type: on ? 'island-on' : 'island-off', result: 'ok', principal: by };
+    if (!on) {
+      if (!this.audit.record(event)) throw new AuditRefusal(`island mode stays on: switching it off could not be audited (${this.audit.failureReason ?? 'record not written'})`);
+      this.conduit.island = false;
+      this.islandProblem = undefined;
+      this.saveIsland(false, by);
+      return;
+    }
+    this.conduit.island = true;
+    this.saveIsland(true, by);
+    if (!this.audit.record(event)) this.keepUnrecorded(event);
   }
 
-  private saveIsland(on: boolean, by: string): void {
-    if (!this.islandState) return;
-    try {
-      this.islandState.save(on, by);
-      this.islandSaveProblem = undefined;
-    } catch (error) {
-      this.islandSaveProblem = `island state ${this.islandState.path} not saved: ${(error as Error).message}`;
+  /** Records of tightening changes waiting for the audit store. */
+  get unrecordedCount(): number {
+    return this.unrecorded.length;
+  }
+
+  /**
+   * Hot reload (T-POL-02): compiled and swapped atomically by the conduit; audited with both hashes.
+   * A reload whose record cannot be written is undone before anything is decided under it (AuditRefusal).
+   */
+  setPolicy(policy: Policy, by: string): void {
+    const previous = this.conduit.policy;
+    const previousHash = this.conduit.policyHash;
+    this.conduit.setPolicy(policy);
+    const written = this.audit.record({ source: this.name, category: 'config-change', type: 'policy-reloaded', result: 'ok', principal: by, previousHash, policyHash: this.conduit.policyHash, rules: policy.rules.length });
+    if (!written) {
+      this.conduit.setPolicy(previous);
+      throw new AuditRefusal(`policy not reloaded: the reload could not be audited (${this.audit.failureReason ?? 'record not written'}); policy ${previousHash} stays active`);
     }
   }
 
-  /** Hot reload (T-POL-02): compiled and swapped atomically by the conduit; audited with both hashes. */
-  setPolicy(policy: Policy, by: string): void {
-    const previous = this.conduit.policyHash;
-    this.conduit.setPolicy(policy);
-    this.audit.record({ source: this.name, category: 'config-change', type: 'policy-reloaded', result: 'ok', principal: by, previousHash: previous, policyHash: this.conduit.policyHash, rules: policy.rules.length });
+  /** Stops retrying kept records (the node closes); what is still kept was counted as lost by the store. */
+  close(): void {
+    this.audit.off('recovered', this.writeUnrecorded);
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   exportPolicy(): { policy: Policy; hash: string } {
@@ -125,6 +176,35 @@ export class ConduitController {
     }
     this.count(decision);
     return decision;
+  }
+
+  private saveIsland(on: boolean, by: string): void {
+    if (!this.islandState) return;
+    try {
+      this.islandState.save(on, by);
+      this.islandSaveProblem = undefined;
+    } catch (error) {
+      this.islandSaveProblem = `island state ${this.islandState.path} not saved: ${(error as Error).message}`;
+    }
+  }
+
+  private keepUnrecorded(event: AuditEvent): void {
+    if (this.unrecorded.length >= MAX_UNRECORDED) this.unrecorded.shift();
+    this.unrecorded.push(event);
+    // Nothing else may write to the store for a while (island mode stops the traffic): try again.
+    this.retryTimer ??= setInterval(() => {
+      this.retrying = true;
+      const written = this.audit.record(this.unrecorded[0]);
+      this.retrying = false;
+      if (written) {
+        this.unrecorded.shift();
+        this.writeUnrecorded();
+      }
+      if (this.unrecorded.length === 0 && this.retryTimer) {
+        clearInterval(this.retryTimer);
+        this.retryTimer = undefined;
+      }
+    }, UNRECORDED_RETRY_MS).unref();
   }
 
   private count(decision: Decision): void {

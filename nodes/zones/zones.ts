@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { AuditLog } from '../../lib/zones/audit-log';
-import { ConduitController } from '../../lib/zones/controller';
+import { AuditRefusal, ConduitController } from '../../lib/zones/controller';
 import { IslandStateFile, islandStateFile } from '../../lib/zones/island-state';
 import type { Decision } from '../../lib/zones/conduit';
 import { parsePolicy, PolicyError, type Policy } from '../../lib/zones/policy';
@@ -35,7 +35,7 @@ interface ZoneNode extends Node {
 interface ConduitNode extends Node {
   controller?: ConduitController;
   policyProblem?: string;
-  /** The island switch of the dialog, the input and the admin API. */
+  /** The island switch of the input and the admin API; throws AuditRefusal when off cannot be audited. */
   switchIsland?: (on: boolean, by: string) => void;
 }
 
@@ -168,9 +168,12 @@ export = function (RED: NodeAPI): void {
     liveConduits.add(node);
     if (controller.islandProblem) node.error(`${RED._('zones.errors.island-state')}: ${controller.islandProblem}`);
     node.switchIsland = (on, by) => {
-      controller.setIsland(on, by);
+      try {
+        controller.setIsland(on, by);
+      } finally {
+        showStatus();
+      }
       if (controller.islandSaveProblem) node.error(`${RED._('zones.errors.island-not-saved')}: ${controller.islandSaveProblem}`);
-      showStatus();
     };
 
     let alarmed = false;
@@ -210,9 +213,16 @@ export = function (RED: NodeAPI): void {
       if (msg.topic === ISLAND_TOPIC && isPlainObject(msg.payload) && typeof msg.payload.island === 'boolean') {
         const on = msg.payload.island;
         // Stopping traffic is always allowed; restarting it by message only when the dialog allows it.
-        if (on || config.islandOffByMessage === true) node.switchIsland?.(on, senderOf(msg));
-        else node.warn(RED._('zones.errors.island-off-refused'));
-        return done();
+        if (!on && config.islandOffByMessage !== true) {
+          node.warn(RED._('zones.errors.island-off-refused'));
+          return done();
+        }
+        try {
+          node.switchIsland?.(on, senderOf(msg));
+          return done();
+        } catch (error) {
+          return done(error as Error); // AuditRefusal: island off not audited, so not done
+        }
       }
       const decision = controller.decide(msg);
       if (decision.result === 'deny') {
@@ -234,6 +244,7 @@ export = function (RED: NodeAPI): void {
       audit.off('alarm', onAlarm);
       audit.off('recovered', onRecovered);
       audit.off('warning', onFilling);
+      controller.close();
       liveConduits.delete(node);
       releaseAudit(auditDir);
       done();
@@ -262,7 +273,12 @@ export = function (RED: NodeAPI): void {
     const island = (req.body as { island?: unknown } | undefined)?.island;
     if (!node?.controller || !node.switchIsland) return void res.status(404).json({ error: 'no running conduit with this id' });
     if (typeof island !== 'boolean') return void res.status(400).json({ error: 'body must be {"island": true|false}' });
-    node.switchIsland(island, whoAsked(req));
+    try {
+      node.switchIsland(island, whoAsked(req));
+    } catch (error) {
+      if (!(error instanceof AuditRefusal)) throw error;
+      return void res.status(503).json({ error: error.message, island: node.controller.island });
+    }
     res.json({ island: node.controller.island });
   });
   RED.httpAdmin.post('/uns-edge/conduits/:id/policy', RED.auth.needsPermission('uns-conduit.write'), (req, res) => {
@@ -272,6 +288,7 @@ export = function (RED: NodeAPI): void {
       node.controller.setPolicy(parsePolicy(req.body), whoAsked(req));
       res.json(node.controller.exportPolicy());
     } catch (error) {
+      if (error instanceof AuditRefusal) return void res.status(503).json({ error: error.message });
       res.status(400).json({ error: (error as Error).message, problems: error instanceof PolicyError ? error.problems : undefined });
     }
   });

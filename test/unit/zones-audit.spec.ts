@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, recordHash, type AuditRecord } from '../../lib/zones/audit-log';
 import { auditVerifyMain, verifyAuditDir } from '../../lib/zones/audit-verify';
-import { ConduitController } from '../../lib/zones/controller';
+import { AuditRefusal, ConduitController } from '../../lib/zones/controller';
 import { parsePolicy } from '../../lib/zones/policy';
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive7';
@@ -174,6 +174,38 @@ describe('zones: T-POL-03 audit store full or unwritable', () => {
     assert.equal(refused.result, 'deny');
     assert.match(refused.reason ?? '', /audit store failed, writes refused/);
     audit.close();
+  });
+
+  it('with the store failed, a policy reload and island off are refused (nothing loosens unrecorded); island on takes effect and its record is written on recovery', () => {
+    const { t, wallMs, monotonicMs } = fakeTime();
+    const audit = new AuditLog({ dir, maxFileBytes: 4096, maxFiles: 2, whenFull: 'stop', wallMs, monotonicMs });
+    const { write } = controllers(audit);
+    const before = write.exportPolicy().hash;
+    for (let i = 0; i < 100 && audit.writable; i++) audit.record({ source: 'test', category: 'audit', type: 'filler', result: 'ok', pad: 'x'.repeat(100) });
+    assert.equal(audit.writable, false);
+    const looser = parsePolicy({ rules: [{ id: 'any-setpoint', operation: ['write'], metric: ['speedSetpoint'], value: { type: 'number', min: 0, max: 3000 }, action: 'allow' }] });
+    assert.throws(() => write.setPolicy(looser, 'admin:ops'), (e: Error) => e instanceof AuditRefusal && /policy not reloaded: the reload could not be audited/.test(e.message));
+    assert.equal(write.exportPolicy().hash, before, 'the old policy stays active');
+    write.setIsland(true, 'mqtt:scada-01');
+    assert.equal(write.island, true, 'tightening goes through with the store failed');
+    assert.equal(write.unrecordedCount, 1);
+    assert.throws(() => write.setIsland(false, 'admin:ops'), (e: Error) => e instanceof AuditRefusal && /island mode stays on/.test(e.message));
+    assert.equal(write.island, true);
+
+    // Room again (the oldest file is taken away) and the retry time has come: the next record recovers the store.
+    unlinkSync(join(dir, 'audit-000001.jsonl'));
+    t.mono += 5_000;
+    assert.equal(write.decide({ topic: ASSET, payload: { speedSetpoint: 10 }, principal: MES }).category, 'island');
+    assert.equal(write.unrecordedCount, 0);
+    write.setIsland(false, 'admin:ops');
+    assert.equal(write.island, false);
+    write.close();
+    audit.close();
+    const newest = readdirSync(dir).filter((f) => f.startsWith('audit-')).sort().at(-1) as string;
+    const records = lines(dir, newest).map((l) => JSON.parse(l) as AuditRecord);
+    assert.deepEqual(records.filter((r) => r.type !== 'pruned').map((r) => [r.type, r.principal ?? null]), [
+      ['audit-recovered', null], ['island-on', 'mqtt:scada-01'], ['decision', 'mqtt:mes-01'], ['island-off', 'admin:ops'],
+    ]);
   });
 
   it('an unwritable store (the folder cannot be created): alarm at start, writes refused, reads pass', () => {
