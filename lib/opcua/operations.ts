@@ -58,7 +58,9 @@ export async function readMetrics(session: ClientSession, metrics: MetricNode[],
       ...(facts?.unit ? { unit: facts.unit } : {}),
       ...(type ? { type } : {}),
       ...(reason ? { reason } : {}),
-    });
+      // as uns-opcua-subscribe does (docs/opcua.md): the server's time beside the source's
+      ...(dv.serverTimestamp ? { serverTimestamp: dv.serverTimestamp.getTime() } : {}),
+    } as MetricMeta);
   });
   return [...batches.values()];
 }

@@ -65,6 +65,8 @@ export interface TestServer {
   /** Write requests received so far (carried out or still held by writeDelayMs). */
   writesReceived(): number;
   sessionCount(): number;
+  /** Subscriptions alive on the server (every session). */
+  subscriptionCount(): number;
   /** Close every session from the server side (as an admin tool or a server timeout would). */
   closeSessions(): Promise<void>;
   deleteNode(nodeId: string): void;
@@ -202,6 +204,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     monitoredItems,
     writesReceived: () => writesReceived,
     sessionCount: () => server.engine.currentSessionCount,
+    subscriptionCount: () => Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions)
+      .reduce((n, session) => n + session.publishEngine.subscriptions.length, 0),
     closeSessions: async () => {
       const sessions = Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions);
       for (const session of sessions) await server.engine.closeSession(session.authenticationToken, false, 'Terminated');
