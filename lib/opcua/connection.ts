@@ -120,6 +120,8 @@ export class OpcUaConnection extends EventEmitter {
   private outageSince: number | undefined;
   private readonly subscriptions = new Map<number, SharedSubscription>();
   private warnedExpiry = new Set<string>();
+  /** Thumbprint of the certificate of the server the current session runs with. */
+  private serverThumbprint: string | undefined;
 
   constructor(options: OpcUaConnectionOptions) {
     super();
@@ -148,6 +150,29 @@ export class OpcUaConnection extends EventEmitter {
   start(): void {
     if (this._state !== 'idle') return;
     void this.attempt();
+  }
+
+  /**
+   * The trust list changed (trust tab): a refused connection tries again now; a connection whose server
+   * certificate was just rejected or removed (`withdrawn`) ends its session and connects anew, so the
+   * certificate's new status applies at once (fail closed: no session goes on with a server nobody trusts).
+   */
+  trustChanged(withdrawn?: string): void {
+    if (withdrawn === undefined || withdrawn !== this.serverThumbprint || (this._state !== 'connected' && this._state !== 'reconnecting')) {
+      this.retryNow();
+      return;
+    }
+    const client = this.client;
+    const session = this._session;
+    this.client = undefined;
+    this._session = undefined;
+    this.serverThumbprint = undefined;
+    this.subscriptions.clear();
+    void this.attempt(); // a new generation: the old session's and client's events are ignored from now on
+    void (async () => {
+      await session?.close(true).catch(() => undefined);
+      await client?.disconnect().catch(() => undefined);
+    })();
   }
 
   /** Try again now (after a trust change): only from backoff/refused. */
@@ -244,6 +269,7 @@ export class OpcUaConnection extends EventEmitter {
         await session.close().catch(() => undefined);
         throw new Error('superseded');
       }
+      this.serverThumbprint = der ? describeCertificate(der).thumbprint : undefined;
       this.attachSession(client, session, generation);
     } catch (error) {
       // node-opcua sets client.serverCertificate only once it trusts it: read the refused one from GetEndpoints.

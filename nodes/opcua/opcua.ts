@@ -512,10 +512,11 @@ export = function (RED: NodeAPI): void {
         res.status(404).json({ ok: false, error: RED._('opcua.errors.no-certificate', { thumbprint }) });
         return;
       }
-      // Audit line: who changed the trust list (SR 2.8), and retry refused endpoints now: no redeploy.
+      // Audit line: who changed the trust list (SR 2.8); refused endpoints retry now (no redeploy), and those
+      // connected to a server whose certificate was rejected or removed reconnect (and are refused).
       const user = (req as unknown as { user?: { username?: string } }).user?.username ?? 'anonymous admin';
       RED.log.warn(RED._('opcua.log.trust-change', { action, thumbprint: entry.thumbprint, subject: entry.subject, user }));
-      for (const e of liveEndpoints) e.connection?.retryNow();
+      for (const e of liveEndpoints) e.connection?.trustChanged(action === 'trust' ? undefined : entry.thumbprint);
       const { file: _file, offeredBy: _offered, status: _previous, ...info } = entry;
       res.json({ ok: true, certificate: { ...info, status: action === 'trust' ? 'trusted' : action === 'reject' ? 'rejected' : 'removed' } });
     }).catch((error: Error) => res.status(500).json({ ok: false, error: error.message }));
