@@ -106,8 +106,9 @@ describe('flow templates (flows/)', () => {
       const declared = new Map(((tab.env ?? []) as Array<{ name: string; value: string; type: string }>).map((v) => [v.name, v]));
       for (const node of flow.filter((n) => packageTypes.has(n.type))) {
         for (const property of ['host', 'port'] as const) {
-          if (!(property in node)) continue;
-          const variable = /^\$\{(UNS_EDGE_(?:MQTT|SIM)_(?:HOST|PORT))\}$/.exec(String(node[property]))?.[1];
+          // An RTU link's TCP host/port are unused: its serial device is the variable (legacy-rtu-4-20ma).
+          if (!(property in node) || (node.type === 'uns-modbus-link' && node.transport === 'rtu')) continue;
+          const variable = /^\$\{(UNS_EDGE_\w+_(?:HOST|PORT))\}$/.exec(String(node[property]))?.[1];
           assert.ok(variable, `${file}: ${node.type} ${node.id} ${property} ${JSON.stringify(node[property])}: not a \${UNS_EDGE_…} variable`);
         }
         // Every ${VAR} property: declared on the tab (else Node-RED leaves the text as is when the
