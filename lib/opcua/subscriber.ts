@@ -66,6 +66,13 @@ export interface SubscriberOptions {
 }
 
 const INITIAL_RETRY_MS = 500;
+
+/** The session is under node-opcua's repair: building waits for it (an outage the endpoint has logged already). */
+class SessionUnderRepair extends Error {
+  constructor() {
+    super('the session is being repaired');
+  }
+}
 /**
  * Queue size of an item that sets none. With 1 the server keeps only the last value of a publishing
  * cycle, so a value that changes twice within one cycle (a loaded server or client) loses a change
@@ -166,6 +173,8 @@ export class OpcUaSubscriber extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Failed builds in a row on this session (retry delay). */
   private failures = 0;
+  /** A warning was logged for the current streak of build failures. */
+  private warnedFailure = false;
   /** Compare the subscription's items with the server's before creating more (after a failed call or a repair). */
   private reconcileFirst = false;
   private sizer: CallSizer | undefined;
@@ -228,12 +237,14 @@ export class OpcUaSubscriber extends EventEmitter {
     try {
       await building;
       this.failures = 0;
+      this.warnedFailure = false;
     } catch (error) {
       if (this.stopped || this.session !== session) return;
       const { maxBackoffMs } = this.options.connection.settings;
       const delay = Math.min(maxBackoffMs, INITIAL_RETRY_MS * 2 ** Math.min(this.failures++, 16));
-      // One warning per streak of failures, not one per attempt.
-      if (this.failures === 1) {
+      // One warning per streak of failures, not one per attempt; none for waiting on a repair (one log line per outage).
+      if (!this.warnedFailure && !(error instanceof SessionUnderRepair)) {
+        this.warnedFailure = true;
         this.emit('warning', `monitored items not all created (${this.status.monitored} of ${this.metrics.length}): ${(error as Error).message}; retrying (at most every ${maxBackoffMs / 1000} s)`);
       }
       this.scheduleBuild(session, delay);
@@ -265,6 +276,7 @@ export class OpcUaSubscriber extends EventEmitter {
       this.reconcileFirst = false;
       this.sizer = undefined;
       this.failures = 0;
+      this.warnedFailure = false;
       for (const m of this.metrics) {
         m.item = undefined;
         m.dead = undefined;
@@ -300,7 +312,7 @@ export class OpcUaSubscriber extends EventEmitter {
     if (this.reconcileFirst) {
       // node-opcua may still be re-creating the subscription (its 'restored' can come before the session's):
       // compare only with what it finished, later (build() retries).
-      if (session.isReconnecting) throw new Error('the session is being repaired');
+      if (session.isReconnecting) throw new SessionUnderRepair();
       await this.reconcile(session, this.subscription);
       this.reconcileFirst = false;
     }

@@ -286,7 +286,8 @@ export = function (RED: NodeAPI): void {
     });
     subscriber.on('warning', (text: string) => node.warn(text));
     subscriber.on('stale', (reason: string) => {
-      node.warn(RED._('opcua.log.stale', { reason }));
+      // A connected server gone silent is news; during an outage the endpoint's one line has said it already.
+      if (use.connection.state === 'connected') node.warn(RED._('opcua.log.stale', { reason }));
       use.setResult(summary());
     });
     subscriber.on('fresh', () => use.setResult(summary()));
