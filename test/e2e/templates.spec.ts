@@ -16,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Browser, chromium, Page } from 'playwright-core';
+import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort, startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+import { RtuBus } from '../helpers/rtu-bus';
 
 const repo = join(__dirname, '..', '..');
 const CLI = join(repo, 'dist', 'cli', 'uns-edge.js');
@@ -73,6 +75,11 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
   let editorUrl: string;
   let operatorPassword: string;
   let subscriber: mqtt.MqttClient;
+  /** multi-line-site's second line: another Modbus TCP plant. */
+  let line2Plant: SimulatedPlantHandle;
+  /** legacy-rtu-4-20ma's RS-485 bus (socat pty + pymodbus RTU), or why there is none here. */
+  let rtuBus: RtuBus | undefined;
+  let rtuUnavailable = '';
   /** Topics published on the broker since the current template was deployed. */
   const published = new Set<string>();
 
@@ -93,6 +100,8 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
     mkdirSync(trusted, { recursive: true });
     copyFileSync(join(simDir, '.uns-edge', 'opcua-sim', 'pki', 'own', 'certs', 'certificate.pem'), join(trusted, 'simulated-plant.pem'));
 
+    line2Plant = await startSimulatedPlant({ port: 0, drives: 2 });
+    rtuBus = await RtuBus.start().catch((error: Error) => { rtuUnavailable = error.message; return undefined; });
     const port = await freePort();
     writeFileSync(join(userDir, 'flows.json'), '[]');
     gateway = startCli(['run', '--flows', join(userDir, 'flows.json'), '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], userDir, {
@@ -100,6 +109,9 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
       UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port),
       UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: modbusPort,
       UNS_EDGE_OPCUA_HOST: '127.0.0.1', UNS_EDGE_OPCUA_PORT: opcuaPort,
+      UNS_EDGE_LINE1_HOST: '127.0.0.1', UNS_EDGE_LINE1_PORT: modbusPort,
+      UNS_EDGE_LINE2_HOST: line2Plant.host, UNS_EDGE_LINE2_PORT: String(line2Plant.port),
+      ...(rtuBus ? { UNS_EDGE_RTU_PORT: rtuBus.port } : {}),
     });
     await gateway.waitFor(/gateway ready in/, 60_000);
     editorUrl = `http://127.0.0.1:${port}/`;
@@ -121,6 +133,8 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
     gateway?.child.kill('SIGTERM');
     simulator?.child.kill('SIGTERM');
     await mosquitto?.stop();
+    await line2Plant?.close();
+    await rtuBus?.stop();
     for (const dir of [simDir, userDir]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -168,6 +182,10 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
   for (const name of TEMPLATES) {
     it(`${name}: Import ▸ Examples ▸ uns-edge, Deploy: its nodes reach a working status and its outputs appear`, async function () {
       const shipped = JSON.parse(readFileSync(join(repo, 'flows', `${name}.json`), 'utf8')) as Array<EditorNode & { wires?: string[][] }>;
+      if (name === 'legacy-rtu-4-20ma' && !rtuBus) {
+        console.log(`      SKIPPED ${name}: no RS-485 bus here (socat pty + pymodbus RTU server): ${rtuUnavailable}`);
+        this.skip();
+      }
       await clearFlows();
       const unregistered = await page.evaluate((types) => types.filter((type) => !(window as unknown as EditorWindow).RED.nodes.getType(type)),
         [...new Set(shipped.map((node) => node.type).filter((type) => type.startsWith('uns-')))]);

@@ -10,8 +10,7 @@ import { strict as assert } from 'node:assert';
 import modbusNodes = require('../../nodes/modbus/modbus');
 import unsNodes = require('../../nodes/uns/uns');
 import { Mosquitto } from '../helpers/mosquitto';
-import { PymodbusRtuServer, startPymodbusRtuServer } from '../helpers/pymodbus';
-import { PtyPair } from '../helpers/socat';
+import { RtuBus } from '../helpers/rtu-bus';
 import { coreNodes, readTemplate, TemplateRuntime, until, watchAsset, type UnsMetric } from '../helpers/template-runtime';
 
 const AREA = 'acme/plant1/utilities/boiler1/feedwater';
@@ -20,35 +19,31 @@ const CORE_NODES = coreNodes('21-debug.js', '90-comment.js');
 describe('flows/legacy-rtu-4-20ma.json on a pymodbus RTU bus (socat pty) and Mosquitto', function () {
   this.timeout(40_000);
   let runtime: TemplateRuntime;
-  let pty: PtyPair;
-  let bus: PymodbusRtuServer;
+  let bus: RtuBus;
   let broker: Mosquitto;
   let watcher: { metrics: Map<string, UnsMetric>; end(): Promise<void> };
   const template = readTemplate('legacy-rtu-4-20ma.json');
   /** Latest metric per `<asset>/<metric>` below the feed-water cell. */
   let uns: Map<string, UnsMetric>;
-  const setLoopCurrents = (microamps: number[]) => bus.command({ cmd: 'set', unit: 2, table: 'input', address: 0, values: microamps });
+  const setLoopCurrents = (microamps: number[]) => bus.server.command({ cmd: 'set', unit: 2, table: 'input', address: 0, values: microamps });
 
   before(async () => {
-    pty = await PtyPair.start();
-    bus = await startPymodbusRtuServer({ units: [1, 2], size: 20, path: pty.b });
     // The drive: 1480 rpm, 49.35 Hz, 12.5 A, no fault. The module: 12 mA (PT-101), 8 mA (TT-102), 20 mA (LT-103).
-    await bus.command({ cmd: 'set', unit: 1, table: 'holding', address: 0, values: [1480, 4935, 125, 0] });
-    await setLoopCurrents([12_000, 8_000, 20_000]);
+    bus = await RtuBus.start();
     broker = await Mosquitto.start();
     runtime = await TemplateRuntime.start('legacy-rtu');
     watcher = await watchAsset(broker.url, AREA);
     uns = watcher.metrics;
   });
   after(async () => {
-    await runtime?.stop(() => watcher?.end(), () => broker?.dispose(), () => bus?.close(), () => pty?.stop());
+    await runtime?.stop(() => watcher?.end(), () => broker?.dispose(), () => bus?.stop());
   });
 
   const untilInUns = (what: string, check: () => boolean) => until(what, check, 15_000, () => `UNS has ${JSON.stringify(Object.fromEntries(uns))}`);
 
   it('publishes the drive and the scaled transmitters; an NE43 failure current is bad with the reason, under-range uncertain, then good again', async () => {
     // Only the variables change, as on a gateway: the pty for the adapter, the test's broker.
-    runtime.setEnvironment({ UNS_EDGE_RTU_PORT: pty.a, UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port) });
+    runtime.setEnvironment({ UNS_EDGE_RTU_PORT: bus.port, UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(broker.port) });
     await runtime.load([...CORE_NODES, unsNodes, modbusNodes], template);
 
     await untilInUns('the drive and the three transmitters', () => ['pump1/actualSpeed', 'pt101/pressure', 'tt102/temperature', 'lt103/level'].every((k) => uns.has(k)));
