@@ -277,12 +277,14 @@ describe('opcua nodes', function () {
       };
       const euRange = speed.getChildByName('EURange');
       euRange.setValueFromSource(euRange.readValue().value, StatusCodes.BadInternalError);
-      const before = speed.readValue().value.value;
+      // The test server moves Speed every 100 ms itself: "nothing written" is counted in Write requests, not read off the value.
+      const writesBefore = server.writesReceived();
       (helper.getNode('w') as HelperNode).receive({ payload: { speed: 1499 } });
       const out = await next('out');
       assert.equal(out.ok, false);
       assert.match(String(out.problems), /speed: .*EURange.*BadInternalError/);
-      assert.equal(speed.readValue().value.value, before, 'nothing written');
+      assert.equal(server.writesReceived(), writesBefore, 'nothing written: no Write request reached the server');
+      assert.notEqual(speed.readValue().value.value, 1499, 'nothing written');
     });
 
     it('write: commands built in a real function node — good ones are written with who; a throwing getter, a __proto__ key, a boxed number, an array, a Date, a 70k string write nothing', async () => {
