@@ -30,6 +30,8 @@ const DEPLOYED_ELSEWHERE: Record<string, string> = {
   'guarded-advice.json': 'the advice, zone and drive nodes, approved through the admin API: test/integration/advice-template.spec.ts',
   'uns-to-opcua.json': 'the OPC UA server and PubSub nodes with a node-opcua client: test/integration/opcua-server-template.spec.ts',
   'pilot-dashboard.json': 'the Dashboard 2.0 nodes with a gateway serving /dashboard, live values in Chromium: test/e2e/pilot-dashboard.spec.ts',
+  'legacy-rtu-4-20ma.json': 'an RS-485 bus (pymodbus RTU on a socat pty), 4–20 mA and NE43 faults: test/integration/legacy-rtu-template.spec.ts',
+  'multi-line-site.json': 'the simulated plant on two ports, one per line: test/integration/multi-line-template.spec.ts',
 };
 const CORE_NODES = coreNodes('20-inject.js', '21-debug.js', '25-catch.js', '90-comment.js');
 const PACKAGE_NODES = [unsNodes, modbusNodes, driveNodes, sparkplugNodes, fastpollNodes];
