@@ -4,7 +4,7 @@
  * dialogs. Needs dist/ (npm test builds it first).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { freePort } from './ports';
 
@@ -15,6 +15,13 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** A bcrypt hash of `password` for UNS_EDGE_ADMIN_PASSWORD_HASH, made with Node-RED's own bcryptjs. */
+export function bcryptHash(password: string): string {
+  const nodeRed = dirname(require.resolve('node-red/package.json'));
+  const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
+  return bcrypt.hashSync(password, 8);
 }
 
 export interface EditorGatewayOptions {
@@ -58,6 +65,16 @@ export class EditorGateway {
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+
+  /** Logs in as the editor does (POST /auth/token, adminAuth's password grant) and returns the bearer token. */
+  async login(username: string, password: string): Promise<string> {
+    const granted = await fetch(new URL('auth/token', this.url), {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username, password }),
+    });
+    if (granted.status !== 200) throw new Error(`login as ${username} refused: ${granted.status} ${await granted.text()}`);
+    return ((await granted.json()) as { access_token: string }).access_token;
   }
 
   async stop(): Promise<void> {
