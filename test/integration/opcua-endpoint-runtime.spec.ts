@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opcua from 'node-opcua';
 import opcuaNodes = require('../../nodes/opcua/opcua');
+import type { OpcUaConnection } from '../../lib/opcua/connection';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { makeCertificate, tempDir } from '../helpers/opcua-client-harness';
 import { startServerProcess, ServerProcess } from '../helpers/opcua-server-process';
@@ -124,8 +125,30 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
   });
 
   it('trust assistant: Reject moves a trusted certificate to rejected/ and Remove deletes it; each drops the connection, which stays refused', async () => {
+    const refusedStatus = { fill: 'red', shape: 'dot', text: 'opcua.status.we-refused-server' };
+    /** CreateSession requests the server has answered since it started (one closed at once counts too). */
+    const sessionsCreated = () => server!.server.engine.cumulatedSessionCount;
+    /** Every state the endpoint's connection has gone through (its 'state' events: what the node statuses show). */
+    const states: string[] = [];
+    /**
+     * While refused the endpoint keeps retrying (maxBackoff 1 s), so that trusting the certificate connects
+     * without a redeploy: each retry is 'connecting' until the server's certificate is refused again. So
+     * "stays refused" is: from the trust action on (`since`, an index into `states`), refused, then two
+     * retries each refused again, and the node's status the refusal when the last one has ended; never
+     * connected, and no session created on the server meanwhile.
+     */
+    const staysRefused = async (since: number, sessionsBefore: number) => {
+      const after = () => states.slice(since);
+      const retriesAfterRefusal = () => (after().includes('refused') ? after().slice(after().indexOf('refused')).filter((s) => s === 'connecting').length : 0);
+      await until('two retries after the refusal, each refused again', () => retriesAfterRefusal() >= 2 && after().at(-1) === 'refused');
+      assert.deepEqual(lastStatus('r'), refusedStatus);
+      assert.ok(!after().includes('connected'), `never connected: ${after().join(' → ')}`);
+      assert.equal(sessionsCreated(), sessionsBefore, 'no session created since');
+      assert.equal(server!.sessionCount(), 0);
+    };
     server = await startTestServer({ trustAllClients: true });
     await helper.load(opcuaNodes, [endpoint(server.endpointUrl), reader('r')]);
+    (helper.getNode('ep') as { connection: OpcUaConnection }).connection.on('state', (state: string) => states.push(state));
     await trustRejected();
     await until('connected', () => lastStatus('r')?.fill === 'green');
     assert.equal(server.sessionCount(), 1);
@@ -136,28 +159,28 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
     const named = (files: string[]) => files.some((f) => f.includes(entry.thumbprint));
 
     // Reject: the certificate moves to rejected/, the session in use ends, the endpoint refuses the server.
+    const sinceReject = states.length;
+    const sessionsBeforeReject = sessionsCreated();
     const rejected = await trustAction(entry.thumbprint, 'reject');
     assert.equal(rejected.status, 200);
     assert.equal((rejected.body.certificate as TrustEntry).status, 'rejected');
     assert.ok(!named(certificateFiles(trustedFolder)), 'no longer in trusted/certs');
     assert.ok(named(certificateFiles(rejectedFolder)), 'in rejected/');
     assert.deepEqual((await trustList()).filter((c) => c.thumbprint === entry.thumbprint).map((c) => c.status), ['rejected']);
-    await until('we refuse the server', () => lastStatus('r')?.text === 'opcua.status.we-refused-server');
     await until('the session ended', () => server!.sessionCount() === 0, 10_000);
-    assert.deepEqual(lastStatus('r'), { fill: 'red', shape: 'dot', text: 'opcua.status.we-refused-server' });
+    await staysRefused(sinceReject, sessionsBeforeReject);
 
     // Trust again → connected; Remove: deleted from trusted/, the session ends, refused; offered again it waits in rejected/.
     assert.equal((await trustAction(entry.thumbprint, 'trust')).status, 200);
     await until('connected again', () => lastStatus('r')?.fill === 'green' && server!.sessionCount() === 1);
+    const sinceRemove = states.length;
+    const sessionsBeforeRemove = sessionsCreated();
     const removed = await trustAction(entry.thumbprint, 'remove');
     assert.equal(removed.status, 200);
     assert.equal((removed.body.certificate as TrustEntry).status, 'removed');
     assert.ok(!named(certificateFiles(trustedFolder)), 'no longer in trusted/certs');
-    await until('we refuse the server', () => lastStatus('r')?.text === 'opcua.status.we-refused-server');
     await until('the session ended', () => server!.sessionCount() === 0, 10_000);
-    await new Promise((r) => setTimeout(r, 2500)); // two retries (maxBackoff 1 s): still refused, never connected
-    assert.deepEqual(lastStatus('r'), { fill: 'red', shape: 'dot', text: 'opcua.status.we-refused-server' });
-    assert.equal(server.sessionCount(), 0);
+    await staysRefused(sinceRemove, sessionsBeforeRemove);
     assert.deepEqual((await trustList()).filter((c) => c.thumbprint === entry.thumbprint).map((c) => c.status), ['rejected']);
   });
 
