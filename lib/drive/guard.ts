@@ -13,11 +13,14 @@
  * - Arm/execute: with armRequired, a command is first armed, then executed by its ticket within
  *   armTimeoutMs. One command is armed at a time; arming another cancels the first. Expiry is
  *   checked when the ticket is used, so the guard holds no timers.
+ * - Time: elapsed times (ramp, arm timeout) come from a monotonic, sub-millisecond clock
+ *   (guardClock), not from the wall clock.
  *
  * The profile's guards are defaults; a node may set its own, within what the drive accepts
  * (setpoint.min..max of the profile).
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { ControlCommand, describeCommand, DriveCommand, isControlCommand } from './commands';
 import { DriveProfile, GuardPolicy, parameterNamed } from './profile';
 
@@ -47,6 +50,18 @@ export interface GuardContext { setpoint?: number }
 
 const EPSILON = 1e-9;
 
+/**
+ * The guard's default clock: milliseconds on the epoch scale (ticket times read as dates) that
+ * advance like performance.now(), monotonic and sub-millisecond. Date.now() would make the ramp
+ * wrong both ways: it counts whole milliseconds (two setpoints 0.2 ms apart measured 0 ms apart are
+ * refused any change; 0.01 ms apart across a millisecond boundary are allowed a whole millisecond's
+ * worth), and a wall-clock step (NTP, an operator setting the time) forward would allow a full
+ * second's change at once, back would freeze every setpoint until the clock caught up.
+ */
+export function guardClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 function round(value: number): number {
   return Math.round(value * 1e6) / 1e6;
 }
@@ -59,7 +74,7 @@ export class CommandGuard {
   constructor(
     private readonly profile: DriveProfile,
     overrides: Partial<Omit<GuardPolicy, 'basis'>> = {},
-    private readonly clock: () => number = Date.now,
+    private readonly clock: () => number = guardClock,
   ) {
     this.policy = { ...profile.guards, ...overrides, basis: Object.keys(overrides).length ? `${profile.guards.basis}; overridden by the node: ${Object.keys(overrides).join(', ')}` : profile.guards.basis };
     const { setpointMin, setpointMax, maxRampPerSecond, armTimeoutMs } = this.policy;
@@ -166,7 +181,7 @@ export class CommandGuard {
     const decision = this.check(command, context);
     if (!decision.ok) throw new GuardRejection(command, decision.reason);
     const cancelled = this.cancel();
-    const armedAt = this.clock();
+    const armedAt = Math.floor(this.clock()); // whole ms in the ticket; flooring never lengthens the arm
     this.armed = { id: randomUUID(), command: decision.command, who, armedAt, expiresAt: armedAt + this.policy.armTimeoutMs };
     return { ticket: this.armed, cancelled };
   }
@@ -193,7 +208,7 @@ export class CommandGuard {
     }
     this.armed = undefined;
     const late = this.clock() - ticket.expiresAt;
-    if (late > 0) throw new GuardRejection(ticket.command, `the arm expired ${this.policy.armTimeoutMs} ms after it was armed by ${ticket.who} (${late} ms ago); arm again`);
+    if (late > 0) throw new GuardRejection(ticket.command, `the arm expired ${this.policy.armTimeoutMs} ms after it was armed by ${ticket.who} (${Math.ceil(late)} ms ago); arm again`);
     return ticket;
   }
 

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandGuard, GuardDecision, GuardRejection } from '../../lib/drive/guard';
 import { DriveProfile, loadDriveProfile, packagedProfilesDir } from '../../lib/drive/profile';
@@ -71,6 +72,50 @@ describe('drive command guard: limits and ramp rate', () => {
     assert.throws(() => new CommandGuard(danfoss, { setpointMax: 150 }), /guard setpoint range 0\.\.150 must lie within what the drive accepts, -100\.\.100/);
     assert.throws(() => new CommandGuard(danfoss, { maxRampPerSecond: 0 }), /maxRampPerSecond must be > 0 or null/);
     assert.throws(() => new CommandGuard(danfoss, { armTimeoutMs: 5 }), /armTimeoutMs must be an integer ≥ 100/);
+  });
+});
+
+/**
+ * The wall clock (Date.now()) with a step the test sets, as NTP or an operator setting the time does;
+ * in place for the whole test, so that whatever clock the guard takes sees it.
+ */
+function steppableWallClock(): { step: (ms: number) => void; restore: () => void } {
+  const realNow = Date.now;
+  let offset = 0;
+  Date.now = () => realNow() + offset;
+  return { step: (ms) => { offset += ms; }, restore: () => { Date.now = realNow; } };
+}
+
+describe('drive command guard: the ramp measures real elapsed time (default clock)', () => {
+  let wallClock: ReturnType<typeof steppableWallClock>;
+  beforeEach(() => { wallClock = steppableWallClock(); });
+  afterEach(() => wallClock.restore());
+
+  it('a wall-clock step forward does not widen the ramp: a second\'s worth is not allowed microseconds later', () => {
+    const guard = new CommandGuard(sim); // 300 rpm/s
+    guard.accepted(1000);
+    wallClock.step(3_600_000);
+    assert.match(reason(guard.check({ kind: 'setpoint', value: 1300 }, { setpoint: 1000 })),
+      /changes the setpoint by 300 rpm from 1000 rpm; the ramp limit 300 rpm\/s allows 0(\.\d+)? rpm now/);
+  });
+
+  it('a wall-clock step back does not freeze the ramp: 100 ms later, 100 ms worth is allowed', async () => {
+    const guard = new CommandGuard(sim); // 300 rpm/s: 30 rpm in 100 ms
+    guard.accepted(1000);
+    wallClock.step(-60_000);
+    await sleep(100);
+    assert.deepEqual(guard.check({ kind: 'setpoint', value: 1020 }, { setpoint: 1000 }), { ok: true, command: { kind: 'setpoint', value: 1020 } });
+  });
+
+  it('a setpoint less than a millisecond after the previous one is allowed what that fraction of a millisecond allows', () => {
+    // The bench's command path (issue 12) sends setpoints < 1 ms apart at 1,000,000 rpm/s: 0.2 ms allows 200 rpm.
+    const guard = new CommandGuard(sim, { maxRampPerSecond: 1_000_000 });
+    const tick = Date.now();
+    while (Date.now() === tick); // start at the beginning of a wall-clock millisecond
+    guard.accepted(1108);
+    const acceptedAt = performance.now();
+    while (performance.now() - acceptedAt < 0.2); // 0.2 ms later, within the same wall-clock millisecond
+    assert.deepEqual(guard.check({ kind: 'setpoint', value: 1109 }, { setpoint: 1108 }), { ok: true, command: { kind: 'setpoint', value: 1109 } });
   });
 });
 
