@@ -28,7 +28,6 @@ const BROKER_FRAGMENTS: Record<string, string> = {
  * their known gaps listed in the skip reason, until their editors are reviewed too.
  */
 const PENDING_SETS: Record<string, string> = {
-  opcua: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
   modbus: 'under edit elsewhere (issue 14 item 6 left it out); run with EDITOR_HELP_ALL=1 to list its gaps',
 };
 
