@@ -5,6 +5,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'no
 import { dirname, join, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { gypFailureDetail } from '../native/gyp-error.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -50,10 +51,7 @@ function buildNativeAddon() {
     }
     console.log('uns-edge: native fast poller built (native/build/Release/uns_fast_poll.node)');
   } catch (error) {
-    const lines = String(error.stderr ?? error.message).split('\n');
-    // The cause ("stack Error: Could not find any Python", "g++: not found", "fatal error: node_api.h") before the generic lines.
-    const detail = lines.find((l) => /stack Error:|not found|No such file|fatal error|could not find/i.test(l)) ?? lines.find((l) => /error/i.test(l)) ?? error.message;
-    console.log(`uns-edge: native fast poller NOT built, the TypeScript fallback will be used (${detail.trim().slice(0, 160)})`);
+    console.log(`uns-edge: native fast poller NOT built, the TypeScript fallback will be used (${gypFailureDetail(error)})`);
   }
 }
 buildNativeAddon();

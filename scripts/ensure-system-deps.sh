@@ -12,6 +12,7 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 /usr/bin/python3 -c 'import serial_asyncio' >/dev/null 2>&1 || need+=(python3-serial-asyncio) # pymodbus RTU server in the socat tests (pulls python3-serial)
 command -v udevadm >/dev/null 2>&1 || need+=(udev) # serialport lists serial ports with `udevadm info -e` (the link dialog's port list)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server) # a 3-node NATS cluster with JetStream + MQTT for the broker-failover tests (test/helpers/nats-cluster.ts)
+command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && [ -e /usr/aarch64-linux-gnu/lib/crti.o ] || need+=(g++-aarch64-linux-gnu libc6-dev-arm64-cross) # the linux-arm64 fast-poller prebuild (scripts/prebuild.mjs, npm pack); the C library is only a recommends
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "uns-edge: installing Debian packages for the tests: ${need[*]}"
 sudo=""
