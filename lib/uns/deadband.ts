@@ -78,6 +78,9 @@ export class ReportByException {
     if (last.quality !== quality) return true;
     const previous = last.value;
     if (typeof value !== 'number' || typeof previous !== 'number') return value !== previous;
+    if (value === previous) return false; // also ±Infinity, whose difference is NaN
+    // NaN (e.g. a float register holding a NaN pattern) equals NaN and differs from every number.
+    if (Number.isNaN(value) || Number.isNaN(previous)) return !(Number.isNaN(value) && Number.isNaN(previous));
     const delta = Math.abs(value - previous);
     switch (this.options.mode) {
       case 'absolute': return delta > this.options.band;
