@@ -9,9 +9,26 @@
  *
  * - A new MQTT.js client per attempt, with MQTT.js's own reconnect off (reconnectPeriod 0): this
  *   class owns the retry timer, with exponential backoff and jitter.
- * - Subscriptions are kept here and re-established on every connect (MQTT v5.0 §3.8, v3.1.1
- *   §3.8: a clean session starts with none). With MQTT 5 each filter gets a subscription
- *   identifier (§3.8.2.1.2) so a message is routed only to the subscriptions it matched.
+ * - Subscriptions are kept here and requested on every connect that starts a new session (MQTT
+ *   v5.0 §3.8, v3.1.1 §3.8: a clean session starts with none). When the broker resumes a
+ *   persistent session (clean = false and CONNACK Session Present = 1), the subscriptions it
+ *   granted in that session are not sent again: they are part of the session state the broker
+ *   holds (v3.1.1 §3.1.2.4 [MQTT-3.1.2-4], §3.2.2.2; v5.0 §3.2.2.1.1, §4.1), as MQTT.js's own
+ *   resubscribe decides. Sending them again would replace them (v3.1.1 §3.8.4 [MQTT-3.8.4-3],
+ *   v5.0 §3.8.4), re-send every retained message that matches, and, on NATS during a JetStream
+ *   leader election, fail or hang (measured: docs/scaling.md). Only what the session does not
+ *   hold is sent: filters added or raised in QoS meanwhile, and those never granted. A filter
+ *   removed while disconnected is UNSUBSCRIBEd from the resumed session. If a connection to
+ *   another server of the list finds no session although one was expected, the servers do not
+ *   share sessions (independent brokers): from then on, a connection to another server than
+ *   the previous one sends every subscription again.
+ *   With MQTT 5 each filter gets a subscription identifier (§3.8.2.1.2) so a message is routed
+ *   only to the subscriptions it matched.
+ * - A subscription the broker refuses (SUBACK reason code ≥ 0x80, v3.1.1 §3.9.3, v5.0 §3.9.3)
+ *   or does not answer within subackTimeoutMs is retried while connected, with the backoff of
+ *   the connection (initialMs…maxMs, doubling, jitter); one 'subscribeFailed' per outage of that
+ *   subscription and one 'subscribed' (afterFailure = true) when the broker grants it at last.
+ *   unsubscribe(), close() and the end of the connection cancel the retry.
  * - One 'down' event per outage (not per retry) and one 'up' when it ends: for one log line each.
  * - Unacknowledged QoS ≥ 1 publishes of a lost connection are handed out in the 'lost' event, so
  *   store-and-forward can keep them (lib/mqtt/inflight-store.ts).
@@ -82,6 +99,8 @@ export interface MqttConnectionOptions {
   /** MQTT 5 Session Expiry Interval (§3.1.2.11.2), for clean = false. */
   sessionExpirySec?: number;
   connectTimeoutMs: number;
+  /** How long a SUBSCRIBE may wait for its SUBACK before it is sent again (default connectTimeoutMs). */
+  subackTimeoutMs?: number;
   backoff: BackoffOptions;
   /** For tests: a seeded random source for the jitter. */
   random?: () => number;
@@ -108,7 +127,7 @@ export interface DisconnectOptions {
 export interface ConnectionEvents {
   /** Every state transition; `detail` is the reason for backoff/closed. */
   state: [state: ConnectionState, detail: string | undefined];
-  /** Connected and subscriptions requested again. */
+  /** Connected, and the subscriptions the session does not hold requested. */
   connected: [connack: IConnackPacket];
   /** An outage began (first failure after being connected, or of the first attempt). Once per outage. */
   down: [reason: string];
@@ -116,10 +135,13 @@ export interface ConnectionEvents {
   up: [outageMs: number];
   /** Unacknowledged publishes of a connection that ended, oldest first. */
   lost: [packets: IPublishPacket[]];
-  /** The broker refused a subscription. */
+  /** The broker refused a subscription or did not answer it; retried with backoff. Once per outage of that subscription. */
   subscribeFailed: [filter: string, reason: string];
-  /** The broker granted a subscription (SUBACK), on every connect. */
-  subscribed: [filter: string, grantedQos: number];
+  /**
+   * The broker granted a subscription (SUBACK), whenever one is sent: on a connect that starts a new
+   * session, a new filter, a retry. `afterFailure`: this ends the outage 'subscribeFailed' reported.
+   */
+  subscribed: [filter: string, grantedQos: number, afterFailure: boolean];
   /** The broker granted a lower QoS than asked (MQTT v5.0 §3.9.3, v3.1.1 §3.9.3): messages may be lost at QoS 0. */
   downgraded: [filter: string, requestedQos: QoS, grantedQos: number];
   /** Connected to another server than the previous connection (after a failover). */
@@ -133,6 +155,16 @@ interface Subscription {
   qos: QoS;
   identifier: number;
   handlers: MessageHandler[];
+  /** The QoS of this filter's SUBSCRIBE the broker granted in the current session; undefined: none yet or session gone. */
+  sessionQos: QoS | undefined;
+  /** Numbers the SUBSCRIBEs of this filter: only the answer to the latest counts. */
+  attempt: number;
+  /** Failed attempts in a row on this connection, for the retry backoff. */
+  failures: number;
+  /** 'subscribeFailed' was emitted and no grant followed yet. */
+  failing: boolean;
+  /** The SUBACK timeout of the pending attempt, or the delay before the next one. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 const PUBLISH_OPTIONS: Record<string, { qos: QoS; retain: boolean }> = {};
@@ -177,6 +209,10 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly byIdentifier = new Map<number, Subscription>();
   private nextIdentifier = 1;
+  /** Filters the broker's session holds that were unsubscribed while disconnected: UNSUBSCRIBEd on resume. */
+  private readonly unsubscribeOnResume = new Set<string>();
+  /** False once a failover found no session although one was expected: the servers are independent brokers. */
+  private serversShareSessions = true;
   private readonly random: () => number;
   /** Clients ended by reconnect() whose DISCONNECT is still on its way, with their fallback timers. */
   private readonly ending = new Map<MqttClient, NodeJS.Timeout>();
@@ -253,17 +289,22 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     if (subscription === undefined) {
       const identifier = this.nextIdentifier;
       this.nextIdentifier = identifier >= MAX_SUBSCRIPTION_ID ? 1 : identifier + 1;
-      subscription = { filter, matchFilter: withoutSharePrefix(filter), qos, identifier, handlers: [] };
+      subscription = {
+        filter, matchFilter: withoutSharePrefix(filter), qos, identifier, handlers: [],
+        sessionQos: undefined, attempt: 0, failures: 0, failing: false, timer: undefined,
+      };
       this.subscriptions.set(filter, subscription);
       this.byIdentifier.set(identifier, subscription);
+      this.unsubscribeOnResume.delete(filter);
       subscription.handlers.push(handler);
-      if (this.connected) this.requestSubscriptions([subscription]);
+      this.requestSubscription(subscription);
       return;
     }
     subscription.handlers.push(handler);
     if (qos > subscription.qos) {
       subscription.qos = qos;
-      if (this.connected) this.requestSubscriptions([subscription]);
+      subscription.failures = 0;
+      this.requestSubscription(subscription);
     }
   }
 
@@ -275,7 +316,10 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     if (subscription.handlers.length > 0) return;
     this.subscriptions.delete(filter);
     this.byIdentifier.delete(subscription.identifier);
-    if (this.connected) this.client?.unsubscribe(filter);
+    clearSubscriptionTimer(subscription);
+    // 'down' is emitted after the client is gone and before the state leaves 'connected'.
+    if (this.client !== undefined && this.connected) this.client.unsubscribe(filter);
+    else if (!this.options.clean && subscription.sessionQos !== undefined) this.unsubscribeOnResume.add(filter);
   }
 
   /**
@@ -346,6 +390,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const client = this.client;
     if (client === undefined || this.stateValue !== 'connected') return false;
     this.client = undefined;
+    this.clearSubscriptionTimers();
     const lost = this.inflight?.takeUnackedPublishes() ?? [];
     this.inflight = undefined;
     if (lost.length > 0) this.emit('lost', lost);
@@ -455,13 +500,18 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     this.connectedAt = Date.now();
     this.lastError = undefined;
     const server = this.description;
-    if (this.lastConnectedServer !== undefined && this.lastConnectedServer !== server) {
+    const otherServer = this.lastConnectedServer !== undefined && this.lastConnectedServer !== server;
+    if (otherServer) {
       if (this.options.name !== undefined) failovers.inc({ broker: this.options.name });
-      this.emit('failover', this.lastConnectedServer, server);
+      this.emit('failover', this.lastConnectedServer!, server);
     }
     this.lastConnectedServer = server;
+    const sessionHeld = this.resumeSession(connack, otherServer);
     this.transition('connected', undefined);
-    if (this.subscriptions.size > 0) this.requestSubscriptions([...this.subscriptions.values()]);
+    for (const subscription of this.subscriptions.values()) {
+      subscription.failures = 0;
+      if (!sessionHeld || subscription.sessionQos !== subscription.qos) this.requestSubscription(subscription);
+    }
     this.emit('connected', connack);
     if (this.outageSince !== undefined) {
       const outageMs = Date.now() - this.outageSince;
@@ -484,12 +534,33 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     this.scheduleRetry();
   }
 
+  /**
+   * What the broker's session holds after this CONNACK (see the header): true when the
+   * subscriptions granted in it need not be sent again. Forgets the grants of a session that is gone.
+   */
+  private resumeSession(connack: IConnackPacket, otherServer: boolean): boolean {
+    // v3.1.1 §3.2.2.2 [MQTT-3.2.2-1]/[MQTT-3.2.2-2], v5.0 §3.2.2.1.1: Session Present is 0 after a
+    // clean session/start and when the server had no session for this client id.
+    const resumed = !this.options.clean && connack.sessionPresent === true;
+    const granted = [...this.subscriptions.values()].some((subscription) => subscription.sessionQos !== undefined);
+    if (!resumed) {
+      if (!this.options.clean && otherServer && (granted || this.unsubscribeOnResume.size > 0)) this.serversShareSessions = false;
+      for (const subscription of this.subscriptions.values()) subscription.sessionQos = undefined;
+      this.unsubscribeOnResume.clear();
+      return false;
+    }
+    for (const filter of this.unsubscribeOnResume) this.client?.unsubscribe(filter);
+    this.unsubscribeOnResume.clear();
+    return !otherServer || this.serversShareSessions;
+  }
+
   /** Detach the current client: hand out what it left unacknowledged, then destroy it. */
   private abandonClient(): void {
     const client = this.client;
     const inflight = this.inflight;
     this.client = undefined;
     this.inflight = undefined;
+    this.clearSubscriptionTimers();
     if (inflight !== undefined) {
       const lost = inflight.takeUnackedPublishes();
       if (lost.length > 0) this.emit('lost', lost);
@@ -512,18 +583,19 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
    * once; after a whole round failed, exponential backoff with jitter (one attempt per server per step).
    */
   private scheduleRetry(): void {
-    const { initialMs, maxMs, jitter } = this.options.backoff;
     this.attempt++;
     this.rotation.advance();
     const size = this.rotation.size;
-    let delay = 0;
-    if (this.attempt % size === 0) {
-      const round = this.attempt / size - 1;
-      const exponential = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
-      delay = Math.max(0, Math.round(exponential * (1 - jitter * this.random())));
-    }
+    const delay = this.attempt % size === 0 ? this.backoffDelay(this.attempt / size - 1) : 0;
     this.transition('backoff', this.lastError);
     this.retryTimer = setTimeout(() => this.connectNow(), delay);
+  }
+
+  /** The delay before retry number `round` + 1: initialMs doubling up to maxMs, less a random jitter share. */
+  private backoffDelay(round: number): number {
+    const { initialMs, maxMs, jitter } = this.options.backoff;
+    const exponential = Math.min(maxMs, initialMs * 2 ** Math.min(round, 30));
+    return Math.max(0, Math.round(exponential * (1 - jitter * this.random())));
   }
 
   private clearRetryTimer(): void {
@@ -538,26 +610,70 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
 
   // ---- subscriptions ----
 
-  private requestSubscriptions(subscriptions: Subscription[]): void {
+  /**
+   * SUBSCRIBE one filter now (while connected), with a SUBACK timeout. A refusal or no answer
+   * schedules the next attempt with backoff; only the answer to the latest attempt counts.
+   */
+  private requestSubscription(subscription: Subscription): void {
     const client = this.client;
-    if (client === undefined) return;
-    const v5 = this.options.protocolVersion === 5;
-    for (const subscription of subscriptions) {
-      const options = v5
-        ? { qos: subscription.qos, properties: { subscriptionIdentifier: subscription.identifier } }
-        : { qos: subscription.qos };
-      client.subscribe(subscription.filter, options, (error, granted) => {
-        if (client !== this.client) return;
-        // MQTT v3.1.1 §3.9.3: 0x80 = failure; v5.0 §3.9.3: reason codes ≥ 0x80 are failures.
-        const code = granted?.[0]?.qos;
-        if (error) this.emit('subscribeFailed', subscription.filter, error.message);
-        else if (code !== undefined && code >= 0x80) this.emit('subscribeFailed', subscription.filter, reasonText(code));
-        else {
-          if (code !== undefined && code < subscription.qos) this.emit('downgraded', subscription.filter, subscription.qos, code);
-          this.emit('subscribed', subscription.filter, code ?? subscription.qos);
-        }
-      });
+    if (client === undefined || !this.connected) return;
+    clearSubscriptionTimer(subscription);
+    const attempt = ++subscription.attempt;
+    const qos = subscription.qos;
+    const options = this.options.protocolVersion === 5
+      ? { qos, properties: { subscriptionIdentifier: subscription.identifier } }
+      : { qos };
+    const current = (): boolean => client === this.client && attempt === subscription.attempt && this.subscriptions.get(subscription.filter) === subscription;
+    const pendingBefore = new Set(Object.keys(client.outgoing));
+    let answered = false; // MQTT.js may call back at once (e.g. while disconnecting)
+    client.subscribe(subscription.filter, options, (error, granted) => {
+      answered = true;
+      if (!current()) return;
+      clearSubscriptionTimer(subscription);
+      // MQTT v3.1.1 §3.9.3: 0x80 = failure; v5.0 §3.9.3: reason codes ≥ 0x80 are failures.
+      const code = granted?.[0]?.qos;
+      if (error) this.subscriptionFailed(subscription, error.message);
+      else if (code !== undefined && code >= 0x80) this.subscriptionFailed(subscription, reasonText(code));
+      else this.subscriptionGranted(subscription, qos, code ?? qos);
+    });
+    // MQTT.js keeps an unanswered SUBSCRIBE (and its packet identifier) until the connection ends:
+    // the one this call added is removed when its SUBACK times out.
+    if (answered) return;
+    const messageId = Object.keys(client.outgoing).find((id) => !pendingBefore.has(id));
+    const timeoutMs = this.options.subackTimeoutMs ?? this.options.connectTimeoutMs;
+    subscription.timer = setTimeout(() => {
+      subscription.timer = undefined;
+      if (!current()) return;
+      subscription.attempt++; // its SUBACK, should it still come, is no longer awaited
+      if (messageId !== undefined) client.removeOutgoingMessage(Number(messageId));
+      this.subscriptionFailed(subscription, `no SUBACK within ${(timeoutMs / 1000).toFixed(1)} s`);
+    }, timeoutMs);
+  }
+
+  private subscriptionFailed(subscription: Subscription, reason: string): void {
+    subscription.sessionQos = undefined;
+    if (!subscription.failing) {
+      subscription.failing = true;
+      this.emit('subscribeFailed', subscription.filter, reason);
     }
+    subscription.timer = setTimeout(() => {
+      subscription.timer = undefined;
+      this.requestSubscription(subscription);
+    }, this.backoffDelay(subscription.failures++));
+  }
+
+  private subscriptionGranted(subscription: Subscription, requestedQos: QoS, grantedQos: number): void {
+    subscription.sessionQos = requestedQos;
+    subscription.failures = 0;
+    const afterFailure = subscription.failing;
+    subscription.failing = false;
+    if (grantedQos < requestedQos) this.emit('downgraded', subscription.filter, requestedQos, grantedQos);
+    this.emit('subscribed', subscription.filter, grantedQos, afterFailure);
+  }
+
+  /** A connection ended: no SUBACK is awaited any more and no retry is due on it. */
+  private clearSubscriptionTimers(): void {
+    for (const subscription of this.subscriptions.values()) clearSubscriptionTimer(subscription);
   }
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
@@ -578,4 +694,9 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
 function deliver(subscription: Subscription, topic: string, payload: Buffer, packet: IPublishPacket): void {
   const handlers = subscription.handlers;
   for (let i = 0; i < handlers.length; i++) handlers[i](topic, payload, packet);
+}
+
+function clearSubscriptionTimer(subscription: Subscription): void {
+  if (subscription.timer !== undefined) clearTimeout(subscription.timer);
+  subscription.timer = undefined;
 }
