@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { ConnectionState, ModbusClient } from '../modbus/client';
 import { ModbusPoller, PollStatus } from '../modbus/poller';
 import { buildReadPlan, MetricDefinitionError } from '../modbus/read-plan';
+import { BatchReportByException, batchReporter, SendSettings } from '../modbus/report-by-exception';
 import { MetricValue, TagBatch } from '../uns/tag-batch';
 import { modbusRegisterAccess } from './access';
 import { AuditRecord, AuditTrail } from './audit';
@@ -51,6 +52,8 @@ export interface DriveControllerOptions {
   commandPollMs?: number;
   /** Audit records kept in memory (default 1000). */
   auditCapacity?: number;
+  /** Every poll (default) or only changed values (lib/modbus/report-by-exception.ts). */
+  send?: SendSettings;
 }
 
 /** What the status dot shows. */
@@ -85,6 +88,8 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   readonly profile: DriveProfile;
   readonly commander: DriveCommander;
   private readonly poller: ModbusPoller;
+  /** Report by exception of the telemetry output; the status view always sees every poll. */
+  private readonly report: BatchReportByException | undefined;
   private readonly statusParameter: string;
   private linkState: ConnectionState = 'idle';
   private lastPoll: PollStatus | undefined;
@@ -110,6 +115,7 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
       throw error;
     }
     this.poller = new ModbusPoller({ client: options.client, unitId: options.unitId, plan, topic: options.topic, intervalMs: options.intervalMs });
+    this.report = options.send ? batchReporter(options.send) : undefined;
     this.poller.on('batch', (batch) => this.onBatch(batch as DriveBatch));
     this.poller.on('status', (status) => {
       this.lastPoll = status;
@@ -141,6 +147,8 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   }
 
   setLinkState(state: ConnectionState): void {
+    // The first poll after a (re)connect sends every value.
+    if (state === 'connected' && this.linkState !== 'connected') this.report?.reset();
     this.linkState = state;
     if (state !== 'connected') {
       this.lastPoll = undefined;
@@ -208,7 +216,8 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   private onBatch(batch: DriveBatch): void {
     this.snapshot = addDerivedMetrics(this.profile, batch);
     this.statusValue = batch.payload[this.statusParameter];
-    this.emit('batch', batch);
+    const changed = this.report ? this.report.filter(batch, Date.now()) : batch;
+    if (changed) this.emit('batch', changed);
     this.showView();
   }
 

@@ -5,6 +5,7 @@
  * profile once it is loaded. Property names are documented in docs/uns-vfd.md.
  */
 import { topicLevelsProblem } from '../uns/topics';
+import { sendSettingsFrom, SendSettings } from '../modbus/report-by-exception';
 import { GuardOverrides } from './controller';
 
 /** The node properties, as the editor stores them. */
@@ -21,6 +22,11 @@ export interface DriveNodeConfig {
   /** 'profile' (default), 'on' or 'off'. */
   arm?: string;
   armTimeout?: number | string;
+  /** Report by exception (lib/modbus/report-by-exception.ts): 'every' (default) or 'changes'. */
+  send?: string;
+  deadbands?: string | Record<string, number>;
+  /** Seconds; empty = 60, 0 = never. */
+  refresh?: number | string;
 }
 
 export interface DriveNodeSettings {
@@ -30,6 +36,8 @@ export interface DriveNodeSettings {
   topic: string;
   statusParameter?: string;
   guard: GuardOverrides;
+  /** Present when the user picked "only changed values" (report by exception). */
+  send?: SendSettings;
 }
 
 export class DriveSettingsError extends Error {
@@ -88,8 +96,16 @@ export function driveNodeSettings(config: DriveNodeConfig): DriveNodeSettings {
   const armTimeout = fieldNumber(config.armTimeout);
   if (armTimeout !== undefined) guard.armTimeoutMs = integer(armTimeout, 'arm timeout (ms)', 100, 600_000, armTimeout);
 
+  let send: SendSettings = { send: 'every' };
+  try {
+    send = sendSettingsFrom(config);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+
   if (problems.length) throw new DriveSettingsError(problems);
   const settings: DriveNodeSettings = { unitId, profileId, intervalMs, topic, guard };
+  if (send.send === 'changes') settings.send = send;
   const statusParameter = (config.statusParameter ?? '').trim();
   if (statusParameter) settings.statusParameter = statusParameter;
   return settings;

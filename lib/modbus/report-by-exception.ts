@@ -37,7 +37,6 @@ export const DEADBAND_TYPES: readonly MetricDataType[] = ['Int8', 'Int16', 'Int3
 /** Metric names of one batch are bounded by the node's plan; this only guards against a runaway. */
 const MAX_METRICS = 100_000;
 
-type BatchWithMeta = TagBatch & { meta: Record<string, MetricMeta> };
 
 export class BatchReportByException {
   /** One deadband cache per distinct band (ReportByException has one band); band 0 = any change. */
@@ -63,7 +62,7 @@ export class BatchReportByException {
    * with only the changed metrics (same topic, timestamp and other properties), or undefined when
    * nothing changed.
    */
-  filter<Batch extends BatchWithMeta>(batch: Batch, now: number): Batch | undefined {
+  filter<Batch extends TagBatch>(batch: Batch, now: number): Batch | undefined {
     const whole = this.lastWholeAt === undefined || (this.options.refreshMs > 0 && now - this.lastWholeAt >= this.options.refreshMs);
     if (whole) {
       for (const cache of this.caches.values()) cache.clear();
@@ -73,7 +72,7 @@ export class BatchReportByException {
     const changed: string[] = [];
     const names = Object.keys(batch.payload);
     for (const name of names) {
-      const meta = batch.meta[name];
+      const meta = batch.meta?.[name];
       const reason = meta?.reason;
       const cache = this.cacheOf(meta?.type);
       // A new reason is a change: forgetting the metric makes the deadband report it.
@@ -84,13 +83,14 @@ export class BatchReportByException {
     }
     if (changed.length === names.length) return batch;
     if (changed.length === 0) return undefined;
-    const payload: BatchWithMeta['payload'] = {};
-    const meta: BatchWithMeta['meta'] = {};
+    const payload: TagBatch['payload'] = {};
+    const meta: Record<string, MetricMeta> = {};
     for (const name of changed) {
       payload[name] = batch.payload[name];
-      if (batch.meta[name] !== undefined) meta[name] = batch.meta[name];
+      const m = batch.meta?.[name];
+      if (m !== undefined) meta[name] = m;
     }
-    return { ...batch, payload, meta };
+    return batch.meta ? { ...batch, payload, meta } : { ...batch, payload };
   }
 
   private cacheOf(type: MetricDataType | undefined): ReportByException {
@@ -102,6 +102,11 @@ export class BatchReportByException {
     }
     return cache;
   }
+}
+
+/** The filter for `settings`, undefined when every poll is sent whole. */
+export function batchReporter(settings: SendSettings): BatchReportByException | undefined {
+  return settings.send === 'changes' ? new BatchReportByException(settings) : undefined;
 }
 
 /**

@@ -121,6 +121,7 @@ export = function (RED: NodeAPI): void {
         maxRegisters: link.maxRegisters,
         guard: settings.guard,
         statusParameter: settings.statusParameter,
+        send: settings.send,
       });
     } catch (error) {
       link.deregister(user).catch(() => undefined);

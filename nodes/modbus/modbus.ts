@@ -13,6 +13,7 @@ import { OutageLine, OutageLog } from '../../lib/modbus/outage-log';
 import { ModbusPoller, PollStatus, formatRate } from '../../lib/modbus/poller';
 import { buildReadPlan, MetricDefinition, ReadPlan, MetricDefinitionError } from '../../lib/modbus/read-plan';
 import { probeLink } from '../../lib/modbus/probe';
+import { batchReporter, sendSettingsFrom, SendSettings } from '../../lib/modbus/report-by-exception';
 import { listSerialPorts, RtuTransport } from '../../lib/modbus/rtu';
 import { buildWritePlan, WriteMetricDefinition, WritePlan } from '../../lib/modbus/write-plan';
 import { ModbusWriter, WriteLogEntry, WriteOutcome } from '../../lib/modbus/writer';
@@ -33,6 +34,11 @@ interface ReadDef extends UnitNodeDef {
   topic: string;
   mergeGap: number | string;
   metrics: MetricDefinition[] | string;
+  /** Report by exception (lib/modbus/report-by-exception.ts): 'every' (default) or 'changes'. */
+  send?: string;
+  deadbands?: string | Record<string, number>;
+  /** Seconds; empty = 60, 0 = never. */
+  refresh?: number | string;
 }
 
 interface WriteDef extends UnitNodeDef {
@@ -261,7 +267,18 @@ export = function (RED: NodeAPI): void {
       else if (lastPoll) result = { fill: 'red', shape: 'dot', text: failureText(lastPoll.kind, lastPoll.exceptionCode) };
       node.status(unitNodeStatus(linkState, result));
     };
+    let sendSettings: SendSettings;
+    try {
+      sendSettings = sendSettingsFrom(config);
+    } catch (error) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('modbus.status.invalid') });
+      node.error(RED._('modbus.errors.invalid-send', { detail: (error as Error).message }));
+      return;
+    }
+    const report = batchReporter(sendSettings);
     node.onLinkState = (state) => {
+      // The first poll after a (re)connect sends every value.
+      if (state === 'connected' && linkState !== 'connected') report?.reset();
       linkState = state;
       if (state !== 'connected') lastPoll = undefined;
       showStatus();
@@ -274,7 +291,10 @@ export = function (RED: NodeAPI): void {
 
     const client = link.register(node);
     const poller = new ModbusPoller({ client, unitId, plan, topic: config.topic || '', intervalMs: Math.max(0, configNumber(config.interval, 1000)) });
-    poller.on('batch', (batch) => node.send(batch as unknown as Parameters<typeof node.send>[0]));
+    poller.on('batch', (batch) => {
+      const changed = report ? report.filter(batch, Date.now()) : batch;
+      if (changed) node.send(changed as unknown as Parameters<typeof node.send>[0]);
+    });
     poller.on('status', (status) => {
       lastPoll = status;
       showStatus();
