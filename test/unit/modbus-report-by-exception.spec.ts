@@ -4,6 +4,8 @@
  * arrays (MetricValue: number | bigint | boolean | string | null), so none are tested here.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BatchReportByException, sendSettingsFrom } from '../../lib/modbus/report-by-exception';
 import type { MetricDataType, MetricMeta, MetricValue, Quality } from '../../lib/uns/tag-batch';
 
@@ -104,5 +106,26 @@ describe('report by exception at the source (lib/modbus/report-by-exception.ts)'
       return error instanceof RangeError;
     });
     assert.throws(() => sendSettingsFrom({ send: 'changes', deadbands: 'Float=' }), /deadband of Float must be a number/);
+  });
+
+  it('editor: both dialogs get the shared Send fields (editor-fragments plugin), each with a tooltip in the modbus locale', function () {
+    const root = join(__dirname, '..', '..');
+    const fragments = readFileSync(join(root, 'editor-theme', 'editor-fragments-plugin.html'), 'utf8');
+    const start = fragments.indexOf('<script type="text/html" id="uns-edge-report-by-exception">');
+    assert.ok(start >= 0, 'the fragment');
+    const fragment = fragments.slice(start, fragments.indexOf('</script>', start));
+    const locale = JSON.parse(readFileSync(join(root, 'nodes', 'modbus', 'locales', 'en-US', 'modbus.json'), 'utf8')) as { modbus: Record<string, Record<string, string>> };
+    for (const field of ['send', 'deadbands', 'refresh']) {
+      const row = fragment.split('<div class="form-row').find((r) => r.includes(`id="node-input-${field}"`));
+      const key = row && /\[title\]uns-edge\/modbus:modbus\.tip\.(\w+)/.exec(row)?.[1];
+      assert.ok(key && (locale.modbus.tip[key] ?? '').length > 20, `tooltip of ${field}`);
+    }
+    for (const [set, type] of [['modbus', 'uns-modbus-read'], ['drive', 'uns-vfd']]) {
+      const html = readFileSync(join(root, 'nodes', set, `${set}.html`), 'utf8');
+      const template = html.slice(html.indexOf(`data-template-name="${type}"`));
+      assert.ok(template.slice(0, template.indexOf('</script>')).includes('<!-- uns-edge-editor: report by exception -->'), `${type}: the mark`);
+      assert.ok(html.includes(`window.UnsEdgeEditor.reportFields('${type}')`), `${type}: reportFields()`);
+      assert.match(html, /send: \{ value: 'every' \},\s*deadbands: \{ value: '', validate: window\.UnsEdgeEditor\.deadbandsValid \},\s*refresh: \{ value: 60,/);
+    }
   });
 });
