@@ -18,6 +18,12 @@ export function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** Resident set size of a process in MB (proc(5): VmRSS of /proc/<pid>/status). */
+export function processRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
 /**
  * CPU seconds the whole machine has been busy so far, all cores (proc(5) /proc/stat "cpu" line:
  * user, nice, system, irq, softirq, steal; idle and iowait excluded). Minus the processes a

@@ -1,0 +1,79 @@
+/**
+ * Preloaded (`node --require`) into a gateway process of bench/pipeline.ts, which runs the real
+ * runtime (the `uns-edge run --headless` CLI, or Node-RED's own `red.js` for the peer) and cannot
+ * otherwise be asked what it did. Over the IPC channel of `child_process.fork`:
+ *
+ *   {stats: true}                → {stats: {published, warnings, errors, lastProblem}}
+ *   {profile: 'start'}           → {profiling: true}  (V8 CPU profiler of this process, node:inspector)
+ *   {profile: 'stop', file}      → {profiled: file}   (the .cpuprofile written)
+ *
+ * `published` counts MQTT.js `publish()` calls, on every copy of MQTT.js the runtime loads (uns-edge's
+ * lib/mqtt and Node-RED's core mqtt nodes resolve different versions); warnings and errors count
+ * Node-RED log entries (node.warn/node.error included) at those levels.
+ *
+ * Plain Node.js and CommonJS (bench/pipeline.ts transpiles it to JavaScript before the run), so the
+ * process carries no TypeScript loader: its RSS is the runtime's. PIPELINE_HOOK_ROOT says where the
+ * runtime's packages resolve from.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { dirname } from 'node:path';
+
+interface Stats { published: number; warnings: number; errors: number; lastProblem: string }
+type Request = { stats: true } | { profile: 'start' } | { profile: 'stop'; file: string };
+
+const root = process.env.PIPELINE_HOOK_ROOT ?? process.cwd();
+const stats: Stats = { published: 0, warnings: 0, errors: 0, lastProblem: '' };
+
+function resolveFrom(name: string, from: string): string | undefined {
+  try {
+    return require.resolve(name, { paths: [from] });
+  } catch {
+    return undefined;
+  }
+}
+
+const nodeRedNodes = resolveFrom('@node-red/nodes/package.json', dirname(resolveFrom('node-red/package.json', root) ?? root));
+const mqttCopies = new Set([resolveFrom('mqtt', root), nodeRedNodes && resolveFrom('mqtt', dirname(nodeRedNodes))].filter((p): p is string => p !== undefined));
+for (const path of mqttCopies) {
+  const proto = (require(path) as { MqttClient: { prototype: { publish: (...a: unknown[]) => unknown } } }).MqttClient.prototype;
+  const publish = proto.publish;
+  proto.publish = function countedPublish(this: unknown, ...a: unknown[]) {
+    stats.published++;
+    return publish.apply(this, a);
+  };
+}
+
+const utilPath = resolveFrom('@node-red/util', dirname(resolveFrom('node-red/package.json', root) ?? root));
+if (utilPath) {
+  const log = (require(utilPath) as { log: { log(entry: { level: number; msg: unknown }): void } }).log;
+  const original = log.log;
+  log.log = function countedLog(entry) {
+    // @node-red/util log levels: fatal 10, error 20, warn 30.
+    if (entry.level <= 30) {
+      if (entry.level === 30) stats.warnings++;
+      else stats.errors++;
+      stats.lastProblem = String(entry.msg instanceof Error ? entry.msg.message : entry.msg).slice(0, 200);
+    }
+    original.call(this, entry);
+  };
+}
+
+const session = new Session();
+process.on('message', (m: Request) => {
+  void (async () => {
+    if ('stats' in m) {
+      process.send?.({ stats });
+    } else if (m.profile === 'start') {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      process.send?.({ profiling: true });
+    } else {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(m.file, JSON.stringify(profile));
+      session.disconnect();
+      process.send?.({ profiled: m.file });
+    }
+  })();
+});
