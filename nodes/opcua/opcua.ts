@@ -216,8 +216,12 @@ export = function (RED: NodeAPI): void {
       node.status(expiring ? { fill: 'yellow', shape: status.shape, text: RED._('opcua.status.expiring', { text: String(status.text ?? ''), whose: expiring.whose, days: expiring.days }) } : status);
     };
     node.onEndpointState = (s, f) => {
-      state = s;
-      failure = f;
+      // A refused connection is retried about once a second (so Trust in the assistant works without a
+      // redeploy); each retry's "connecting" does not replace the red refused status: only its outcome does.
+      if (!(state === 'refused' && s === 'connecting')) {
+        state = s;
+        failure = f;
+      }
       show();
       onState?.(s);
     };

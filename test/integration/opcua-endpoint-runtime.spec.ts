@@ -137,11 +137,15 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
      * retries each refused again, and the node's status the refusal when the last one has ended; never
      * connected, and no session created on the server meanwhile.
      */
-    const staysRefused = async (since: number, sessionsBefore: number) => {
+    const staysRefused = async (since: number, sessionsBefore: number, statusesBefore: number) => {
       const after = () => states.slice(since);
       const retriesAfterRefusal = () => (after().includes('refused') ? after().slice(after().indexOf('refused')).filter((s) => s === 'connecting').length : 0);
       await until('two retries after the refusal, each refused again', () => retriesAfterRefusal() >= 2 && after().at(-1) === 'refused');
       assert.deepEqual(lastStatus('r'), refusedStatus);
+      // The retries do not make the status flicker: once red (refused), it stays red through them.
+      const shown = callsOf('r', 'status').slice(statusesBefore).map((c) => (c.args[0] as Status).text);
+      const shownAfterRefusal = shown.slice(shown.indexOf(refusedStatus.text));
+      assert.ok(shown.includes(refusedStatus.text) && shownAfterRefusal.every((text) => text === refusedStatus.text), `statuses since: ${shown.join(' → ')}`);
       assert.ok(!after().includes('connected'), `never connected: ${after().join(' → ')}`);
       assert.equal(sessionsCreated(), sessionsBefore, 'no session created since');
       assert.equal(server!.sessionCount(), 0);
@@ -160,6 +164,7 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
 
     // Reject: the certificate moves to rejected/, the session in use ends, the endpoint refuses the server.
     const sinceReject = states.length;
+    const statusesBeforeReject = callsOf('r', 'status').length;
     const sessionsBeforeReject = sessionsCreated();
     const rejected = await trustAction(entry.thumbprint, 'reject');
     assert.equal(rejected.status, 200);
@@ -168,19 +173,20 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
     assert.ok(named(certificateFiles(rejectedFolder)), 'in rejected/');
     assert.deepEqual((await trustList()).filter((c) => c.thumbprint === entry.thumbprint).map((c) => c.status), ['rejected']);
     await until('the session ended', () => server!.sessionCount() === 0, 10_000);
-    await staysRefused(sinceReject, sessionsBeforeReject);
+    await staysRefused(sinceReject, sessionsBeforeReject, statusesBeforeReject);
 
     // Trust again → connected; Remove: deleted from trusted/, the session ends, refused; offered again it waits in rejected/.
     assert.equal((await trustAction(entry.thumbprint, 'trust')).status, 200);
     await until('connected again', () => lastStatus('r')?.fill === 'green' && server!.sessionCount() === 1);
     const sinceRemove = states.length;
+    const statusesBeforeRemove = callsOf('r', 'status').length;
     const sessionsBeforeRemove = sessionsCreated();
     const removed = await trustAction(entry.thumbprint, 'remove');
     assert.equal(removed.status, 200);
     assert.equal((removed.body.certificate as TrustEntry).status, 'removed');
     assert.ok(!named(certificateFiles(trustedFolder)), 'no longer in trusted/certs');
     await until('the session ended', () => server!.sessionCount() === 0, 10_000);
-    await staysRefused(sinceRemove, sessionsBeforeRemove);
+    await staysRefused(sinceRemove, sessionsBeforeRemove, statusesBeforeRemove);
     assert.deepEqual((await trustList()).filter((c) => c.thumbprint === entry.thumbprint).map((c) => c.status), ['rejected']);
   });
 
