@@ -28,9 +28,12 @@
  *
  *   npm run build
  *   node --import tsx bench/pipeline.ts [--drives 240] [--ports 4] [--interval 50] [--seconds 25] [--runs 5]
- *        [--settle 5] [--sides uns-q0,uns-q1,uns-sparkplug,contrib-q0,contrib-q1] [--cpu-prof-dir DIR] [--write]
+ *        [--settle 5] [--sides uns-q0,uns-q1,uns-sparkplug,contrib-q0,contrib-q1] [--max-in-flight 1] [--cpu-prof-dir DIR] [--profile] [--write]
+ *
+ * --cpu-prof-dir profiles every measured side (the profiler's cost is then in the figures); --profile runs one more,
+ * unmeasured uns-q0 side under the profiler after the runs and puts its top functions in the report.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -67,6 +70,7 @@ interface GatewayConfig {
   plantPorts: number[];
   drivesPerPort: number;
   intervalMs: number;
+  maxInFlight: number;
 }
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -87,7 +91,7 @@ function drivesOf(c: GatewayConfig): Array<{ port: number; unit: number; index: 
 }
 
 function unsFlow(c: GatewayConfig): FlowNode[] {
-  const links = c.plantPorts.map((plantPort, i) => ({ ...templateNode('demo.json', 'uns-modbus-link'), id: `link-${i}`, name: `line ${i + 1}`, host: '127.0.0.1', port: String(plantPort) }));
+  const links = c.plantPorts.map((plantPort, i) => ({ ...templateNode('demo.json', 'uns-modbus-link'), id: `link-${i}`, name: `line ${i + 1}`, host: '127.0.0.1', port: String(plantPort), maxInFlight: c.maxInFlight }));
   const vfd = (d: { port: number; unit: number; index: number }, wires: string[]): FlowNode => ({
     ...templateNode('demo.json', 'uns-vfd'), id: `vfd-${d.index}`, name: `drive ${d.index + 1}`, link: `link-${d.port}`, unitId: d.unit,
     interval: c.intervalMs, topic: assetPath(d.port, d.unit), y: 20 + d.index * 5, wires: [wires, []],
@@ -253,6 +257,10 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '5' },
     sides: { type: 'string', default: SIDE_IDS.join(',') },
     'cpu-prof-dir': { type: 'string' },
+    /** uns-modbus-link maxInFlight (requests in flight per link; flows/demo.json: 1). */
+    'max-in-flight': { type: 'string', default: '1' },
+    /** After the runs, one more unmeasured uns-q0 side under the CPU profiler; its top functions go into the report. */
+    profile: { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
   },
 });
@@ -319,10 +327,11 @@ function awaitMessage<T>(child: ChildProcess, pick: (m: Record<string, unknown>)
   });
 }
 
-async function measureSide(rig: Rig, side: SideId, run: number, label: string): Promise<SideRun> {
+async function measureSide(rig: Rig, side: SideId, run: number, label: string, profileDir = args['cpu-prof-dir']): Promise<SideRun> {
   const intervalMs = Number(args.interval);
   const config: GatewayConfig = {
     side, root: `pipe-${label}-${side}`, brokerPort: rig.broker.port, plantPorts: rig.plant.ports, drivesPerPort: rig.drivesPerPort, intervalMs,
+    maxInFlight: Number(args['max-in-flight']),
   };
   const dir = mkdtempSync(join(tmpdir(), `uns-pipeline-${side}-`));
   const started = await startGateway(config, dir, rig.hook);
@@ -344,7 +353,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string): 
     await sleep(Number(args.settle) * 1000);
     const pid = gateway.pid as number;
     const pids = [pid, rig.plant.pid, rig.brokerPid, rig.counter.pid];
-    const profiling = args['cpu-prof-dir'] !== undefined && label !== 'warm';
+    const profiling = profileDir !== undefined;
     if (profiling) {
       const answer = awaitMessage(gateway, (m) => m.profiling as boolean | undefined, 'profiler start');
       gateway.send({ profile: 'start' });
@@ -368,7 +377,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string): 
     const count: WindowCount = await rig.counter.stop(config.root);
     const load1 = loadavg()[0];
     if (profiling) {
-      const file = join(args['cpu-prof-dir']!, `${label}-${side}.cpuprofile`);
+      const file = join(profileDir!, `${label}-${side}.cpuprofile`);
       const answer = awaitMessage(gateway, (m) => m.profiled as string | undefined, 'profile');
       gateway.send({ profile: 'stop', file });
       await answer;
@@ -422,7 +431,7 @@ function line(r: SideRun): string {
     `busy ${f2(r.busyCores)} load ${f1(r.loadavg)}`;
 }
 
-function report(results: SideRun[], sides: SideId[], command: string, load: string, minutes: number, drives: number, nodeRed: string): string {
+function report(results: SideRun[], sides: SideId[], command: string, load: string, minutes: number, drives: number, nodeRed: string, profileTop: string | undefined): string {
   const facts = machineFacts();
   const contrib = (require('node-red-contrib-modbus/package.json') as { version: string }).version;
   const of = (side: SideId): SideRun[] => results.filter((r) => r.side === side);
@@ -462,7 +471,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     `\`${command}\` (after \`npm run build\`), ${new Date().toISOString().slice(0, 16)} UTC, ${minutes.toFixed(1)} min; ${facts.nproc} × ${facts.cpuModel}, ` +
       `${facts.kernel}, Node ${facts.node}, Node-RED ${nodeRed}, node-red-contrib-modbus ${contrib}, Mosquitto ${facts.mosquitto}.`,
     '',
-    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms: ` +
+    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms (uns-edge links: maxInFlight ${args['max-in-flight']}): ` +
       `${f0(drives * 1000 / intervalMs)} drive polls/s (two reads each: holding 0..3, input 0..15), ${f0(drives * METRICS_PER_POLL * 1000 / intervalMs)} tag updates/s scheduled ` +
       `(${METRICS_PER_POLL} metrics per poll: the profile's 16 parameters, 6 status signals, state, fault text). Each side runs in a fresh gateway process ` +
       '(uns-edge: `uns-edge run --headless`; the peer: Node-RED\'s `red.js` without admin or node HTTP and with the same trim of unused node files and modules), ' +
@@ -483,6 +492,17 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     '### Goals',
     '',
     ...goals,
+    ...(profileTop === undefined ? [] : [
+      '',
+      '### Where the gateway\'s time goes (uns-q0)',
+      '',
+      `One more \`uns-q0\` side after the measured runs (not in the table), under the V8 CPU profiler for its ${args.seconds}-s window; ` +
+        '`npx tsx bench/cpuprofile-top.ts <file> --top 20` (self time = samples whose top frame is the function; "(native)" is time in C++/syscalls; total = on the stack):',
+      '',
+      '```',
+      profileTop.trim(),
+      '```',
+    ]),
   ].join('\n');
 }
 
@@ -516,6 +536,7 @@ async function main(): Promise<void> {
   const results: SideRun[] = [];
   const load = new LoadMeter();
   let ownCoreSeconds = 0;
+  let profileTop: string | undefined;
   try {
     for (let run = 0; run < runs; run++) {
       const order = sides.map((_, i) => sides[(i + run) % sides.length]);
@@ -525,6 +546,13 @@ async function main(): Promise<void> {
         ownCoreSeconds += (r.gatewayCores + r.plantCores + r.brokerCores + r.counterCores) * r.seconds;
         console.log(line(r));
       }
+    }
+    if (args.profile) {
+      const dir = args['cpu-prof-dir'] ?? mkdtempSync(join(tmpdir(), 'uns-pipeline-prof-'));
+      mkdirSync(dir, { recursive: true });
+      const r = await measureSide(rig, 'uns-q0', runs, 'profile', dir);
+      console.log(`profiled (not in the table): ${line(r)}`);
+      profileTop = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'cpuprofile-top.ts'), join(dir, 'profile-uns-q0.cpuprofile'), '--top', '20'], { encoding: 'utf8' });
     }
   } finally {
     counter.close();
@@ -536,7 +564,7 @@ async function main(): Promise<void> {
   const command = `node --import tsx bench/pipeline.ts ${process.argv.slice(2).join(' ')}`.trim();
   const nodeRed = (require('node-red/package.json') as { version: string }).version;
   const markdown = report(results, sides, command, load.describe(ownCoreSeconds / Math.max(1, measuredSeconds)) + ' (the last figure: the bench\'s processes during the measured windows)',
-    (performance.now() - began) / 60_000, drives, nodeRed);
+    (performance.now() - began) / 60_000, drives, nodeRed, profileTop);
   console.log(`\n${markdown}\n`);
   if (args.write) {
     writeSection('pipeline', markdown);
