@@ -5,7 +5,7 @@
 // A prebuild needs no compiler and no install script: with --ignore-scripts or an npm that does not
 // run this script, the prebuild still loads at run time.
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -15,16 +15,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const say = (text) => console.log(`uns-edge: ${text}`);
 
-/** In a development checkout `npm install` runs this too; there scripts/build.mjs (prepare) builds the addon. */
+const LOADER = join(root, 'dist', 'lib', 'fastpoll', 'native.js');
+
+/**
+ * In a development checkout `npm install` runs this too (npm was started in the package root, or
+ * dist/ is not built yet, which a packed uns-edge always has); there scripts/build.mjs (prepare)
+ * builds the addon.
+ */
 function isDevelopmentCheckout() {
   const invokedIn = process.env.INIT_CWD;
-  return invokedIn !== undefined && realpathSync(invokedIn) === realpathSync(root);
+  return !existsSync(LOADER) || (invokedIn !== undefined && realpathSync(invokedIn) === realpathSync(root));
 }
 
 function main() {
   if (isDevelopmentCheckout()) return;
   if (process.env.UNS_EDGE_NO_NATIVE === '1') { say('native fast poller skipped (UNS_EDGE_NO_NATIVE=1); the TypeScript fallback is used'); return; }
-  const { loadNative } = require(join(root, 'dist', 'lib', 'fastpoll', 'native.js'));
+  const { loadNative } = require(LOADER);
   const present = loadNative(process.env);
   if (present.ok) { say(`native fast poller ready (${present.path.slice(root.length + 1)})`); return; }
   // npm hands its own node-gyp to lifecycle scripts; a plain `node native/install.mjs` may find one installed.

@@ -13,6 +13,7 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v udevadm >/dev/null 2>&1 || need+=(udev) # serialport lists serial ports with `udevadm info -e` (the link dialog's port list)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server) # a 3-node NATS cluster with JetStream + MQTT for the broker-failover tests (test/helpers/nats-cluster.ts)
 command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && [ -e /usr/aarch64-linux-gnu/lib/crti.o ] || need+=(g++-aarch64-linux-gnu libc6-dev-arm64-cross) # the linux-arm64 fast-poller prebuild (scripts/prebuild.mjs, npm pack); the C library is only a recommends
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user) # runs that prebuild in an arm64 Node.js (test/integration/native-pack.spec.ts)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "uns-edge: installing Debian packages for the tests: ${need[*]}"
 sudo=""
