@@ -216,7 +216,10 @@ export = function register(RED: NodeAPI): void {
         node.log(RED._('uns.log.up', { broker: connection?.description ?? '', seconds: (outageMs / 1000).toFixed(1), count: forwarder?.queuedMessages ?? 0 }));
       });
       connection.on('subscribeFailed', (filter, reason) => node.error(RED._('uns.errors.subscribe', { filter, reason })));
-      connection.on('subscribed', (filter, _granted, afterFailure) => { if (afterFailure) node.log(RED._('uns.log.subscribed', { filter })); });
+      connection.on('subscribed', (filter, granted, afterFailure) => {
+        if (afterFailure) node.log(RED._('uns.log.subscribed', { filter }));
+        else node.trace(RED._('uns.log.granted', { filter, granted }));
+      });
       connection.on('downgraded', (filter, requested, granted) => node.warn(RED._('uns.errors.downgraded', { filter, requested, granted })));
       connection.on('failover', (from, to) => node.log(RED._('uns.log.failover', { from, to, count: forwarder?.queuedMessages ?? 0 })));
       refreshTimer = setInterval(refreshStatus, STATUS_REFRESH_MS);
