@@ -13,6 +13,7 @@ import Ajv2020, { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import { ModbusDataType, registerCount, WordOrder } from '../modbus/datatypes';
 import { packageInfo } from '../runtime/package-info';
 import profileSchema from './drive-profile.schema.json';
+import { JsonDuplicateKeyError, parseJsonStrict } from '../json-strict';
 
 export type RegisterTable = 'holding' | 'input';
 export type ParameterType = Exclude<ModbusDataType, 'bit'>;
@@ -520,8 +521,11 @@ export function loadDriveProfile(file: string, folder = dirname(file)): DrivePro
   const text = readProfileText(file, folder).replace(/^\uFEFF/, ''); // a byte order mark some Windows editors write
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonStrict(text);
   } catch (error) {
+    if (error instanceof JsonDuplicateKeyError) throw new DriveProfileError(file, [{ path: error.path.replace(/^\$\.?/, ''), message: 'is a duplicate key (JSON keeps only the last one: remove one of them)' }],
+        // Two "id"s: which id the file meant is unknown, so it blocks every id (as an unreadable id does).
+        error.path === '$.id' ? undefined : declaredId(JSON.parse(text)));
     throw new DriveProfileError(file, [jsonSyntaxProblem(text, error as Error)]);
   }
   try {

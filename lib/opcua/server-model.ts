@@ -13,6 +13,7 @@
 import type { MetricDataType } from '../uns/tag-batch';
 import { metricNameProblem, pathSegmentProblem } from '../uns/validate';
 import { isPlainObject } from '../values';
+import { JsonDuplicateKeyError, parseJsonStrict } from '../json-strict';
 import { BUILT_IN_OF_TAG_TYPE } from './server-types';
 
 export interface MetricDeclaration {
@@ -50,9 +51,9 @@ export function parseServerModel(text: string): ServerModel {
   if (text.trim() === '') return emptyModel();
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJsonStrict(text);
   } catch (error) {
-    throw new ServerModelError([`not JSON: ${(error as Error).message}`]);
+    throw new ServerModelError([error instanceof JsonDuplicateKeyError ? error.message : `not JSON: ${(error as Error).message}`]);
   }
   const problems: string[] = [];
   const model = emptyModel();

@@ -10,6 +10,7 @@
  */
 import { canonicalJson, sha256Hex } from './canonical';
 import { topicPatternProblem } from './patterns';
+import { JsonDuplicateKeyError, parseJsonStrict } from '../json-strict';
 
 export type Direction = 'it->ot' | 'ot->it' | 'lateral';
 export type Operation = 'read' | 'write' | 'command';
@@ -385,8 +386,9 @@ function compact<T>(value: T): T {
 export function parsePolicy(raw: unknown): Policy {
   if (typeof raw === 'string') {
     try {
-      raw = JSON.parse(raw);
+      raw = parseJsonStrict(raw);
     } catch (error) {
+      if (error instanceof JsonDuplicateKeyError) throw new PolicyError([`policy: ${error.message}`]);
       throw new PolicyError([`policy is not JSON: ${(error as Error).message.slice(0, 200)}`]);
     }
   }
