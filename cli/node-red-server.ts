@@ -10,6 +10,7 @@ import type { RequestListener } from 'node:http';
 import { enableConnectionMetrics } from '../lib/runtime/connection-registry';
 import { FlowsTracker, healthReport, type FlowsStatus } from '../lib/runtime/health';
 import { enableProcessMetrics, gauge, metricsRegistry } from '../lib/runtime/metrics';
+import { disableMqttNumberCache } from '../lib/runtime/mqtt-number-cache';
 import { packageInfo } from '../lib/runtime/package-info';
 import type { NodeRedSettings } from '../lib/runtime/settings';
 import { closeServer, listen } from './listen';
@@ -56,9 +57,48 @@ function nodeRedVersion(): string {
   return (require(join(nodeRedDirectory(), 'package.json')) as { version: string }).version;
 }
 
+/** A package as the installed Node-RED resolves it, so both share one copy. */
+function requireFromNodeRed<T>(name: string): T {
+  return require(require.resolve(name, { paths: [nodeRedDirectory()] })) as T;
+}
+
+/** The parts of @node-red/runtime and @node-red/util that node-red's lib/red.js wraps. */
+interface NodeRedRuntime {
+  init(settings: NodeRedSettings, server: Server): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly httpNode: RequestListener;
+  readonly _: { readonly nodes: { getNode(id: string): unknown } };
+}
+interface NodeRedUtil { init(settings: NodeRedSettings): void; readonly events: EventEmitter }
+
+/**
+ * Node-RED without its editor, for a gateway with `httpAdminRoot: false`: what node-red's lib/red.js
+ * does in that case (util and runtime initialised, the runtime started and stopped alone), without
+ * requiring @node-red/editor-api, which lib/red.js loads whatever the settings (its express
+ * middleware, passport, oauth2orize, bcrypt: docs/gateway.md § "What a headless gateway does not load").
+ */
+function headlessNodeRed(): NodeRedModule {
+  const runtime = requireFromNodeRed<NodeRedRuntime>('@node-red/runtime');
+  const util = requireFromNodeRed<NodeRedUtil>('@node-red/util');
+  return {
+    init(server, settings) {
+      settings.coreNodesDir ??= dirname(require.resolve('@node-red/nodes', { paths: [nodeRedDirectory()] }));
+      util.init(settings);
+      runtime.init(settings, server);
+    },
+    start: () => runtime.start(),
+    stop: () => runtime.stop(),
+    events: util.events,
+    get nodes() { return runtime._.nodes; },
+    get httpAdmin(): RequestListener { throw new Error('headless: Node-RED has no admin API'); },
+    get httpNode() { return runtime.httpNode; },
+  };
+}
+
 /** Express as Node-RED itself resolves it, so both share one version. */
 function createExpressApp(): ExpressApp {
-  const express = require(require.resolve('express', { paths: [nodeRedDirectory()] })) as () => ExpressApp;
+  const express = requireFromNodeRed<() => ExpressApp>('express');
   const app = express();
   app.disable('x-powered-by');
   return app;
@@ -82,7 +122,8 @@ function urlHost(host: string): string {
  */
 export async function startNodeRed(settings: NodeRedSettings, portSetting: string): Promise<NodeRedServer> {
   const begin = Date.now();
-  const RED = require('node-red') as NodeRedModule;
+  disableMqttNumberCache();
+  const RED = settings.httpAdminRoot === false ? headlessNodeRed() : require('node-red') as NodeRedModule;
   const tls = await httpsOptions(settings.https);
   const server = tls ? createHttpsServer(tls) : createServer();
   server.setMaxListeners(0);

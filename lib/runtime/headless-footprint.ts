@@ -2,13 +2,15 @@
  * What a gateway without the editor need not load. Node-RED requires every core node file and
  * every Node-RED module it finds at start, whatever the flows use: the HTML parser pulls in
  * cheerio, XML xml2js, YAML and template js-yaml, JSON ajv, HTTP request got, and the optional
- * Dashboard 2 peer socket.io and its whole server (docs/gateway.md § "Footprint"). Without the
- * admin API nothing can deploy other flows than the file read at start, so the node files whose
- * types that file does not use are left out (Node-RED's `nodesExcludes`, by file name) and the
- * dashboard is put on the palette deny list. A node file is kept when its types cannot be read.
+ * Dashboard 2 peer socket.io and its whole server (docs/gateway.md § "What a headless gateway does
+ * not load"). Without the admin API nothing can deploy other flows than the file read at start, so
+ * the node files whose types that file does not use are left out (Node-RED's `nodesExcludes`, by
+ * file name), the dashboard is put on the palette deny list, and uns-edge's own node sets the flows
+ * do not use are left out of a copy of its package manifest that `nodesDir` points at instead
+ * (`nodesExcludes` cannot name a node set of a package). A node file is kept when its types cannot be read.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { isPlainObject } from '../values';
 
 /** The optional peer (package.json peerDependencies) that only flows with its ui-* nodes need. */
@@ -18,6 +20,16 @@ export const DASHBOARD_MODULE = '@flowfuse/node-red-dashboard';
 const ALWAYS_LOADED = new Set(['98-unknown.js', '91-global-config.js']);
 
 const REGISTER_TYPE = /registerType\(\s*["']([^"']+)["']/g;
+/** Every node type has an edit dialog template in its set's .html file, named after the type. */
+const TEMPLATE_NAME = /data-template-name=["']([^"']+)["']/g;
+/** The prefix of every node type of uns-edge: a used type with it that no node set declares keeps them all. */
+const OWN_TYPE_PREFIX = 'uns-';
+/**
+ * uns-edge plugins that do nothing without the admin API: the UNS explorer (admin endpoints, and
+ * the MQTT clients they start) and the editor fragments. The theme (its start-up check) and the
+ * zone lint (it logs findings when the flows start) are loaded headless too.
+ */
+const EDITOR_ONLY_PLUGINS = new Set(['uns-edge-explorer', 'uns-edge-editor-fragments']);
 
 /** The node types a node file registers, read from its source; empty when none can be read. */
 export function registeredTypes(file: string): string[] {
@@ -74,11 +86,74 @@ function resolvePackageDir(name: string, from: string): string | undefined {
   }
 }
 
+interface NodeRedManifest {
+  name: string;
+  version?: string;
+  'node-red': { version?: string; nodes?: Record<string, string>; plugins?: Record<string, string> };
+}
+
+function readManifest(packageRoot: string): NodeRedManifest {
+  return JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as NodeRedManifest;
+}
+
+/**
+ * The node types of a node set of the package at `packageRoot` (`file` as its package.json names
+ * it): the edit templates of its .html file and the literal registerType() calls of its .js file.
+ */
+export function nodeSetTypes(packageRoot: string, file: string): Set<string> {
+  const script = join(packageRoot, file);
+  const html = script.replace(/\.c?js$/, '.html');
+  const types = new Set(existsSync(script) ? registeredTypes(script) : []);
+  if (existsSync(html)) for (const match of readFileSync(html, 'utf8').matchAll(TEMPLATE_NAME)) types.add(match[1]);
+  return types;
+}
+
+/**
+ * The node sets of the package at `packageRoot` (names as in its package.json) none of whose types
+ * are in `used`. None when a used uns-edge type is declared by no set (a type read wrongly must not
+ * leave its set out) or a set's types cannot be read.
+ */
+export function unusedNodeSets(packageRoot: string, used: ReadonlySet<string>): string[] {
+  const sets = Object.entries(readManifest(packageRoot)['node-red'].nodes ?? {}).map(([name, file]) => ({ name, types: nodeSetTypes(packageRoot, file) }));
+  if (sets.some((set) => set.types.size === 0)) return [];
+  const declared = new Set(sets.flatMap((set) => [...set.types]));
+  if ([...used].some((type) => type.startsWith(OWN_TYPE_PREFIX) && !declared.has(type))) return [];
+  return sets.filter((set) => [...set.types].every((type) => !used.has(type))).map((set) => set.name).sort();
+}
+
+/**
+ * Write into `dir` a package.json for the package at `packageRoot` without the node sets
+ * `leftOut` and the editor-only plugins, its file paths relative to `dir` so that Node-RED loads
+ * the same files as from the package (module name, version, locales, icons unchanged). Written
+ * beside and renamed over the old one, so a Node-RED reading it never sees half a file.
+ */
+export function writeTrimmedManifest(packageRoot: string, leftOut: readonly string[], dir: string): void {
+  const manifest = readManifest(packageRoot);
+  const keep = (entries: Record<string, string> | undefined, drop: (name: string) => boolean): Record<string, string> =>
+    Object.fromEntries(Object.entries(entries ?? {}).filter(([name]) => !drop(name)).map(([name, file]) => [name, relative(dir, join(packageRoot, file))]));
+  const section = manifest['node-red'];
+  const trimmed: NodeRedManifest = {
+    name: manifest.name,
+    version: manifest.version,
+    'node-red': {
+      version: section.version,
+      nodes: keep(section.nodes, (name) => leftOut.includes(name)),
+      plugins: keep(section.plugins, (name) => EDITOR_ONLY_PLUGINS.has(name)),
+    },
+  };
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'package.json');
+  writeFileSync(`${file}.${process.pid}`, `${JSON.stringify(trimmed, null, 2)}\n`);
+  renameSync(`${file}.${process.pid}`, file);
+}
+
 export interface HeadlessTrim {
   /** Core node files to add to `nodesExcludes`. */
   nodesExcludes: string[];
   /** Modules to add to `externalModules.palette.denyList`. */
   denyList: string[];
+  /** uns-edge's node sets the flows do not use (package.json names). */
+  unusedNodeSets: string[];
 }
 
 /**
@@ -88,12 +163,13 @@ export interface HeadlessTrim {
  */
 export function headlessTrim(flowFile: string, packageRoot: string): HeadlessTrim {
   const used = flowTypes(flowFile);
-  if (!used) return { nodesExcludes: [], denyList: [] };
+  if (!used) return { nodesExcludes: [], denyList: [], unusedNodeSets: [] };
   const nodeRedDir = resolvePackageDir('node-red', packageRoot);
   const coreNodesDir = nodeRedDir && resolvePackageDir('@node-red/nodes', nodeRedDir);
   const dashboardDir = resolvePackageDir(DASHBOARD_MODULE, packageRoot);
   return {
     nodesExcludes: coreNodesDir ? unusedCoreNodeFiles(coreNodesDir, used) : [],
     denyList: dashboardDir && !moduleUsed(dashboardDir, used) ? [DASHBOARD_MODULE] : [],
+    unusedNodeSets: unusedNodeSets(packageRoot, used),
   };
 }

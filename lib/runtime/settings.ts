@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { adminAuthProblem, adminGuard, exposureProblem, EXPOSURE_FIXES, hasAdminGuard, isLoopbackHost } from './admin-guard';
-import { headlessTrim } from './headless-footprint';
+import { headlessTrim, writeTrimmedManifest } from './headless-footprint';
 import { devOnlyNodeRedModules, packageInfo } from './package-info';
 import { PALETTE_CATEGORIES } from './palette';
 import { nodeRedFileStorage, withPrivateSessions } from './session-storage';
@@ -235,22 +235,37 @@ export function buildSettings(options: RuntimeOptions): BuiltSettings {
   }
   if (options.credentialSecret !== undefined) settings.credentialSecret = options.credentialSecret;
   if (options.settingsFile) settings = mergeSettings(settings, loadSettingsFile(options.settingsFile));
-  if (settings.httpAdminRoot === false) trimToFlows(settings);
+  const trimNotices = settings.httpAdminRoot === false ? trimToFlows(settings) : [];
   guardAdminApi(settings);
-  const notices = checkSettings(settings, options.mode);
+  const notices = [...trimNotices, ...checkSettings(settings, options.mode)];
   return { settings, notices };
 }
 
+/** Where a headless gateway keeps the copy of uns-edge's package manifest with only the node sets its flows use. */
+export const TRIMMED_PACKAGE_DIR = '.uns-edge-headless';
+
 /**
- * Without the admin API no other flows can be deployed than the flows file's: the node files and
- * the optional dashboard those flows do not use are not loaded (headless-footprint.ts).
+ * Without the admin API no other flows can be deployed than the flows file's: the core node files,
+ * the optional dashboard and uns-edge's node sets those flows do not use are not loaded
+ * (headless-footprint.ts). When the trimmed manifest cannot be written, every node set loads.
  */
-function trimToFlows(settings: NodeRedSettings): void {
+function trimToFlows(settings: NodeRedSettings): Notice[] {
   const flowFile = String(settings.flowFile);
-  const { nodesExcludes, denyList } = headlessTrim(isAbsolute(flowFile) ? flowFile : join(String(settings.userDir), flowFile), packageInfo().root);
+  const { root } = packageInfo();
+  const { nodesExcludes, denyList, unusedNodeSets } = headlessTrim(isAbsolute(flowFile) ? flowFile : join(String(settings.userDir), flowFile), root);
   const palette = ((settings.externalModules ??= {}) as { palette?: { denyList?: string[] } }).palette ??= {};
   settings.nodesExcludes = [...new Set([...(settings.nodesExcludes as string[] | undefined ?? []), ...nodesExcludes])];
   palette.denyList = [...new Set([...(palette.denyList ?? []), ...denyList])];
+  const nodesDir = settings.nodesDir;
+  if (!Array.isArray(nodesDir) || !nodesDir.includes(root)) return [];
+  const trimmedDir = join(String(settings.userDir), TRIMMED_PACKAGE_DIR);
+  try {
+    writeTrimmedManifest(root, unusedNodeSets, trimmedDir);
+  } catch (error) {
+    return [{ level: 'info', message: `every uns-edge node set is loaded: the trimmed package manifest could not be written to ${trimmedDir} (${(error as Error).message})` }];
+  }
+  settings.nodesDir = nodesDir.map((dir) => (dir === root ? trimmedDir : dir));
+  return [];
 }
 
 /**
