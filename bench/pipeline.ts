@@ -390,7 +390,8 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
     return {
       side, run, seconds, updates: count.updates,
       updatesPerSecond: count.updates / seconds,
-      perCoreSecond: count.updates / (cpu1[0] - cpu0[0]),
+      // Messages the broker still held from before the window arrive inside it: never credit more updates than the gateway published in it.
+      perCoreSecond: count.updates * Math.min(1, count.messages > 0 ? (after.published - before.published) / count.messages : 1) / (cpu1[0] - cpu0[0]),
       gatewayCores: cores[0],
       rssMaxMb,
       ofSchedule: count.updates / scheduled,
@@ -442,7 +443,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     return `| ${SIDE_LABEL[side]} | ${range(sum(runs, (r) => r.updatesPerSecond), f0)} | **${range(sum(runs, (r) => r.perCoreSecond), f0)}** | ` +
       `${range(sum(runs, (r) => r.gatewayCores), f2)} | ${range(sum(runs, (r) => r.rssMaxMb), f0)} | ${range(sum(runs, (r) => 100 * r.ofSchedule), f1)} | ` +
       `${f1(sum(runs, (r) => r.metricsPerAsset).median)} × ${f0(sum(runs, (r) => r.assets).median)} | ${f0(sum(runs, (r) => r.bytesPerMessage).median)} | ` +
-      `${f0(total(runs, (r) => Math.max(0, r.lost)))} / ${f0(total(runs, (r) => r.brokerDropped))} | ${f0(total(runs, (r) => r.bad + r.unparsable))} | ` +
+      `${f0(total(runs, (r) => r.lost))} / ${f0(total(runs, (r) => r.brokerDropped))} | ${f0(total(runs, (r) => r.bad + r.unparsable))} | ` +
       `${f0(total(runs, (r) => r.warnings))} / ${f0(total(runs, (r) => r.errors))} | ${range(sum(runs, (r) => r.plantCores), f2)} | ${range(sum(runs, (r) => r.brokerCores), f2)} | ` +
       `${range(sum(runs, (r) => r.counterCores), f2)} | ${range(sum(runs, (r) => r.busyCores), f2)} | ${range(sum(runs, (r) => r.loadavg), f1)} |`;
   });
@@ -486,7 +487,8 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     '',
     'Medians of the runs (min–max). "% of scheduled" below 100 means polls that failed, were late or were never made (contrib sends nothing for a failed read, so ' +
       'this is where its failures show); "published − received" compares the MQTT publishes the gateway made in the window (MQTT.js `publish` calls, counted in the gateway) with the messages ' +
-      'the counter received in it: messages lost, or still queued in the gateway\'s client at the end of the window (a QoS 1 backlog), ± the window edges; "broker dropped" is Mosquitto\'s `$SYS/broker/publish/messages/dropped` over the window. The Sparkplug ' +
+      'the counter received in it: messages lost, or still queued in the gateway\'s client at the end of the window (a QoS 1 backlog); negative when messages ' +
+      'published before the window reached the counter inside it, in which case "per core-second" counts only as many updates as were published in the window; "broker dropped" is Mosquitto\'s `$SYS/broker/publish/messages/dropped` over the window. The Sparkplug ' +
       'side publishes only changed metrics (`uns-sparkplug-device` sends DDATA by exception), so its updates/s at the broker are the changed values, not the polled ones.',
     '',
     '### Goals',
