@@ -256,6 +256,8 @@ function trimToFlows(settings: NodeRedSettings): Notice[] {
   const palette = ((settings.externalModules ??= {}) as { palette?: { denyList?: string[] } }).palette ??= {};
   settings.nodesExcludes = [...new Set([...(settings.nodesExcludes as string[] | undefined ?? []), ...nodesExcludes])];
   palette.denyList = [...new Set([...(palette.denyList ?? []), ...denyList])];
+  // No editor to serve node .html files to: Node-RED's registry then does not read them (node-red's own CLI sets this too).
+  settings.disableEditor = true;
   const nodesDir = settings.nodesDir;
   if (!Array.isArray(nodesDir) || !nodesDir.includes(root)) return [];
   const trimmedDir = join(String(settings.userDir), TRIMMED_PACKAGE_DIR);

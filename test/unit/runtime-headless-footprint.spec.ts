@@ -66,6 +66,7 @@ describe('runtime headless footprint', () => {
   it('leaves everything in when the editor can deploy other flows, or the flows file cannot be read', () => {
     assert.deepEqual(excludes({ ...gateway, headless: false }), ['90-exec.js']);
     assert.deepEqual(buildSettings({ ...gateway, headless: false }).settings.nodesDir, [REPO_ROOT]);
+    assert.equal(buildSettings({ ...gateway, headless: false }).settings.disableEditor, undefined);
     assert.ok(!denied({ ...gateway, headless: false }).includes(DASHBOARD_MODULE));
     const settingsFile = join(dir, 'editor-on.json');
     writeFileSync(settingsFile, JSON.stringify({ httpAdminRoot: '/admin' }));
@@ -78,6 +79,7 @@ describe('runtime headless footprint', () => {
     const { settings } = buildSettings(gateway);
     const trimmedDir = join(dir, TRIMMED_PACKAGE_DIR);
     assert.deepEqual(settings.nodesDir, [trimmedDir]);
+    assert.equal(settings.disableEditor, true, 'no node .html read into memory');
     const trimmed = JSON.parse(readFileSync(join(trimmedDir, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string>; plugins: Record<string, string> } };
     assert.equal(trimmed.name, 'uns-edge');
     assert.deepEqual(Object.keys(trimmed['node-red'].nodes).sort(), DEMO_SETS);
@@ -146,9 +148,11 @@ describe('runtime headless footprint', () => {
       startNodeRed(settings, '--port').then(async (server) => {
         const health = await fetch(server.url + '/healthz');
         const has = (name) => Object.keys(require.cache).some((file) => file.includes('/node_modules/' + name + '/') && file.endsWith('.js'));
-        console.log(JSON.stringify({ flows: server.flows.state, healthz: health.status, editorApi: has('@node-red/editor-api'), passport: has('passport'), numberCache: mqttNumberCacheOn() }));
+        const registry = require(require.resolve('@node-red/registry', { paths: [require('node:path').dirname(require.resolve('node-red/package.json'))] }));
+        const templates = registry.getNodeConfigs();
+        console.log(JSON.stringify({ flows: server.flows.state, healthz: health.status, editorApi: has('@node-red/editor-api'), passport: has('passport'), numberCache: mqttNumberCacheOn(), nodeTemplates: templates.includes('data-template-name') }));
         await server.close();
       }).then(() => process.exit(0), (error) => { console.error(error); process.exit(1); });`);
-    assert.deepEqual(loaded, { flows: 'started', healthz: 200, editorApi: false, passport: false, numberCache: false });
+    assert.deepEqual(loaded, { flows: 'started', healthz: 200, editorApi: false, passport: false, numberCache: false, nodeTemplates: false });
   });
 });
