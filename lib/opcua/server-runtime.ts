@@ -5,8 +5,11 @@
  *
  * - endpoints SignAndEncrypt with Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss;
  *   None only when `allowNone` is set (the caller shows a warning);
- * - no anonymous sessions; users by username/password or X.509 user certificate (trusted in the
- *   user PKI folder), each with a read or write role;
+ * - no anonymous sessions; users by username/password or X.509 user certificate, each with a read
+ *   or write role. An X.509 user's certificate must pass the user PKI folder's trust list (node-opcua)
+ *   AND be the certificate of a configured user by SHA-1 thumbprint (here, at ActivateSession: else
+ *   BadIdentityTokenRejected, OPC 10000-4 §5.6.3) — the trust list also admits any certificate of a
+ *   CA in it, whatever its CN;
  * - client application certificates are never trusted automatically: a refused one lands in the
  *   server PKI's rejected/ folder and in the trust list;
  * - limits: sessions (CreateSession beyond → BadTooManySessions, OPC 10000-4 §5.6.2) and TCP
@@ -22,7 +25,7 @@ import { opcua } from './load';
 import { UnsAddressSpace, type AddressSpaceWarning } from './server-address-space';
 import type { ServerModel } from './server-model';
 import { serverPki, defaultServerIdentity, type ServerPki } from './server-pki';
-import { WritePolicy, type ServerUser, type WriteCommand } from './server-writes';
+import { userCertificateOf, WritePolicy, type ServerUser, type WriteCommand } from './server-writes';
 
 export type ServerPolicy = 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss';
 export const SERVER_POLICIES: readonly ServerPolicy[] = ['Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'];
@@ -73,6 +76,50 @@ async function checkPortFree(host: string, port: number): Promise<void> {
   });
 }
 
+type IsUserAuthorized = OPCUAServer['isUserAuthorized'];
+type IsValidUserIdentityToken = OPCUAServer['isValidUserIdentityToken'];
+
+/**
+ * node-opcua's server with the X.509 user mapping of OPC 10000-4 §5.6.3 ActivateSession: after
+ * node-opcua has checked the X509IdentityToken (proof of possession, user trust list), a session is
+ * activated only for a certificate whose thumbprint a configured user has; any other one is refused
+ * with BadIdentityTokenRejected ("the user identity token is valid but the server has rejected it").
+ * Both refusals are told (`refused`) with the certificate's subject and SHA-1, the thumbprint an
+ * administrator puts into the user row.
+ */
+function userMappingServer(users: readonly ServerUser[], refused: (text: string) => void): typeof OPCUAServer {
+  const { OPCUAServer: Base, X509IdentityToken, StatusCodes } = opcua();
+  const thumbprints = new Set(users.flatMap((u) => (u.kind === 'certificate' && u.thumbprint ? [u.thumbprint] : [])));
+  const describe = (token: InstanceType<typeof X509IdentityToken>) => {
+    const certificate = userCertificateOf(token.certificateData);
+    return certificate ? `user certificate ${certificate.subject} (SHA-1 ${certificate.thumbprint})` : 'a user certificate that does not parse';
+  };
+  return class extends Base {
+    protected override isValidUserIdentityToken(...[channel, session, token, signature, endpoint, callback]: Parameters<IsValidUserIdentityToken>): void {
+      super.isValidUserIdentityToken(channel, session, token, signature, endpoint, (error, statusCode) => {
+        if (!error && token instanceof X509IdentityToken && statusCode?.isNotGood()) {
+          refused(`${describe(token)} refused: ${statusCode.name}; trust it (or its CA) in the server's user PKI trusted/certs`);
+        }
+        callback(error, statusCode);
+      });
+    }
+
+    protected override isUserAuthorized(...[channel, session, token, callback]: Parameters<IsUserAuthorized>): void {
+      if (!(token instanceof X509IdentityToken)) {
+        super.isUserAuthorized(channel, session, token, callback);
+        return;
+      }
+      const certificate = userCertificateOf(token.certificateData);
+      if (certificate && thumbprints.has(certificate.thumbprint)) {
+        callback(null, true);
+        return;
+      }
+      refused(`${describe(token)} is no configured X.509 user: session refused; give its thumbprint in a user row to let it log in`);
+      callback(null, false, StatusCodes.BadIdentityTokenRejected);
+    }
+  };
+}
+
 export class UnsOpcUaServer extends EventEmitter<Events> {
   readonly counters: ServerCounters = { batches: 0, refusedConnections: 0, refusedChannels: 0, sessions: 0 };
   readonly writes: WritePolicy;
@@ -114,7 +161,7 @@ export class UnsOpcUaServer extends EventEmitter<Events> {
 
   async start(): Promise<void> {
     const o = this.options;
-    const { OPCUAServer, OPCUACertificateManager, MessageSecurityMode, SecurityPolicy } = opcua();
+    const { OPCUACertificateManager, MessageSecurityMode, SecurityPolicy } = opcua();
     const host = o.host ?? '0.0.0.0';
     const hostname = o.hostname ?? machineName();
     await checkPortFree(host, o.port);
@@ -123,7 +170,7 @@ export class UnsOpcUaServer extends EventEmitter<Events> {
     await userCertificateManager.initialize();
     const policies = o.policies ?? SERVER_POLICIES;
     const passwords = new Map(o.users.filter((u) => u.kind === 'password').map((u) => [u.name, u.password ?? '']));
-    const server = new OPCUAServer({
+    const server = new (userMappingServer(o.users, (text) => this.emit('refused', text)))({
       host, hostname, port: o.port,
       serverCertificateManager: this.pki.certificateManager,
       userCertificateManager,

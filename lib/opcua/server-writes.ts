@@ -23,12 +23,20 @@ import { fromVariant } from './values';
 
 export type Role = 'read' | 'write';
 
-/** A user of the server: username/password, or an X.509 user certificate (matched by the subject's CN). */
+/**
+ * A user of the server: username/password, or an X.509 user certificate. A certificate user is the
+ * certificate with the configured SHA-1 thumbprint (the identity of OPC 10000-18 §4.4.3
+ * IdentityCriteriaType Thumbprint); its name is only the display name audit records carry. Matching
+ * by the subject's CN would let any certificate the user trust list admits act as the user: node-opcua
+ * accepts every certificate issued by a CA in that list (docs/opcua-server.md § X.509 users).
+ */
 export interface ServerUser {
   kind: 'password' | 'certificate';
-  /** Username, or the CN of the user certificate's subject. */
+  /** Username, or the display name of a certificate user. */
   name: string;
   password?: string;
+  /** Certificate users: SHA-1 of the certificate's DER, 40 lower-case hex digits. */
+  thumbprint?: string;
   role: Role;
 }
 
@@ -80,12 +88,31 @@ interface Pending {
 /** The identity of a session, read from its ActivateSession token (Part 4 §7.41). */
 export interface SessionIdentity {
   kind: 'password' | 'certificate' | 'anonymous';
+  /** The username of a password session. */
   name?: string;
+  /** X509IdentityToken (Part 4 §7.41.5): the thumbprint and subject CN of the user certificate. */
+  thumbprint?: string;
+  certificateCN?: string;
   sessionId: string;
 }
 
 interface ContextLike {
   session?: { userIdentityToken?: unknown; sessionName?: string; nodeId?: { toString(): string } };
+}
+
+/**
+ * The user certificate of an X509IdentityToken's certificateData: its SHA-1 thumbprint and subject
+ * CN. A chain's first certificate is the user's own (node:crypto parses the first and ignores the
+ * rest); undefined when it is not a certificate.
+ */
+export function userCertificateOf(certificateData: Buffer): { thumbprint: string; cn?: string; subject: string } | undefined {
+  try {
+    const x509 = new X509Certificate(certificateData);
+    const cn = /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
+    return { thumbprint: x509.fingerprint.replace(/:/g, '').toLowerCase(), subject: x509.subject.split('\n').filter(Boolean).join(', '), ...(cn ? { cn } : {}) };
+  } catch {
+    return undefined;
+  }
 }
 
 export function identityOf(context: unknown): SessionIdentity {
@@ -94,22 +121,24 @@ export function identityOf(context: unknown): SessionIdentity {
   const token = session?.userIdentityToken as { userName?: string; certificateData?: Buffer } | undefined;
   if (token && typeof token.userName === 'string') return { kind: 'password', name: token.userName, sessionId };
   if (token && Buffer.isBuffer(token.certificateData) && token.certificateData.length) {
-    try {
-      const subject = new X509Certificate(token.certificateData).subject;
-      const cn = /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
-      return { kind: 'certificate', ...(cn ? { name: cn } : {}), sessionId };
-    } catch {
-      return { kind: 'certificate', sessionId };
-    }
+    const certificate = userCertificateOf(token.certificateData);
+    return { kind: 'certificate', ...(certificate ? { thumbprint: certificate.thumbprint } : {}), ...(certificate?.cn ? { certificateCN: certificate.cn } : {}), sessionId };
   }
   return { kind: 'anonymous', sessionId };
 }
 
-export function principalOfIdentity(identity: SessionIdentity): Principal {
-  const name = identity.name ?? '(anonymous)';
-  return identity.kind === 'certificate'
-    ? { via: 'opcua', id: `opcua:certificate ${name}`, user: name, certificateCN: name }
-    : { via: 'opcua', id: `opcua:${name}`, user: name };
+/** The configured user a session's identity is: a password user by name, a certificate user by thumbprint only. */
+export function userOfIdentity(users: readonly ServerUser[], identity: SessionIdentity): ServerUser | undefined {
+  if (identity.kind === 'password') return users.find((u) => u.kind === 'password' && u.name === identity.name);
+  if (identity.kind === 'certificate' && identity.thumbprint !== undefined) return users.find((u) => u.kind === 'certificate' && u.thumbprint === identity.thumbprint);
+  return undefined;
+}
+
+/** Who wrote, for the write command's audit record: the configured user, and for a certificate its CN and thumbprint. */
+export function principalOfUser(user: ServerUser, identity: SessionIdentity): Principal {
+  return user.kind === 'certificate'
+    ? { via: 'opcua', id: `opcua:certificate ${user.name} (SHA-1 ${user.thumbprint})`, user: user.name, ...(identity.certificateCN ? { certificateCN: identity.certificateCN } : {}) }
+    : { via: 'opcua', id: `opcua:${user.name}`, user: user.name };
 }
 
 /** The Bad code of a failed command result (a Catch node's msg.error, or msg.ok false). */
@@ -133,11 +162,6 @@ export class WritePolicy {
 
   get pendingCount(): number {
     return this.pending.size;
-  }
-
-  private roleOf(identity: SessionIdentity): Role | undefined {
-    if (identity.kind === 'anonymous' || identity.name === undefined) return undefined;
-    return this.options.users.find((u) => u.kind === identity.kind && u.name === identity.name)?.role;
   }
 
   /** One token per write; the bucket refills at the configured rate (burst = one second's worth). */
@@ -165,7 +189,8 @@ export class WritePolicy {
     this.counters.requested++;
     if (!metric.writable) return S.BadNotWritable;
     const identity = identityOf(context);
-    if (this.roleOf(identity) !== 'write') {
+    const user = userOfIdentity(this.options.users, identity);
+    if (user?.role !== 'write') {
       this.counters.refusedAccess++;
       return S.BadUserAccessDenied;
     }
@@ -204,7 +229,7 @@ export class WritePolicy {
         resolve(S.BadTimeout);
       }, this.options.timeoutMs);
       this.pending.set(id, { resolve, timer, metric: metric.metric });
-      this.options.send({ topic: metric.asset, payload: { [metric.metric]: value }, principal: principalOfIdentity(identity), opcuaWriteId: id });
+      this.options.send({ topic: metric.asset, payload: { [metric.metric]: value }, principal: principalOfUser(user, identity), opcuaWriteId: id });
     });
   }
 
@@ -281,9 +306,35 @@ export function usersFrom(rows: string, passwordsJson: string | undefined, probl
     const role: Role = row.role === 'write' ? 'write' : 'read';
     const name = row.name.trim();
     if (users.some((u) => u.kind === kind && u.name === name)) problems.push(`user "${name}" is listed twice`);
+    if (kind === 'certificate') {
+      const thumbprint = certificateThumbprint(name, row.thumbprint, problems);
+      const holder = thumbprint === undefined ? undefined : users.find((u) => u.thumbprint === thumbprint);
+      if (holder) problems.push(`user "${name}": the certificate ${thumbprint} is already user "${holder.name}"`);
+      users.push({ kind, name, role, ...(thumbprint ? { thumbprint } : {}) });
+      continue;
+    }
+    if (row.thumbprint !== undefined) problems.push(`user "${name}": a thumbprint is only for kind certificate (a password user logs in with its password)`);
     const password = isPlainObject(passwords) && typeof passwords[row.name] === 'string' ? (passwords[row.name] as string) : undefined;
-    if (kind === 'password' && !password) problems.push(`user "${row.name}" has no password`);
-    users.push({ kind, name, role, ...(kind === 'password' && password ? { password } : {}) });
+    if (!password) problems.push(`user "${row.name}" has no password`);
+    users.push({ kind, name, role, ...(password ? { password } : {}) });
   }
   return users;
+}
+
+/**
+ * The SHA-1 thumbprint of a certificate user's row, as lower-case hex (how node-opcua's trust lists
+ * name certificates); the separators of openssl's and UaExpert's notation ("5E:DD:…", spaces) are
+ * dropped. A row without one is refused, not matched by its CN.
+ */
+function certificateThumbprint(name: string, given: unknown, problems: string[]): string | undefined {
+  if (given === undefined || (typeof given === 'string' && given.trim() === '')) {
+    problems.push(`user "${name}": an X.509 user needs the SHA-1 thumbprint of its certificate ("thumbprint", 40 hex digits: the SHA-1 the server logs when that certificate tries to log in, or what openssl x509 -noout -fingerprint -sha1 -in user.pem prints); a CN alone is refused, any certificate the user trust list admits could carry it`);
+    return undefined;
+  }
+  const thumbprint = typeof given === 'string' ? given.replace(/[\s:]/g, '').toLowerCase() : '';
+  if (!/^[0-9a-f]{40}$/.test(thumbprint)) {
+    problems.push(`user "${name}": thumbprint must be 40 hex digits (the certificate's SHA-1), got ${JSON.stringify(given)}`);
+    return undefined;
+  }
+  return thumbprint;
 }
