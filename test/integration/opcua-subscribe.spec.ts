@@ -58,11 +58,14 @@ describe('OPC UA subscribe: deadband (real node-opcua server)', function () {
   it('several queued values of one item in one Publish response are all delivered, in order, in rounds (queue size > 1)', async () => {
     // Speed and current change every 100 ms (speed 100 + tick % 50); publishing every 500 ms with a queue of 10 brings
     // ~5 values of each per response: ~5 batches per response, each with both metrics (not one batch per value).
+    // Sampling interval 0 (OPC 10000-4 §5.12.1.2: the fastest practical rate; node-opcua then reports every value
+    // change of a variable set from source, as it happens): a sampling timer that a loaded machine delays would skip
+    // a value that changed twice between two samples, which is sampling, not loss.
     server = await startTestServer({ trustAllClients: true });
     const made = newConnection({ endpointUrl: server.endpointUrl });
     connection = made.connection;
     await trustBothWays(await made.pki(), server);
-    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'current', nodeId: 'ns=1;s=Drive1.Current' }], publishingInterval: 500, samplingInterval: 50, queueSize: 10, staleAfter: 3 });
+    subscriber = new OpcUaSubscriber({ connection, topic: 'a/b/c/d/e/f', metrics: [{ name: 'speed', nodeId: 'ns=1;s=Drive1.Speed' }, { name: 'current', nodeId: 'ns=1;s=Drive1.Current' }], publishingInterval: 500, samplingInterval: 0, queueSize: 10, staleAfter: 3 });
     const speeds: number[] = [];
     let both = 0;
     subscriber.on('batch', (b: TagBatch) => {
