@@ -2,8 +2,9 @@
  * flows/uns-to-opcua.json deployed as shipped (node-red-node-test-helper) against the simulated
  * plant (Modbus TCP) and a real Mosquitto, the tab's variables from the process environment: the
  * drives reach the UNS, uns-in feeds the OPC UA server and PubSub; a node-opcua client logs in with
- * the template's X.509 user `scada-operator`, reads both drives and writes drive 1's setpoint
- * (the register changes); `scada-viewer` may not write; PubSub JSON comes back through uns-pubsub-in.
+ * the template's X.509 user `scada-operator` (its certificate's thumbprint filled into the row, as a
+ * user does), reads both drives and writes drive 1's setpoint (the register changes); `scada-viewer`
+ * may not write; PubSub JSON comes back through uns-pubsub-in.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import modbusNodes = require('../../nodes/modbus/modbus');
 import serverNodes = require('../../nodes/opcua-server/opcua-server');
 import pubsubNodes = require('../../nodes/pubsub/pubsub');
 import unsNodes = require('../../nodes/uns/uns');
-import { toDer } from '../../lib/opcua/certificates';
+import { describeCertificate, toDer } from '../../lib/opcua/certificates';
 import { applicationPki } from '../../lib/opcua/pki';
 import { serverPki, defaultServerIdentity } from '../../lib/opcua/server-pki';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
@@ -41,7 +42,7 @@ const A1 = 'acme/plant1/packaging/line1/cell1/drive1';
 const A2 = 'acme/plant1/packaging/line1/cell1/drive2';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function userCertificate(dir: string, cn: string): Promise<{ der: Buffer; key: string }> {
+async function userCertificate(dir: string, cn: string): Promise<{ der: Buffer; key: string; thumbprint: string }> {
   const cm = new opcua.OPCUACertificateManager({ rootFolder: join(dir, cn), automaticallyAcceptUnknownCertificate: false });
   await cm.initialize();
   const file = join(dir, cn, 'own', 'certs', 'user.pem');
@@ -49,7 +50,7 @@ async function userCertificate(dir: string, cn: string): Promise<{ der: Buffer; 
   const der = toDer(readFileSync(file));
   const key = readFileSync(cm.privateKey, 'utf8');
   await cm.dispose();
-  return { der, key };
+  return { der, key, thumbprint: describeCertificate(der).thumbprint };
 }
 
 describe('flows/uns-to-opcua.json: drives → UNS → OPC UA server and PubSub JSON', function () {
@@ -86,7 +87,13 @@ describe('flows/uns-to-opcua.json: drives → UNS → OPC UA server and PubSub J
   });
 
   it('serves both drives over OPC UA, takes a write from scada-operator to drive 1, refuses scada-viewer; PubSub JSON comes back', async () => {
-    const flow = JSON.parse(readFileSync(join(__dirname, '../../flows/uns-to-opcua.json'), 'utf8')) as object[];
+    const flow = JSON.parse(readFileSync(join(__dirname, '../../flows/uns-to-opcua.json'), 'utf8')) as Record<string, unknown>[];
+    // The user rows ship without thumbprints (the node would not start): filled in as a user does.
+    const operator = await userCertificate(userDir, 'scada-operator');
+    const viewer = await userCertificate(userDir, 'scada-viewer');
+    const serverNode = flow.find((n) => n.type === 'uns-opcua-server')!;
+    const thumbprints: Record<string, string> = { 'scada-operator': operator.thumbprint, 'scada-viewer': viewer.thumbprint };
+    serverNode.users = JSON.stringify((JSON.parse(String(serverNode.users)) as { name: string }[]).map((u) => ({ ...u, thumbprint: thumbprints[u.name] })));
     await helper.load([unsNodes, modbusNodes, driveNodes, serverNodes, pubsubNodes, core('common', '24-complete.js'), core('common', '25-catch.js'), core('common', '21-debug.js'), core('common', '90-comment.js')], flow);
     const decoded = new Promise<{ topic: string; payload: Record<string, unknown> }>((resolve) => helper.getNode('u2o-debug')!.on('input', (msg) => {
       const m = msg as { topic: string; payload: Record<string, unknown> };
@@ -100,8 +107,6 @@ describe('flows/uns-to-opcua.json: drives → UNS → OPC UA server and PubSub J
     await clientPki.certificateManager.trustCertificate(server.ownCertificate().der);
     const users = new opcua.OPCUACertificateManager({ rootFolder: join(userDir, 'uns-edge', 'opcua', 'server-user-pki'), automaticallyAcceptUnknownCertificate: false });
     await users.initialize();
-    const operator = await userCertificate(userDir, 'scada-operator');
-    const viewer = await userCertificate(userDir, 'scada-viewer');
     await users.trustCertificate(operator.der);
     await users.trustCertificate(viewer.der);
     await users.dispose();
