@@ -19,15 +19,19 @@
  *
  * Failure (T-POL-03): a write that fails (unwritable folder, disk full, capacity reached with
  * `stop`) puts the store in the failed state: `writable` is false (the conduit then refuses writes
- * and commands, reads continue), the `alarm` event fires once, lost records are counted. Every
- * RETRY_MS the next record tries again; on success an `audit-recovered` record says how many were lost.
+ * and commands, reads continue), the `alarm` event fires once, lost records are counted. RETRY_MS
+ * after a failure the store tries again by itself (a timer: traffic may have stopped, e.g. in island
+ * mode), and so does a record written after that; on success an `audit-recovered` record says how
+ * many were lost and `recovered` fires, so the records waiting for the store are written right after it.
+ * The file written to is checked before every record: one removed, renamed or replaced (e.g. by a
+ * directory) is a failure, not records appended to an inode no one can read any more.
  *
  * Records are written with synchronous appends on an open descriptor (ordered, errors seen at once);
  * they are not fsync'ed one by one: a power cut can lose the last few, which verification shows as a
  * truncated tail, never as a silent gap.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, type Stats, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, sha256Hex } from './canonical';
 
@@ -108,6 +112,9 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   private readonly wallMs: () => number;
   private readonly monotonicMs: () => number;
   private fd: number | undefined;
+  /** Device and inode of the file `fd` appends to, to see it removed or replaced under us. */
+  private fileIdentity: { dev: number; ino: number } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private fileIndex = 1;
   private fileBytes = 0;
   private seq = 0;
@@ -165,11 +172,23 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
 
   /** Writes one event now (policy changes, island switches, errors). False when the store has failed. */
   record(event: AuditEvent): boolean {
-    if (this.failure !== undefined && !this.retryDue()) {
+    if (!this.retryIfDue()) {
       this.lost++;
       return false;
     }
-    return this.append(event);
+    try {
+      this.writeRecord(event);
+      return true;
+    } catch (error) {
+      this.lost++;
+      this.fail(this.reasonOf(error));
+      return false;
+    }
+  }
+
+  /** True when the store works; when it has failed and its retry time has come, tries it again first. */
+  retryIfDue(): boolean {
+    return this.failure === undefined || (this.retryDue() && this.recover());
   }
 
   /** A decision: written in full the first time its key is seen in a window, counted after that. */
@@ -210,6 +229,8 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.flushSummaries();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -230,7 +251,41 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       try { closeSync(this.fd); } catch { /* already unusable */ }
       this.fd = undefined;
     }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.recover();
+    }, RETRY_MS).unref();
     if (first) this.emit('alarm', reason);
+  }
+
+  /**
+   * Tries the failed store again: reopens it and writes `audit-recovered` with the lost count, then
+   * `recovered` fires (its listeners write what waited for the store). False while it still fails.
+   */
+  private recover(): boolean {
+    if (this.failure === undefined) return true;
+    try {
+      if (this.fd === undefined) this.open();
+      this.writeRecord({ source: 'audit', category: 'audit', type: 'audit-recovered', result: 'ok', lost: this.lost });
+    } catch (error) {
+      this.fail(this.reasonOf(error));
+      return false;
+    }
+    const lost = this.lost;
+    this.lost = 0;
+    this.failure = undefined;
+    this.failedAt = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.emit('recovered', lost);
+    // A listener's record may have failed the store again.
+    return this.failure === undefined;
+  }
+
+  private reasonOf(error: unknown): string {
+    const message = (error as Error).message;
+    return message.startsWith('audit store') ? message : `audit store ${this.options.dir} not writable: ${message}`;
   }
 
   /** Resumes the chain from the last record of the newest file, or starts it. */
@@ -272,28 +327,23 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   private openFile(name: string): number {
     const path = join(this.options.dir, name);
     if (existsSync(path) && !lstatSync(path).isFile()) throw new Error(`audit store ${this.options.dir}: ${name} is not a regular file`);
-    return openSync(path, 'a', 0o600);
+    const fd = openSync(path, 'a', 0o600);
+    const { dev, ino } = fstatSync(fd);
+    this.fileIdentity = { dev, ino };
+    return fd;
   }
 
-  private append(event: AuditEvent): boolean {
+  /** Throws when the current file is no longer the one at its path (removed, renamed, replaced). */
+  private checkFile(): void {
+    const name = auditFileName(this.fileIndex);
+    let now: Stats | undefined;
     try {
-      if (this.fd === undefined) this.open();
-      const recovering = this.failure !== undefined;
-      if (recovering) {
-        this.failure = undefined;
-        this.failedAt = undefined;
-        const lost = this.lost;
-        this.lost = 0;
-        this.writeRecord({ source: 'audit', category: 'audit', type: 'audit-recovered', result: 'ok', lost });
-        this.emit('recovered', lost);
-      }
-      this.writeRecord(event);
-      return true;
-    } catch (error) {
-      this.lost++;
-      this.fail((error as Error).message.startsWith('audit store') ? (error as Error).message : `audit store ${this.options.dir} not writable: ${(error as Error).message}`);
-      return false;
+      now = lstatSync(join(this.options.dir, name));
+    } catch {
+      now = undefined;
     }
+    const was = this.fileIdentity;
+    if (!now?.isFile() || now.dev !== was?.dev || now.ino !== was.ino) throw new Error(`audit store ${this.options.dir}: ${name} was removed or replaced while open`);
   }
 
   private line(event: AuditEvent): { text: string; seq: number; hash: string } {
@@ -304,6 +354,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   }
 
   private writeRecord(event: AuditEvent): void {
+    this.checkFile();
     let line = this.line(event);
     if (this.fileBytes > 0 && this.fileBytes + Buffer.byteLength(line.text) > this.maxFileBytes) {
       this.rotate();

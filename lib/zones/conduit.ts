@@ -68,8 +68,11 @@ export interface Decision {
   result: DecisionResult;
   /** An allow-and-alert rule allowed something. */
   alert: boolean;
-  /** access-control: decided by the policy; island: island mode; engine-error: the evaluator failed (denied). */
-  category: 'access-control' | 'island' | 'engine-error';
+  /**
+   * access-control: decided by the policy; island: island mode; engine-error: the evaluator failed
+   * (denied); audit: held because the audit does not yet say which policy decides (denied).
+   */
+  category: 'access-control' | 'island' | 'engine-error' | 'audit';
   operation: Operation;
   direction: Direction;
   asset: string | null;
@@ -297,6 +300,8 @@ export class Conduit {
   private clockOffset: number;
   /** SR 5.2 RE2: while true nothing crosses. */
   island = false;
+  /** While set nothing crosses either, with this reason (the controller holds a conduit whose policy is not audited yet). */
+  held: string | undefined;
   readonly direction: Direction;
   private readonly baseOperation: Operation;
 
@@ -383,6 +388,7 @@ export class Conduit {
       if (uaService) operation = higher(operation, OPCUA_WRITE_SERVICES[uaService]);
 
       if (this.island) return this.denied('island', operation, asset, principal, 'island mode: nothing crosses', names);
+      if (this.held !== undefined) return this.denied('audit', operation, asset, principal, this.held, names);
       const isWrite = operation !== 'read';
       let replayKey: string | undefined;
       if (isWrite) replayKey = this.replayCheck(msg, compiled.policy, principal, asset);

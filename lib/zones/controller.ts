@@ -9,6 +9,10 @@
  * takes effect only with its record written, else it is refused (AuditRefusal) and the conduit stays
  * as it was; what tightens it (island on) takes effect at once, and a record the failed store did not
  * take is kept (at most MAX_UNRECORDED, the oldest dropped) and written when the store works again.
+ *
+ * The audit must say which policy decided (SR 2.8, 7.6): until the `policy-loaded` record of the
+ * start is written, the conduit is held and nothing crosses, reads included; it is written (and the
+ * hold lifted) as soon as the store works again — its own retry, or a message after the retry time.
  */
 import { Conduit, type ConduitOptions, type Decision } from './conduit';
 import type { AuditEvent, AuditLog } from './audit-log';
@@ -17,8 +21,6 @@ import { exportPolicy, type Policy } from './policy';
 
 /** Island-on records kept while the audit store has failed (overflow: the oldest is dropped). */
 export const MAX_UNRECORDED = 100;
-/** How often a kept record is tried again while nothing else writes (the audit log's own retry pace). */
-const UNRECORDED_RETRY_MS = 5_000;
 
 /** A loosening change refused because its audit record could not be written (SR 2.10, fail closed). */
 export class AuditRefusal extends Error {
@@ -56,14 +58,26 @@ export class ConduitController {
   islandProblem: string | undefined;
   /** Why the last island switch could not be saved (it then holds only until a restart). */
   islandSaveProblem: string | undefined;
+  /** The `policy-loaded` record of the start while the store has not taken it (the conduit is held). */
+  private unrecordedPolicy: AuditEvent | undefined;
   /** Records of tightening changes the failed store did not take, oldest first. */
   private readonly unrecorded: AuditEvent[] = [];
-  private retryTimer: NodeJS.Timeout | undefined;
-  /** True while the retry timer itself tries the oldest kept record (so it is not written twice). */
-  private retrying = false;
+  /** True while writeUnrecorded runs: a recovery it causes itself must not write the same records again. */
+  private writing = false;
+  /** Writes what waited for the store, in the order it happened; the hold ends with the policy record. */
   private readonly writeUnrecorded = () => {
-    if (this.retrying) return;
-    while (this.unrecorded.length > 0 && this.audit.record(this.unrecorded[0])) this.unrecorded.shift();
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      if (this.unrecordedPolicy && this.audit.record(this.unrecordedPolicy)) {
+        this.unrecordedPolicy = undefined;
+        this.conduit.held = undefined;
+      }
+      if (this.unrecordedPolicy) return;
+      while (this.unrecorded.length > 0 && this.audit.record(this.unrecorded[0])) this.unrecorded.shift();
+    } finally {
+      this.writing = false;
+    }
   };
 
   constructor(policy: Policy, options: ControllerOptions) {
@@ -78,7 +92,11 @@ export class ConduitController {
         options.onClockStep?.(stepMs);
       },
     });
-    this.audit.record({ source: this.name, category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: this.conduit.policyHash, rules: policy.rules.length, direction: this.conduit.direction });
+    const loaded: AuditEvent = { source: this.name, category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: this.conduit.policyHash, rules: policy.rules.length, direction: this.conduit.direction };
+    if (!this.audit.record(loaded)) {
+      this.unrecordedPolicy = loaded;
+      this.conduit.held = `the audit does not yet record which policy decides (${this.audit.failureReason ?? 'record not written'}): nothing crosses until it does`;
+    }
     this.islandState = options.islandState;
     const restored = this.islandState?.load() ?? { island: false };
     if (options.island === true || restored.island) {
@@ -120,6 +138,11 @@ export class ConduitController {
     return this.unrecorded.length;
   }
 
+  /** Why nothing crosses although island mode is off: the policy-loaded record is not written yet. */
+  get held(): string | undefined {
+    return this.conduit.held;
+  }
+
   /**
    * Hot reload (T-POL-02): compiled and swapped atomically by the conduit; audited with both hashes.
    * A reload whose record cannot be written is undone before anything is decided under it (AuditRefusal).
@@ -135,11 +158,9 @@ export class ConduitController {
     }
   }
 
-  /** Stops retrying kept records (the node closes); what is still kept was counted as lost by the store. */
+  /** Stops waiting for the store (the node closes); what is still kept was counted as lost by the store. */
   close(): void {
     this.audit.off('recovered', this.writeUnrecorded);
-    if (this.retryTimer) clearInterval(this.retryTimer);
-    this.retryTimer = undefined;
   }
 
   exportPolicy(): { policy: Policy; hash: string } {
@@ -148,6 +169,8 @@ export class ConduitController {
 
   /** The decision for `msg`, audited. A write while the audit store is failed is refused. */
   decide(msg: unknown): Decision {
+    // Held: a message after the retry time tries the store again (its recovery writes the policy record).
+    if (this.unrecordedPolicy) this.audit.retryIfDue();
     const decision = this.conduit.decide(msg);
     const event = {
       source: this.name,
@@ -188,23 +211,10 @@ export class ConduitController {
     }
   }
 
+  /** Kept until the store's `recovered` (it retries by itself, also when island mode stops all traffic). */
   private keepUnrecorded(event: AuditEvent): void {
     if (this.unrecorded.length >= MAX_UNRECORDED) this.unrecorded.shift();
     this.unrecorded.push(event);
-    // Nothing else may write to the store for a while (island mode stops the traffic): try again.
-    this.retryTimer ??= setInterval(() => {
-      this.retrying = true;
-      const written = this.audit.record(this.unrecorded[0]);
-      this.retrying = false;
-      if (written) {
-        this.unrecorded.shift();
-        this.writeUnrecorded();
-      }
-      if (this.unrecorded.length === 0 && this.retryTimer) {
-        clearInterval(this.retryTimer);
-        this.retryTimer = undefined;
-      }
-    }, UNRECORDED_RETRY_MS).unref();
   }
 
   private count(decision: Decision): void {

@@ -180,7 +180,7 @@ export = function (RED: NodeAPI): void {
     const onAlarm = (reason: string) => {
       if (alarmed) return;
       alarmed = true; // one log line per outage
-      node.error(`${RED._('zones.errors.audit-failed')}: ${reason}`);
+      node.error(`${RED._(controller.held ? 'zones.errors.audit-held' : 'zones.errors.audit-failed')}: ${reason}`);
     };
     const onRecovered = (lost: number) => {
       alarmed = false;
@@ -198,7 +198,8 @@ export = function (RED: NodeAPI): void {
       const counts = RED._('zones.status.counts', { allowed: String(c.allowed + c.partial), denied: String(c.denied) });
       const island = controller.islandProblem ? RED._('zones.status.island-state-corrupt') : RED._('zones.status.island');
       const status = controller.island ? { fill: 'red', shape: 'dot', text: `${island} · ${counts}` }
-        : !audit.writable ? { fill: 'red', shape: 'ring', text: `${RED._('zones.status.audit-failed')} · ${counts}` }
+        : controller.held ? { fill: 'red', shape: 'ring', text: `${RED._('zones.status.audit-held')} · ${counts}` }
+          : !audit.writable ? { fill: 'red', shape: 'ring', text: `${RED._('zones.status.audit-failed')} · ${counts}` }
           : { fill: 'green', shape: 'dot', text: counts };
       const key = JSON.stringify(status);
       if (key === shown) return;

@@ -208,18 +208,35 @@ describe('zones: T-POL-03 audit store full or unwritable', () => {
     ]);
   });
 
-  it('an unwritable store (the folder cannot be created): alarm at start, writes refused, reads pass', () => {
+  it('an unwritable store at start (the folder cannot be created): no policy-loaded record, so nothing crosses, reads included, until the store works and it is written', () => {
     const blocker = join(dir, 'a-file');
     writeFileSync(blocker, 'x');
-    const alarms: string[] = [];
-    const audit = new AuditLog({ dir: join(blocker, 'audit') });
-    audit.on('alarm', (reason) => alarms.push(reason));
+    const time = fakeTime();
+    const audit = new AuditLog({ dir: join(blocker, 'audit'), ...time });
     assert.equal(audit.writable, false);
     assert.match(audit.failureReason ?? '', /cannot be opened/);
     const { read, write } = controllers(audit);
-    assert.equal(read.decide({ topic: ASSET, payload: { Current: 1 } }).result, 'allow');
+    const held = read.decide({ topic: ASSET, payload: { Current: 1 } });
+    assert.equal(held.result, 'deny', 'the audit cannot say which policy decided');
+    assert.equal(held.category, 'audit');
+    assert.match(held.reason ?? '', /the audit does not yet record which policy decides/);
     assert.equal(write.decide({ topic: ASSET, payload: { speedSetpoint: 10 }, principal: MES }).result, 'deny');
+
+    // Repaired: the next message after the retry time recovers the store; both policy records come first.
+    unlinkSync(blocker);
+    assert.equal(read.decide({ topic: ASSET, payload: { Current: 1 } }).result, 'deny', 'not before the retry time');
+    time.t.mono += 5_000;
+    assert.equal(read.decide({ topic: ASSET, payload: { Current: 2 } }).result, 'allow');
+    assert.equal(read.held, undefined);
+    assert.equal(write.held, undefined);
+    assert.equal(write.decide({ topic: ASSET, payload: { speedSetpoint: 10 }, principal: MES }).result, 'allow');
     audit.close();
+    const records = lines(join(blocker, 'audit'), 'audit-000001.jsonl').map((l) => JSON.parse(l) as AuditRecord);
+    assert.deepEqual(records.map((r) => [r.type, r.source]), [
+      ['audit-recovered', 'audit'], ['policy-loaded', 'ot-to-dmz'], ['policy-loaded', 'it-to-ot'], ['decision', 'ot-to-dmz'], ['decision', 'it-to-ot'],
+    ]);
+    assert.equal(records[0].lost, 5, 'two policy records and three refused decisions');
+    assert.equal(verifyAuditDir(join(blocker, 'audit')).ok, true);
   });
 
   it('a disk that fills up mid-run (real ENOSPC on a 64 KiB tmpfs): alarm, writes refused, recovery audited with the lost count', function () {
