@@ -7,7 +7,7 @@
  * nothing about whose key it is.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opcua from 'node-opcua';
@@ -15,6 +15,7 @@ import { applicationPki, type ApplicationPki } from '../../lib/opcua/pki';
 import { parseServerModel } from '../../lib/opcua/server-model';
 import { UnsOpcUaServer } from '../../lib/opcua/server-runtime';
 import { usersFrom, type WriteCommand } from '../../lib/opcua/server-writes';
+import { registeredDefinitions } from '../helpers/editor-definitions';
 import { makeCertificate, type MadeCertificate } from '../helpers/opcua-client-harness';
 import { freePort } from '../helpers/ports';
 
@@ -48,6 +49,22 @@ describe('uns-opcua-server X.509 user rows: identified by thumbprint, CN only a 
       { kind: 'certificate', name: 'b', thumbprint: THUMBPRINT, role: 'write' },
     ]).problems, [`user "b": the certificate ${THUMBPRINT} is already user "a"`]);
     assert.match(load([{ kind: 'password', name: 'op', thumbprint: THUMBPRINT, role: 'read' }]).problems.join('; '), /user "op": a thumbprint is only for kind certificate/);
+  });
+});
+
+describe('uns-opcua-server editor: the users property is invalid while an X.509 row has no thumbprint', () => {
+  const html = readFileSync(join(__dirname, '..', '..', 'nodes', 'opcua-server', 'opcua-server.html'), 'utf8');
+  const definition = registeredDefinitions(html).find((d) => d.type === 'uns-opcua-server')!.definition;
+  const validate = (definition.defaults?.users as { validate?: (this: unknown, value: string) => unknown } | undefined)?.validate;
+  const node = { _: (key: string, data: { users: string }) => `${key}: ${data.users}` };
+
+  it('a CN-only certificate row marks the node invalid, naming the row; a thumbprint (any notation) makes it valid', () => {
+    assert.equal(typeof validate, 'function');
+    assert.equal(validate!.call(node, JSON.stringify([{ kind: 'certificate', name: 'scada-operator', role: 'write' }])), 'opcua-server.errors.thumbprint: "scada-operator"');
+    assert.equal(validate!.call(undefined, JSON.stringify([{ kind: 'certificate', name: 'x', thumbprint: 'abc', role: 'read' }])), false);
+    assert.equal(validate!.call(node, JSON.stringify([{ kind: 'certificate', name: 'x', thumbprint: '5E:DD:91:B0:0F:23:76:6C:7F:DC:57:1E:8E:C5:8B:8E:F4:55:A3:DE', role: 'read' }])), true);
+    assert.equal(validate!.call(node, JSON.stringify([{ kind: 'password', name: 'op', role: 'write' }])), true);
+    assert.equal(validate!.call(node, '[]'), true);
   });
 });
 
