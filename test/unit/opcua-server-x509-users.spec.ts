@@ -150,6 +150,14 @@ describe('uns-opcua-server writes by X.509 users (a node-opcua client with an X5
     assert.equal(commands.length, 0);
   });
 
+  it('a certificate the user trust list does not admit is refused by node-opcua (BadIdentityTokenRejected), told with its thumbprint', async () => {
+    const stranger = await makeCertificate({ applicationUri: 'urn:test:stranger', subject: '/CN=scada-operator' });
+    const refused = new Promise<string>((resolve) => server.once('refused', resolve));
+    await assert.rejects(sessionAs(stranger), /BadIdentityTokenRejected/);
+    assert.match(await refused, new RegExp(`user certificate CN=scada-operator \\(SHA-1 ${stranger.thumbprint}\\) refused: BadIdentityTokenRejected; trust it`));
+    assert.equal(commands.length, 0);
+  });
+
   it('the viewer certificate gets a session and reads, but its write is refused with BadUserAccessDenied', async () => {
     const s = await sessionAs(viewer);
     assert.equal((await s.read({ nodeId: nodeId() })).statusCode.name, 'BadWaitingForInitialData');
