@@ -12,12 +12,17 @@
  * - connected: node-opcua's reconnection (connectionStrategy maxRetry -1, bounded backoff) repairs the
  *   channel, the session and its subscriptions (TransferSubscriptions, else re-creation); session
  *   keep-alive (keepSessionAlive, ~2 s) detects a dead or blackholed server even when no value changes.
+ *   Every new channel node-opcua opens is checked as at first connect before it repairs the session on
+ *   it (the server behind the address may have been replaced); a certificate refusal during its
+ *   retries ends the repair too: both end in refused. A session the server drops while the channel
+ *   stays up is rebuilt by node-opcua and reported ('session-closed').
  * - backoff: transient failure (server down, timeout), retried with a doubling delay up to maxBackoffMs.
  * - refused: a failure a person must fix (certificates, identity, policy); retried with the same backoff
  *   so that trusting a certificate connects without a redeploy (`retryNow()` after a trust action).
  *
  * Events: 'state' (ConnectionState, ConnectionFailure | undefined), 'outage' (reason), 'restored'
- * (downMs), 'session' (a new session: users (re)create what they hold on it), 'warning' (text).
+ * (downMs), 'session' (a new session: users (re)create what they hold on it), 'session-closed'
+ * (SessionClosedReport: the server dropped the session, node-opcua rebuilt it), 'warning' (text).
  */
 import { EventEmitter } from 'node:events';
 import type { ClientSession, ClientSubscription, OPCUAClient, UserIdentityInfo } from 'node-opcua';
@@ -41,7 +46,30 @@ export interface ConnectionFailure extends ClassifiedFailure {
   explanation: string;
 }
 
+/** The server dropped our session while the channel stayed up; node-opcua has rebuilt it and its subscriptions. */
+export interface SessionClosedReport {
+  /** The status code the server answered the dropped session with. */
+  code: string;
+  /** One sentence for the log. */
+  reason: string;
+}
+
 const INITIAL_BACKOFF_MS = 500;
+
+/**
+ * node-opcua 2.182.2 rebuilds a session on a live channel only when a request on it is answered with
+ * BadSessionIdInvalid (Part 4 §7.38.2: the server closed the session or let it time out, §5.6.2), in
+ * ClientSessionImpl#reprocessRequest, which emits 'session_repaired' when done: the code is that one.
+ */
+const SESSION_DROPPED_CODE = 'BadSessionIdInvalid';
+
+/** node-opcua's own wording of a server certificate its PKI refuses (classifyFailure reads it). */
+const verificationFailed = (status: string) => new Error(`server Certificate verification failed with err ${status}`);
+
+type ReconnectingClient = OPCUAClient & {
+  /** node-opcua's step between a repaired channel and the repair of its sessions (ClientBaseImpl / OPCUAClientImpl, 2.182.2). */
+  _on_connection_reestablished(callback: (err?: Error) => void): void;
+};
 
 class CertificateCheckError extends Error {
   constructor(readonly kind: 'server-certificate-uri' | 'server-certificate-hostname' | 'server-certificate-time', message: string) {
@@ -118,6 +146,8 @@ export class OpcUaConnection extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private outageSince: number | undefined;
+  /** The current outage has been reported as a refusal. */
+  private outageRefused = false;
   private readonly subscriptions = new Map<number, SharedSubscription>();
   private warnedExpiry = new Set<string>();
   /** Thumbprint of the certificate of the server the current session runs with. */
@@ -162,17 +192,24 @@ export class OpcUaConnection extends EventEmitter {
       this.retryNow();
       return;
     }
+    void this.abandon();
+    void this.attempt();
+  }
+
+  /**
+   * Stop using the current client and session: a new generation (their events are ignored from now
+   * on), the session closed (node-opcua does not rebuild a session closed by us) and the client disconnected.
+   */
+  private async abandon(): Promise<void> {
     const client = this.client;
     const session = this._session;
+    this.generation++;
     this.client = undefined;
     this._session = undefined;
     this.serverThumbprint = undefined;
     this.subscriptions.clear();
-    void this.attempt(); // a new generation: the old session's and client's events are ignored from now on
-    void (async () => {
-      await session?.close(true).catch(() => undefined);
-      await client?.disconnect().catch(() => undefined);
-    })();
+    await session?.close(true).catch(() => undefined);
+    await client?.disconnect().catch(() => undefined);
   }
 
   /** Try again now (after a trust change): only from backoff/refused. */
@@ -190,9 +227,14 @@ export class OpcUaConnection extends EventEmitter {
     if (changed) this.emit('state', state, failure);
   }
 
-  private beginOutage(reason: string): void {
-    if (this.outageSince !== undefined) return;
-    this.outageSince = Date.now();
+  /**
+   * One 'outage' per outage, and one more if it turns into a refusal a person must act on (a server
+   * refused after a reconnection: the line about the lost connection does not say so).
+   */
+  private beginOutage(reason: string, refused = false): void {
+    if (this.outageSince !== undefined && (!refused || this.outageRefused)) return;
+    this.outageSince ??= Date.now();
+    this.outageRefused = refused;
     this.emit('outage', reason);
   }
 
@@ -200,6 +242,7 @@ export class OpcUaConnection extends EventEmitter {
     if (this.outageSince === undefined) return;
     const downMs = Date.now() - this.outageSince;
     this.outageSince = undefined;
+    this.outageRefused = false;
     this.emit('restored', downMs);
   }
 
@@ -255,42 +298,71 @@ export class OpcUaConnection extends EventEmitter {
       });
       await client.connect(settings.endpointUrl);
       if (generation !== this.generation) throw new Error('superseded');
-      const der = firstCertificate(client.serverCertificate);
-      // The server's endpoints over the channel just opened, before any credential is sent. Matched by
-      // mode and policy, not by URL: behind NAT, a proxy or a port forward the server advertises its
-      // own address (so endpointMustExist is off and this check replaces it).
-      const endpoints = await client.getEndpoints();
-      const policyUri = o.SecurityPolicy[settings.securityPolicy];
-      const chosen = endpoints.find((e) => e.securityMode === o.MessageSecurityMode[settings.securityMode] && e.securityPolicyUri === policyUri);
-      if (!chosen) throw new Error(`cannot find endpoint for securityMode=${settings.securityMode} policy=${settings.securityPolicy}`);
-      if (der && settings.securityMode !== 'None') this.checkServerCertificate(der, chosen.server?.applicationUri ?? undefined);
+      const der = await this.checkServer(client, pki);
       const session = await client.createSession(this.identity());
       if (generation !== this.generation) {
         await session.close().catch(() => undefined);
         throw new Error('superseded');
       }
       this.serverThumbprint = der ? describeCertificate(der).thumbprint : undefined;
-      this.attachSession(client, session, generation);
+      this.attachSession(client, session, generation, pki);
     } catch (error) {
-      // node-opcua sets client.serverCertificate only once it trusts it: read the refused one from GetEndpoints.
-      let serverDer = client ? firstCertificate(client.serverCertificate) : undefined;
+      // node-opcua sets client.serverCertificate only once it trusts it (failed() reads a refused one from GetEndpoints).
+      const serverDer = client ? firstCertificate(client.serverCertificate) : undefined;
       if (client) await client.disconnect().catch(() => undefined);
       if (generation !== this.generation || this._state === 'closed') return;
       this.client = undefined;
-      const classified = error instanceof CertificateCheckError ? { kind: error.kind, side: 'client' as const, message: error.message } : classifyFailure(error);
-      // node-opcua keeps a refused server certificate to itself: name it from GetEndpoints (once per streak).
-      if (!serverDer && classified.side === 'client' && pki) serverDer = await this.offeredCertificate(pki, classified.kind);
-      const failure = this.failureFor(classified, pki, serverDer);
-      if (failure.kind === 'server-certificate-untrusted' && settings.trustOnFirstUse && pki) {
-        const der = serverDer;
-        if (der && (await pki.trustOnFirstUse(settings.endpointUrl, der))) {
-          this.emit('warning', `trust on first use: trusted the server certificate ${describeCertificate(der).thumbprint} of ${settings.endpointUrl} without checking it`);
-          void this.attempt();
-          return;
-        }
-      }
-      this.backoff(failure);
+      await this.failed(error, pki, serverDer);
     }
+  }
+
+  /**
+   * Our checks of the server on a secure channel node-opcua has just opened (first connect and every
+   * reconnection), before any credential is sent on it; returns its certificate. The trust list
+   * (node-opcua's PKI: trusted/, issuers/, CRLs), then Part 4 §6.1.3 Table 106 checks node-opcua leaves
+   * to us (checkServerCertificate). The server's endpoints over this channel are matched by mode and
+   * policy, not by URL: behind NAT, a proxy or a port forward the server advertises its own address
+   * (so endpointMustExist is off and this check replaces it).
+   */
+  private async checkServer(client: OPCUAClient, pki: ApplicationPki): Promise<Buffer | undefined> {
+    const o = opcua();
+    const { settings } = this;
+    const der = firstCertificate(client.serverCertificate);
+    if (der && settings.securityMode !== 'None') {
+      // node-opcua checked it when it fetched it; a reconnection with the same certificate does not check again.
+      const status = await pki.certificateManager.checkCertificate(der);
+      if (!status.isGood()) throw verificationFailed(status.toString());
+    }
+    const endpoints = await client.getEndpoints();
+    const policyUri = o.SecurityPolicy[settings.securityPolicy];
+    const chosen = endpoints.find((e) => e.securityMode === o.MessageSecurityMode[settings.securityMode] && e.securityPolicyUri === policyUri);
+    if (!chosen) throw new Error(`cannot find endpoint for securityMode=${settings.securityMode} policy=${settings.securityPolicy}`);
+    if (der && settings.securityMode !== 'None') this.checkServerCertificate(der, chosen.server?.applicationUri ?? undefined);
+    return der;
+  }
+
+  /**
+   * A connection attempt failed, or node-opcua's repair of a connection (its client already given
+   * up): say why, once per streak, and retry after a backoff. `serverDer`: the certificate the failure
+   * is about, when known.
+   */
+  private async failed(error: unknown, pki: ApplicationPki | undefined, serverDer: Buffer | undefined): Promise<void> {
+    const { settings } = this;
+    const generation = this.generation;
+    const classified = error instanceof CertificateCheckError ? { kind: error.kind, side: 'client' as const, message: error.message } : classifyFailure(error);
+    // node-opcua keeps a refused server certificate to itself: name it from GetEndpoints (once per streak).
+    if (!serverDer && classified.side === 'client' && pki) serverDer = await this.offeredCertificate(pki, classified.kind);
+    if (generation !== this.generation || this._state === 'closed') return;
+    const failure = this.failureFor(classified, pki, serverDer);
+    if (failure.kind === 'server-certificate-untrusted' && settings.trustOnFirstUse && pki) {
+      const der = serverDer;
+      if (der && (await pki.trustOnFirstUse(settings.endpointUrl, der))) {
+        this.emit('warning', `trust on first use: trusted the server certificate ${describeCertificate(der).thumbprint} of ${settings.endpointUrl} without checking it`);
+        void this.attempt();
+        return;
+      }
+    }
+    this.backoff(failure);
   }
 
   private offeredCache: { kind: string; der: Buffer } | undefined;
@@ -351,16 +423,17 @@ export class OpcUaConnection extends EventEmitter {
   }
 
   private backoff(failure: ConnectionFailure): void {
-    this.beginOutage(failure.explanation);
+    const refused = needsAction(failure);
+    this.beginOutage(failure.explanation, refused);
     const delay = Math.min(this.settings.maxBackoffMs, INITIAL_BACKOFF_MS * 2 ** Math.min(this.attempts++, 16)) * (0.9 + 0.2 * this.random());
-    this.setState(needsAction(failure) ? 'refused' : 'backoff', failure);
+    this.setState(refused ? 'refused' : 'backoff', failure);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.attempt();
     }, delay);
   }
 
-  private attachSession(client: OPCUAClient, session: ClientSession, generation: number): void {
+  private attachSession(client: OPCUAClient, session: ClientSession, generation: number, pki: ApplicationPki): void {
     const current = () => generation === this.generation && this._state !== 'closed';
     this._session = session;
     this.attempts = 0;
@@ -379,18 +452,53 @@ export class OpcUaConnection extends EventEmitter {
     client.on('connection_lost', () => lost('BadConnectionClosed: connection to the server lost'));
     client.on('start_reconnection', () => lost('BadConnectionClosed: connection to the server lost'));
     session.on('keepalive_failure', () => lost('BadTimeout: session keep-alive failed (server dead or network cut)'));
+    // Connected again once the session is repaired on the new channel, not when the channel is
+    // ('after_reconnection'): the channel is checked first.
     session.on('session_restored', back);
-    client.on('after_reconnection', (err?: Error | null) => {
-      if (!err) back();
+    client.on('connection_reestablished', back);
+    // The server dropped the session while the channel stayed up (a channel repair ends in
+    // session_repaired too, but while reconnecting): node-opcua has rebuilt it, say so once.
+    session.on('session_repaired', () => {
+      if (!current() || this._state !== 'connected') return;
+      const report: SessionClosedReport = { code: SESSION_DROPPED_CODE, reason: `the server closed our session (${SESSION_DROPPED_CODE}): opened a new one with the same subscriptions` };
+      this.emit('session-closed', report);
+    });
+    // A refusal a person must act on ends node-opcua's repair as it ends a first connect.
+    const refuse = async (error: unknown, serverDer: Buffer | undefined) => {
+      await this.abandon();
+      await this.failed(error, pki, serverDer);
+    };
+    // node-opcua re-opens a broken channel by itself, to whatever server answers at the address now
+    // (a changed certificate is fetched and checked against the trust list only): check that server
+    // as at first connect before node-opcua repairs the session on it. No public hook lies between
+    // the two ('after_reconnection' is emitted synchronously just before), hence this wrap of
+    // node-opcua's step that repairs the sessions (2.182.2, pinned; test/integration/opcua-reconnect-checks).
+    const reconnecting = client as ReconnectingClient;
+    const repairSessions = reconnecting._on_connection_reestablished.bind(client);
+    reconnecting._on_connection_reestablished = (callback) => {
+      this.checkServer(client, pki).then((der) => {
+        if (!current()) return callback(new Error('superseded'));
+        this.serverThumbprint = der ? describeCertificate(der).thumbprint : undefined;
+        repairSessions(callback);
+      }, (error: unknown) => {
+        if (!current()) return callback(error as Error);
+        const classified = error instanceof CertificateCheckError ? undefined : classifyFailure(error);
+        // Anything else (the new channel broke meanwhile): node-opcua tries the repair again.
+        if (classified && !needsAction(classified)) return callback(error as Error);
+        const serverDer = firstCertificate(client.serverCertificate);
+        void refuse(error, serverDer).then(() => callback(error as Error));
+      });
+    };
+    // node-opcua's own check of a changed certificate failed (untrusted, expired, revoked): it would
+    // retry forever, saying nothing; our client certificate refused by the server is the same.
+    client.on('reconnection_attempt_has_failed', (error: Error) => {
+      if (current() && needsAction(classifyFailure(error))) void refuse(error, undefined);
     });
     // The session or the client is gone for good (closed server-side and not repaired, or the
     // client closed): start again with a fresh client; users re-create their items on 'session'.
     const gone = (reason: string) => {
       if (!current()) return;
-      this.generation++;
-      this._session = undefined;
-      this.client = undefined;
-      void client.disconnect().catch(() => undefined);
+      void this.abandon();
       this.backoff(this.failureFor(classifyFailure(new Error(reason)), undefined));
     };
     session.on('session_closed', (statusCode: { name?: string }) => gone(`session closed (${statusCode?.name ?? 'unknown'})`));

@@ -1,21 +1,27 @@
 /**
  * A TCP proxy of the test's own between client and OPC UA server that can blackhole the path:
  * sockets stay open but no byte passes in either direction (a cut network, a half-open connection),
- * then the path comes back.
+ * then the path comes back; or can send new connections to another server behind the same address
+ * (`retarget`) and break the open ones (`cut`), as when a server is replaced.
  */
 import { createConnection, createServer, Server, Socket } from 'node:net';
 
 export interface TcpProxy {
   port: number;
   blackhole(on: boolean): void;
+  /** New connections go to `port` from now on (open ones keep their server). */
+  retarget(port: number): void;
+  /** Break every open connection (the client sees the socket close). */
+  cut(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let holed = false;
+  let target = targetPort;
   const sockets = new Set<Socket>();
   const server: Server = createServer((inbound) => {
-    const outbound = createConnection({ host: '127.0.0.1', port: targetPort });
+    const outbound = createConnection({ host: '127.0.0.1', port: target });
     for (const s of [inbound, outbound]) {
       sockets.add(s);
       s.on('error', () => undefined);
@@ -32,6 +38,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   return {
     port: (server.address() as { port: number }).port,
     blackhole: (on) => { holed = on; },
+    retarget: (port) => { target = port; },
+    cut: () => { for (const s of sockets) s.destroy(); },
     close: () => new Promise((r) => {
       for (const s of sockets) s.destroy();
       server.close(() => r());
