@@ -11,7 +11,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { ConnectionFailure, ConnectionState, OpcUaConnection } from '../../lib/opcua/connection';
+import { ConnectionFailure, ConnectionState, OpcUaConnection, SessionClosedReport } from '../../lib/opcua/connection';
 import { discoverEndpoints } from '../../lib/opcua/discovery';
 import type { NodeFacts } from '../../lib/opcua/nodes';
 import { browseTree, callMethod, MetricNode, readMetrics, searchTree, writeCommand } from '../../lib/opcua/operations';
@@ -116,6 +116,8 @@ export = function (RED: NodeAPI): void {
         // One log line per outage and one on recovery (peer #532: floods of BadConnectionClosed).
         connection.on('outage', (reason: string) => node.warn(RED._('opcua.log.outage', { endpoint: settings.endpointUrl, reason })));
         connection.on('restored', (downMs: number) => node.log(RED._('opcua.log.restored', { endpoint: settings.endpointUrl, seconds: (downMs / 1000).toFixed(1) })));
+        // One line per session the server closed (node-opcua rebuilt it with its subscriptions: no outage).
+        connection.on('session-closed', (report: SessionClosedReport) => node.warn(RED._('opcua.log.session-closed', { endpoint: settings.endpointUrl, reason: report.reason })));
         connection.on('warning', (text: string) => node.warn(text));
         connection.on('expiry', (e: { whose: string; days: number }) => expiryDays.set(`${node.id}/${e.whose}`, { endpoint: label, whose: e.whose, days: e.days }));
         node.connection = connection;
