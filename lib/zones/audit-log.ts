@@ -156,6 +156,11 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     return this.failure;
   }
 
+  /** The newest record of this trail that `match` accepts (see findLastRecord). */
+  findLast(contains: string, match: (record: AuditRecord) => boolean): AuditRecord | undefined {
+    return findLastRecord(this.options.dir, contains, match);
+  }
+
   get head(): { seq: number; hash: string } {
     return { seq: this.seq, hash: this.lastHash };
   }
@@ -395,6 +400,35 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       this.emit('warning', percent);
     }
   }
+}
+
+/**
+ * The newest record of the trail in `dir` that `match` accepts, searching files newest first; only
+ * lines containing `contains` are parsed. Undefined when none does or the folder does not exist;
+ * throws when the trail cannot be read (the caller decides what fail closed means).
+ */
+export function findLastRecord(dir: string, contains: string, match: (record: AuditRecord) => boolean): AuditRecord | undefined {
+  let files: Array<{ name: string }>;
+  try {
+    files = auditFiles(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  for (const file of files.reverse()) {
+    const lines = readFileSync(join(dir, file.name), 'utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (!lines[i].includes(contains)) continue;
+      let record: AuditRecord;
+      try {
+        record = JSON.parse(lines[i]) as AuditRecord;
+      } catch {
+        continue; // a record cut short: verification names it
+      }
+      if (match(record)) return record;
+    }
+  }
+  return undefined;
 }
 
 /** Whether `dir` holds an audit trail (for the CLI's error message). */

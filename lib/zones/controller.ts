@@ -13,10 +13,15 @@
  * The audit must say which policy decided (SR 2.8, 7.6): until the `policy-loaded` record of the
  * start is written, the conduit is held and nothing crosses, reads included; it is written (and the
  * hold lifted) as soon as the store works again — its own retry, or a message after the retry time.
+ *
+ * Island state at start (SR 5.2 RE2, docs/zones.md § "Island mode"): the saved file, or island on when
+ * it cannot be trusted. A missing file is a first start only if the audit trail holds no record of
+ * this conduit (its `policy-loaded` records carry its id); the first start writes the file, so a file
+ * missing after that was deleted, and a deletion must not loosen the conduit: island on.
  */
 import { Conduit, type ConduitOptions, type Decision } from './conduit';
 import type { AuditEvent, AuditLog } from './audit-log';
-import type { IslandStateFile } from './island-state';
+import type { IslandState, IslandStateFile } from './island-state';
 import { exportPolicy, type Policy } from './policy';
 
 /** Island-on records kept while the audit store has failed (overflow: the oldest is dropped). */
@@ -46,6 +51,11 @@ export interface ControllerOptions extends ConduitOptions {
   island?: boolean;
   /** Where the run-time island switch is kept across restarts (SR 5.2 RE2); without it, in memory only. */
   islandState?: IslandStateFile;
+  /**
+   * The conduit's stable id (the Node-RED node id), carried by its policy-loaded records: with
+   * islandState, a missing state file of a conduit the trail knows is island on.
+   */
+  conduitId?: string;
 }
 
 export class ConduitController {
@@ -80,9 +90,15 @@ export class ConduitController {
     }
   };
 
+  private readonly conduitId: string | undefined;
+
   constructor(policy: Policy, options: ControllerOptions) {
     this.name = options.name;
     this.audit = options.audit;
+    this.conduitId = options.conduitId;
+    this.islandState = options.islandState;
+    // Before this start's own policy-loaded record, which would otherwise be the witness.
+    const restored = this.restoreIsland();
     // The store writes `audit-recovered` and then, from here, what it missed, before anything newer.
     this.audit.on('recovered', this.writeUnrecorded);
     this.conduit = new Conduit(policy, {
@@ -92,13 +108,11 @@ export class ConduitController {
         options.onClockStep?.(stepMs);
       },
     });
-    const loaded: AuditEvent = { source: this.name, category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: this.conduit.policyHash, rules: policy.rules.length, direction: this.conduit.direction };
+    const loaded: AuditEvent = { source: this.name, ...(this.conduitId === undefined ? {} : { conduit: this.conduitId }), category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: this.conduit.policyHash, rules: policy.rules.length, direction: this.conduit.direction };
     if (!this.audit.record(loaded)) {
       this.unrecordedPolicy = loaded;
       this.conduit.held = `the audit does not yet record which policy decides (${this.audit.failureReason ?? 'record not written'}): nothing crosses until it does`;
     }
-    this.islandState = options.islandState;
-    const restored = this.islandState?.load() ?? { island: false };
     if (options.island === true || restored.island) {
       // Fail closed: ticked in the dialog, switched on before the restart, or a state file that cannot be trusted.
       this.conduit.island = true;
@@ -199,6 +213,22 @@ export class ConduitController {
     }
     this.count(decision);
     return decision;
+  }
+
+  /** The saved island state; a missing file is told apart (first start or deleted) by the audit trail. */
+  private restoreIsland(): IslandState {
+    const state = this.islandState?.load() ?? { island: false };
+    if (!state.missing || this.islandState === undefined || this.conduitId === undefined) return state;
+    const id = this.conduitId;
+    let witness: { seq: number } | undefined;
+    try {
+      witness = this.audit.findLast(`"conduit":${JSON.stringify(id)}`, (r) => r.type === 'policy-loaded' && r.conduit === id);
+    } catch (error) {
+      return { island: true, problem: `island state ${this.islandState.path} missing and the audit trail cannot be read to tell a first start: ${(error as Error).message}` };
+    }
+    if (witness) return { island: true, problem: `island state ${this.islandState.path} missing although this conduit started before (audit record ${witness.seq}): deleted?` };
+    this.saveIsland(false, 'first start');
+    return state;
   }
 
   private saveIsland(on: boolean, by: string): void {

@@ -4,9 +4,10 @@
  * `island-<conduit id>.json` = `{"island": true|false, "by": "...", "time": "ISO 8601"}`.
  *
  * Written atomically (temporary file, fsync, rename, fsync of the folder): a crash leaves the old
- * state or the new one, never half of one. Read fail closed: no file is a conduit that was never
- * switched (island off); a file that cannot be read or is not exactly that shape is island ON, with
- * the reason, until someone switches it off (which is audited and rewrites the file).
+ * state or the new one, never half of one. Read fail closed: a file that cannot be read or is not
+ * exactly that shape is island ON, with the reason, until someone switches it off (which is audited
+ * and rewrites the file). No file is `missing`: a conduit's first start (the controller then writes
+ * the file) or a file deleted since — the controller tells them apart by the audit trail.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,8 @@ export interface IslandState {
   by?: string;
   /** Why the state is island on although no one switched it: the file was unreadable or corrupt. */
   problem?: string;
+  /** There is no file (island is false then): a first start, or the file was deleted. */
+  missing?: true;
 }
 
 /** The file name of a conduit's island state: the node id with anything but A–Z a–z 0–9 _ . - replaced. */
@@ -34,7 +37,7 @@ export class IslandStateFile {
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { island: false };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { island: false, missing: true };
       return { island: true, problem: `island state ${this.path} unreadable: ${(error as Error).message}` };
     }
     let parsed: unknown;

@@ -162,18 +162,19 @@ export = function (RED: NodeAPI): void {
       source: { name: source.zoneName, level: source.level },
       destination: { name: destination.zoneName, level: destination.level },
       island: config.island === true,
-      islandState: new IslandStateFile(islandStateFile(auditDir, node.id)),
+      islandState: new IslandStateFile(islandStateFile(auditDir, node.id)), conduitId: node.id,
     });
     node.controller = controller;
     liveConduits.add(node);
     if (controller.islandProblem) node.error(`${RED._('zones.errors.island-state')}: ${controller.islandProblem}`);
+    if (controller.islandSaveProblem) node.error(`${RED._('zones.errors.island-first-not-saved')}: ${controller.islandSaveProblem}`);
     node.switchIsland = (on, by) => {
       try {
         controller.setIsland(on, by);
       } finally {
         showStatus();
       }
-      if (controller.islandSaveProblem) node.error(`${RED._('zones.errors.island-not-saved')}: ${controller.islandSaveProblem}`);
+      if (controller.islandSaveProblem) node.error(`${RED._('zones.errors.island-first-not-saved')}: ${controller.islandSaveProblem}`);
     };
 
     let alarmed = false;

@@ -3,7 +3,7 @@
  * restored by the conduit controller at start with an audit record.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog } from '../../lib/zones/audit-log';
@@ -24,7 +24,7 @@ describe('zones: island state on disk', () => {
   it('no file: off; saved: read back; a corrupt, wrongly shaped or unreadable file: on, saying why', () => {
     const file = new IslandStateFile(islandStateFile(dir, 'a1b2.c3/../x'));
     assert.equal(file.path, join(dir, 'island-a1b2.c3_.._x.json'));
-    assert.deepEqual(file.load(), { island: false });
+    assert.deepEqual(file.load(), { island: false, missing: true });
     file.save(true, 'mqtt:scada-01');
     assert.deepEqual(file.load(), { island: true, by: 'mqtt:scada-01' });
     assert.deepEqual(readdirSync(dir), ['island-a1b2.c3_.._x.json'], 'no temporary file left behind');
@@ -60,5 +60,60 @@ describe('zones: island state on disk', () => {
       ['island-on', 'mqtt:scada-01', 'restored from the saved island state'],
       ['island-off', 'admin:ops', undefined],
     ]);
+  });
+
+  describe('a missing state file (fail closed: a deletion must not loosen the conduit)', () => {
+    const start = (audit: AuditLog, island?: boolean, id = 'node-1') =>
+      new ConduitController(POLICY, { name: 'c1', audit, ...ZONES, island, islandState: new IslandStateFile(islandStateFile(dir, id)), conduitId: id });
+    const islandRecords = () => readFileSync(join(dir, 'audit-000001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'island-on');
+
+    it('first start (the trail does not know the conduit): the dialog decides, and the state file is written', () => {
+      const audit = new AuditLog({ dir });
+      // Another conduit in the same folder, and records written before policy-loaded carried the id, are no witnesses.
+      audit.record({ source: 'c1', category: 'config-change', type: 'policy-loaded', result: 'ok', policyHash: 'x' });
+      start(audit, false, 'node-2');
+      const fresh = start(audit);
+      assert.equal(fresh.island, false);
+      assert.equal(fresh.islandProblem, undefined);
+      assert.equal(fresh.decide(WRITE).result, 'allow');
+      assert.deepEqual(new IslandStateFile(islandStateFile(dir, 'node-1')).load(), { island: false, by: 'first start' });
+      const ticked = start(audit, true, 'node-3');
+      assert.equal(ticked.island, true, 'ticked in the dialog');
+      assert.equal(ticked.islandProblem, undefined);
+      assert.deepEqual(new IslandStateFile(islandStateFile(dir, 'node-3')).load(), { island: false, by: 'first start' }, 'the dialog is not saved');
+      audit.close();
+    });
+
+    it('island switched on, the file deleted, restart: island stays on, saying why; so does a never-switched conduit whose file was deleted', () => {
+      const audit = new AuditLog({ dir });
+      start(audit).setIsland(true, 'mqtt:scada-01');
+      rmSync(islandStateFile(dir, 'node-1'));
+      const restarted = start(audit);
+      assert.equal(restarted.island, true);
+      assert.match(restarted.islandProblem ?? '', /island-node-1\.json missing although this conduit started before \(audit record \d+\): deleted\?/);
+      assert.equal(restarted.decide(WRITE).category, 'island');
+      assert.match(islandRecords().at(-1).reason, /missing although this conduit started before/);
+      // Switching it off (audited) writes the file again; the next start is off.
+      restarted.setIsland(false, 'admin:ops');
+      assert.equal(start(audit).island, false);
+
+      rmSync(islandStateFile(dir, 'node-1'));
+      assert.equal(start(audit).island, true, 'off before the deletion, but that cannot be known: on');
+      audit.close();
+    });
+
+    it('the trail cannot be read to tell a first start: island on', () => {
+      const audit = new AuditLog({ dir });
+      start(audit);
+      audit.close();
+      rmSync(islandStateFile(dir, 'node-1'));
+      renameSync(join(dir, 'audit-000001.jsonl'), join(dir, 'aside'));
+      mkdirSync(join(dir, 'audit-000001.jsonl'));
+      const broken = new AuditLog({ dir });
+      const restarted = start(broken);
+      assert.equal(restarted.island, true);
+      assert.match(restarted.islandProblem ?? '', /missing and the audit trail cannot be read to tell a first start: EISDIR/);
+      broken.close();
+    });
   });
 });
