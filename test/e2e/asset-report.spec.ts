@@ -9,12 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { writeReportFiles } from '../../lib/audit/report-files';
 import { planScan, runScan } from '../../lib/audit/scanner';
 import { applicationPki } from '../../lib/opcua/pki';
 import { startSimulatedPlant, type SimulatedPlantHandle } from '../../sim';
 import { type AedesBroker, startAedes } from '../helpers/aedes';
+import { launchChromium } from '../helpers/editor-gateway';
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
 
@@ -29,10 +30,7 @@ describe('asset scan report in headless Chromium', function () {
     dir = mkdtempSync(join(tmpdir(), 'uns-asset-report-'));
     plant = await startSimulatedPlant({ port: 0, drives: 4 });
     broker = await startAedes();
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -10,7 +10,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/editor-gateway';
 import { freePort } from '../helpers/mosquitto';
 
 const ROOT = join(__dirname, '..', '..');
@@ -56,10 +57,7 @@ describe('UNS explorer e2e (headless Chromium, uns-edge demo)', function () {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'uns-explorer-e2e-'));
     demo = await startDemo(dir);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1500, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${demo.port}` });
     page = await context.newPage();

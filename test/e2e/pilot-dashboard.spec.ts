@@ -9,12 +9,12 @@
  * the package's dist, no CDN). The screenshot is kept as docs/img/pilot-dashboard.png.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, startMosquitto, type MosquittoProcess } from '../helpers/mosquitto';
+import { type Browser, type Page } from 'playwright-core';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
+import { startMosquitto, type MosquittoProcess } from '../helpers/mosquitto';
 import { startSimulatedPlant, type SimulatedPlantHandle } from '../../sim';
 
 const ROOT = join(__dirname, '..', '..');
@@ -28,12 +28,11 @@ describe('pilot dashboard e2e (headless Chromium, Dashboard 2.0)', function () {
   this.timeout(180_000);
   let mosquitto: MosquittoProcess;
   let plant: SimulatedPlantHandle;
-  let gateway: ChildProcessWithoutNullStreams | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let page: Page;
   let dir: string;
   let base: string;
-  let output = '';
   const elsewhere: string[] = [];
 
   before(async () => {
@@ -43,38 +42,19 @@ describe('pilot dashboard e2e (headless Chromium, Dashboard 2.0)', function () {
     SPEEDS.forEach((rpm, i) => { plant.setSetpoint(i + 1, rpm); plant.start(i + 1); });
     const flows = join(dir, 'flows.json');
     copyFileSync(join(ROOT, 'flows', 'pilot-dashboard.json'), flows);
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
-    gateway = spawn(process.execPath, [join(ROOT, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--http-node'], {
-      env: {
-        ...env, UNS_EDGE_CREDENTIAL_SECRET: 'pilot-test-secret-0123456789',
-        UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port), UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port),
-      },
-      stdio: 'pipe',
+    gateway = await EditorGateway.start({
+      flows, userDir: dir, args: ['--http-node'], readyMs: 45_000,
+      env: { UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port), UNS_EDGE_SIM_HOST: plant.host, UNS_EDGE_SIM_PORT: String(plant.port) },
     });
-    gateway.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    gateway.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const deadline = Date.now() + 45_000;
-    while (!/gateway ready in/.test(output)) {
-      assert.ok(gateway.exitCode === null, `gateway exited:\n${output}`);
-      assert.ok(Date.now() < deadline, `gateway not ready within 45 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    base = gateway.url.replace(/\/$/, '');
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('request', (request) => { if (!request.url().startsWith(base) && !request.url().startsWith('ws://127.0.0.1')) elsewhere.push(request.url()); });
   });
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      gateway.kill('SIGTERM');
-      await new Promise((exited) => gateway!.once('exit', exited));
-    }
+    await gateway?.stop();
     await mosquitto?.stop();
     await plant?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -109,10 +89,10 @@ describe('pilot dashboard e2e (headless Chromium, Dashboard 2.0)', function () {
     await form.locator('input[type="number"]').fill('1100');
     await form.getByRole('button', { name: /set/i }).click();
     await page.getByText(/drive1: setpoint 1100 written by dashboard:anonymous \(127\.0\.0\.1\)/).waitFor({ timeout: 20_000 }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${output.split('\n').filter((line) => /audit|error|warn/i.test(line)).join('\n')}`);
+      throw new Error(`${error.message}\n${gateway!.output.split('\n').filter((line) => /audit|error|warn/i.test(line)).join('\n')}`);
     });
     assert.equal(plant.drives[0]!.setpointRpm, 1100);
-    assert.match(output, /audit acme\/plant1\/pilot\/line1\/cell1\/drive1: dashboard:anonymous \(127\.0\.0\.1\) setpoint 1100: written/);
+    assert.match(gateway!.output, /audit acme\/plant1\/pilot\/line1\/cell1\/drive1: dashboard:anonymous \(127\.0\.0\.1\) setpoint 1100: written/);
 
     await form.locator('input[type="number"]').fill('1700');
     await form.getByRole('button', { name: /set/i }).click();

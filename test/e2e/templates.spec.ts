@@ -15,9 +15,10 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rename
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { Browser, chromium, Page } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
-import { freePort, startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
+import { startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
 import { RtuBus } from '../helpers/rtu-bus';
 
 const repo = join(__dirname, '..', '..');
@@ -67,7 +68,7 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
   this.timeout(150_000);
   let mosquitto: MosquittoProcess;
   let simulator: ReturnType<typeof startCli>;
-  let gateway: ReturnType<typeof startCli>;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let page: Page;
   let simDir: string;
@@ -102,35 +103,32 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
 
     line2Plant = await startSimulatedPlant({ port: 0, drives: 2 });
     rtuBus = await RtuBus.start().catch((error: Error) => { rtuUnavailable = error.message; return undefined; });
-    const port = await freePort();
     writeFileSync(join(userDir, 'flows.json'), '[]');
-    gateway = startCli(['run', '--flows', join(userDir, 'flows.json'), '--user-dir', userDir, '--port', String(port), '--host', '127.0.0.1'], userDir, {
-      UNS_EDGE_CREDENTIAL_SECRET: 'e2e-templates-secret-0123456789',
-      UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port),
-      UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: modbusPort,
-      UNS_EDGE_OPCUA_HOST: '127.0.0.1', UNS_EDGE_OPCUA_PORT: opcuaPort,
-      UNS_EDGE_LINE1_HOST: '127.0.0.1', UNS_EDGE_LINE1_PORT: modbusPort,
-      UNS_EDGE_LINE2_HOST: line2Plant.host, UNS_EDGE_LINE2_PORT: String(line2Plant.port),
-      ...(rtuBus ? { UNS_EDGE_RTU_PORT: rtuBus.port } : {}),
+    gateway = await EditorGateway.start({
+      flows: join(userDir, 'flows.json'), userDir, readyMs: 60_000,
+      env: {
+        UNS_EDGE_MQTT_HOST: '127.0.0.1', UNS_EDGE_MQTT_PORT: String(mosquitto.port),
+        UNS_EDGE_SIM_HOST: '127.0.0.1', UNS_EDGE_SIM_PORT: modbusPort,
+        UNS_EDGE_OPCUA_HOST: '127.0.0.1', UNS_EDGE_OPCUA_PORT: opcuaPort,
+        UNS_EDGE_LINE1_HOST: '127.0.0.1', UNS_EDGE_LINE1_PORT: modbusPort,
+        UNS_EDGE_LINE2_HOST: line2Plant.host, UNS_EDGE_LINE2_PORT: String(line2Plant.port),
+        ...(rtuBus ? { UNS_EDGE_RTU_PORT: rtuBus.port } : {}),
+      },
     });
-    await gateway.waitFor(/gateway ready in/, 60_000);
-    editorUrl = `http://127.0.0.1:${port}/`;
+    editorUrl = gateway.url;
 
     subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquitto.port}`);
     subscriber.on('message', (topic) => published.add(topic));
     await subscriber.subscribeAsync('#');
 
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
 
   after(async () => {
     await browser?.close();
     await subscriber?.endAsync();
-    gateway?.child.kill('SIGTERM');
+    await gateway?.stop();
     simulator?.child.kill('SIGTERM');
     await mosquitto?.stop();
     await line2Plant?.close();
@@ -227,7 +225,7 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
           nodes = await templateNodes(ids);
           if (nodes.some((n) => n.status?.fill !== undefined) && nodes.every(working)) break;
           if (Date.now() > deadline) {
-            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\n${gateway.output().slice(-3000)}`);
+            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\n${gateway!.output.slice(-3000)}`);
           }
           await page.waitForTimeout(250);
         }

@@ -27,11 +27,14 @@ export function bcryptHash(password: string): string {
 export interface EditorGatewayOptions {
   flows: string;
   userDir: string;
-  /** Added to the process environment (a credential secret is always set). */
+  /**
+   * Added to the process environment (a credential secret is always set). The UNS_EDGE_* variables
+   * of the shell that runs the tests are not passed on: the gateway sees only the test's own.
+   */
   env?: Record<string, string>;
   /** More `uns-edge run` flags (e.g. `--settings <file>`, `--http-node`). */
   args?: string[];
-  /** How long the editor may take to answer (default 20 s). */
+  /** How long the gateway may take to say it is ready and the editor to answer (default 20 s). */
   readyMs?: number;
 }
 
@@ -44,11 +47,15 @@ export class EditorGateway {
     child.stderr?.on('data', (chunk) => { this.output += chunk; });
   }
 
-  /** Start it and wait until the editor answers; throws with the gateway's output if it does not. */
+  /**
+   * Start it and wait until it logs "gateway ready in" (its flows are started) and the editor
+   * answers; throws with the gateway's output if it does not.
+   */
   static async start(options: EditorGatewayOptions): Promise<EditorGateway> {
     const port = await freePort();
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
     const child = spawn(process.execPath, [join(REPO, 'dist/cli/uns-edge.js'), 'run', '--flows', options.flows, '--user-dir', options.userDir, '--port', String(port), '--host', '127.0.0.1', ...(options.args ?? [])], {
-      env: { ...process.env, UNS_EDGE_CREDENTIAL_SECRET: 'editor-test-secret-0123456789abcdef', ...options.env },
+      env: { ...inherited, UNS_EDGE_CREDENTIAL_SECRET: 'editor-test-secret-0123456789abcdef', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const gateway = new EditorGateway(`http://127.0.0.1:${port}/`, child);
@@ -57,11 +64,11 @@ export class EditorGateway {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`gateway exited early:\n${gateway.output}`);
       try {
-        if ((await fetch(gateway.url)).ok) return gateway;
+        if (/gateway ready in/.test(gateway.output) && (await fetch(gateway.url)).ok) return gateway;
       } catch { /* not listening yet */ }
       if (Date.now() > deadline) {
         await gateway.stop();
-        throw new Error(`the editor did not answer within ${readyMs / 1000} s:\n${gateway.output}`);
+        throw new Error(`the gateway was not ready within ${readyMs / 1000} s:\n${gateway.output}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

@@ -7,15 +7,14 @@
  * are measured; the sidebar keeps only the rows in view in the DOM (docs/explorer.md § "Bounds").
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { connect } from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, startMosquitto, type MosquittoProcess } from '../helpers/mosquitto';
+import { type Browser, type Page } from 'playwright-core';
+import { bcryptHash, EditorGateway, launchChromium } from '../helpers/editor-gateway';
+import { startMosquitto, type MosquittoProcess } from '../helpers/mosquitto';
 
-const ROOT = join(__dirname, '..', '..');
 const AREAS = 10;
 const LINES = 10;
 const ASSETS = 100;
@@ -45,12 +44,6 @@ async function publishRetained(url: string): Promise<number> {
   return performance.now() - started;
 }
 
-function bcryptHash(password: string): string {
-  const nodeRed = dirname(require.resolve('node-red/package.json'));
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
-  return bcrypt.hashSync(password, 8);
-}
-
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -59,12 +52,11 @@ function percentile(values: number[], p: number): number {
 describe('UNS explorer with 100,000 retained topics on Mosquitto (integration, Chromium)', function () {
   this.timeout(300_000);
   let mosquitto: MosquittoProcess;
-  let gateway: ChildProcessWithoutNullStreams | undefined;
+  let gateway: EditorGateway | undefined;
   let browser: Browser | undefined;
   let dir: string;
   let base: string;
   let token: string;
-  let output = '';
 
   const api = async (path: string): Promise<{ status: number; body: any; ms: number }> => {
     const started = performance.now();
@@ -84,35 +76,14 @@ describe('UNS explorer with 100,000 retained topics on Mosquitto (integration, C
       { id: 'big-broker', type: 'uns-broker', z: 'tab', name: 'big broker', host: '127.0.0.1', port: String(mosquitto.port), protocolVersion: '4', clientId: 'the-gateways-own-id', keepalive: 30, cleanSession: true, sessionExpiry: 0, usetls: false, tlsCa: '', tlsCert: '', tlsKey: '', tlsServername: '', tlsRejectUnauthorized: true, reconnectMin: 1, reconnectMax: 30, storeEnabled: false, storeDir: '', storeMaxMB: 100, storeMaxAgeDays: 7, storeWindow: 20, zone: '' },
       { id: 'in', type: 'uns-in', z: 'tab', name: '', broker: 'big-broker', topics: 'bigplant/done', shareGroup: '', qos: '1', topicPrefix: '', assetDepth: 1, mergeWindow: 0, x: 200, y: 100, wires: [[]] },
     ]));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
-    gateway = spawn(process.execPath, [join(ROOT, 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', dir, '--host', '127.0.0.1', '--port', String(port)], {
-      env: { ...env, UNS_EDGE_CREDENTIAL_SECRET: 'explorer-test-secret-0123456789', UNS_EDGE_ADMIN_USER: 'operator', UNS_EDGE_ADMIN_PASSWORD_HASH: bcryptHash(PASSWORD) },
-      stdio: 'pipe',
-    });
-    gateway.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    gateway.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const deadline = Date.now() + 45_000;
-    while (!/gateway ready in/.test(output)) {
-      assert.ok(gateway.exitCode === null, `gateway exited:\n${output}`);
-      assert.ok(Date.now() < deadline, `gateway not ready within 45 s:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const granted = await fetch(`${base}/auth/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'operator', password: PASSWORD }),
-    });
-    assert.equal(granted.status, 200);
-    token = ((await granted.json()) as { access_token: string }).access_token;
+    gateway = await EditorGateway.start({ flows, userDir: dir, env: { UNS_EDGE_ADMIN_USER: 'operator', UNS_EDGE_ADMIN_PASSWORD_HASH: bcryptHash(PASSWORD) }, readyMs: 45_000 });
+    base = gateway.url.replace(/\/$/, '');
+    token = await gateway.login('operator', PASSWORD);
   });
 
   after(async () => {
     await browser?.close();
-    if (gateway && gateway.exitCode === null) {
-      gateway.kill('SIGTERM');
-      await new Promise((exited) => gateway!.once('exit', exited));
-    }
+    await gateway?.stop();
     await mosquitto?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -139,7 +110,7 @@ describe('UNS explorer with 100,000 retained topics on Mosquitto (integration, C
     assert.equal(status.state, 'connected');
     assert.ok(status.tree.nodes <= status.tree.limits.maxNodes, `nodes ${status.tree.nodes} within the bound`);
     assert.ok(status.tree.overflow > 0 && status.tree.overflowExact, 'the rest is counted, exactly');
-    assert.match(output, /\[uns explorer\] browsing mqtt:\/\/127\.0\.0\.1:\d+ \(uns-broker big broker\)/);
+    assert.match(gateway!.output, /\[uns explorer\] browsing mqtt:\/\/127\.0\.0\.1:\d+ \(uns-broker big broker\)/);
 
     const top = (await api('/big-broker/level?path=')).body.level;
     assert.deepEqual(top.items.map((item: { name: string }) => item.name), ['bigplant']);
@@ -167,10 +138,7 @@ describe('UNS explorer with 100,000 retained topics on Mosquitto (integration, C
   });
 
   it('in the editor: a click on a level draws its rows quickly, frames stay short, only rows in view are in the DOM', async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const page: Page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
     // Logged in as the editor does it: the token in localStorage.
     await page.addInitScript((accessToken) => localStorage.setItem('auth-tokens', JSON.stringify({ access_token: accessToken, expires_in: 28800, token_type: 'Bearer' })), token);

@@ -7,13 +7,13 @@
  * broker and names the aliases through it.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnsExplorer } from '../../lib/explorer/explorer';
 import { SparkplugHost, pathTemplate } from '../../lib/sparkplug/host';
-import { freePort, startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { EditorGateway } from '../helpers/editor-gateway';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startEdge, waitFor, type EdgeUnderTest } from '../helpers/sparkplug-harness';
 
 const DEVICE = 'acme/Plant 1/gw-1/drive-1';
@@ -79,9 +79,8 @@ describe('UNS explorer in the gateway: a deployed uns-sparkplug-host\'s birth ca
   this.timeout(60000);
   let broker: Mosquitto;
   let dir: string;
-  let gateway: ChildProcessWithoutNullStreams | undefined;
+  let gateway: EditorGateway | undefined;
   let edge: EdgeUnderTest | undefined;
-  let output = '';
   let base = '';
 
   before(async () => {
@@ -94,33 +93,22 @@ describe('UNS explorer in the gateway: a deployed uns-sparkplug-host\'s birth ca
       { id: 'sp-uns-broker', type: 'uns-broker', z: 'tab', name: 'UNS', ...brokerFields, cleanSession: true, sessionExpiry: 0, storeEnabled: false, storeDir: '', storeMaxMB: 100, storeMaxAgeDays: 7, storeWindow: 20, zone: '', brokerProfile: 'standard' },
       { id: 'sp-host', type: 'uns-sparkplug-host', z: 'tab', name: 'SCADA host', hostId: 'scada', groups: 'Plant 1', devicePath: 'acme/{group}/{edge}/{device}', nodePath: 'acme/{group}/{edge}', reorderTimeout: 2, ...brokerFields, maxMetricsPerMessage: 10000, maxPayloadMB: 4, maxEdgeNodes: 1000, maxDevices: 10000, maxMetrics: 200000, zone: '', x: 200, y: 100, wires: [[], []] },
     ]));
-    const port = await freePort();
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('UNS_EDGE_')));
-    gateway = spawn(process.execPath, [join(__dirname, '..', '..', 'dist/cli/uns-edge.js'), 'run', '--flows', flows, '--user-dir', dir, '--host', '127.0.0.1', '--port', String(port)], {
-      env: { ...env, UNS_EDGE_CREDENTIAL_SECRET: 'explorer-sparkplug-secret-0123456789' }, stdio: 'pipe',
-    });
-    gateway.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    gateway.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    await waitFor('gateway ready', () => /gateway ready in/.test(output) || gateway!.exitCode !== null, 45000);
-    assert.equal(gateway.exitCode, null, output);
+    gateway = await EditorGateway.start({ flows, userDir: dir, readyMs: 45_000 });
     // The host is online when its STATE birth is retained at the broker.
     const observer = new UnsExplorer({ mqtt: { host: '127.0.0.1', port: broker.port, protocolVersion: 4, clientId: 'state-watch', keepaliveSec: 5, connectTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 500, jitter: 0 } } });
     observer.start();
     await waitFor('host STATE online', () => /true/.test(observer.tree.level('spBv1.0/STATE')?.items[0]?.value?.text ?? ''), 20000)
-      .catch((error: Error) => { throw new Error(`${error.message}: ${JSON.stringify(observer.tree.search('spBv1.0', 10).items)}\n${output}`); });
+      .catch((error: Error) => { throw new Error(`${error.message}: ${JSON.stringify(observer.tree.search('spBv1.0', 10).items)}\n${gateway!.output}`); });
     await observer.close();
     edge = startEdge(broker.port, { bdSeqFile: join(dir, 'edge.json'), edgeNodeId: 'gw-1' });
     edge.addDevice({ deviceId: 'drive-1', assetPath: DEVICE }).handleBatch({ topic: DEVICE, payload: { Speed: 12.5 }, meta: { Speed: { type: 'Float', unit: 'Hz' } } });
     edge.edge.start();
-    base = `http://127.0.0.1:${port}`;
+    base = gateway.url.replace(/\/$/, '');
   });
 
   after(async () => {
     await edge?.close();
-    if (gateway && gateway.exitCode === null) {
-      gateway.kill('SIGTERM');
-      await new Promise((exited) => gateway!.once('exit', exited));
-    }
+    await gateway?.stop();
     await broker?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -133,7 +121,7 @@ describe('UNS explorer in the gateway: a deployed uns-sparkplug-host\'s birth ca
     const deadline = Date.now() + 20000;
     let level = await fetchLevel();
     while (level === null || level.total === 0) {
-      assert.ok(Date.now() < deadline, `no DDATA at the explorer within 20 s:\n${output}`);
+      assert.ok(Date.now() < deadline, `no DDATA at the explorer within 20 s:\n${gateway!.output}`);
       edge!.devices.get('drive-1')!.handleBatch({ topic: DEVICE, payload: { Speed: speed += 1 }, meta: { Speed: { type: 'Float', unit: 'Hz' } } });
       await new Promise((resolve) => setTimeout(resolve, 250));
       level = await fetchLevel();

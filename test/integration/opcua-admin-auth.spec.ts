@@ -7,17 +7,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { EditorGateway } from '../helpers/editor-gateway';
+import { join } from 'node:path';
+import { bcryptHash, EditorGateway } from '../helpers/editor-gateway';
 
 const PASSWORD = 'opcua admin test password';
 const THUMBPRINT = '0123456789abcdef0123456789abcdef01234567';
-
-function bcryptHash(password: string): string {
-  const nodeRed = dirname(require.resolve('node-red/package.json'));
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
-  return bcrypt.hashSync(password, 8);
-}
 
 describe('OPC UA admin endpoints need a login (built gateway with adminAuth)', function () {
   this.timeout(90_000);
@@ -55,12 +49,7 @@ describe('OPC UA admin endpoints need a login (built gateway with adminAuth)', f
       const response = await fetch(`${base}${path}`, { method, ...(body ? { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } } : {}) });
       assert.equal(response.status, 401, `${method} ${path}`);
     }
-    const granted = await fetch(`${base}/auth/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'operator', password: PASSWORD }),
-    });
-    assert.equal(granted.status, 200);
-    const { access_token: token } = (await granted.json()) as { access_token: string };
+    const token = await gateway!.login('operator', PASSWORD);
     const authorized = { Authorization: `Bearer ${token}` };
     const list = await fetch(`${base}/uns-opcua-endpoint/trust`, { headers: authorized });
     assert.equal(list.status, 200);

@@ -11,6 +11,7 @@ import { get as httpsGet } from 'node:https';
 import { createConnection, createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { bcryptHash } from '../helpers/editor-gateway';
 import { freePort } from '../helpers/mosquitto';
 import { startPymodbusClient } from '../helpers/pymodbus';
 
@@ -104,13 +105,6 @@ function connectionRefused(port: number): Promise<boolean> {
     socket.once('connect', () => { socket.destroy(); resolveRefused(false); });
     socket.once('error', () => resolveRefused(true));
   });
-}
-
-/** bcrypt, from the copy Node-RED itself uses to check adminAuth passwords. */
-function bcryptHash(password: string): string {
-  const nodeRed = dirname(require.resolve('node-red/package.json'));
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [nodeRed] })) as { hashSync(password: string, rounds: number): string };
-  return bcrypt.hashSync(password, 8);
 }
 
 /** GET over TLS, trusting `ca` only. */
