@@ -6,8 +6,7 @@
  * profile list, and no timer or socket left after close.
  */
 import { strict as assert } from 'node:assert';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import driveNodes = require('../../nodes/drive/drive');
 import modbusNodes = require('../../nodes/modbus/modbus');
@@ -19,28 +18,9 @@ import { packagedProfilesDir } from '../../lib/drive/profile';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { describeWithLeakDetector } from '../helpers/leaks';
+import { helper, runtimePerTest, until as waitUntil, type Call, type HelperNode } from '../helpers/node-red-runtime';
 
-/** The part of node-red-node-test-helper used here (it ships no type declarations). */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { get(path: string): Promise<{ status: number; body: unknown }> };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode {
-  on(event: string, fn: (arg: unknown) => void): void;
-  receive(msg: object): void;
-}
 type Status = { fill?: string; shape?: string; text?: string };
-type Call = { args: unknown[] };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
@@ -49,7 +29,7 @@ const NODES = [modbusNodes, driveNodes];
 describeWithLeakDetector('uns-vfd on the simulated plant', function () {
   this.timeout(15_000);
   let plant: SimulatedPlantHandle;
-  let userDir: string;
+  const userDir = runtimePerTest('uns-vfd-');
 
   const vfd = (id: string, props: object = {}) => ({
     id, type: 'uns-vfd', link: 'link', unitId: 1, profile: 'uns-edge-simulated-drive', interval: 100, topic: ASSET,
@@ -86,27 +66,12 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     node(id).on('call:error', (call) => seen.push(String((call as Call).args[0])));
     return seen;
   }
-  async function until(what: string, check: () => boolean, ms = 4000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  }
+  const until = (what: string, check: () => boolean, ms = 4000) => waitUntil(what, check, ms, 20);
   /** A holding register of a unit, read from the plant's Modbus data model. */
   const holding = (unit: number, address: number) => plant.plant.read(unit, 'holding', address, 1)[0];
 
-  beforeEach(async () => {
-    userDir = mkdtempSync(join(tmpdir(), 'uns-vfd-'));
-    helper.settings({ userDir });
-    await new Promise<void>((r) => helper.startServer(() => r()));
-  });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
     await plant?.close();
-    helper.settings({});
-    rmSync(userDir, { recursive: true, force: true });
   });
 
   it('sends one tag batch per poll: every profile parameter, decoded status, state, fault code and text, with units, types and quality', async () => {
@@ -350,7 +315,7 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
 
   it('refuses to start when a site override of its profile does not validate: red status with the file and JSON path, one error line, no write (never the shipped 0..1800 rpm profile)', async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 1 }); // runs at 1200 rpm
-    const dir = join(userDir, 'uns-edge', 'profiles');
+    const dir = join(userDir(), 'uns-edge', 'profiles');
     mkdirSync(dir, { recursive: true });
     const shipped = readFileSync(join(packagedProfilesDir(), 'simulated-drive.json'), 'utf8');
     const site = JSON.parse(shipped);
@@ -403,7 +368,7 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
 
   it('lists packaged and user profiles at GET /uns-edge/drive-profiles, reports a broken file, serves a profile for the preview', async () => {
     plant = await startSimulatedPlant({ port: 0, drives: 1 });
-    const dir = join(userDir, 'uns-edge', 'profiles');
+    const dir = join(userDir(), 'uns-edge', 'profiles');
     mkdirSync(dir, { recursive: true });
     const own = JSON.parse(readFileSync(join(packagedProfilesDir(), 'simulated-drive.json'), 'utf8'));
     own.id = 'plant-pump';
@@ -422,7 +387,7 @@ describeWithLeakDetector('uns-vfd on the simulated plant', function () {
     assert.equal(body.errors.length, 1);
     assert.equal(body.errors[0].file, 'broken.json');
     assert.ok(body.errors[0].problems.some((p) => p === 'version: is required'), JSON.stringify(body.errors));
-    assert.ok(!JSON.stringify(body).includes(userDir), 'no server paths in the answer');
+    assert.ok(!JSON.stringify(body).includes(userDir()), 'no server paths in the answer');
 
     const one = await helper.request().get('/uns-edge/drive-profiles/abb-acs580');
     assert.equal(one.status, 200);

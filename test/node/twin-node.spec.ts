@@ -7,8 +7,7 @@
  * invalid settings; no timer left after close.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import twinNodes = require('../../nodes/twin/twin');
 // The real core function node: what it builds comes from its vm sandbox, another JS realm.
@@ -17,30 +16,8 @@ const functionNode = require('@node-red/nodes/core/function/10-function.js') as 
 import type { TwinAlert } from '../../lib/twin';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { describeWithLeakDetector } from '../helpers/leaks';
+import { helper, runtimePerTest, until as waitUntil, type Call, type HelperNode } from '../helpers/node-red-runtime';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  log(): { args: unknown[][] };
-  request(): { post(path: string): PostRequest };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface PostRequest {
-  send(body: object): Promise<{ status: number; body: { error?: string } }>;
-}
-interface HelperNode {
-  on(event: string, fn: (arg: unknown) => void): void;
-  receive(msg: object): void;
-}
-type Call = { args: unknown[] };
 type AlertMsg = TagBatch & { alert: TwinAlert };
 
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
@@ -56,7 +33,7 @@ return msg;`;
 
 describeWithLeakDetector('uns-vfd-twin node', function () {
   this.timeout(15_000);
-  let userDir: string;
+  const userDir = runtimePerTest('uns-twin-');
 
   const twinNode = (props: object = {}) => ({
     id: 'twin', type: 'uns-vfd-twin', name: '', topic: '', timeScale: 3_600_000, publishInterval: 0, staleAfter: 60, machineGroup: 'group2', foundation: 'rigid',
@@ -82,13 +59,7 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
     });
     return seen;
   }
-  async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(10);
-    }
-  }
+  const until = (what: string, check: () => boolean, ms = 5000) => waitUntil(what, check, ms);
   /** Send drive telemetry through the function node and wait for the twin batch it causes. */
   async function feed(out: TagBatch[], payload: object = {}): Promise<TagBatch> {
     const count = out.length;
@@ -96,18 +67,6 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
     await until('a twin batch', () => out.length > count);
     return out.at(-1)!;
   }
-
-  beforeEach(async () => {
-    userDir = mkdtempSync(join(tmpdir(), 'uns-twin-'));
-    helper.settings({ userDir });
-    await new Promise<void>((r) => helper.startServer(() => r()));
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
-    helper.settings({});
-    rmSync(userDir, { recursive: true, force: true });
-  });
 
   it('turns drive batches from a function node into a twin batch at <asset>/twin with units and quality', async () => {
     await load();
@@ -148,7 +107,7 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
     const before = (await feed(out)).payload['bearing/lifeConsumed'] as number;
     assert.ok(before > 0);
     await helper.unload();
-    const file = join(userDir, 'uns-edge', 'twin', 'twin.json');
+    const file = join(userDir(), 'uns-edge', 'twin', 'twin.json');
     assert.ok(existsSync(file), 'state written on close');
     assert.ok(JSON.parse(readFileSync(file, 'utf8')).components.bearing.consumed * 100 >= before);
 
@@ -195,8 +154,8 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
   });
 
   it('an unreadable state file is reported and every count says it may be short', async () => {
-    mkdirSync(join(userDir, 'uns-edge', 'twin'), { recursive: true });
-    writeFileSync(join(userDir, 'uns-edge', 'twin', 'twin.json'), '{"version":1,');
+    mkdirSync(join(userDir(), 'uns-edge', 'twin'), { recursive: true });
+    writeFileSync(join(userDir(), 'uns-edge', 'twin', 'twin.json'), '{"version":1,');
     const flowNodes = flow();
     await helper.load([twinNodes, functionNode], flowNodes);
     const out = collect<TagBatch>('out');
@@ -206,8 +165,8 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
   });
 
   it('a state folder it cannot write: one error, the twin keeps working and tries again', async () => {
-    mkdirSync(join(userDir, 'uns-edge'), { recursive: true });
-    writeFileSync(join(userDir, 'uns-edge', 'twin'), 'a file where the folder should be');
+    mkdirSync(join(userDir(), 'uns-edge'), { recursive: true });
+    writeFileSync(join(userDir(), 'uns-edge', 'twin'), 'a file where the folder should be');
     await load({ alertConsumed: 0.5 });
     const logged = () => helper.log().args.map((a) => a[0] as { level: number; msg: unknown }).filter((e) => e.level === 20).map((e) => String(e.msg));
     const out = collect<TagBatch>('out');
@@ -236,18 +195,7 @@ describeWithLeakDetector('uns-vfd-twin node', function () {
 // up to 1 s, unref'd), which is Node's, not the node's; the twin's own timers are checked above.
 describe('uns-vfd-twin admin endpoint (the dialog\'s reset button)', function () {
   this.timeout(15_000);
-  let userDir: string;
-  beforeEach(async () => {
-    userDir = mkdtempSync(join(tmpdir(), 'uns-twin-'));
-    helper.settings({ userDir });
-    await new Promise<void>((r) => helper.startServer(() => r()));
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
-    helper.settings({});
-    rmSync(userDir, { recursive: true, force: true });
-  });
+  runtimePerTest('uns-twin-');
 
   it('resets a part of the deployed node; an unknown part is 400, an unknown node 404', async () => {
     await helper.load([twinNodes], [{ id: 'twin', type: 'uns-vfd-twin', wires: [[], ['alerts']] }, { id: 'alerts', type: 'helper' }]);
