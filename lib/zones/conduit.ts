@@ -295,6 +295,8 @@ export class Conduit {
   private readonly clock: ConduitClock;
   private readonly limiter: RateLimiter;
   private readonly lastValues = new Map<string, number>();
+  /** The last values the latest decision replaced (key → value before; undefined = none): revokeLatest() puts them back. */
+  private latestStepChanges: Array<[string, number | undefined]> = [];
   private readonly seenWrites = new Map<string, number>();
   private lastReplaySweep = -Infinity;
   private clockOffset: number;
@@ -338,8 +340,22 @@ export class Conduit {
     this.compiled = next;
   }
 
+  /**
+   * The latest decision's values did not pass after all (its audit record could not be written): maxStep
+   * measures the next step from the values before it again, never from values that never reached the
+   * device (which would let two steps pass as one). Rate tokens and replay marks it used stay used (tighter).
+   */
+  revokeLatest(): void {
+    for (const [key, before] of this.latestStepChanges.reverse()) {
+      if (before === undefined) this.lastValues.delete(key);
+      else this.lastValues.set(key, before);
+    }
+    this.latestStepChanges = [];
+  }
+
   /** The decision for one message. Never throws: an error inside is a denial (SR 5.2 RE3). */
   decide(msg: unknown): Decision {
+    this.latestStepChanges = [];
     const compiled = this.compiled;
     let operation: Operation = this.baseOperation;
     let asset: string | null = null;
@@ -483,7 +499,10 @@ export class Conduit {
         out[s.metric] = s.value;
         if (!ruleIds.includes(s.rule.id)) ruleIds.push(s.rule.id);
         alert ||= s.rule.alert;
-        if (s.stepKey !== undefined) this.lastValues.set(s.stepKey, Number(s.value));
+        if (s.stepKey !== undefined) {
+          this.latestStepChanges.push([s.stepKey, this.lastValues.get(s.stepKey)]);
+          this.lastValues.set(s.stepKey, Number(s.value));
+        }
       }
       for (const d of dropped) if (d.ruleId !== null && !ruleIds.includes(d.ruleId)) ruleIds.push(d.ruleId);
       if (allowed.length === 0) {

@@ -203,6 +203,7 @@ export class ConduitController {
     const written = decision.category === 'engine-error' ? this.audit.record(event) : this.audit.decision(event);
     // A write passes only with its record written (fail closed); reads go on without one (SR 2.10).
     if (!written && decision.result !== 'deny' && decision.operation !== 'read') {
+      this.conduit.revokeLatest();
       const refused: Decision = {
         ...decision, result: 'deny', alert: false, payload: undefined, allowed: [],
         dropped: decision.allowed.map((metric) => ({ metric, ruleId: null, reason: 'audit store failed' })),

@@ -176,6 +176,30 @@ describe('zones: T-POL-03 audit store full or unwritable', () => {
     audit.close();
   });
 
+  it('a write refused because its record failed does not move maxStep\'s last value: the next step is measured from what passed', () => {
+    const stepPolicy = parsePolicy({ rules: [
+      { id: 'setpoint', operation: ['write'], principal: { id: ['mqtt:mes-01'] }, metric: ['speedSetpoint'], value: { type: 'number', min: 0, max: 1500, maxStep: 100 }, action: 'allow' },
+    ] });
+    const { t, wallMs, monotonicMs } = fakeTime();
+    const audit = new AuditLog({ dir, maxFileBytes: 4096, maxFiles: 2, whenFull: 'stop', wallMs, monotonicMs });
+    const write = new ConduitController(stepPolicy, { name: 'it-to-ot', audit, source: { name: 'it', level: 4 }, destination: { name: 'ot', level: 1 } });
+    const set = (speedSetpoint: number) => write.decide({ topic: ASSET, payload: { speedSetpoint }, principal: MES });
+    assert.equal(set(1000).result, 'allow');
+    for (let i = 0; i < 100 && audit.writable; i++) audit.record({ source: 'test', category: 'audit', type: 'filler', result: 'ok', pad: 'x'.repeat(100) });
+    assert.equal(audit.writable, false);
+    const refused = set(1100);
+    assert.equal(refused.result, 'deny');
+    assert.match(refused.reason ?? '', /audit store failed/);
+    // The store works again: 1000 → 1200 is a step of 200 (1100 never reached the drive), refused by maxStep.
+    unlinkSync(join(dir, 'audit-000001.jsonl'));
+    t.mono += 5_000;
+    const twoSteps = set(1200);
+    assert.equal(twoSteps.result, 'deny', JSON.stringify(twoSteps));
+    assert.match(twoSteps.reason ?? '', /a step from 1000 to 1200 is larger than 100/);
+    assert.equal(set(1100).result, 'allow');
+    audit.close();
+  });
+
   it('with the store failed, a policy reload and island off are refused (nothing loosens unrecorded); island on takes effect and its record is written on recovery', () => {
     const { t, wallMs, monotonicMs } = fakeTime();
     const audit = new AuditLog({ dir, maxFileBytes: 4096, maxFiles: 2, whenFull: 'stop', wallMs, monotonicMs });
