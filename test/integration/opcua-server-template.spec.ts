@@ -2,7 +2,7 @@
  * flows/uns-to-opcua.json deployed as shipped (node-red-node-test-helper) against the simulated
  * plant (Modbus TCP) and a real Mosquitto, the tab's variables from the process environment: the
  * drives reach the UNS, uns-in feeds the OPC UA server and PubSub; a node-opcua client logs in with
- * the template's X.509 user `scada-operator` (its certificate's thumbprint filled into the row, as a
+ * an X.509 user `scada-operator` (added to the template's empty user list with its certificate's thumbprint, as a
  * user does), reads both drives and writes drive 1's setpoint (the register changes); `scada-viewer`
  * may not write; PubSub JSON comes back through uns-pubsub-in.
  */
@@ -88,12 +88,15 @@ describe('flows/uns-to-opcua.json: drives → UNS → OPC UA server and PubSub J
 
   it('serves both drives over OPC UA, takes a write from scada-operator to drive 1, refuses scada-viewer; PubSub JSON comes back', async () => {
     const flow = JSON.parse(readFileSync(join(__dirname, '../../flows/uns-to-opcua.json'), 'utf8')) as Record<string, unknown>[];
-    // The user rows ship without thumbprints (the node would not start): filled in as a user does.
+    // The template ships without users (no client can log in): two X.509 users added as its info text says.
     const operator = await userCertificate(userDir, 'scada-operator');
     const viewer = await userCertificate(userDir, 'scada-viewer');
     const serverNode = flow.find((n) => n.type === 'uns-opcua-server')!;
-    const thumbprints: Record<string, string> = { 'scada-operator': operator.thumbprint, 'scada-viewer': viewer.thumbprint };
-    serverNode.users = JSON.stringify((JSON.parse(String(serverNode.users)) as { name: string }[]).map((u) => ({ ...u, thumbprint: thumbprints[u.name] })));
+    assert.deepEqual(JSON.parse(String(serverNode.users)), [], 'shipped without users');
+    serverNode.users = JSON.stringify([
+      { kind: 'certificate', name: 'scada-operator', thumbprint: operator.thumbprint, role: 'write' },
+      { kind: 'certificate', name: 'scada-viewer', thumbprint: viewer.thumbprint, role: 'read' },
+    ]);
     await helper.load([unsNodes, modbusNodes, driveNodes, serverNodes, pubsubNodes, core('common', '24-complete.js'), core('common', '25-catch.js'), core('common', '21-debug.js'), core('common', '90-comment.js')], flow);
     const decoded = new Promise<{ topic: string; payload: Record<string, unknown> }>((resolve) => helper.getNode('u2o-debug')!.on('input', (msg) => {
       const m = msg as { topic: string; payload: Record<string, unknown> };
