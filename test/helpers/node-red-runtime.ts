@@ -18,9 +18,10 @@ export interface TestHelper {
   unload(): Promise<void>;
   getNode(id: string): unknown;
   log(): { args: unknown[][] };
+  /** The admin API (supertest); bodies are whatever JSON the endpoint answers. */
   request(): {
-    get(path: string): Promise<{ status: number; body: unknown }>;
-    post(path: string): { send(body: object): Promise<{ status: number; body: { error?: string } }> };
+    get(path: string): Promise<{ status: number; body: any }>;
+    post(path: string): { send(body: unknown): Promise<{ status: number; body: any }> };
   };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports

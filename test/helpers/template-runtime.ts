@@ -9,20 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { get(path: string): Promise<{ status: number; body: any }>; post(path: string): { send(body: unknown): Promise<{ status: number; body: any }> } };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper, type TestHelper } from './node-red-runtime';
 
 export type FlowNode = { id: string; type: string; name?: string; x?: unknown; y?: unknown; z?: string; wires?: string[][]; [key: string]: unknown };
 export interface HelperNode { on(event: string, fn: (arg: any) => void): void; receive(msg: object): void }
