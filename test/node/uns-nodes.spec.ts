@@ -18,7 +18,6 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import type { TagBatch } from '../../lib/uns/tag-batch';
-import { registeredDefinitions } from '../helpers/editor-definitions';
 
 /** The part of node-red-node-test-helper used here (it ships no type declarations). */
 interface TestHelper {
@@ -329,18 +328,6 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     assert.match(credentials, /password:\s*\{\s*type:\s*'password'/);
     assert.match(credentials, /passphrase:\s*\{\s*type:\s*'password'/);
     assert.doesNotMatch(defaults, /\b(user|password|passphrase)\s*:/);
-  });
-
-  it('the editor titles the uns-broker dialog with a label, not the type name ("Add new UNS broker config node")', () => {
-    const html = readFileSync(join(__dirname, '../../nodes/uns/uns.html'), 'utf8');
-    const definitions = new Map(registeredDefinitions(html).map(({ type, definition }) => [type, definition]));
-    assert.deepEqual([...definitions.keys()], ['uns-broker', 'uns-out', 'uns-in']);
-    // node-red editor-client red.js getEditStackTitle(): the label is _def.paletteLabel, else the type.
-    const label = (type: string): string => {
-      const paletteLabel = definitions.get(type)!.paletteLabel;
-      return (typeof paletteLabel === 'function' ? paletteLabel() : paletteLabel) || type;
-    };
-    assert.equal(`Add new ${label('uns-broker')} config node`, 'Add new UNS broker config node');
   });
 
   it('shows connecting → connected on every user, and buffering while the broker is gone', async () => {

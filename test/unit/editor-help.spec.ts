@@ -128,6 +128,20 @@ describe('editor help and dialog fields (issue 14 item 6)', function () {
   it('finds the node sets', function () {
     assert.ok(sets.includes('uns') && sets.length >= 10, `sets found: ${sets.join(', ')}`);
   });
+  it('every config node has a label for its dialog title ("Add new UNS broker config node", not the type name)', () => {
+    // node-red editor-client getEditStackTitle(): the title uses _def.paletteLabel, else the type name.
+    const titles: string[] = [];
+    for (const set of sets) {
+      for (const { type, definition } of registeredDefinitions(readFileSync(join(nodesDir, set, `${set}.html`), 'utf8'))) {
+        if (definition.category !== 'config') continue;
+        const paletteLabel = definition.paletteLabel;
+        const label = (typeof paletteLabel === 'function' ? paletteLabel() : paletteLabel) || type;
+        assert.notEqual(label, type, `${type} (nodes/${set}) has no paletteLabel: its dialog says "Add new ${type} config node"`);
+        titles.push(`Add new ${label} config node`);
+      }
+    }
+    assert.ok(titles.length >= 6, titles.join('; '));
+  });
   for (const set of sets) {
     it(`nodes/${set}: help with inputs, outputs and an example; every dialog field with a tooltip or a line of help`, function () {
       assert.deepEqual(gapsOfSet(set), []);
