@@ -189,9 +189,13 @@ describe('editor e2e (headless Chromium)', function () {
       const invalid = nodes.filter((n) => !n.valid).map((n) => `${n.type} ${n.id}`);
       assert.deepEqual(invalid, [], `${file}: nodes marked invalid in the editor`);
     }
-    // Open each template's link dialog as the edit button beside "Modbus link" does.
+    // Open each template's link dialog as the edit button beside "Modbus link" does: it shows the Connection
+    // the template chose (TCP, or RTU for the RS-485 template) and the template's own address variables.
     for (const [file, nodes] of Object.entries(imported)) {
+      const shippedLinks = (JSON.parse(readFileSync(join(repo, 'flows', file), 'utf8')) as Array<Record<string, unknown>>)
+        .filter((n) => n.type === 'uns-modbus-link');
       for (const link of nodes.filter((n) => n.type === 'uns-modbus-link')) {
+        const shipped = shippedLinks.find((n) => n.id === link.id)!;
         await page.evaluate((id) => (window as unknown as EditorWindow).RED.editor.editConfig('', 'uns-modbus-link', id, 'node-input'), link.id);
         const transport = page.locator('#node-config-input-transport');
         await transport.waitFor({ state: 'visible' });
@@ -199,9 +203,11 @@ describe('editor e2e (headless Chromium)', function () {
           const element = select as HTMLSelectElement;
           return { value: element.value, text: element.selectedIndex >= 0 ? element.options[element.selectedIndex]!.text : '' };
         });
-        assert.equal(chosen.value, 'tcp', `${file}: link ${link.id} Connection`);
-        assert.match(chosen.text, /TCP/, `${file}: the Connection dropdown shows ${JSON.stringify(chosen.text)}`);
-        assert.equal(await page.locator('#node-config-input-port').inputValue(), '${UNS_EDGE_SIM_PORT}');
+        assert.ok(shipped.transport === 'tcp' || shipped.transport === 'rtu', `${file}: link ${link.id} ships a transport`);
+        assert.equal(chosen.value, shipped.transport, `${file}: link ${link.id} Connection`);
+        assert.match(chosen.text, shipped.transport === 'tcp' ? /TCP/ : /RTU/, `${file}: the Connection dropdown shows ${JSON.stringify(chosen.text)}`);
+        if (shipped.transport === 'tcp') assert.equal(await page.locator('#node-config-input-port').inputValue(), shipped.port);
+        else assert.equal(await page.locator('#node-config-input-serialPath').inputValue(), shipped.serialPath);
         await page.click('#node-config-dialog-cancel');
         await transport.waitFor({ state: 'detached' });
       }
