@@ -328,9 +328,9 @@ export class OpcUaConnection extends EventEmitter {
     const o = opcua();
     const { settings } = this;
     const der = firstCertificate(client.serverCertificate);
-    if (der && settings.securityMode !== 'None') {
-      // node-opcua checked it when it fetched it; a reconnection with the same certificate does not check again.
-      const status = await pki.certificateManager.checkCertificate(der);
+    if (der && client.serverCertificate && settings.securityMode !== 'None') {
+      // node-opcua checked it (with the chain the server sent) when it fetched it; a reconnection with the same certificate does not check again.
+      const status = await pki.certificateManager.checkCertificate(client.serverCertificate);
       if (!status.isGood()) throw verificationFailed(status.toString());
     }
     const endpoints = await client.getEndpoints();
@@ -464,9 +464,10 @@ export class OpcUaConnection extends EventEmitter {
       this.emit('session-closed', report);
     });
     // A refusal a person must act on ends node-opcua's repair as it ends a first connect.
-    const refuse = async (error: unknown, serverDer: Buffer | undefined) => {
-      await this.abandon();
-      await this.failed(error, pki, serverDer);
+    const refuse = (error: unknown, serverDer: Buffer | undefined): Promise<void> => {
+      const closed = this.abandon();
+      void this.failed(error, pki, serverDer);
+      return closed;
     };
     // node-opcua re-opens a broken channel by itself, to whatever server answers at the address now
     // (a changed certificate is fetched and checked against the trust list only): check that server
