@@ -28,7 +28,20 @@ export function jsonValue(value: MetricValue): string {
 
 /** The per-metric payload. `quality` is the metric's quality or the sink's default ("good"). */
 export function encodeMetricPayload(value: MetricValue, timestamp: number, quality: Quality, meta: MetricMeta | undefined): string {
-  let text = '{"value":' + jsonValue(value) + ',"timestamp":' + timestamp + ',"quality":"' + quality + '"';
+  return encodeMetricPayloadWithTail(value, timestamp, metricPayloadTail(quality, meta));
+}
+
+/** The per-metric payload from a tail metricPayloadTail made. */
+export function encodeMetricPayloadWithTail(value: MetricValue, timestamp: number, tail: string): string {
+  return '{"value":' + jsonValue(value) + ',"timestamp":' + timestamp + tail;
+}
+
+/**
+ * The per-metric payload after its timestamp: the same text for every value of a metric while its
+ * quality, unit, type and reason stay the same (uns-out reuses it: lib/uns/uns-out.ts).
+ */
+export function metricPayloadTail(quality: Quality, meta: MetricMeta | undefined): string {
+  let text = ',"quality":"' + quality + '"';
   if (meta !== undefined) {
     if (meta.unit !== undefined) text += ',"unit":' + JSON.stringify(meta.unit);
     if (meta.type !== undefined) text += ',"type":"' + meta.type + '"';

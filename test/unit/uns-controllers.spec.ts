@@ -145,6 +145,36 @@ for (const [realm, make] of [['', <T>(value: T): T => value], [' (batches made i
       assert.throws(() => out.handle(make({ topic: asset, payload: { x: 1 }, timestamp: -1 })), /msg.timestamp must be ms since the epoch, got -1/);
     });
 
+    it('batches of one shape reuse topics and payload tails, made again when quality, unit, type or reason changes', () => {
+      const { out, published } = unsOut({ topicPrefix: 'uns', format: 'both' });
+      const other = 'acme/plant1/press/line2/cell1/drive8';
+      const steps: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+        [asset, { I: 1.5, On: true }, { I: { unit: 'A', type: 'Float' }, On: { type: 'Boolean' } }],
+        [other, { I: 9, On: false }, { I: { unit: 'mA', type: 'Float' } }],
+        [asset, { I: 2.5, On: false }, { I: { unit: 'A', type: 'Float' }, On: { type: 'Boolean' } }],
+        [asset, { I: 3.5, On: true }, { I: { unit: 'kA', type: 'Float' }, On: { type: 'Boolean' } }],
+        [asset, { I: 4.5, On: true }, { I: { unit: 'kA', type: 'Double' }, On: { type: 'Boolean' } }],
+        [asset, { I: 5.5, On: true }, { I: { unit: 'kA', type: 'Double', reason: 'range' }, On: { type: 'Boolean' } }],
+        [asset, { I: 6.5, On: true }, { I: { unit: 'kA', type: 'Double', reason: 'range', quality: 'uncertain' }, On: { type: 'Boolean' } }],
+        [asset, { I: 7.5, On: true }, { I: { unit: 'kA', type: 'Double', quality: 'uncertain' }, On: { type: 'Boolean' } }],
+        [asset, { I: 8.5, On: true }, { I: { unit: 'kA', type: 'Double', timestamp: T + 50 } }],
+        [asset, { On: true, I: 9.5 }, { I: { type: 'Double' } }],
+      ];
+      const expected: Published[] = [];
+      steps.forEach(([topic, payload, meta], step) => {
+        out.handle(make({ topic, payload, meta, timestamp: T + step }));
+        const metrics = Object.entries(payload).map(([name, value]) => {
+          const m = (meta[name] ?? {}) as { unit?: string; type?: string; quality?: string; reason?: string; timestamp?: number };
+          const text = `{"value":${JSON.stringify(value)},"timestamp":${m.timestamp ?? T + step},"quality":"${m.quality ?? 'good'}"` +
+            `${m.unit === undefined ? '' : `,"unit":"${m.unit}"`}${m.type === undefined ? '' : `,"type":"${m.type}"`}${m.reason === undefined ? '' : `,"reason":"${m.reason}"`}}`;
+          expected.push([`uns/${topic}/${name}`, text, 1, true]);
+          return `"${name}":${text}`;
+        });
+        expected.push([`uns/${topic}`, `{"timestamp":${T + step},"metrics":{${metrics.join(',')}}}`, 1, true]);
+      });
+      assert.deepEqual(published, expected);
+    });
+
     it('bounds the batch: metrics per batch and string bytes, configurable', () => {
       const many: Record<string, number> = {};
       for (let i = 0; i < 20000; i++) many[`m${i}`] = i;
