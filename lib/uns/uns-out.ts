@@ -87,9 +87,8 @@ class ShapePlan {
  * `text` as one piece. V8 keeps a string built with + as a tree of its pieces (a cons string) until
  * something reads its characters; reading one flattens it in place. A string reused for every
  * batch is flattened once here, so each payload built from it (and MQTT.js's byte count and write
- * of it) copies one piece instead of walking the tree again: uns-out's CPU per metric 1.34× lower
- * with the payload tails flattened than without (the cache alone: 1.05×), in a harness that
- * feeds UnsOut.handle simulated-drive batches.
+ * of it) copies one piece instead of walking the tree again. In a harness feeding UnsOut.handle
+ * simulated-drive batches, the shape plans cut its CPU per metric 1.33×; without flattening, 1.05×.
  */
 function flat(text: string): string {
   text.charCodeAt(0);
