@@ -16,7 +16,10 @@
  * spliced frame could carry the next frame's header as register values under the truncated
  * frame's transaction id. A device writes each ADU at once, so a chunk that is on its own exactly
  * one or more whole, valid ADUs starts a new ADU: the partial bytes before it are dropped and
- * counted (truncatedDropped), never joined with it.
+ * counted (truncatedDropped), never joined with it. With several requests in flight (§4.2.1) the
+ * truncated ADU and the next answer often arrive in one chunk: an ADU followed by bytes that cannot
+ * start an ADU, and holding itself the start of a whole ADU, is such a splice; it is not delivered
+ * and the stream is reported out of step ('spliced').
  */
 
 export const MBAP_HEADER_LENGTH = 7;
@@ -26,7 +29,7 @@ export const MBAP_MAX_LENGTH = 254;
 export const MAX_TCP_ADU_LENGTH = 6 + MBAP_MAX_LENGTH; // 260
 const MODBUS_PROTOCOL_ID = 0;
 
-export type MbapErrorCode = 'protocol-id' | 'length-too-short' | 'length-too-long';
+export type MbapErrorCode = 'protocol-id' | 'length-too-short' | 'length-too-long' | 'spliced';
 
 export class MbapFrameError extends Error {
   constructor(readonly code: MbapErrorCode, message: string) {
@@ -89,6 +92,11 @@ export class MbapFramer {
       }
       const end = offset + 6 + length;
       if (end > buf.length) break;
+      if (!startsAdu(buf, end) && holdsAdu(buf, offset, end)) {
+        this.failed = true;
+        this.onError(new MbapFrameError('spliced', 'MBAP stream out of step: a truncated frame was followed by the next one'));
+        return;
+      }
       const transactionId = (buf[offset] << 8) | buf[offset + 1];
       this.onFrame(transactionId, buf[offset + 6], buf.subarray(offset + MBAP_HEADER_LENGTH, end));
       if (this.failed) return; // the handler stopped the framer (its connection closed)
@@ -120,6 +128,29 @@ function isWholeAdus(chunk: Buffer): boolean {
     offset += 6 + length;
   }
   return offset === chunk.length;
+}
+
+/**
+ * Whether the bytes of `buf` from `at` can be the start of an ADU (the header fields that have
+ * arrived are valid); true at the end of `buf`.
+ */
+function startsAdu(buf: Buffer, at: number): boolean {
+  const n = buf.length - at;
+  // protocol id 0 (bytes 2–3), length ≤ 254 (byte 4 = 0, byte 5 ≥ 2)
+  return !((n > 2 && buf[at + 2] !== 0) || (n > 3 && buf[at + 3] !== 0) || (n > 4 && buf[at + 4] !== 0) || (n > 5 && buf[at + 5] < MBAP_MIN_LENGTH));
+}
+
+/**
+ * Whether the ADU at buf[start, end) holds the start of another whole ADU, one that ends at the end
+ * of `buf` or where a valid header starts: a truncated ADU completed by the next one.
+ */
+function holdsAdu(buf: Buffer, start: number, end: number): boolean {
+  for (let at = start + 1; at < end && buf.length - at >= MBAP_HEADER_LENGTH; at++) {
+    if (buf[at + 2] !== 0 || buf[at + 3] !== 0 || buf[at + 4] !== 0 || buf[at + 5] < MBAP_MIN_LENGTH) continue;
+    const next = at + 6 + buf[at + 5];
+    if (next <= buf.length && startsAdu(buf, next)) return true;
+  }
+  return false;
 }
 
 /** Write the MBAP header for a PDU of `pduLength` bytes at `buf[offset]`. */

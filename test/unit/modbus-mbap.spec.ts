@@ -102,6 +102,20 @@ describe('modbus mbap framer', () => {
     assert.equal(f.bufferedBytes, 0);
   });
 
+  it('never completes a truncated ADU with the next one in the same chunk (pipelined answers, issue 8)', () => {
+    // With several requests in flight a device writes its answers back to back, and a truncated one
+    // reaches the client in one chunk with the next: joined, the next answer's header would read as
+    // registers under the truncated answer's transaction id (still outstanding when pipelining).
+    const truncatedAnswer = adu(10, 1, '0308' + '00d800d800d800d8');
+    const nextAnswer = adu(11, 1, '0308' + '012cfed300065a5a');
+    for (let kept = 1; kept < truncatedAnswer.length; kept++) {
+      const { f, frames, errors } = framer();
+      f.push(Buffer.concat([truncatedAnswer.subarray(0, kept), nextAnswer]));
+      assert.deepEqual(frames.filter((frame) => frame.tid === 10 || frame.pdu !== '0308012cfed300065a5a'), [], `first ${kept} bytes`);
+      assert.equal(errors.length + f.bufferedBytes > 0, true, `first ${kept} bytes: the stream is known to be out of step or waits`);
+    }
+  });
+
   it('waits for the rest when length announces more than has arrived (T-MB-01)', () => {
     const { f, frames, errors } = framer();
     f.push(Buffer.from('0001000000100103', 'hex'));
