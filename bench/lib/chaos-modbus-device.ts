@@ -9,15 +9,25 @@
  *   exception   exception 4 (server device failure) or 6 (busy)
  *   silence     no answer
  *   late        the answer (poisoned values) 200–400 ms later, after a 150 ms client timeout
- *   wrongTid    an answer with the id of a transaction 1–100 before (a duplicate or stale answer; poisoned
- *               values). Not a later id: a loaded machine can delay a request past its timeout, and an
- *               answer with the id of the client's next request is indistinguishable from the real one
+ *   wrongTid    a duplicate, stale answer (poisoned values) under the transaction id of one of the last
+ *               100 requests this connection already answered (honest, exception, short or late answer);
+ *               before the connection's first such answer, under an id 1–100 before its first request.
+ *               Never the id of a request still waiting for its answer (a later id, or with pipelining an
+ *               earlier request the device left unanswered): Modbus TCP matches an answer by transaction
+ *               id only (Implementation Guide v1.0b §4.2.1), so an answer under the id of another
+ *               outstanding request of the same unit and function is that request's answer for any client
  *   wrongUnit   an answer with another unit id (poisoned values)
  *   shortPdu    an answer whose byte count promises more registers than it carries (consistent MBAP length)
  *   truncated   the first bytes of an answer, the rest never comes (the stream is out of step after it)
  *   garbage     random bytes instead of an answer
  *   drop        the connection is closed without an answer
  * and now and then (1 % of requests) a silent spell of 0.5–1.5 s in which nothing is answered.
+ *
+ * Several requests in flight (pipelining, §4.2.1): each request draws its own behaviour, and a
+ * connection's answers leave in the order of its requests, as from a gateway or a device that serves
+ * a connection's requests one at a time: a late answer holds back the answers behind it on that
+ * connection (they leave right after it), a silent or dropped request holds back nothing. Each
+ * answer is its own socket write; answers written back to back may reach the client in one chunk.
  *
  * The registers are known to the bench: with `epoch` (ms since the Unix epoch) given by the parent,
  * the register at address a holds, at time t,
@@ -181,36 +191,71 @@ function childMain(seed: number, epoch: number): void {
     const write = (bytes: Buffer) => {
       if (!socket.destroyed) socket.write(bytes);
     };
+    /** This connection's answers not written yet, in request order; `at`: not before (a late answer). */
+    const outbox: Array<{ at: number; act: () => void }> = [];
+    let outboxTimer: NodeJS.Timeout | undefined;
+    const drain = (): void => {
+      outboxTimer = undefined;
+      while (outbox.length > 0 && !socket.destroyed) {
+        const wait = outbox[0].at - Date.now();
+        if (wait > 0) {
+          outboxTimer = setTimeout(drain, wait);
+          return;
+        }
+        outbox.shift()!.act();
+      }
+    };
+    const enqueue = (delayMs: number, act: () => void): void => {
+      outbox.push({ at: Date.now() + delayMs, act });
+      if (outboxTimer === undefined) drain();
+    };
+    socket.on('close', () => clearTimeout(outboxTimer));
+    /** Transaction ids of the last 100 requests this connection answered (what a wrongTid duplicates). */
+    const answered: number[] = [];
+    let firstTid: number | undefined;
+    const answerWith = (tid: number, unit: number, pdu: Buffer): void => {
+      write(frame(tid, unit, pdu));
+      answered.push(tid);
+      if (answered.length > 100) answered.shift();
+    };
     const answer = (tid: number, unit: number, fc: number, address: number, quantity: number): void => {
       stats.requests++;
-      const now = Date.now();
-      if (now < silentUntil) {
+      firstTid ??= tid;
+      const arrived = Date.now();
+      if (arrived < silentUntil) {
         stats.spell++;
         return;
       }
-      if (random() < SILENT_SPELL_CHANCE) silentUntil = now + 500 + random() * 1000;
+      if (random() < SILENT_SPELL_CHANCE) silentUntil = arrived + 500 + random() * 1000;
       const behaviour = draw();
       stats.behaviours[behaviour]++;
-      const honest = () => readAnswer(fc, quantity, (i) => registerValue(epoch, now, address + i));
-      const poisoned = () => readAnswer(fc, quantity, () => counterAt(epoch, now));
+      // Every random number of a request is drawn on its arrival, so a seed gives the same answers
+      // whatever the timing.
+      const pick = random();
+      const honest = () => readAnswer(fc, quantity, (i) => registerValue(epoch, Date.now(), address + i));
+      const poisoned = () => readAnswer(fc, quantity, () => counterAt(epoch, Date.now()));
       switch (behaviour) {
-        case 'honest': return write(frame(tid, unit, honest()));
-        case 'exception': return write(frame(tid, unit, Buffer.from([fc | 0x80, random() < 0.5 ? 4 : 6])));
+        case 'honest': return enqueue(0, () => answerWith(tid, unit, honest()));
+        case 'exception': return enqueue(0, () => answerWith(tid, unit, Buffer.from([fc | 0x80, pick < 0.5 ? 4 : 6])));
         case 'silence': return;
-        case 'late': {
+        case 'late': return enqueue(200 + pick * 200, () => answerWith(tid, unit, poisoned()));
+        case 'wrongTid': return enqueue(0, () => {
+          const duplicated = answered.length > 0
+            ? answered[Math.floor(pick * answered.length)]
+            : (firstTid! - 1 - Math.floor(pick * 100)) & 0xffff;
+          write(frame(duplicated, unit, poisoned()));
+        });
+        case 'wrongUnit': return enqueue(0, () => write(frame(tid, (unit + 1) & 0xff, poisoned())));
+        case 'shortPdu': return enqueue(0, () => answerWith(tid, unit, readAnswer(fc, Math.max(1, quantity - 1), (i) => registerValue(epoch, Date.now(), address + i), quantity)));
+        case 'truncated': return enqueue(0, () => {
           const bytes = frame(tid, unit, poisoned());
-          setTimeout(() => write(bytes), 200 + random() * 200);
-          return;
+          write(bytes.subarray(0, 3 + Math.floor(pick * (bytes.length - 4))));
+        });
+        case 'garbage': {
+          const bytes = Buffer.from(Array.from({ length: 5 + Math.floor(pick * 20) }, () => Math.floor(random() * 256)));
+          return enqueue(0, () => write(bytes));
         }
-        case 'wrongTid': return write(frame((tid - 1 - Math.floor(random() * 100)) & 0xffff, unit, poisoned()));
-        case 'wrongUnit': return write(frame(tid, (unit + 1) & 0xff, poisoned()));
-        case 'shortPdu': return write(frame(tid, unit, readAnswer(fc, Math.max(1, quantity - 1), (i) => registerValue(epoch, now, address + i), quantity)));
-        case 'truncated': {
-          const bytes = frame(tid, unit, poisoned());
-          return write(bytes.subarray(0, 3 + Math.floor(random() * (bytes.length - 4))));
-        }
-        case 'garbage': return write(Buffer.from(Array.from({ length: 5 + Math.floor(random() * 20) }, () => Math.floor(random() * 256))));
-        case 'drop': socket.destroy(); return;
+        case 'drop': return enqueue(0, () => socket.destroy());
       }
     };
     socket.on('data', (chunk: Buffer) => {
