@@ -17,9 +17,11 @@
  * frame's transaction id. A device writes each ADU at once, so a chunk that is on its own exactly
  * one or more whole, valid ADUs starts a new ADU: the partial bytes before it are dropped and
  * counted (truncatedDropped), never joined with it. With several requests in flight (§4.2.1) the
- * truncated ADU and the next answer often arrive in one chunk: an ADU followed by bytes that cannot
- * start an ADU, and holding itself the start of a whole ADU, is such a splice; it is not delivered
- * and the stream is reported out of step ('spliced').
+ * truncated ADU and the next answer often arrive in one chunk, or the next answer is truncated too:
+ * the spliced ADU is then followed by the rest of the next one, bytes that cannot start an ADU. An
+ * ADU followed by such bytes is not delivered (fail closed: the stream is out of step, whatever came
+ * before it may be a splice) and the stream is reported out of step ('out-of-step'). A splice that
+ * leaves fewer than 3 bytes after it cannot be told from a good ADU: Modbus TCP has no checksum.
  */
 
 export const MBAP_HEADER_LENGTH = 7;
@@ -29,7 +31,7 @@ export const MBAP_MAX_LENGTH = 254;
 export const MAX_TCP_ADU_LENGTH = 6 + MBAP_MAX_LENGTH; // 260
 const MODBUS_PROTOCOL_ID = 0;
 
-export type MbapErrorCode = 'protocol-id' | 'length-too-short' | 'length-too-long' | 'spliced';
+export type MbapErrorCode = 'protocol-id' | 'length-too-short' | 'length-too-long' | 'out-of-step';
 
 export class MbapFrameError extends Error {
   constructor(readonly code: MbapErrorCode, message: string) {
@@ -92,9 +94,9 @@ export class MbapFramer {
       }
       const end = offset + 6 + length;
       if (end > buf.length) break;
-      if (!startsAdu(buf, end) && holdsAdu(buf, offset, end)) {
+      if (!startsAdu(buf, end)) {
         this.failed = true;
-        this.onError(new MbapFrameError('spliced', 'MBAP stream out of step: a truncated frame was followed by the next one'));
+        this.onError(new MbapFrameError('out-of-step', 'MBAP stream out of step: a frame is followed by bytes that cannot start one (a truncated frame completed by the next?)'));
         return;
       }
       const transactionId = (buf[offset] << 8) | buf[offset + 1];
@@ -138,19 +140,6 @@ function startsAdu(buf: Buffer, at: number): boolean {
   const n = buf.length - at;
   // protocol id 0 (bytes 2–3), length ≤ 254 (byte 4 = 0, byte 5 ≥ 2)
   return !((n > 2 && buf[at + 2] !== 0) || (n > 3 && buf[at + 3] !== 0) || (n > 4 && buf[at + 4] !== 0) || (n > 5 && buf[at + 5] < MBAP_MIN_LENGTH));
-}
-
-/**
- * Whether the ADU at buf[start, end) holds the start of another whole ADU, one that ends at the end
- * of `buf` or where a valid header starts: a truncated ADU completed by the next one.
- */
-function holdsAdu(buf: Buffer, start: number, end: number): boolean {
-  for (let at = start + 1; at < end && buf.length - at >= MBAP_HEADER_LENGTH; at++) {
-    if (buf[at + 2] !== 0 || buf[at + 3] !== 0 || buf[at + 4] !== 0 || buf[at + 5] < MBAP_MIN_LENGTH) continue;
-    const next = at + 6 + buf[at + 5];
-    if (next <= buf.length && startsAdu(buf, next)) return true;
-  }
-  return false;
 }
 
 /** Write the MBAP header for a PDU of `pduLength` bytes at `buf[offset]`. */

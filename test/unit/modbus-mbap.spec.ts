@@ -83,11 +83,19 @@ describe('modbus mbap framer', () => {
     });
   }
 
-  it('delivers the good ADU before a garbage one in the same segment', () => {
+  it('delivers the good ADU before a garbage one that arrives later', () => {
     const { f, frames, errors } = framer();
-    f.push(Buffer.concat([adu(1, 1, '0300000001'), Buffer.from('00020005000601', 'hex')]));
+    f.push(adu(1, 1, '0300000001'));
+    f.push(Buffer.from('00020005000601', 'hex'));
     assert.equal(frames.length, 1);
     assert.deepEqual(errors, ['protocol-id']);
+  });
+
+  it('does not deliver an ADU followed in its chunk by bytes that cannot start one: it may be a splice (issue 8)', () => {
+    const { f, frames, errors } = framer();
+    f.push(Buffer.concat([adu(1, 1, '0300000001'), Buffer.from('00020005000601', 'hex')]));
+    assert.deepEqual(frames, []);
+    assert.deepEqual(errors, ['out-of-step']);
   });
 
   it('never completes a truncated ADU with the next one: a chunk that is a whole ADU starts a new one (issue 8)', () => {
@@ -114,6 +122,16 @@ describe('modbus mbap framer', () => {
       assert.deepEqual(frames.filter((frame) => frame.tid === 10 || frame.pdu !== '0308012cfed300065a5a'), [], `first ${kept} bytes`);
       assert.equal(errors.length + f.bufferedBytes > 0, true, `first ${kept} bytes: the stream is known to be out of step or waits`);
     }
+  });
+
+  it('never completes a truncated ADU with the first bytes of a truncated next one (pipelined answers, issue 8)', () => {
+    // Seen with the chaos device and maxInFlight 2: 15 bytes of tid 0x016d's answer, then 8 bytes of
+    // tid 0x016e's; joined, tid 0x016d read [1825, 1825, 1825, 366] (366: the next transaction id).
+    const { f, frames, errors } = framer();
+    f.push(Buffer.from('016d0000000b010308072107210721', 'hex'));
+    f.push(Buffer.from('016e0000000b0103', 'hex'));
+    assert.deepEqual(frames, []);
+    assert.deepEqual(errors, ['out-of-step']);
   });
 
   it('waits for the rest when length announces more than has arrived (T-MB-01)', () => {
