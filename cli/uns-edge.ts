@@ -19,7 +19,6 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageInfo } from '../lib/runtime/package-info';
-import { scheduleStartupGarbageCollection } from '../lib/runtime/startup-heap';
 import {
   buildSettings, DEFAULT_HOST, DEFAULT_PORT, parsePort, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
 } from '../lib/runtime/settings';
@@ -358,7 +357,6 @@ async function runGateway(values: OptionValues): Promise<void> {
     settingsFile: stringOption(values.settings) ?? fromEnv.settingsFile,
   };
   const server = await startRuntime(options, '--port (or UNS_EDGE_PORT)');
-  scheduleStartupGarbageCollection();
   log.info(`gateway ready in ${readySeconds()} s, ${describeFlows(server)}`);
   log.info(`health ${server.url}/healthz, metrics ${server.url}/metrics, editor ${options.headless ? 'off (headless)' : server.url}`);
 }
