@@ -146,6 +146,8 @@ export interface ConnectionEvents {
   downgraded: [filter: string, requestedQos: QoS, grantedQos: number];
   /** Connected to another server than the previous connection (after a failover). */
   failover: [from: string, to: string];
+  /** The socket's write buffer emptied after a write found it full (Node's 'drain'). */
+  drain: [];
 }
 
 interface Subscription {
@@ -247,6 +249,11 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   /** Bytes written to the socket and not yet sent (for pacing QoS 0 bursts, which have no flow control). */
   get bufferedBytes(): number {
     return this.client?.stream?.writableLength ?? 0;
+  }
+
+  /** QoS 1/2 publishes sent on this connection and not yet acknowledged by the broker. */
+  get unacknowledged(): number {
+    return this.inflight?.size ?? 0;
   }
 
   /** The server in use (or being tried) as text for logs, status and metrics, without credentials. */
@@ -495,6 +502,9 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
       // broker's delayed ACK (~40 ms a round) without TCP_NODELAY: bench/command-path.ts measured
       // p99 75.8 ms → 9.9 ms with it on every socket of the path. MQTT.js does not set it.
       (client.stream as { setNoDelay?: (noDelay: boolean) => unknown } | undefined)?.setNoDelay?.(true);
+      client.stream?.on('drain', () => {
+        if (client === this.client) this.emit('drain');
+      });
       if (client === this.client) this.onConnected(connack);
     });
     client.on('close', () => {

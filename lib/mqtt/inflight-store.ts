@@ -52,6 +52,11 @@ export class InflightStore implements IStore {
     cb();
   }
 
+  /** Packets sent and not yet acknowledged. */
+  get size(): number {
+    return this.packets.size;
+  }
+
   /** Remove and return the unacknowledged PUBLISH packets, oldest first. */
   takeUnackedPublishes(): IPublishPacket[] {
     const publishes: IPublishPacket[] = [];

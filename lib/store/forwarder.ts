@@ -12,6 +12,11 @@
  *   instead, never waiting; a backlog message whose topic already got a live value during this
  *   drain is then published with retain = false: subscribers still receive the history in order,
  *   but the broker's retained value (MQTT v5.0 §3.3.1.3) stays the newest one.
+ * - Connected but congested (a producer faster than the broker: `liveMaxUnacknowledged` QoS ≥ 1
+ *   publishes unacknowledged, or `liveMaxBufferedBytes` in the socket's write buffer): live values
+ *   go into the queue as during an outage, so memory stays bounded and the disk queue's own bound
+ *   and drop-oldest policy apply; with no store they are dropped and counted ('congested', one
+ *   warning per episode). The backlog pump also waits for the socket buffer to drain.
  */
 import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt';
 import type { MqttConnection, QoS } from '../mqtt/connection';
@@ -34,10 +39,17 @@ export interface ForwarderOptions {
   windowSize: number;
   /** Default 'behind-backlog'. */
   liveDuringDrain?: LiveDuringDrain;
+  /** Live QoS ≥ 1 publishes unacknowledged at most (lowered to the broker's Receive Maximum); default 10,000. */
+  liveMaxUnacknowledged?: number;
+  /** Bytes in the socket's write buffer at most before live values are held; default 8 MiB. */
+  liveMaxBufferedBytes?: number;
   warn: (message: string) => void;
 }
 
-export type ForwardDropReason = DropReason | 'offline' | 'rejected';
+export type ForwardDropReason = DropReason | 'offline' | 'rejected' | 'congested';
+
+const DEFAULT_LIVE_MAX_UNACKNOWLEDGED = 10_000;
+const DEFAULT_LIVE_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /** What a forwarder has done since it was created (read by metrics and node status). */
 export interface ForwarderCounts {
@@ -55,7 +67,7 @@ const publishedTotal = counter({
 });
 const droppedTotal = counter({
   name: 'uns_edge_mqtt_dropped_total',
-  help: 'Messages not delivered to the UNS broker, by reason: offline (no store), overflow, expired, corrupt, rejected (by the broker)',
+  help: 'Messages not delivered to the UNS broker, by reason: offline (no store), congested (no store, broker slower than the producer), overflow, expired, corrupt, rejected (by the broker)',
   labelNames: ['broker', 'reason'],
 });
 gauge({
@@ -82,13 +94,17 @@ export class StoreAndForward {
   readonly counts: ForwarderCounts = {
     live: 0,
     backlog: 0,
-    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
+    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0, congested: 0 },
   };
   private readonly windowSize: number;
   private readonly liveBesideBacklog: boolean;
   /** windowSize, lowered to the broker's Receive Maximum (MQTT v5.0 §3.2.2.3.3) when it announces one. */
   private window: number;
   private readonly warn: (message: string) => void;
+  private readonly liveMaxUnacknowledgedSetting: number;
+  /** liveMaxUnacknowledged, lowered to the broker's Receive Maximum (MQTT v5.0 §4.9: never more in flight). */
+  private liveMaxUnacknowledged: number;
+  private readonly liveMaxBufferedBytes: number;
   /** Packet identifier → queue sequence number of backlog publishes in flight. */
   private readonly backlogInFlight = new Map<number, number>();
   /** 'beside-backlog': topics that got a live retained value while the backlog drains. */
@@ -96,15 +112,17 @@ export class StoreAndForward {
   private pumpScheduled: NodeJS.Immediate | undefined;
   private warnedOffline = false;
   private warnedRejected = false;
+  private warnedCongested = false;
   private closed = false;
   private readonly settledBound = (error?: Error, packet?: Packet): void => this.settled(error, packet);
   private readonly onConnectedBound = (connack: IConnackPacket): void => this.onConnected(connack);
   private readonly onLostBound = (packets: IPublishPacket[]): void => this.onLost(packets);
+  private readonly schedulePumpBound = (): void => this.schedulePump();
   /** Counts already added to the Prometheus counters. */
   private readonly exported: ForwarderCounts = {
     live: 0,
     backlog: 0,
-    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0 },
+    dropped: { offline: 0, overflow: 0, expired: 0, corrupt: 0, rejected: 0, congested: 0 },
   };
 
   constructor(private readonly connection: MqttConnection, private readonly queue: DiskQueue | undefined, options: ForwarderOptions) {
@@ -113,8 +131,12 @@ export class StoreAndForward {
     this.window = this.windowSize;
     this.liveBesideBacklog = options.liveDuringDrain === 'beside-backlog';
     this.warn = options.warn;
+    this.liveMaxUnacknowledgedSetting = Math.max(1, options.liveMaxUnacknowledged ?? DEFAULT_LIVE_MAX_UNACKNOWLEDGED);
+    this.liveMaxUnacknowledged = this.liveMaxUnacknowledgedSetting;
+    this.liveMaxBufferedBytes = Math.max(1, options.liveMaxBufferedBytes ?? DEFAULT_LIVE_MAX_BUFFERED_BYTES);
     connection.on('connected', this.onConnectedBound);
     connection.on('lost', this.onLostBound);
+    connection.on('drain', this.schedulePumpBound);
     forwarders.add(this);
   }
 
@@ -143,15 +165,30 @@ export class StoreAndForward {
   publish(topic: string, payload: string | Buffer, qos: QoS, retain: boolean): void {
     const queue = this.queue;
     const connected = this.connection.connected;
-    if (connected && (queue === undefined || queue.count === 0 || this.liveBesideBacklog)) {
+    const congested = connected && this.congested();
+    if (connected && !congested && (queue === undefined || queue.count === 0 || this.liveBesideBacklog)) {
       if (retain && queue !== undefined && queue.count > 0) this.liveTopics.add(topic);
       this.connection.publish(topic, payload, qos, retain, this.settledBound);
       this.counts.live++;
+      this.warnedCongested = false;
+      return;
+    }
+    if (congested && queue === undefined) {
+      this.counts.dropped.congested++;
+      if (!this.warnedCongested) {
+        this.warnedCongested = true;
+        this.warn(`broker ${this.connection.description} takes messages slower than they come (${this.connection.unacknowledged} unacknowledged, ${this.connection.bufferedBytes} bytes waiting in the socket) and store-and-forward is off: messages are dropped until it catches up`);
+      }
       return;
     }
     // Behind the backlog: the queue is FIFO, so no stored message of any topic is overtaken.
     this.keep(topic, payload, qos, retain);
     if (connected) this.schedulePump();
+  }
+
+  /** The broker takes messages slower than they come: too many unacknowledged, or the socket backed up. */
+  private congested(): boolean {
+    return this.connection.unacknowledged >= this.liveMaxUnacknowledged || this.connection.bufferedBytes >= this.liveMaxBufferedBytes;
   }
 
   /** Stop forwarding; the queue stays on disk for the next start. Call before closing the connection's queue. */
@@ -162,6 +199,7 @@ export class StoreAndForward {
     this.pumpScheduled = undefined;
     this.connection.off('connected', this.onConnectedBound);
     this.connection.off('lost', this.onLostBound);
+    this.connection.off('drain', this.schedulePumpBound);
     this.exportMetrics();
     forwarders.delete(this);
     for (const path of ['live', 'backlog']) publishedTotal.remove({ broker: this.name, path });
@@ -198,6 +236,7 @@ export class StoreAndForward {
   private onConnected(connack: IConnackPacket): void {
     this.warnedOffline = false;
     this.window = Math.max(1, Math.min(this.windowSize, connack.properties?.receiveMaximum ?? this.windowSize));
+    this.liveMaxUnacknowledged = Math.max(1, Math.min(this.liveMaxUnacknowledgedSetting, connack.properties?.receiveMaximum ?? this.liveMaxUnacknowledgedSetting));
     this.schedulePump();
   }
 
@@ -244,7 +283,8 @@ export class StoreAndForward {
   private pump(): void {
     const queue = this.queue;
     if (queue === undefined || this.closed) return;
-    while (this.connection.connected && this.backlogInFlight.size < this.window) {
+    // The socket's buffer bounds QoS 0 records (acknowledged at once); 'drain' wakes the pump again.
+    while (this.connection.connected && this.backlogInFlight.size < this.window && this.connection.bufferedBytes < this.liveMaxBufferedBytes) {
       const records = queue.readNext(this.window - this.backlogInFlight.size);
       if (records.length === 0) break;
       for (const record of records) {
