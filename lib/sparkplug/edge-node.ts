@@ -74,6 +74,12 @@ export interface EdgeNodeOptions {
   warningIntervalMs?: number;
   /** Store-and-forward of DDATA while not online; undefined: such data is dropped (and counted). */
   store?: { dir: string; maxBytes?: number; maxAgeMs?: number };
+  /**
+   * Bytes waiting in the socket's write buffer beyond which live DDATA is held like data while not online
+   * (to the store, else dropped and counted): QoS 0 has no flow control, so a broker slower than the
+   * devices would otherwise grow memory without bound. Default 8 MiB.
+   */
+  liveMaxBufferedBytes?: number;
   now?: () => number;
 }
 
@@ -104,6 +110,8 @@ const DROPPED_DATA = 'Node Info/Dropped Data';
 const STORED_DATA = 'Node Info/Stored Data';
 /** Stored messages sent per turn of the event loop, and the socket backlog at which sending pauses. */
 const REPLAY_BATCH = 50;
+/** Socket backlog beyond which live DDATA is held (EdgeNodeOptions.liveMaxBufferedBytes). */
+const LIVE_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const REPLAY_PAUSE_BYTES = 1024 * 1024;
 /** MQTT v5.0 §3.14.2.1: Disconnect with Will Message [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]. */
 const DISCONNECT_WITH_WILL = 0x04;
@@ -128,6 +136,8 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
   /** Metric name by alias (the way back, to store DATA by name). */
   private readonly aliasNames = new Map<number, string>();
   private readonly history: SparkplugHistory | undefined;
+  /** DDATA dropped because the socket is backed up (no store): one warning a minute, the rest counted. */
+  private readonly congestionWarning: ThrottledWarning;
   private replayTimer: NodeJS.Timeout | undefined;
   private replayImmediate: NodeJS.Immediate | undefined;
   private nextAlias = 1;
@@ -164,6 +174,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.deathTimeoutMs = options.deathTimeoutMs ?? 2000;
     this.nodeMetricsIntervalMs = options.nodeMetricsIntervalMs ?? 1000;
     this.commandWarning = new ThrottledWarning(options.warn, options.warningIntervalMs ?? 10000, this.now);
+    this.congestionWarning = new ThrottledWarning(options.warn, 60_000, this.now);
     this.bdSeq = new BdSeqStore(options.bdSeqFile, options.warn);
     this.history = options.store === undefined ? undefined : new SparkplugHistory({
       ...options.store,
@@ -275,6 +286,13 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     if (!this.online) {
       if (type === 'DDATA') this.keep(deviceId, metrics);
       return false;
+    }
+    if (type === 'DDATA' && this.connection.bufferedBytes > (this.options.liveMaxBufferedBytes ?? LIVE_MAX_BUFFERED_BYTES)) {
+      // The broker takes data slower than it comes: kept (replayed as is_historical once the socket drains).
+      this.keep(deviceId, metrics);
+      if (this.history !== undefined && this.replayTimer === undefined && this.replayImmediate === undefined) this.replayTimer = setTimeout(() => this.replayHistory(), 10);
+      if (this.history === undefined) this.congestionWarning.warn(`Sparkplug edge node ${this.descriptor}: the broker takes data slower than it comes (${this.connection.bufferedBytes} bytes waiting in the socket) and store-and-forward is off: DDATA is dropped (Node Info/Dropped Data) until it catches up`);
+      return true;
     }
     const payload: Payload = { timestamp: this.now(), metrics, seq: this.seq.next() };
     this.send(deviceTopic(this.groupId, type, this.edgeNodeId, deviceId), payload, type === 'DDATA');
@@ -464,7 +482,7 @@ export class SparkplugEdgeNode extends EventEmitter<EdgeNodeEvents> {
     this.replayImmediate = undefined;
     const history = this.history;
     if (history === undefined || !this.online) return;
-    if (this.connection.bufferedBytes > REPLAY_PAUSE_BYTES) {
+    if (this.connection.bufferedBytes > Math.min(REPLAY_PAUSE_BYTES, this.options.liveMaxBufferedBytes ?? LIVE_MAX_BUFFERED_BYTES)) {
       this.replayTimer = setTimeout(() => this.replayHistory(), 10);
       return;
     }

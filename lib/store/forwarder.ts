@@ -170,7 +170,8 @@ export class StoreAndForward {
       if (retain && queue !== undefined && queue.count > 0) this.liveTopics.add(topic);
       this.connection.publish(topic, payload, qos, retain, this.settledBound);
       this.counts.live++;
-      this.warnedCongested = false;
+      // Hysteresis: the episode ends once the broker is down to half the limits, so a flapping limit warns once.
+      if (this.warnedCongested && this.connection.unacknowledged < this.liveMaxUnacknowledged / 2 && this.connection.bufferedBytes < this.liveMaxBufferedBytes / 2) this.warnedCongested = false;
       return;
     }
     if (congested && queue === undefined) {
