@@ -232,8 +232,9 @@ function childMain(seed: number, epoch: number): void {
       // Every random number of a request is drawn on its arrival, so a seed gives the same answers
       // whatever the timing.
       const pick = random();
-      const honest = () => readAnswer(fc, quantity, (i) => registerValue(epoch, Date.now(), address + i));
-      const poisoned = () => readAnswer(fc, quantity, () => counterAt(epoch, Date.now()));
+      // The registers of one answer are read at one instant (one clock reading: two could straddle a tick).
+      const honest = (at = Date.now()) => readAnswer(fc, quantity, (i) => registerValue(epoch, at, address + i));
+      const poisoned = (at = Date.now()) => readAnswer(fc, quantity, () => counterAt(epoch, at));
       switch (behaviour) {
         case 'honest': return enqueue(0, () => answerWith(tid, unit, honest()));
         case 'exception': return enqueue(0, () => answerWith(tid, unit, Buffer.from([fc | 0x80, pick < 0.5 ? 4 : 6])));
@@ -246,7 +247,10 @@ function childMain(seed: number, epoch: number): void {
           write(frame(duplicated, unit, poisoned()));
         });
         case 'wrongUnit': return enqueue(0, () => write(frame(tid, (unit + 1) & 0xff, poisoned())));
-        case 'shortPdu': return enqueue(0, () => answerWith(tid, unit, readAnswer(fc, Math.max(1, quantity - 1), (i) => registerValue(epoch, Date.now(), address + i), quantity)));
+        case 'shortPdu': return enqueue(0, () => {
+          const at = Date.now();
+          answerWith(tid, unit, readAnswer(fc, Math.max(1, quantity - 1), (i) => registerValue(epoch, at, address + i), quantity));
+        });
         case 'truncated': return enqueue(0, () => {
           const bytes = frame(tid, unit, poisoned());
           write(bytes.subarray(0, 3 + Math.floor(pick * (bytes.length - 4))));
