@@ -453,7 +453,8 @@ describe('deploy/uns-edge.service under an emulated systemd sandbox (no systemd 
     chmodSync(work, 0o755);
     broker = await Mosquitto.start();
     plantPort = await freePort();
-    plant = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'uns-edge.js'), 'simulate', '--port', String(plantPort), '--opcua-port', '0', '--drives', '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // cwd: its own OPC UA state (<cwd>/.uns-edge/opcua-sim), not a PKI folder another test's plant may have left locked.
+    plant = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'uns-edge.js'), 'simulate', '--port', String(plantPort), '--opcua-port', '0', '--drives', '4'], { cwd: work, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolveReady, reject) => {
       let output = '';
       plant?.stdout?.on('data', (data: Buffer) => { output += data.toString(); if (/Ready in/.test(output)) resolveReady(); });
