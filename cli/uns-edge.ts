@@ -240,8 +240,10 @@ function stopOnSignals(): void {
       process.exit(0);
     }, () => process.exit(EXIT_FAILURE));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: signal-exit (loaded by node-opcua-pki when it first creates a PKI) re-raises a signal
+  // when its own listener is the only one left, which killed the process (exit 143) while it was stopping.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 function readySeconds(): string {

@@ -200,7 +200,9 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       // The next node that answers: n2, or n3 while n2 still waits for JetStream to elect new leaders (it holds the CONNECT ~4 s).
       assert.ok(inUse === n2.mqttUrl || inUse === n3.mqttUrl, `server in use: ${inUse}`);
       const failovers = await metricsRegistry.getSingleMetricAsString('uns_edge_mqtt_failovers_total');
-      assert.match(failovers, /uns_edge_mqtt_failovers_total\{broker="b1"\} 1/);
+      // At least one: a node that took the connection during JetStream's election may drop it again (one more failover).
+      const b1Failovers = Number(/uns_edge_mqtt_failovers_total\{broker="b1"\} (\d+)/.exec(failovers)?.[1] ?? 0);
+      assert.ok(b1Failovers >= 1, failovers);
 
       // Retained state: the newest value on every node, n1 restarted included.
       await n1.start();
