@@ -16,7 +16,13 @@ export class JsonDuplicateKeyError extends Error {
 /** JSON.parse, refusing duplicate object names (JsonDuplicateKeyError); JSON.parse's own errors as they are. */
 export function parseJsonStrict(text: string): unknown {
   const value: unknown = JSON.parse(text);
-  new DuplicateKeyScanner(text).scan();
+  try {
+    new DuplicateKeyScanner(text).scan();
+  } catch (error) {
+    // The scanner recurses per level: a document nested deeper than the stack is refused as such.
+    if (error instanceof RangeError) throw new SyntaxError('nested too deeply to check for duplicate keys');
+    throw error;
+  }
   return value;
 }
 

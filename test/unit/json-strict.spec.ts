@@ -45,6 +45,11 @@ describe('strict JSON for write-guarding configuration', () => {
     assert.throws(() => parseJsonStrict('{"a": 1,'), SyntaxError);
   });
 
+  it('refuses a hostile document nested deeper than the stack, saying so', () => {
+    const depth = 200_000;
+    assert.throws(() => parseJsonStrict(`${'['.repeat(depth)}${']'.repeat(depth)}`), (error: unknown) => error instanceof SyntaxError);
+  });
+
   it('a drive profile with a second "max" is refused with the path, and blocks its id rather than loosening the shipped one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'uns-edge-profiles-dup-'));
     try {
