@@ -64,6 +64,8 @@ export interface TestServer {
   monitoredItems(): Array<{ nodeId: string; queueSize: number; discardOldest: boolean; samplingInterval: number }>;
   /** Write requests received so far (carried out or still held by writeDelayMs). */
   writesReceived(): number;
+  /** The value last sent to nodeId in a Write request (Drive1.Speed is also moved by the server every 100 ms, so its current value does not show a write). */
+  lastWrittenValue(nodeId: string): unknown;
   sessionCount(): number;
   /** Subscriptions alive on the server (every session). */
   subscriptionCount(): number;
@@ -157,10 +159,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
 
   let writesReceived = 0;
-  const writeInternals = server as unknown as { _on_WriteRequest(message: unknown, channel: unknown): void };
+  const lastWritten = new Map<string, unknown>();
+  type WriteMessage = { request: { nodesToWrite?: Array<{ nodeId: opcua.NodeId; value: { value: opcua.Variant } }> } };
+  const writeInternals = server as unknown as { _on_WriteRequest(message: WriteMessage, channel: unknown): void };
   const originalWrite = writeInternals._on_WriteRequest.bind(server);
   writeInternals._on_WriteRequest = (message, channel) => {
     writesReceived++;
+    for (const item of message.request.nodesToWrite ?? []) lastWritten.set(item.nodeId.toString(), item.value.value.value);
     if (options.writeDelayMs) setTimeout(() => originalWrite(message, channel), options.writeDelayMs);
     else originalWrite(message, channel);
   };
@@ -203,6 +208,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     monitoredItemCount,
     monitoredItems,
     writesReceived: () => writesReceived,
+    lastWrittenValue: (nodeId: string) => lastWritten.get(nodeId),
     sessionCount: () => server.engine.currentSessionCount,
     subscriptionCount: () => Object.values((server.engine as unknown as { _sessions: Record<string, opcua.ServerSession> })._sessions)
       .reduce((n, session) => n + session.publishEngine.subscriptions.length, 0),
