@@ -12,6 +12,8 @@
  *                     0..3 and input 0..15, decoded, scaled, plus the status signals, state and fault text: 24
  *                     metrics) → one `uns-out` (per-metric topics, retained, QoS 0 / 1) on a `uns-broker`;
  *                     link, vfd, out and broker as configured in flows/demo.json (store-and-forward on).
+ *   uns-asset-q0      as uns-q0, uns-out format "asset": one JSON message per drive poll carrying its 24 metrics
+ *                     (docs/uns-topics.md asset payload; the counter counts each metric as one update).
  *   uns-sparkplug     the same drives → one `uns-sparkplug-device` each → one `uns-sparkplug-edge`
  *                     (flows/sparkplug.json's settings): DDATA by exception, so fewer updates reach the broker.
  *   contrib-q0 / -q1  the flow an integrator builds today: per port a node-red-contrib-modbus `modbus-client`
@@ -20,6 +22,8 @@
  *                     like the profile (int16, float32, uint32 ABCD/CDAB, scale) and deriving the same status
  *                     signals, state and fault text, returning one message per metric with the same topic, and
  *                     core `mqtt out` (retained, QoS 0 / 1): the same topics and the same count of values.
+ *   contrib-asset-q0  the same flow with the function node returning one asset-style JSON message per read (two per
+ *                     poll: `<asset>/parameters`, `<asset>/status`), the peer's own way to batch values.
  *
  * Each side gets a fresh gateway process (so its CPU and RSS are its own), polls for `--settle` s, then is
  * measured for `--seconds` s; sides rotate their order every run, `--runs` runs. Gateway CPU from
@@ -28,10 +32,11 @@
  *
  *   npm run build
  *   node --import tsx bench/pipeline.ts [--drives 240] [--ports 4] [--interval 50] [--seconds 25] [--runs 5]
- *        [--settle 5] [--sides uns-q0,uns-q1,uns-sparkplug,contrib-q0,contrib-q1] [--max-in-flight 1] [--cpu-prof-dir DIR] [--profile] [--write]
+ *        [--settle 5] [--sides uns-q0,uns-q1,uns-asset-q0,uns-sparkplug,contrib-q0,contrib-q1,contrib-asset-q0]
+ *        [--max-in-flight 1] [--cpu-prof-dir DIR] [--profile] [--profile-side uns-q0] [--write]
  *
  * --cpu-prof-dir profiles every measured side (the profiler's cost is then in the figures); --profile runs one more,
- * unmeasured uns-q0 side under the profiler after the runs and puts its top functions in the report.
+ * unmeasured side (--profile-side) under the profiler after the runs and puts its top functions in the report.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,15 +55,17 @@ import { findPid, LoadMeter, machineBusySeconds, machineFacts, processCpuSeconds
 
 // ---------------------------------------------------------------- sides and their flows
 
-const SIDE_IDS = ['uns-q0', 'uns-q1', 'uns-sparkplug', 'contrib-q0', 'contrib-q1'] as const;
+const SIDE_IDS = ['uns-q0', 'uns-q1', 'uns-asset-q0', 'uns-sparkplug', 'contrib-q0', 'contrib-q1', 'contrib-asset-q0'] as const;
 type SideId = (typeof SIDE_IDS)[number];
 
 const SIDE_LABEL: Record<SideId, string> = {
   'uns-q0': '`uns-vfd` → `uns-out` QoS 0',
   'uns-q1': '`uns-vfd` → `uns-out` QoS 1',
+  'uns-asset-q0': '`uns-vfd` → `uns-out` QoS 0, one JSON message per asset (format "asset")',
   'uns-sparkplug': '`uns-vfd` → `uns-sparkplug-device`/`-edge` (DDATA by exception)',
   'contrib-q0': 'contrib `modbus-read` ×2 → `function` → `mqtt out` QoS 0',
   'contrib-q1': 'contrib `modbus-read` ×2 → `function` → `mqtt out` QoS 1',
+  'contrib-asset-q0': 'contrib `modbus-read` ×2 → `function` → `mqtt out` QoS 0, one JSON message per read',
 };
 
 /** What the gateway child needs to build its flow. */
@@ -105,25 +112,31 @@ function unsFlow(c: GatewayConfig): FlowNode[] {
     ])];
   }
   const broker = { ...templateNode('demo.json', 'uns-broker'), id: 'broker', host: '127.0.0.1', port: String(c.brokerPort), clientId: `pipeline-${c.root}` };
-  const out = { ...templateNode('demo.json', 'uns-out'), id: 'out', broker: 'broker', topicPrefix: c.root, qos: c.side === 'uns-q1' ? '1' : '0', retain: true, format: 'metric', deadbandMode: 'off' };
+  const out = { ...templateNode('demo.json', 'uns-out'), id: 'out', broker: 'broker', topicPrefix: c.root, qos: c.side === 'uns-q1' ? '1' : '0', retain: true, format: c.side === 'uns-asset-q0' ? 'asset' : 'metric', deadbandMode: 'off' };
   return [{ id: TAB, type: 'tab', label: 'pipeline' }, broker, ...links, ...drivesOf(c).map((d) => vfd(d, ['out'])), out];
 }
 
 /**
  * The integrator's function node: the two reads of a drive arrive as `<asset>|holding` and `<asset>|input`
  * (the read nodes' topics); each register decoded as profiles/simulated-drive.json says, status bits and
- * fault table written out by hand, one message per metric (mqtt out serialises the object payload).
+ * fault table written out by hand; one message per metric (mqtt out serialises the object payload), or
+ * with `perRead` one message per read, `{"timestamp", "metrics": {name: {value, timestamp, quality, unit}}}`
+ * on `<asset>/parameters` (holding) or `<asset>/status` (input), the UNS asset payload (docs/uns-topics.md).
  */
-const CONTRIB_FUNCTION = `
+const contribFunction = (perRead: boolean): string => `
 const [asset, table] = msg.topic.split('|');
 const r = msg.payload;
 const timestamp = Date.now();
+const perRead = ${perRead};
+const metrics = {};
 const out = [];
 const put = (name, value, unit) => {
   const payload = { value: value, timestamp: timestamp, quality: 'good' };
   if (unit) payload.unit = unit;
-  out.push({ topic: asset + '/' + name, payload: payload });
+  if (perRead) metrics[name] = payload;
+  else out.push({ topic: asset + '/' + name, payload: payload });
 };
+const done = () => (perRead ? { topic: asset + (table === 'holding' ? '/parameters' : '/status'), payload: { timestamp: timestamp, metrics: metrics } } : [out]);
 const s16 = (v) => (v > 32767 ? v - 65536 : v);
 const buf = Buffer.allocUnsafe(4);
 const f32 = (hi, lo) => { buf.writeUInt16BE(hi, 0); buf.writeUInt16BE(lo, 2); return buf.readFloatBE(0); };
@@ -133,7 +146,7 @@ if (table === 'holding') {
   put('speedSetpoint', s16(r[1]), 'rpm');
   put('accelRate', r[2], 'rpm/s');
   put('decelRate', r[3], 'rpm/s');
-  return [out];
+  return done();
 }
 const status = r[0];
 const fault = r[1];
@@ -159,7 +172,7 @@ put('atSetpoint', bit(5));
 put('state', bit(2) ? 'FAULT' : bit(1) ? 'RUNNING' : bit(0) ? 'READY' : 'NOT READY');
 const FAULTS = ['No fault', 'Overcurrent', 'Motor overtemperature', 'Heatsink overtemperature', 'DC overvoltage'];
 put('faultText', FAULTS[fault] !== undefined ? FAULTS[fault] : 'fault code ' + fault);
-return [out];
+return done();
 `;
 
 function contribFlow(c: GatewayConfig): FlowNode[] {
@@ -179,7 +192,7 @@ function contribFlow(c: GatewayConfig): FlowNode[] {
     },
     ...clients,
     ...drivesOf(c).flatMap((d) => [read(`hr-${d.index}`, d, 'HoldingRegister', 4, 'holding'), read(`ir-${d.index}`, d, 'InputRegister', 16, 'input')]),
-    { id: 'map', type: 'function', z: TAB, name: 'registers → UNS topics', func: CONTRIB_FUNCTION, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y: 20, wires: [['mqtt-out']] },
+    { id: 'map', type: 'function', z: TAB, name: 'registers → UNS topics', func: contribFunction(c.side === 'contrib-asset-q0'), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y: 20, wires: [['mqtt-out']] },
     { id: 'mqtt-out', type: 'mqtt out', z: TAB, name: 'UNS', topic: '', qos, retain: 'true', respTopic: '', contentType: '', userProps: '', correl: '', expiry: '', broker: 'uns-mqtt', x: 600, y: 20, wires: [] },
   ];
 }
@@ -259,11 +272,18 @@ const { values: args } = parseArgs({
     'cpu-prof-dir': { type: 'string' },
     /** uns-modbus-link maxInFlight (requests in flight per link; flows/demo.json: 1). */
     'max-in-flight': { type: 'string', default: '1' },
-    /** After the runs, one more unmeasured uns-q0 side under the CPU profiler; its top functions go into the report. */
+    /** After the runs, one more unmeasured side (--profile-side) under the CPU profiler; its top functions go into the report. */
     profile: { type: 'boolean', default: false },
+    'profile-side': { type: 'string', default: 'uns-q0' },
     write: { type: 'boolean', default: false },
   },
 });
+
+function sideId(s: string): SideId {
+  if (!(SIDE_IDS as readonly string[]).includes(s)) throw new Error(`unknown side ${s} (known: ${SIDE_IDS.join(', ')})`);
+  return s as SideId;
+}
+const profileSide = sideId(args['profile-side']);
 
 const METRICS_PER_POLL = 24;
 const GOALS = { perCoreSecond: 400_000, ratio: 5, rssMb: 200 };
@@ -455,6 +475,8 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
   const q0 = of('uns-q0');
   const q0Ratio = ratio('uns-q0', 'contrib-q0');
   const q1Ratio = ratio('uns-q1', 'contrib-q1');
+  const asset = of('uns-asset-q0');
+  const assetRatio = ratio('uns-asset-q0', 'contrib-asset-q0');
   const met = (ok: boolean): string => (ok ? '**met**' : '**not met**');
   const goals: string[] = [];
   if (q0.length) {
@@ -464,6 +486,13 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     if (q0Ratio) goals.push(`- ≥ ${GOALS.ratio}× the peer flow (QoS 0, per-run ratio of updates per core-second): ${f2(q0Ratio.median)}× (${f2(q0Ratio.min)}–${f2(q0Ratio.max)}), ${met(q0Ratio.median >= GOALS.ratio)}.` +
       (q1Ratio ? ` At QoS 1: ${f2(q1Ratio.median)}× (${f2(q1Ratio.min)}–${f2(q1Ratio.max)}).` : ''));
     goals.push(`- RSS ≤ ${GOALS.rssMb} MB at that load: ${f0(rss)} MB (max over the window, median of runs), ${met(rss <= GOALS.rssMb)}.`);
+  }
+  if (asset.length) {
+    const perCore = sum(asset, (r) => r.perCoreSecond).median;
+    const rss = sum(asset, (r) => r.rssMaxMb).median;
+    goals.push(`- The same goals with one JSON message per asset (uns-out format "asset"; the peer one message per read): ${f0(perCore)} per core-second, ${met(perCore >= GOALS.perCoreSecond)}` +
+      (assetRatio ? `; ${f2(assetRatio.median)}× (${f2(assetRatio.min)}–${f2(assetRatio.max)}) the peer, ${met(assetRatio.median >= GOALS.ratio)}` : '') +
+      `; RSS ${f0(rss)} MB, ${met(rss <= GOALS.rssMb)}.`);
   }
   const intervalMs = Number(args.interval);
   return [
@@ -496,9 +525,9 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     ...goals,
     ...(profileTop === undefined ? [] : [
       '',
-      '### Where the gateway\'s time goes (uns-q0)',
+      `### Where the gateway's time goes (${profileSide})`,
       '',
-      `One more \`uns-q0\` side after the measured runs (not in the table), under the V8 CPU profiler for its ${args.seconds}-s window; ` +
+      `One more \`${profileSide}\` side after the measured runs (not in the table), under the V8 CPU profiler for its ${args.seconds}-s window; ` +
         '`npx tsx bench/cpuprofile-top.ts <file> --top 20` (self time = samples whose top frame is the function; "(native)" is time in C++/syscalls; total = on the stack):',
       '',
       '```',
@@ -517,10 +546,7 @@ async function main(): Promise<void> {
   const runs = Number(args.runs);
   if (!(Number.isInteger(drives) && Number.isInteger(ports) && ports >= 1 && drives % ports === 0)) throw new Error('--drives must be a multiple of --ports');
   if (!(runs >= 1 && Number(args.seconds) > 0 && Number(args.interval) > 0)) throw new Error('--runs ≥ 1, --seconds > 0, --interval > 0');
-  const sides = args.sides.split(',').map((s) => {
-    if (!(SIDE_IDS as readonly string[]).includes(s)) throw new Error(`unknown side ${s} (known: ${SIDE_IDS.join(', ')})`);
-    return s as SideId;
-  });
+  const sides = args.sides.split(',').map(sideId);
   if (args['cpu-prof-dir']) mkdirSync(args['cpu-prof-dir'], { recursive: true });
 
   const broker = await Mosquitto.start();
@@ -552,9 +578,9 @@ async function main(): Promise<void> {
     if (args.profile) {
       const dir = args['cpu-prof-dir'] ?? mkdtempSync(join(tmpdir(), 'uns-pipeline-prof-'));
       mkdirSync(dir, { recursive: true });
-      const r = await measureSide(rig, 'uns-q0', runs, 'profile', dir);
+      const r = await measureSide(rig, profileSide, runs, 'profile', dir);
       console.log(`profiled (not in the table): ${line(r)}`);
-      profileTop = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'cpuprofile-top.ts'), join(dir, 'profile-uns-q0.cpuprofile'), '--top', '20'], { encoding: 'utf8' });
+      profileTop = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'cpuprofile-top.ts'), join(dir, `profile-${profileSide}.cpuprofile`), '--top', '20'], { encoding: 'utf8' });
     }
   } finally {
     counter.close();

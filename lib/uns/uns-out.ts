@@ -7,7 +7,7 @@ import { ReportByException, type DeadbandOptions } from './deadband';
 import { normalizePrefix } from './topics';
 import type { MetricMeta, MetricValue, Quality } from './tag-batch';
 import { DEFAULT_LIMITS, MIN_TIMESTAMP, TagBatchError, TagBatchValidator, type BatchShape } from './validate';
-import { AssetPayloadBuilder, encodeMetricPayloadWithTail, metricPayloadTail } from './wire';
+import { AssetPayloadBuilder, assetMemberKey, encodeMetricPayloadWithTail, metricPayloadTail } from './wire';
 import type { QoS } from '../mqtt/connection';
 
 export type UnsOutFormat = 'metric' | 'asset' | 'both';
@@ -62,11 +62,14 @@ class ShapePlan {
   readonly assetTopic: string;
   /** Index-aligned with shape.names. */
   readonly topics: readonly string[];
+  /** Each metric's member key in the asset payload, index-aligned with shape.names. */
+  readonly memberKeys: readonly string[];
   private readonly tails: (PayloadTail | undefined)[];
 
   constructor(prefix: string, shape: BatchShape) {
     this.assetTopic = prefix + shape.topic;
     this.topics = shape.names.map((name) => flat(this.assetTopic + '/' + name));
+    this.memberKeys = shape.names.map((name) => flat(assetMemberKey(name)));
     this.tails = new Array<PayloadTail | undefined>(shape.names.length).fill(undefined);
   }
 
@@ -161,7 +164,6 @@ export class UnsOut {
     let suppressed = 0;
     if (perAsset) asset.reset();
     for (let i = 0; i < names.length; i++) {
-      const name = names[i];
       const value = values[i];
       let metricMeta = entries[i];
       let timestamp = metricMeta?.timestamp ?? batchTimestamp ?? now;
@@ -181,7 +183,7 @@ export class UnsOut {
       if (!report && !perAsset) continue;
       const text = encodeMetricPayloadWithTail(value, timestamp, plan.tail(i, quality, metricMeta));
       if (report && perMetric) this.publish(topic, text, qos, retain);
-      if (perAsset) asset.add(name, text);
+      if (perAsset) asset.addMember(plan.memberKeys[i], text);
     }
     // The asset topic carries the whole batch (a late subscriber gets every metric), and is sent
     // when at least one metric passed report-by-exception.

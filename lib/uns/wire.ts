@@ -50,6 +50,11 @@ export function metricPayloadTail(quality: Quality, meta: MetricMeta | undefined
   return text + '}';
 }
 
+/** The JSON member name of a metric in the asset payload's "metrics" object, with its colon. */
+export function assetMemberKey(metric: string): string {
+  return JSON.stringify(metric) + ':';
+}
+
 /** Builds the asset-level payload from per-metric payloads already encoded. */
 export class AssetPayloadBuilder {
   private text = '';
@@ -61,7 +66,12 @@ export class AssetPayloadBuilder {
   }
 
   add(metric: string, metricPayload: string): void {
-    this.text += (this.count++ === 0 ? '' : ',') + JSON.stringify(metric) + ':' + metricPayload;
+    this.addMember(assetMemberKey(metric), metricPayload);
+  }
+
+  /** add() with the metric's key made by assetMemberKey (uns-out keeps one per metric of a batch shape). */
+  addMember(memberKey: string, metricPayload: string): void {
+    this.text += (this.count++ === 0 ? '' : ',') + memberKey + metricPayload;
   }
 
   get empty(): boolean {
