@@ -1,6 +1,7 @@
 /**
  * The simulated plant (sim/), loaded only by the commands that need it, so `run` never loads it.
  */
+import { join } from 'node:path';
 import type { SimulatedPlantHandle, StartSimulatedPlantOptions } from '../sim/index';
 import type { CliOpcUaServer, CliOpcUaServerOptions } from '../sim/opcua-cli';
 import { StartupError } from './listen';
@@ -31,6 +32,9 @@ export async function startPlant(options: StartSimulatedPlantOptions): Promise<S
     throw new StartupError((error as Error).message);
   }
 }
+
+/** Where `uns-edge simulate` keeps the OPC UA server's PKI and users unless told (--state-dir). */
+export const DEFAULT_OPCUA_SIM_STATE_DIR = join('.uns-edge', 'opcua-sim');
 
 /** The same drives over OPC UA (sim/opcua-cli.ts); node-opcua is loaded only here. */
 export async function startOpcUaPlant(options: CliOpcUaServerOptions): Promise<CliOpcUaServer> {

@@ -27,7 +27,7 @@ import { StartupError } from './listen';
 import { auditVerifyMain } from '../lib/zones/audit-verify';
 import { log } from './log';
 import { startNodeRed, type NodeRedServer } from './node-red-server';
-import { parsePortList, startOpcUaPlant, startPlant } from './simulated-plant';
+import { DEFAULT_OPCUA_SIM_STATE_DIR, parsePortList, startOpcUaPlant, startPlant } from './simulated-plant';
 import { checkZonesFile } from '../lib/zones/lint-files';
 import { findTemplate, instantiateTemplate, loadTemplates, parseSetting, TemplateError, templatesDir } from '../lib/templates/templates';
 
@@ -107,6 +107,7 @@ const COMMANDS: Record<string, Command> = {
       ports: { type: 'string', value: 'LIST', help: 'several Modbus TCP ports instead of --port, e.g. 5020,5021 or 5020-5023; the drives are split evenly' },
       drives: { type: 'string', value: 'N', help: 'number of drives, one Modbus unit id each, at most 247 per port (default 4)' },
       seed: { type: 'string', value: 'N', help: 'random seed of the drives\' noise (default 1)' },
+      'state-dir': { type: 'string', value: 'DIR', help: 'where the OPC UA server keeps its PKI and users (env UNS_EDGE_SIM_STATE_DIR, default ./.uns-edge/opcua-sim)' },
       ...HELP_OPTION,
     },
     run: runSimulate,
@@ -390,7 +391,8 @@ async function runSimulate(values: OptionValues): Promise<void> {
   });
   running.push({ name: 'simulated plant', close: () => plant.close() });
   const opcua = await startOpcUaPlant({ plant: plant.plant, host, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
-    stateDir: resolve('.uns-edge', 'opcua-sim') });
+    stateDir: resolve(stringOption(values['state-dir']) ?? process.env.UNS_EDGE_SIM_STATE_DIR ?? DEFAULT_OPCUA_SIM_STATE_DIR),
+    notice: (line) => log.warn(line) });
   running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
   console.log(`${plant.describe()}\n${opcua.describe()}\nReady in ${readySeconds()} s; stop with Ctrl+C.`);
 }

@@ -1,6 +1,6 @@
 /**
  * The simulated OPC UA server as `uns-edge simulate` and `uns-edge demo` start it (docs/opcua.md,
- * "Simulated OPC UA drive"): state kept in one folder (default ./.uns-edge/opcua-sim) so the server
+ * "Simulated OPC UA drive"): state kept in one folder (`simulate --state-dir`, default ./.uns-edge/opcua-sim) so the server
  * certificate and the trust list survive restarts, two users with passwords generated on first start
  * (kept in users.json, mode 0600, printed in the banner), SignAndEncrypt only.
  *
@@ -17,10 +17,9 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { heldPkiLock } from '../lib/opcua/pki';
 import { startSimulatedOpcUaServer, type SimOpcUaUser, type SimulatedOpcUaServer } from './opcua-server';
 import type { SimulatedPlant } from './plant';
-
-export const DEFAULT_OPCUA_SIM_STATE_DIR = join('.uns-edge', 'opcua-sim');
 
 export interface CliOpcUaServerOptions {
   plant: SimulatedPlant;
@@ -30,6 +29,8 @@ export interface CliOpcUaServerOptions {
   stateDir: string;
   /** Demo only: trust every client, and put the server certificate into this gateway PKI's trust list. */
   demoGatewayPkiDir?: string;
+  /** Told when the start has to wait (the PKI folder locked by another process). */
+  notice?: (line: string) => void;
 }
 
 export interface CliOpcUaServer {
@@ -58,6 +59,8 @@ export async function startCliOpcUaServer(options: CliOpcUaServerOptions): Promi
   mkdirSync(options.stateDir, { recursive: true });
   const users = loadUsers(options.stateDir);
   const demo = options.demoGatewayPkiDir !== undefined;
+  const lock = heldPkiLock(join(options.stateDir, 'pki'));
+  if (lock !== undefined) options.notice?.(lock.message);
   const server = await startSimulatedOpcUaServer({
     plant: options.plant,
     host: options.host,

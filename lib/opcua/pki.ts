@@ -11,7 +11,7 @@
  * - Trust on first use is a per-endpoint, explicitly enabled and logged exception, remembered in
  *   tofu.json so that it happens once per endpoint and never for a changed certificate.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { OPCUACertificateManager } from 'node-opcua';
@@ -146,6 +146,32 @@ export class ApplicationPki {
   async dispose(): Promise<void> {
     await this.certificateManager.dispose();
   }
+}
+
+/** Age at which node-opcua-pki takes over a lock whose holder stopped refreshing it (@ster5/global-mutex's default stale time). */
+const PKI_LOCK_STALE_SECONDS = 120;
+
+/**
+ * node-opcua-pki's lock on a PKI folder (@ster5/global-mutex: the directory `<root>/mutex.lock`),
+ * if one is there now. Its holder refreshes it every minute while alive; a lock left by a process
+ * killed while holding it is taken over only once it is 2 minutes old, and until then every start
+ * that initialises this folder waits without a word. This says so, for a log line before waiting.
+ */
+export function heldPkiLock(rootFolder: string, now = Date.now()): { path: string; ageSeconds: number; message: string } | undefined {
+  const path = join(rootFolder, 'mutex.lock');
+  let modified: number;
+  try {
+    modified = statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+  const ageSeconds = Math.max(0, Math.round((now - modified) / 1000));
+  const waitSeconds = Math.max(0, PKI_LOCK_STALE_SECONDS - ageSeconds);
+  return {
+    path, ageSeconds,
+    message: `the PKI folder ${rootFolder} is locked (${path}, refreshed ${ageSeconds} s ago): waiting for the process that holds it, ` +
+      `at most ~${waitSeconds} s more if that process was killed; remove the lock to go on at once if nothing else uses this folder`,
+  };
 }
 
 const pkis = new Map<string, Promise<ApplicationPki>>();

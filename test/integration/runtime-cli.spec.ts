@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request as httpRequestRaw } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createConnection, createServer, type Server } from 'node:net';
@@ -396,8 +396,8 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
 
   it('simulate serves the drives over Modbus TCP to an independent client (pymodbus)', async () => {
     const port = await freePort();
-    // OPC UA on a free port: another test's plant may still hold the default 4850.
-    const cli = new Cli(['simulate', '--port', String(port), '--opcua-port', '0', '--drives', '2']);
+    // OPC UA on a free port: another test's plant may still hold the default 4850. Its PKI in a folder of the test's own.
+    const cli = new Cli(['simulate', '--port', String(port), '--opcua-port', '0', '--drives', '2', '--state-dir', join(dir, 'opcua-sim')]);
     await cli.waitFor(/Ready in/);
     const client = await startPymodbusClient('127.0.0.1', port);
     try {
@@ -411,6 +411,28 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
       await client.close();
     }
     assert.equal((await cli.stop()).code, 0);
+  });
+
+  it('simulate --state-dir keeps the OPC UA state there; a PKI lock left by a killed plant is named while the start waits for it', async () => {
+    const stateDir = join(dir, 'plant-state');
+    // What `kill -9` during the PKI's first initialisation leaves: node-opcua-pki's lock directory, no longer refreshed.
+    const lock = join(stateDir, 'pki', 'mutex.lock');
+    mkdirSync(lock, { recursive: true });
+    const leftAt = new Date(Date.now() - 116_000);
+    utimesSync(lock, leftAt, leftAt);
+    const cli = new Cli(['simulate', '--port', '0', '--opcua-port', '0', '--drives', '1'], { UNS_EDGE_SIM_STATE_DIR: stateDir });
+    await cli.waitFor(/Ready in/, 60_000);
+    const notice = cli.output.split('\n').find((l) => l.includes('[warn] [uns-edge] the PKI folder'));
+    assert.ok(notice?.includes(`the PKI folder ${join(stateDir, 'pki')} is locked (${lock}, refreshed `), cli.output);
+    assert.match(notice!, /refreshed 11\d s ago\): waiting for the process that holds it, at most ~\d s more if that process was killed/);
+    assert.ok(existsSync(join(stateDir, 'users.json')), 'users in the state folder');
+    assert.ok(existsSync(join(stateDir, 'pki', 'own', 'certs')), 'PKI in the state folder');
+    assert.equal((await cli.stop()).code, 0);
+    // Started again with no lock left: no notice.
+    const again = new Cli(['simulate', '--port', '0', '--opcua-port', '0', '--drives', '1', '--state-dir', stateDir]);
+    await again.waitFor(/Ready in/, 60_000);
+    assert.doesNotMatch(again.output, /is locked/);
+    assert.equal((await again.stop()).code, 0);
   });
 
   describe('stock node-red -s dist/settings.js', () => {
