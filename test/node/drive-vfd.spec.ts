@@ -18,9 +18,7 @@ import { packagedProfilesDir } from '../../lib/drive/profile';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { describeWithLeakDetector } from '../helpers/leaks';
-import { helper, runtimePerTest, until as waitUntil, type Call, type HelperNode } from '../helpers/node-red-runtime';
-
-type Status = { fill?: string; shape?: string; text?: string };
+import { helper, runtimePerTest, until as waitUntil, type Call, type HelperNode, type Status } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';

@@ -206,7 +206,7 @@ describe('uns-vfd-twin admin endpoint (the dialog\'s reset button)', function ()
     assert.equal(alerts.length, 1);
     assert.equal(alerts[0].alert.kind, 'reset');
     assert.match(alerts[0].alert.reason, /fan replaced: .* \(reset by editor\)/);
-    const unknown = await helper.request().post('/uns-edge/twin/twin/reset').send({ component: 'gearbox' });
+    const unknown = await helper.request().post<{ error?: string }>('/uns-edge/twin/twin/reset').send({ component: 'gearbox' });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body.error!, /reset "gearbox": not a component/);
     const missing = await helper.request().post('/uns-edge/twin/nope/reset').send({ component: 'fan' });
