@@ -9,21 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import adviceNodes = require('../../nodes/advice/advice');
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { post(path: string): { send(body: unknown): Promise<{ status: number; body: any }> } };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode { on(event: string, fn: (arg: any) => void): void; receive(msg: object): void }
+import { helper } from '../helpers/node-red-runtime';
 
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
 
@@ -53,11 +39,11 @@ describe('uns-advice: the editor without adminAuth', () => {
   it('editor:anonymous never approves, even with editor:* on the list: 403 naming adminAuth, audited, nothing written; it may reject', async () => {
     await helper.load([adviceNodes], flow());
     const writes: unknown[] = [];
-    (helper.getNode('writes') as HelperNode).on('input', (msg) => writes.push(msg));
-    const advice = helper.getNode('a') as HelperNode;
+    helper.getNode('writes').on('input', (msg) => writes.push(msg));
+    const advice = helper.getNode('a');
     advice.receive(proposal('p1'));
     advice.receive(proposal('p2'));
-    const approve = await helper.request().post('/uns-edge/advice/a/decide').send({ id: 'p1', decision: 'approve' });
+    const approve = await helper.request().post<{ error: string }>('/uns-edge/advice/a/decide').send({ id: 'p1', decision: 'approve' });
     assert.equal(approve.status, 403);
     assert.match(approve.body.error, /anonymous editor users cannot approve: turn on adminAuth/);
     const reject = await helper.request().post('/uns-edge/advice/a/decide').send({ id: 'p2', decision: 'reject' });

@@ -20,22 +20,9 @@ import zonesNodes = require('../../nodes/zones/zones');
 import { verifyAuditDir } from '../../lib/zones/audit-verify';
 import { startSimulatedPlant, type SimulatedPlantHandle } from '../../sim';
 import { type AedesBroker, startAedes } from '../helpers/aedes';
+import { helper } from '../helpers/node-red-runtime';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode { on(event: string, fn: (arg: any) => void): void; receive(msg: object): void }
 
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
 const AGENT = `msg.principal = { via: 'mqtt', id: 'mqtt:llm-agent' }; msg.topic = ${JSON.stringify(ASSET)};
@@ -94,10 +81,10 @@ describe('uns-advice: approval from the UNS, through the conduit and the drive g
     ];
     await helper.load([unsNodes, modbusNodes, driveNodes, zonesNodes, adviceNodes, functionNode], flow, { b: { user: 'shift-lead' } });
     const events: any[] = [];
-    (helper.getNode('events') as HelperNode).on('input', (msg) => events.push(msg.payload));
+    helper.getNode('events').on('input', (msg: { payload: unknown }) => events.push(msg.payload));
     const steps = (id: string) => events.filter((e) => e.proposalId === id && e.step !== 'refused').map((e) => e.step);
-    const agent = helper.getNode('agent') as HelperNode;
-    const advice = helper.getNode('advice') as HelperNode;
+    const agent = helper.getNode('agent');
+    const advice = helper.getNode('advice');
     const approve = (id: string) => supervisor.publishAsync(`approvals/${ASSET}/approve`, JSON.stringify({ value: id }), { qos: 1 });
     await until('the approvals subscription', () => (broker.broker as any).connectedClients >= 2);
     await new Promise((r) => setTimeout(r, 300)); // uns-in subscribes right after connecting

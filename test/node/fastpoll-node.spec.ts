@@ -12,25 +12,7 @@ import { loadNative } from '../../lib/fastpoll';
 import { metricsRegistry } from '../../lib/runtime/metrics';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { describeWithLeakDetector } from '../helpers/leaks';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode {
-  on(event: string, fn: (arg: unknown) => void): void;
-  receive(msg: object): void;
-  error: { getCalls(): Array<{ args: unknown[] }> };
-}
-type Status = { fill?: string; shape?: string; text?: string };
+import { helper, type Status } from '../helpers/node-red-runtime';
 
 const PATH = 'acme/plant/area/line/cell/drive1';
 const native = loadNative();
@@ -68,13 +50,13 @@ for (const implementation of ['auto', 'fallback'] as const) {
 
     it('sends tag batches of changed metrics, a trip with timestamps, stats; status names the implementation', async () => {
       await helper.load(fastpollNodes, flow());
-      const fp = helper.getNode('fp') as HelperNode;
+      const fp = helper.getNode('fp');
       const statuses: Status[] = [];
       fp.on('call:status', (call) => statuses.push((call as { args: [Status] }).args[0]));
       const batches: TagBatch[] = [];
       const side: Array<{ topic: string; payload: Record<string, unknown> }> = [];
-      (helper.getNode('batches') as HelperNode).on('input', (m) => batches.push(m as TagBatch));
-      (helper.getNode('side') as HelperNode).on('input', (m) => side.push(m as { topic: string; payload: Record<string, unknown> }));
+      helper.getNode('batches').on('input', (m) => batches.push(m as TagBatch));
+      helper.getNode('side').on('input', (m) => side.push(m as { topic: string; payload: Record<string, unknown> }));
       await waitFor('first batch', () => batches.some((b) => b.payload.speedSetpoint === 1200));
       const first = batches.find((b) => b.payload.speedSetpoint === 1200) as TagBatch;
       assert.equal(first.topic, PATH);
@@ -109,7 +91,7 @@ for (const implementation of ['auto', 'fallback'] as const) {
 
     it('a metric that cannot take a deadband: the node does not start and says so', async () => {
       await helper.load(fastpollNodes, flow({ metrics: JSON.stringify([{ name: 'i', table: 'input', address: 4, type: 'float32', deadband: 1 }]), trips: '[]' }));
-      const fp = helper.getNode('fp') as HelperNode;
+      const fp = helper.getNode('fp');
       await waitFor('the error', () => fp.error.getCalls().length > 0);
       assert.equal(fp.error.getCalls()[0].args[0], 'fastpoll.error.config');
     });

@@ -11,39 +11,8 @@ import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import { metricsRegistry } from '../../lib/runtime/metrics';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { helper, type HelperNode, type Spy, type Status } from '../helpers/node-red-runtime';
 
-/** The part of node-red-node-test-helper used here (it ships no type declarations). */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  /** supertest on the admin app. */
-  request(): {
-    post(url: string): { send(body: object): Promise<{ status: number; body: Record<string, unknown> }> };
-    get(url: string): Promise<{ status: number; body: Record<string, unknown> }>;
-  };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface Spy {
-  getCalls(): Array<{ args: unknown[] }>;
-}
-
-interface HelperNode {
-  on(event: string, fn: (arg: unknown) => void): void;
-  receive(msg: object): void;
-  status: { (s: unknown): void; lastCall?: unknown };
-  error: Spy;
-  log: Spy;
-  warn: Spy;
-}
-
-type Status = { fill?: string; shape?: string; text?: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +39,7 @@ describe('modbus nodes', function () {
   /** Resolve with the first message at `out` that satisfies `pred`. */
   const nextBatch = (pred: (b: TagBatch) => boolean = () => true, ms = 3000): Promise<TagBatch> =>
     new Promise((resolve, reject) => {
-      const out = helper.getNode('out') as unknown as HelperNode;
+      const out = helper.getNode('out');
       const timer = setTimeout(() => reject(new Error('no matching batch')), ms);
       out.on('input', (msg) => {
         if (pred(msg as TagBatch)) {
@@ -83,7 +52,7 @@ describe('modbus nodes', function () {
   /** Every status the read node showed, in order. */
   const statuses = (): Status[] => {
     const seen: Status[] = [];
-    const read = helper.getNode('read') as unknown as HelperNode;
+    const read = helper.getNode('read');
     read.on('call:status', (call) => seen.push((call as { args: [Status] }).args[0]));
     return seen;
   };
@@ -161,7 +130,7 @@ describe('modbus nodes', function () {
       reader(1), reader(2), reader(3), reader(4), { id: 'out', type: 'helper' },
     ]);
     const good = new Map<string, number>();
-    (helper.getNode('out') as unknown as HelperNode).on('input', (msg) => {
+    helper.getNode('out').on('input', (msg) => {
       const batch = msg as TagBatch;
       if (batch.meta?.speed.quality === 'good') good.set(batch.topic, (good.get(batch.topic) ?? 0) + 1);
     });
@@ -196,9 +165,9 @@ describe('modbus nodes', function () {
 
   it('reads on an input message when the interval is 0', async () => {
     await helper.load(modbusNodes, flow({ interval: 0 }));
-    const read = helper.getNode('read') as unknown as HelperNode;
+    const read = helper.getNode('read');
     let count = 0;
-    (helper.getNode('out') as unknown as HelperNode).on('input', () => count++);
+    helper.getNode('out').on('input', () => count++);
     await sleep(200);
     assert.equal(count, 0, 'no polling without an interval');
     const next = nextBatch();
@@ -315,7 +284,7 @@ describe('modbus nodes', function () {
     type WriteResultMsg = { _msgid: string; ok: boolean; command: unknown; payload: Record<string, { status: string; written?: unknown; error?: string; old?: unknown }> };
     const nextResult = (): Promise<WriteResultMsg> => new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no write result')), 3000);
-      (helper.getNode('out') as unknown as HelperNode).on('input', (msg) => {
+      helper.getNode('out').on('input', (msg) => {
         clearTimeout(timer);
         resolve(msg as WriteResultMsg);
       });
@@ -323,7 +292,7 @@ describe('modbus nodes', function () {
 
     it('writes a tag batch, answers per metric, logs one line per write and shows green', async () => {
       await helper.load(modbusNodes, writeFlow());
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       const seen: Status[] = [];
       write.on('call:status', (call) => seen.push((call as { args: [Status] }).args[0]));
       const result = nextResult();
@@ -353,7 +322,7 @@ describe('modbus nodes', function () {
     it('logs who sent a write (msg.principal through senderOf), not the message id; a refused command names who too (issue 4)', async () => {
       const translated: Array<{ key: string; subs?: Record<string, unknown> }> = [];
       await helper.load(recordingTranslations(translated), writeFlow());
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       const principal = { via: 'mqtt', id: 'mqtt:scada-1 (user alice)', clientId: 'scada-1', user: 'alice' };
       let result = nextResult();
       write.receive({ _msgid: 'cmd-7', principal, payload: { run: true } });
@@ -372,7 +341,7 @@ describe('modbus nodes', function () {
     it('refuses a retained message as a command (state replayed by the broker, T-RPL-02): nothing written, who logged', async () => {
       const translated: Array<{ key: string; subs?: Record<string, unknown> }> = [];
       await helper.load(recordingTranslations(translated), writeFlow());
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       await sleep(100); // connected
       const principal = { via: 'mqtt', id: 'mqtt:gw-1', clientId: 'gw-1' };
       write.receive({ principal, retain: true, payload: { run: true } });
@@ -384,7 +353,7 @@ describe('modbus nodes', function () {
 
     it('refuses a command with an out-of-range value: nothing written, error for Catch nodes, red status', async () => {
       await helper.load(modbusNodes, writeFlow());
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       await sleep(100); // connected
       const result = nextResult();
       write.receive({ payload: { run: true, speedSetpoint: 60.1 } });
@@ -397,7 +366,7 @@ describe('modbus nodes', function () {
       await sleep(20);
       const errors = write.error.getCalls().map((c) => String(c.args[0]));
       assert.ok(errors.some((e) => e.includes('modbus.errors.write-refused')), JSON.stringify(errors));
-      assert.deepEqual(write.status.lastCall && (write.status.lastCall as { args: [Status] }).args[0],
+      assert.deepEqual(write.status.lastCall && write.status.lastCall.args[0],
         { fill: 'red', shape: 'dot', text: 'modbus.status.refused' });
     });
 
@@ -408,7 +377,7 @@ describe('modbus nodes', function () {
           { name: 'run', table: 'coil', address: 5, type: 'bit' },
         ],
       }));
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       const result = nextResult();
       write.receive({ payload: { beyond: 1, run: true } });
       const msg = await result;
@@ -424,7 +393,7 @@ describe('modbus nodes', function () {
 
     it('refuses write definitions on read-only tables at deploy and does not use the link', async () => {
       await helper.load(modbusNodes, writeFlow({ metrics: [{ name: 'x', table: 'input', address: 0, type: 'uint16' }] }));
-      const write = helper.getNode('write') as unknown as HelperNode;
+      const write = helper.getNode('write');
       await sleep(100);
       assert.ok(write.error.getCalls().some((c) => String(c.args[0]).includes('modbus.errors.invalid-metrics')));
       assert.equal(server.connections, 0);

@@ -17,34 +17,7 @@ import type { TagBatch } from '../../lib/uns/tag-batch';
 import { makeCertificate } from '../helpers/opcua-client-harness';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
 import { metricsRegistry } from '../../lib/runtime/metrics';
-
-interface Response { status: number; body: Record<string, unknown>; headers: Record<string, string> }
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(s: object): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): {
-    post(url: string): { send(body: object): Promise<Response> } & Promise<Response>;
-    get(url: string): Promise<Response> & { buffer(b: boolean): { parse(f: unknown): Promise<Response & { body: Buffer }> } };
-  };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface Spy { getCalls(): Array<{ args: unknown[] }> }
-interface HelperNode {
-  on(event: string, fn: (arg: unknown) => void): void;
-  receive(msg: object): void;
-  error: Spy;
-  log: Spy;
-  warn: Spy;
-}
-type Status = { fill?: string; shape?: string; text?: string };
+import { helper, type Status } from '../helpers/node-red-runtime';
 
 describe('opcua nodes', function () {
   this.timeout(60_000);
@@ -66,7 +39,7 @@ describe('opcua nodes', function () {
   const next = (id: string, pred: (m: Record<string, unknown>) => boolean = () => true, ms = 15_000): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching message at ${id}`)), ms);
-      (helper.getNode(id) as HelperNode).on('input', (msg) => {
+      helper.getNode(id).on('input', (msg) => {
         if (pred(msg as Record<string, unknown>)) {
           clearTimeout(timer);
           resolve(msg as Record<string, unknown>);
@@ -77,7 +50,7 @@ describe('opcua nodes', function () {
   const statusOf = (id: string, pred: (s: Status) => boolean, ms = 15_000): Promise<Status> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching status at ${id}`)), ms);
-      (helper.getNode(id) as HelperNode).on('call:status', (call) => {
+      helper.getNode(id).on('call:status', (call) => {
         const s = (call as { args: [Status] }).args[0];
         if (pred(s)) {
           clearTimeout(timer);
@@ -159,7 +132,7 @@ describe('opcua nodes', function () {
       const statuses = (helper.getNode(id) as unknown as { status: { getCalls(): Array<{ args: [Status] }> } }).status.getCalls().map((c) => c.args[0]);
       assert.deepEqual(statuses.at(-1), { fill: 'red', shape: 'dot', text: 'opcua.status.refused-detail' }, `${id}: ${JSON.stringify(statuses)}`);
     }
-    assert.match(String((helper.getNode('ep') as HelperNode).error.getCalls()[0]?.args[0]), /opcua\.errors\.invalid-endpoint/);
+    assert.match(String(helper.getNode('ep').error.getCalls()[0]?.args[0]), /opcua\.errors\.invalid-endpoint/);
     assert.equal(server.sessionCount(), 0);
   });
 
@@ -222,7 +195,7 @@ describe('opcua nodes', function () {
         { id: 'out', type: 'helper' },
       ]);
       await statusOf('w', (s) => s.fill === 'green');
-      const w = helper.getNode('w') as HelperNode;
+      const w = helper.getNode('w');
       const modeNode = () => server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Mode') as unknown as { readValue(): { value: { value: number } } };
       const nameNode = () => server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Name') as unknown as { readValue(): { value: { value: string } } };
 
@@ -279,7 +252,7 @@ describe('opcua nodes', function () {
       euRange.setValueFromSource(euRange.readValue().value, StatusCodes.BadInternalError);
       // The test server moves Speed every 100 ms itself: "nothing written" is counted in Write requests, not read off the value.
       const writesBefore = server.writesReceived();
-      (helper.getNode('w') as HelperNode).receive({ payload: { speed: 1499 } });
+      helper.getNode('w').receive({ payload: { speed: 1499 } });
       const out = await next('out');
       assert.equal(out.ok, false);
       assert.match(String(out.problems), /speed: .*EURange.*BadInternalError/);
@@ -306,8 +279,8 @@ describe('opcua nodes', function () {
         { id: 'out', type: 'helper' },
       ], [opcuaNodes, functionNode]);
       await statusOf('w', (s) => s.fill === 'green');
-      const w = helper.getNode('w') as HelperNode;
-      const fn = helper.getNode('fn') as HelperNode;
+      const w = helper.getNode('w');
+      const fn = helper.getNode('fn');
       const valueOf = (id: string) => (server.server.engine.addressSpace!.findNode(id) as unknown as { readValue(): { value: { value: unknown } } }).readValue().value.value;
 
       fn.receive({ topic: 'good' });
@@ -356,11 +329,11 @@ describe('opcua nodes', function () {
       ]);
       await statusOf('r', (s) => s.fill === 'green');
       const batches: TagBatch[] = [];
-      const got = new Promise<void>((resolve) => (helper.getNode('out') as HelperNode).on('input', (m) => {
+      const got = new Promise<void>((resolve) => helper.getNode('out').on('input', (m) => {
         batches.push(m as TagBatch);
         if (batches.length === 2) resolve();
       }));
-      (helper.getNode('r') as HelperNode).receive({ payload: 'go' });
+      helper.getNode('r').receive({ payload: 'go' });
       await got;
       const drive1 = batches.find((b) => b.topic.endsWith('drive1'))!;
       assert.equal(typeof drive1.payload.speed, 'number');
@@ -368,24 +341,24 @@ describe('opcua nodes', function () {
       assert.match(drive1.meta?.broken.reason ?? '', /BadNodeIdInvalid/);
       assert.equal(batches.find((b) => b.topic.endsWith('drive2'))?.payload.mode, 1);
 
-      (helper.getNode('b') as HelperNode).receive({});
+      helper.getNode('b').receive({});
       const browsed = await next('bout');
       const speed = (browsed.payload as Array<{ browseName: string; dataType?: string; access?: string; unit?: string }>).find((n) => n.browseName === '1:Speed');
       assert.deepEqual([speed?.dataType, speed?.access, speed?.unit], ['Double', 'rw', 'r/min']);
 
-      (helper.getNode('m') as HelperNode).receive({ payload: [7] });
+      helper.getNode('m').receive({ payload: [7] });
       const called = await next('mout');
       assert.deepEqual(called.payload, { done: true });
-      (helper.getNode('m') as HelperNode).receive({ payload: ['seven'] });
+      helper.getNode('m').receive({ payload: ['seven'] });
       const refused = await next('mout');
       assert.equal(refused.ok, false);
-      (helper.getNode('m') as HelperNode).receive({ payload: [] });
+      helper.getNode('m').receive({ payload: [] });
       const wrongCount = await next('mout');
       assert.equal(wrongCount.ok, false);
       assert.match(String(wrongCount.problems), /the method takes 1 argument\(s\) \(code\), got 0/);
       assert.match(String(refused.problems), /argument code: "seven" is not an integer \(Int32\)/);
       // an argument whose DataType is a subtype (Duration → Double), by name
-      (helper.getNode('m2') as HelperNode).receive({ payload: { seconds: 2.5 } });
+      helper.getNode('m2').receive({ payload: { seconds: 2.5 } });
       const ramp = await next('mout');
       assert.equal(ramp.ok, true, JSON.stringify(ramp.problems));
       assert.deepEqual(ramp.payload, { applied: 2.5 });

@@ -10,23 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import serverNodes = require('../../nodes/opcua-server/opcua-server');
 import { freePort } from '../helpers/ports';
+import { helper, type Call } from '../helpers/node-red-runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): { on(event: string, fn: (arg: unknown) => void): void; receive(msg: object): void } | null;
-}
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 /* eslint-enable @typescript-eslint/no-require-imports */
-
-type Call = { args: unknown[] };
 
 function serverDef(props: object = {}): object {
   return {
@@ -89,7 +77,7 @@ describe('uns-opcua-server node', function () {
       if (s.fill === 'yellow' && /opcua-server.status.none/.test(String(s.text))) resolve();
     }));
     await yellow;
-    const caught = new Promise<{ error: { message: string } }>((resolve) => helper.getNode('caught')!.on('input', (m) => resolve(m as { error: { message: string } })));
+    const caught = new Promise<{ error: { message: string } }>((resolve) => helper.getNode('caught').on('input', (m) => resolve(m as { error: { message: string } })));
     srv.receive({ topic: 'a/b+/c', payload: { x: Number.NaN } });
     const m = await caught;
     assert.match(m.error.message, /opcua-server.errors.batch: .*"b\+" contains "\+".*"x" is NaN/);

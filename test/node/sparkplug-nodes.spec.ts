@@ -17,27 +17,9 @@ import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import { oracleDecode, type OracleDecoded } from '../helpers/sparkplug-oracle';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { helper, type Call, type Status } from '../helpers/node-red-runtime';
 
-/** The part of node-red-node-test-helper used here (it ships no type declarations). */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): HelperNode | null;
-  _redNodes: { getFlows(): unknown };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 
-interface HelperNode {
-  on(event: string, fn: (arg: never) => void): void;
-  receive(msg: object): void;
-}
-interface Call { args: unknown[] }
-type Status = { fill?: string; shape?: string; text?: string };
 interface Seen { topic: string; decoded: OracleDecoded }
 
 const asset = 'acme/plant1/press/line2/cell1/drive7';
@@ -94,11 +76,11 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
   it('tag batches → NBIRTH, DBIRTH with every metric, then DDATA with the changes only; status follows', async () => {
     await helper.load(sparkplugNodes, flow());
     const statuses: Status[] = [];
-    helper.getNode('dev')!.on('call:status', (call: Call) => statuses.push(call.args[0] as Status));
+    helper.getNode('dev').on('call:status', (call: Call) => statuses.push(call.args[0] as Status));
     await waitFor('NBIRTH', () => topics().includes('spBv1.0/Plant 1/NBIRTH/gw-1'));
-    helper.getNode('dev')!.receive({ topic: asset, payload: { Speed: 12.5, Energy: 9223372036854775807n, Running: true }, meta: { Energy: { type: 'Int64', unit: 'Wh' } } });
+    helper.getNode('dev').receive({ topic: asset, payload: { Speed: 12.5, Energy: 9223372036854775807n, Running: true }, meta: { Energy: { type: 'Int64', unit: 'Wh' } } });
     await waitFor('DBIRTH', () => topics().includes('spBv1.0/Plant 1/DBIRTH/gw-1/drive-7'));
-    helper.getNode('dev')!.receive({ topic: asset, payload: { Speed: 13, Energy: 9223372036854775807n, Running: true } });
+    helper.getNode('dev').receive({ topic: asset, payload: { Speed: 13, Energy: 9223372036854775807n, Running: true } });
     await waitFor('DDATA', () => topics().includes('spBv1.0/Plant 1/DDATA/gw-1/drive-7'));
 
     const birth = seen.find((s) => s.topic.includes('DBIRTH'))!.decoded;
@@ -119,10 +101,10 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     await waitFor('NBIRTH', () => topics().length > 0);
     const errors: unknown[] = [];
     const statuses: Status[] = [];
-    helper.getNode('dev')!.on('call:error', (call: Call) => errors.push(call.args[0]));
-    helper.getNode('dev')!.on('call:status', (call: Call) => statuses.push(call.args[0] as Status));
-    helper.getNode('dev')!.receive({ topic: asset, payload: { Torque: 70000, Speed: 1 }, meta: { Torque: { type: 'Int16' } } });
-    helper.getNode('dev')!.receive({ topic: 'other/asset', payload: { Speed: 1 } });
+    helper.getNode('dev').on('call:error', (call: Call) => errors.push(call.args[0]));
+    helper.getNode('dev').on('call:status', (call: Call) => statuses.push(call.args[0] as Status));
+    helper.getNode('dev').receive({ topic: asset, payload: { Torque: 70000, Speed: 1 }, meta: { Torque: { type: 'Int16' } } });
+    helper.getNode('dev').receive({ topic: 'other/asset', payload: { Speed: 1 } });
     await waitFor('two errors', () => errors.length === 2);
     assert.match(String(errors[0]), /metric "Torque" \(Int16\): 70000 is out of range -32768…32767/);
     assert.match(String(errors[1]), /is not the asset path/);
@@ -134,11 +116,11 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
   it('a DCMD by alias becomes a write command on the output; a garbage DCMD is refused with a warning and counted', async () => {
     await helper.load(sparkplugNodes, flow());
     const out: { topic: string; payload: Record<string, unknown> }[] = [];
-    helper.getNode('out')!.on('input', (msg: never) => out.push(msg));
+    helper.getNode('out').on('input', (msg: never) => out.push(msg));
     const warnings: unknown[] = [];
-    helper.getNode('edge')!.on('call:warn', (call: Call) => warnings.push(call.args[0]));
+    helper.getNode('edge').on('call:warn', (call: Call) => warnings.push(call.args[0]));
     await waitFor('NBIRTH', () => topics().length > 0);
-    helper.getNode('dev')!.receive({ topic: asset, payload: { Setpoint: 10, Mode: 'auto' }, meta: { Setpoint: { type: 'Float' } } });
+    helper.getNode('dev').receive({ topic: asset, payload: { Setpoint: 10, Mode: 'auto' }, meta: { Setpoint: { type: 'Float' } } });
     await waitFor('DBIRTH', () => topics().some((t) => t.includes('DBIRTH')));
     const birth = seen.find((s) => s.topic.includes('DBIRTH'))!.decoded;
     const alias = Number(birth.metrics.find((m) => m.name === 'Setpoint')!.alias);
@@ -186,7 +168,7 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
   it('DDEATH when every metric of a batch is bad, DBIRTH again with the next good batch', async () => {
     await helper.load(sparkplugNodes, flow());
     await waitFor('NBIRTH', () => topics().length > 0);
-    const dev = helper.getNode('dev')!;
+    const dev = helper.getNode('dev');
     dev.receive({ topic: asset, payload: { Speed: 1, Temp: 20 } });
     dev.receive({ topic: asset, payload: { Speed: null, Temp: null }, meta: { Speed: { quality: 'bad' }, Temp: { quality: 'bad' } } });
     dev.receive({ topic: asset, payload: { Speed: 2, Temp: 21 } });
@@ -197,7 +179,7 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
   it('store-and-forward: device data while the broker is down is sent after the births with is_historical', async () => {
     await helper.load(sparkplugNodes, flow());
     await waitFor('NBIRTH', () => topics().length > 0);
-    const dev = helper.getNode('dev')!;
+    const dev = helper.getNode('dev');
     dev.receive({ topic: asset, payload: { Speed: 1 }, meta: { Speed: { type: 'Int32' } } });
     await waitFor('DBIRTH', () => topics().some((t) => t.includes('/DBIRTH/')));
     const port = aedes.port;
@@ -218,7 +200,7 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
   it('DDEATH after N missed periods without a batch (3 × 0.1 s), DBIRTH again with the next batch; the timer is gone on unload', async () => {
     await helper.load(sparkplugNodes, flow({}, { period: 0.1, missedPeriods: 3 }));
     await waitFor('NBIRTH', () => topics().length > 0);
-    const dev = helper.getNode('dev')!;
+    const dev = helper.getNode('dev');
     dev.receive({ topic: asset, payload: { Speed: 1 } });
     const bornAt = Date.now();
     await waitFor('DDEATH', () => topics().some((t) => t.endsWith('/DDEATH/gw-1/drive-7')));
@@ -238,34 +220,34 @@ describeWithLeakDetector('sparkplug nodes (uns-sparkplug-edge, uns-sparkplug-dev
     const batches: TagBatch[] = [];
     const states: { topic: string; payload: { online: boolean } }[] = [];
     const writes: { topic: string; payload: Record<string, unknown> }[] = [];
-    helper.getNode('batches')!.on('input', (msg: never) => batches.push(msg));
-    helper.getNode('states')!.on('input', (msg: never) => states.push(msg));
-    helper.getNode('out')!.on('input', (msg: never) => writes.push(msg));
+    helper.getNode('batches').on('input', (msg: never) => batches.push(msg));
+    helper.getNode('states').on('input', (msg: never) => states.push(msg));
+    helper.getNode('out').on('input', (msg: never) => writes.push(msg));
     await waitFor('STATE online', () => topics().includes('spBv1.0/STATE/scada'));
     // The host may have come up after the edge node's NBIRTH: then it asks for a rebirth on the first DATA.
-    helper.getNode('dev')!.receive({ topic: asset, payload: { Speed: 12.5, Count: 9007199254740993n }, meta: { Speed: { type: 'Float' } } });
+    helper.getNode('dev').receive({ topic: asset, payload: { Speed: 12.5, Count: 9007199254740993n }, meta: { Speed: { type: 'Float' } } });
     await waitFor('a device batch at the host', () => batches.some((b) => b.topic === 'acme/Plant 1/gw-1/drive-7'), 10000);
     const batch = batches.find((b) => b.topic === 'acme/Plant 1/gw-1/drive-7')!;
     assert.deepEqual(batch.payload, { Speed: 12.5, Count: 9007199254740993n });
     assert.ok(states.some((s) => s.topic === 'acme/Plant 1/gw-1/drive-7' && s.payload.online));
     const logged = (): string[] => (helper as unknown as { log(): { args: [{ level: number; msg: unknown }][] } }).log().args.map(([e]) => String(e.msg));
-    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Speed: 20 }, user: 'alice' });
+    helper.getNode('host').receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Speed: 20 }, user: 'alice' });
     await waitFor('the write at the device output', () => writes.length === 1);
     assert.deepEqual({ topic: writes[0].topic, payload: writes[0].payload }, { topic: asset, payload: { Speed: 20 } });
     // The DCMD came from the primary host the edge node waits for: that is who asked, at the device's output.
     assert.deepEqual((writes[0] as { principal?: unknown }).principal, { via: 'sparkplug', id: 'sparkplug-host:scada', hostId: 'scada', clientId: 'uns-edge-edge' });
     // The host's audit line names who asked it to write (senderOf(msg)), for a write sent and one refused.
     assert.ok(logged().includes('write by alice to acme/Plant 1/gw-1/drive-7 [Speed]: sent'), logged().join('\n'));
-    helper.getNode('host')!.receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Nope: 1 }, principal: { via: 'mqtt', id: 'mqtt:hmi-3 (user bob)' } });
+    helper.getNode('host').receive({ topic: 'acme/Plant 1/gw-1/drive-7', payload: { Nope: 1 }, principal: { via: 'mqtt', id: 'mqtt:hmi-3 (user bob)' } });
     await waitFor('a refusal line', () => logged().some((line) => line.startsWith('write by mqtt:hmi-3 (user bob) to acme/Plant 1/gw-1/drive-7 [Nope]: refused (')));
   });
 
   it('uns-sparkplug-host: a write to an unknown asset path is an error for Catch; a host id with "+" is refused at configuration time', async () => {
     await helper.load(sparkplugNodes, [{ id: 'host', type: 'uns-sparkplug-host', hostId: 'scada', groups: '', host: '127.0.0.1', port: aedes.port, protocolVersion: '4', wires: [[], []] }]);
     const errors: unknown[] = [];
-    helper.getNode('host')!.on('call:error', (call: Call) => errors.push(call.args[0]));
+    helper.getNode('host').on('call:error', (call: Call) => errors.push(call.args[0]));
     await waitFor('STATE online', () => topics().includes('spBv1.0/STATE/scada'));
-    helper.getNode('host')!.receive({ topic: 'acme/nowhere', payload: { Speed: 1 } });
+    helper.getNode('host').receive({ topic: 'acme/nowhere', payload: { Speed: 1 } });
     await waitFor('an error', () => errors.length === 1);
     assert.match(String(errors[0]), /no Sparkplug edge node or device with the asset path "acme\/nowhere"/);
     await helper.unload();

@@ -18,28 +18,9 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
 import { startAedes, type AedesBroker } from '../helpers/aedes';
 import { describeWithLeakDetector } from '../helpers/leaks';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { helper, type Call, type Status } from '../helpers/node-red-runtime';
 
-/** The part of node-red-node-test-helper used here (it ships no type declarations). */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): HelperNode | null;
-  _redNodes: { getFlows(): unknown };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 
-interface HelperNode {
-  on(event: string, fn: (arg: never) => void): void;
-  receive(msg: object): void;
-  credentials?: Record<string, string>;
-}
-interface Call { args: unknown[] }
-type Status = { fill?: string; shape?: string; text?: string };
 interface Received { topic: string; payload: string; retain: boolean }
 
 const asset = 'acme/plant1/press/line2/cell1/drive7';
@@ -108,7 +89,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
 
   it('uns-out publishes one retained topic per metric with the UNS payload', async () => {
     await loadConnected([brokerNode(), { id: 'out', type: 'uns-out', broker: 'b1', qos: '1', retain: true, format: 'metric', deadbandMode: 'off', wires: [] }]);
-    helper.getNode('out')!.receive({
+    helper.getNode('out').receive({
       topic: asset, payload: { Current: 12.5, 'Motor/Temp': 41, Count: 2n ** 63n - 1n },
       meta: { Current: { unit: 'A', timestamp: 1718000000000 }, Count: { type: 'Int64' } }, timestamp: 1718000000001,
     });
@@ -128,16 +109,16 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     const published: string[] = [];
     aedes.broker.on('publish', (packet, client) => { if (client) published.push(packet.topic); });
     const errors: unknown[] = [];
-    helper.getNode('out')!.on('call:error', (call: Call) => errors.push(call.args[0]));
+    helper.getNode('out').on('call:error', (call: Call) => errors.push(call.args[0]));
     const seen = statuses('out');
-    helper.getNode('out')!.receive({ topic: 'acme/plant1/press/li+ne/cell1/drive7', payload: { Current: 1, 'x#': 2, ok: 3 } });
+    helper.getNode('out').receive({ topic: 'acme/plant1/press/li+ne/cell1/drive7', payload: { Current: 1, 'x#': 2, ok: 3 } });
     await sleep(200);
     assert.deepEqual(published, []);
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /tag batch rejected: topic segment 4 "li\+ne" contains "\+"; metric "x#" contains "#"/);
     assert.deepEqual(seen.at(-1), { fill: 'red', shape: 'ring', text: 'uns.status.rejected' });
     // The next good batch goes through.
-    helper.getNode('out')!.receive({ topic: asset, payload: { ok: 3 } });
+    helper.getNode('out').receive({ topic: asset, payload: { ok: 3 } });
     await waitFor('the good batch', () => published.length === 2);
     assert.deepEqual(published, [`${asset}/ok`, asset]);
   });
@@ -158,10 +139,10 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'f1', type: 'tab' },
     ]);
     const caught: Array<{ error?: { message?: string } }> = [];
-    helper.getNode('h1')!.on('input', (msg: never) => caught.push(msg));
+    helper.getNode('h1').on('input', (msg: never) => caught.push(msg));
     const sub = await subscriber(aedes.url, `${asset}/#`);
     clients.push(sub.client);
-    helper.getNode('fn')!.receive({ payload: 'tick' });
+    helper.getNode('fn').receive({ payload: 'tick' });
     await waitFor('3 metrics from the function node', () => sub.received.length === 3 || caught.length > 0);
     assert.deepEqual(caught.map((msg) => msg.error?.message), []);
     const byTopic = new Map(sub.received.map((r) => [r.topic, r.payload]));
@@ -180,7 +161,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'f1', type: 'tab' },
     ]);
     const caught: string[] = [];
-    helper.getNode('h1')!.on('input', (msg: { error?: { message?: string } }) => caught.push(String(msg.error?.message)));
+    helper.getNode('h1').on('input', (msg: { error?: { message?: string } }) => caught.push(String(msg.error?.message)));
     const published: string[] = [];
     aedes.broker.on('publish', (packet, client) => { if (client) published.push(`${packet.topic} ${packet.payload.toString()}`); });
     return { caught, published };
@@ -192,8 +173,8 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
         return { topic: '${asset}', payload: { Torque: 70000, Mode: 'abc', ok: 1 }, meta: { Torque: { type: 'Int16' }, Mode: { type: 'Int16' } } };
       }
       return { topic: '${asset}', payload: { x: 1 }, timestamp: 1e300 };`);
-    helper.getNode('fn')!.receive({ payload: 'types' });
-    helper.getNode('fn')!.receive({ payload: 'time' });
+    helper.getNode('fn').receive({ payload: 'types' });
+    helper.getNode('fn').receive({ payload: 'time' });
     await waitFor('two errors at the Catch node', () => caught.length === 2);
     assert.match(caught[0], /^TagBatchError: tag batch rejected: metric "Torque" \(Int16\): 70000 is out of range -32768…32767; metric "Mode" \(Int16\): "abc" is not an integer$/);
     assert.match(caught[1], /^TagBatchError: tag batch rejected: msg.timestamp 1e\+300 is outside 2000-01-01T00:00:00.000Z … /);
@@ -206,8 +187,8 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       const payload = {};
       for (let i = 0; i < msg.payload; i++) payload['m' + i] = i;
       return { topic: '${asset}', payload };`, { maxMetrics: '1000', maxValueKiB: '1' });
-    helper.getNode('fn')!.receive({ payload: 20000 });
-    helper.getNode('fn')!.receive({ payload: 1000 });
+    helper.getNode('fn').receive({ payload: 20000 });
+    helper.getNode('fn').receive({ payload: 1000 });
     await waitFor('an error and 1,000 publishes', () => caught.length === 1 && published.length === 1000);
     assert.match(caught[0], /^TagBatchError: tag batch rejected: msg.payload has 20000 metrics, more than 1000 \(the sink's limit per batch/);
   });
@@ -217,9 +198,9 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     let deep: Record<string, unknown> = { v: 1 };
     for (let i = 0; i < 5000; i++) deep = { a: deep };
     const caughtMessages: Array<{ payload?: { x?: unknown } }> = [];
-    helper.getNode('h1')!.on('input', (msg: { payload?: { x?: unknown } }) => caughtMessages.push(msg));
+    helper.getNode('h1').on('input', (msg: { payload?: { x?: unknown } }) => caughtMessages.push(msg));
     // Straight into uns-out, as a change or json node would deliver it (the function node itself cannot copy it).
-    helper.getNode('out')!.receive({ topic: asset, payload: { x: deep, y: 1 } });
+    helper.getNode('out').receive({ topic: asset, payload: { x: deep, y: 1 } });
     await waitFor('the error at the Catch node', () => caught.length === 1);
     assert.equal(caught[0], 'TagBatchError: tag batch rejected: value of "x" is an object (only number, bigint, boolean, string or null)');
     assert.equal(typeof caughtMessages[0].payload?.x, 'object');
@@ -233,7 +214,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'h1', type: 'helper' },
     ]);
     const batches: TagBatch[] = [];
-    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    helper.getNode('h1').on('input', (msg: TagBatch) => batches.push(msg));
     await sleep(100); // SUBACK
     const publisher = connect(aedes.url, { reconnectPeriod: 0 });
     clients.push(publisher);
@@ -258,7 +239,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'h1', type: 'helper' },
     ], { b1: { user: 'gateway', password: 'pw' } });
     const batches: TagBatch[] = [];
-    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    helper.getNode('h1').on('input', (msg: TagBatch) => batches.push(msg));
     await sleep(100);
     const publisher = connect(aedes.url, { reconnectPeriod: 0, username: 'gateway', password: 'pw', clientId: 'someone-else' });
     clients.push(publisher);
@@ -275,7 +256,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'h1', type: 'helper' },
     ]);
     const warnings: unknown[] = [];
-    helper.getNode('in')!.on('call:warn', (call: Call) => warnings.push(call.args[0]));
+    helper.getNode('in').on('call:warn', (call: Call) => warnings.push(call.args[0]));
     await sleep(100);
     const publisher = connect(aedes.url, { reconnectPeriod: 0 });
     clients.push(publisher);
@@ -294,10 +275,10 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
       { id: 'h1', type: 'helper' },
     ]);
     const batches: TagBatch[] = [];
-    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    helper.getNode('h1').on('input', (msg: TagBatch) => batches.push(msg));
     await sleep(100);
     const payload = { Current: 12.5, Running: true, Mode: 'auto', Fault: null, Count: 2n ** 60n, 'Motor/Temp': 41.5 };
-    helper.getNode('out')!.receive({ topic: asset, payload, timestamp: 1718000000000 });
+    helper.getNode('out').receive({ topic: asset, payload, timestamp: 1718000000000 });
     await waitFor('the batch back', () => batches.length > 0);
     await sleep(50);
     assert.equal(batches.length, 1, 'one message per asset and tick');
@@ -341,7 +322,7 @@ describeWithLeakDetector('uns nodes (uns-broker, uns-out, uns-in) on aedes', fun
     const inSeen = statuses('in');
     await aedes.close();
     await waitFor('a disconnected status', () => outSeen.some((s) => s.text === 'uns.status.buffering'));
-    helper.getNode('out')!.receive({ topic: asset, payload: { x: 1 } });
+    helper.getNode('out').receive({ topic: asset, payload: { x: 1 } });
     await waitFor('the message in the store on disk', () => storedBytes() > 0);
     assert.deepEqual(outSeen.at(-1), { fill: 'yellow', shape: 'dot', text: 'uns.status.buffering' });
     assert.deepEqual(inSeen.at(-1), { fill: 'yellow', shape: 'dot', text: 'uns.status.buffering' });

@@ -12,30 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zonesNodes = require('../../nodes/zones/zones');
 import { verifyAuditDir } from '../../lib/zones/audit-verify';
-
-interface Response { status: number; body: any }
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> };
-  request(): {
-    get(path: string): Promise<Response>;
-    post(path: string): { send(body: unknown): Promise<Response> };
-  };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode {
-  on(event: string, fn: (arg: any) => void): void;
-  receive(msg: object): void;
-  status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
-}
+import { helper, type HelperNode } from '../helpers/node-red-runtime';
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive7';
 const MES = { via: 'mqtt', id: 'mqtt:mes-01' };
@@ -117,9 +94,9 @@ describe('uns-conduit node: audit store outage (real timing)', function () {
 
   it('mid-run: writes refused with a red status and one error line; repaired, it passes again by itself within the retry time, one recovery line, the chain verifies across the outage', async () => {
     await helper.load([zonesNodes], flow('it', 'ot'));
-    const conduit = helper.getNode('c') as HelperNode;
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const conduit = helper.getNode('c');
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
     // One MES client per write: each is the first decision of its aggregation key, so written in full
     // (a repeat within the same second would only be counted into a summary).
     const write = (value: number) => conduit.receive({ topic: ASSET, payload: { speedSetpoint: value }, principal: { via: 'mqtt', id: `mqtt:mes-${value}` } });
@@ -168,8 +145,8 @@ describe('uns-conduit node: audit store outage (real timing)', function () {
 
     await helper.load([zonesNodes], flow('ot', 'it'));
     const conduit = helper.getNode('c') as HelperNode & { controller: { held?: string } };
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
     assert.match(conduit.controller.held ?? '', /the audit does not yet record which policy decides/);
     conduit.receive({ topic: ASSET, payload: { Current: 1 } });
     await until('read refused', () => decisions.length === 1);
@@ -194,21 +171,21 @@ describe('uns-conduit node: audit store outage (real timing)', function () {
 
   it('admin API while the store is failed: island on works at once; island off and a policy reload answer 503 and change nothing', async () => {
     await helper.load([zonesNodes], flow('it', 'ot'));
-    const conduit = helper.getNode('c') as HelperNode;
-    const passed = collector(helper.getNode('passed') as HelperNode);
+    const conduit = helper.getNode('c');
+    const passed = collector(helper.getNode('passed'));
     conduit.receive({ topic: ASSET, payload: { speedSetpoint: 10 }, principal: MES });
     await until('write passed', () => passed.length === 1);
     const before = (await helper.request().get('/uns-edge/conduits/c/policy')).body;
 
     breakStore();
-    const looser = await helper.request().post('/uns-edge/conduits/c/policy').send({ rules: [{ id: 'any', operation: ['write'], metric: ['speedSetpoint'], value: { type: 'number', min: 0, max: 3000 }, action: 'allow' }] });
+    const looser = await helper.request().post<{ error: string }>('/uns-edge/conduits/c/policy').send({ rules: [{ id: 'any', operation: ['write'], metric: ['speedSetpoint'], value: { type: 'number', min: 0, max: 3000 }, action: 'allow' }] });
     assert.equal(looser.status, 503);
     assert.match(looser.body.error, /policy not reloaded: the reload could not be audited .*removed or replaced while open.*; policy [0-9a-f]{64} stays active/);
     assert.equal((await helper.request().get('/uns-edge/conduits/c/policy')).body.hash, before.hash);
 
     const on = await helper.request().post('/uns-edge/conduits/c/island').send({ island: true });
     assert.deepEqual([on.status, on.body], [200, { island: true }]);
-    const off = await helper.request().post('/uns-edge/conduits/c/island').send({ island: false });
+    const off = await helper.request().post<{ error: string; island: boolean }>('/uns-edge/conduits/c/island').send({ island: false });
     assert.equal(off.status, 503);
     assert.match(off.body.error, /island mode stays on: switching it off could not be audited/);
     assert.equal(off.body.island, true);

@@ -11,31 +11,9 @@ import { join } from 'node:path';
 import zonesNodes = require('../../nodes/zones/zones');
 import { metricsRegistry } from '../../lib/runtime/metrics';
 import { verifyAuditDir } from '../../lib/zones/audit-verify';
+import { helper, type HelperNode } from '../helpers/node-red-runtime';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): {
-    get(path: string): Promise<{ status: number; body: any }>;
-    post(path: string): { send(body: unknown): Promise<{ status: number; body: any }>; set(header: string, value: string): { send(body: unknown): Promise<{ status: number; body: any }> } };
-  };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode {
-  on(event: string, fn: (arg: any) => void): void;
-  receive(msg: object): void;
-  /** The helper's spy on Node.prototype.status: the calls of every node since the flow was loaded. */
-  status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
-}
 
 /** The last status `node` showed (its own calls: the spy sits on the prototype, shared by all nodes). */
 function lastStatus(node: HelperNode): unknown {
@@ -91,9 +69,9 @@ describe('uns-conduit node', function () {
       ? { speedSetpoint: 100 } : { speedSetpoint: 120, accelRate: 5 };
       msg.principal = { via: 'mqtt', id: 'mqtt:mes-01 (user mes)' }; msg.topic = ${JSON.stringify(ASSET)}; return msg;`;
     await helper.load([zonesNodes, functionNode], flow(POLICY, {}, func));
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
-    const fn = helper.getNode('fn') as HelperNode;
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
+    const fn = helper.getNode('fn');
     fn.receive({ payload: { kind: 'ok' } });
     fn.receive({ payload: { kind: 'mixed' } });
     fn.receive({ payload: { kind: 'cmd' } });
@@ -110,9 +88,9 @@ describe('uns-conduit node', function () {
 
   it('island: a message switches it on; off by message only when allowed; the admin API switches it and exports the policy hash', async () => {
     await helper.load([zonesNodes, functionNode], flow(POLICY));
-    const conduit = helper.getNode('c') as HelperNode;
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const conduit = helper.getNode('c');
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
     const write = { topic: ASSET, payload: { speedSetpoint: 10 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } };
     conduit.receive({ topic: 'uns-edge/conduit/island', payload: { island: true } });
     conduit.receive(write);
@@ -128,10 +106,10 @@ describe('uns-conduit node', function () {
     conduit.receive({ ...write, payload: { speedSetpoint: 12 } });
     await until('passed after island off', () => passed.length === 1);
 
-    const exported = await helper.request().get('/uns-edge/conduits/c/policy');
+    const exported = await helper.request().get<{ hash: string; policy: { rules: unknown[] } }>('/uns-edge/conduits/c/policy');
     assert.match(exported.body.hash, /^[0-9a-f]{64}$/);
     assert.equal(exported.body.policy.rules.length, 2);
-    const reload = await helper.request().post('/uns-edge/conduits/c/policy').send({ rules: [{ id: 'bad', action: 'maybe' }] });
+    const reload = await helper.request().post<{ problems: string[] }>('/uns-edge/conduits/c/policy').send({ rules: [{ id: 'bad', action: 'maybe' }] });
     assert.equal(reload.status, 400);
     assert.match(reload.body.problems[0], /rule 1 \(bad\) field action/);
     const emptied = await helper.request().post('/uns-edge/conduits/c/policy').send({ rules: [] });
@@ -149,7 +127,7 @@ describe('uns-conduit node', function () {
       msg.topic = ${JSON.stringify(ASSET)}; msg.payload = { speedSetpoint: msg.payload }; return msg;`));
     const before = (await helper.request().get('/uns-edge/conduits/c/policy')).body;
     // Sent as JSON text: the body parser, not the test's serializer, sees exactly what a client sends.
-    const post = (path: string, body: unknown) => helper.request().post(path).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
+    const post = (path: string, body: unknown) => helper.request().post<{ error: string; ok?: boolean }>(path).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
     for (const body of [{ island: 'true' }, { island: 1 }, [true], { island: [true] }, {}]) {
       const r = await post('/uns-edge/conduits/c/island', body);
       assert.equal(r.status, 400, JSON.stringify(body));
@@ -173,9 +151,9 @@ describe('uns-conduit node', function () {
     assert.equal(after.hash, before.hash);
     assert.equal(after.island, false);
     // The policy still decides: a write built in the function node within the rule passes, one outside is denied.
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
-    const fn = helper.getNode('fn') as HelperNode;
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
+    const fn = helper.getNode('fn');
     fn.receive({ payload: 50 });
     fn.receive({ payload: 5000 });
     await until('one passed, one denied', () => passed.length === 1 && decisions.length === 1);
@@ -184,9 +162,9 @@ describe('uns-conduit node', function () {
 
   it('island from a function node: {island: true} switches it on; a string "true" does not switch it and is not let through as a write', async () => {
     await helper.load([zonesNodes, functionNode], flow(POLICY, {}, `msg.topic = 'uns-edge/conduit/island'; msg.payload = { island: msg.payload }; return msg;`));
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
-    const fn = helper.getNode('fn') as HelperNode;
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
+    const fn = helper.getNode('fn');
     fn.receive({ payload: 'true' });
     await until('string island decided', () => decisions.length === 1);
     assert.equal(passed.length, 0);
@@ -199,13 +177,13 @@ describe('uns-conduit node', function () {
   it('island switched on at run time survives a redeploy; switching it off is audited and saved; a corrupt state file starts in island mode with a red status', async () => {
     const write = { topic: ASSET, payload: { speedSetpoint: 10 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } };
     await helper.load([zonesNodes, functionNode], flow(POLICY));
-    (helper.getNode('c') as HelperNode).receive({ topic: 'uns-edge/conduit/island', payload: { island: true }, principal: { via: 'mqtt', id: 'mqtt:scada-01' } });
+    helper.getNode('c').receive({ topic: 'uns-edge/conduit/island', payload: { island: true }, principal: { via: 'mqtt', id: 'mqtt:scada-01' } });
     await until('island on', () => (helper.getNode('c') as HelperNode & { controller: { island: boolean } }).controller.island);
     await helper.unload();
 
     await helper.load([zonesNodes, functionNode], flow(POLICY));
-    let decisions = collector(helper.getNode('decisions') as HelperNode);
-    (helper.getNode('c') as HelperNode).receive(write);
+    let decisions = collector(helper.getNode('decisions'));
+    helper.getNode('c').receive(write);
     await until('denied after redeploy', () => decisions.length === 1);
     assert.equal(decisions[0].payload.category, 'island');
     assert.equal((await helper.request().post('/uns-edge/conduits/c/island').send({ island: false })).body.island, false);
@@ -215,15 +193,15 @@ describe('uns-conduit node', function () {
       [['island-on', 'mqtt:scada-01'], ['island-on', 'mqtt:scada-01'], ['island-off', 'admin:(no adminAuth)']]);
 
     await helper.load([zonesNodes, functionNode], flow(POLICY));
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    (helper.getNode('c') as HelperNode).receive(write);
+    const passed = collector(helper.getNode('passed'));
+    helper.getNode('c').receive(write);
     await until('passes once switched off', () => passed.length === 1);
     await helper.unload();
 
     writeFileSync(join(dir, 'island-c.json'), '{"island": fals');
     await helper.load([zonesNodes, functionNode], flow(POLICY));
-    const conduit = helper.getNode('c') as HelperNode;
-    decisions = collector(helper.getNode('decisions') as HelperNode);
+    const conduit = helper.getNode('c');
+    decisions = collector(helper.getNode('decisions'));
     conduit.receive(write);
     await until('denied with a corrupt state file', () => decisions.length === 1);
     assert.equal(decisions[0].payload.category, 'island');
@@ -237,8 +215,8 @@ describe('uns-conduit node', function () {
     // The helper stubs RED._ (keys, not texts).
     assert.equal(conduit.policyProblem, 'zones.errors.bad-island');
     assert.deepEqual(lastStatus(conduit), { fill: 'red', shape: 'ring', text: 'zones.status.bad-island' });
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
     conduit.receive({ topic: ASSET, payload: { speedSetpoint: 1 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } });
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(passed.length + decisions.length, 0);
@@ -248,8 +226,8 @@ describe('uns-conduit node', function () {
     await helper.load([zonesNodes, functionNode], flow({ rules: [{ id: 'w', operation: ['write'], action: 'allow' }] }));
     const conduit = helper.getNode('c') as HelperNode & { policyProblem?: string };
     assert.match(conduit.policyProblem ?? '', /rule 1 \(w\) field value/);
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
     conduit.receive({ topic: ASSET, payload: { speedSetpoint: 1 } });
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(passed.length + decisions.length, 0);
@@ -259,9 +237,9 @@ describe('uns-conduit node', function () {
     const f = flow({ rules: [{ id: 'tele', operation: ['read'], metric: ['Current', 'Speed'], action: 'allow' }] });
     Object.assign(f[3], { sourceZone: 'ot', destinationZone: 'it' });
     await helper.load([zonesNodes, functionNode], f);
-    const passed = collector(helper.getNode('passed') as HelperNode);
-    const decisions = collector(helper.getNode('decisions') as HelperNode);
-    (helper.getNode('c') as HelperNode).receive({ topic: ASSET, payload: { Current: 1, Speed: 2, Recipe: 'x' }, meta: { Current: { unit: 'A' }, Recipe: { unit: '' } } });
+    const passed = collector(helper.getNode('passed'));
+    const decisions = collector(helper.getNode('decisions'));
+    helper.getNode('c').receive({ topic: ASSET, payload: { Current: 1, Speed: 2, Recipe: 'x' }, meta: { Current: { unit: 'A' }, Recipe: { unit: '' } } });
     await until('partial', () => passed.length === 1 && decisions.length === 1);
     assert.deepEqual(passed[0].payload, { Current: 1, Speed: 2 });
     assert.deepEqual(passed[0].meta, { Current: { unit: 'A' } });

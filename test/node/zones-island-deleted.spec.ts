@@ -8,26 +8,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zonesNodes = require('../../nodes/zones/zones');
+import { helper, type HelperNode } from '../helpers/node-red-runtime';
 
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface HelperNode {
-  on(event: string, fn: (arg: any) => void): void;
-  receive(msg: object): void;
-  status: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> };
-  controller: { island: boolean };
-}
+/** The conduit node: its controller says whether island mode is on. */
+type Conduit = HelperNode & { controller: { island: boolean } };
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive7';
 const WRITE = { topic: ASSET, payload: { speedSetpoint: 10 }, principal: { via: 'mqtt', id: 'mqtt:mes-01' } };
@@ -65,9 +49,9 @@ describe('uns-conduit node: island state file deleted', () => {
     await load();
     const stateFile = join(dir, 'island-c.json');
     assert.ok(existsSync(stateFile), 'the first start saves the state');
-    let conduit = helper.getNode('c') as HelperNode;
+    let conduit = helper.getNode<Conduit>('c');
     const passed: unknown[] = [];
-    (helper.getNode('passed') as HelperNode).on('input', (m) => passed.push(m));
+    helper.getNode('passed').on('input', (m) => passed.push(m));
     conduit.receive(WRITE);
     await until('first start passes', () => passed.length === 1);
     conduit.receive({ topic: 'uns-edge/conduit/island', payload: { island: true } });
@@ -76,9 +60,9 @@ describe('uns-conduit node: island state file deleted', () => {
 
     rmSync(stateFile);
     await load();
-    conduit = helper.getNode('c') as HelperNode;
+    conduit = helper.getNode<Conduit>('c');
     const decisions: any[] = [];
-    (helper.getNode('decisions') as HelperNode).on('input', (m) => decisions.push(m));
+    helper.getNode('decisions').on('input', (m) => decisions.push(m));
     conduit.receive(WRITE);
     await until('denied', () => decisions.length === 1);
     assert.equal(decisions[0].payload.category, 'island');
