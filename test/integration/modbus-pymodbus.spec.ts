@@ -17,6 +17,7 @@ import { ModbusWriter } from '../../lib/modbus/writer';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { PymodbusServer, startPymodbusServer } from '../helpers/pymodbus';
 import modbusNodes = require('../../nodes/modbus/modbus');
+import { helper } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -267,17 +268,6 @@ describe('modbus against a pymodbus server', function () {
   });
 
   describe('uns-modbus-read node with pymodbus', () => {
-    interface TestHelper {
-      init(path: string): void;
-      startServer(done: () => void): void;
-      stopServer(done: () => void): void;
-      load(nodes: unknown, flow: object[]): Promise<void>;
-      unload(): Promise<void>;
-      getNode(id: string): { on(event: string, fn: (msg: unknown) => void): void };
-    }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const helper = require('node-red-node-test-helper') as TestHelper;
-    helper.init(require.resolve('node-red'));
     beforeEach(() => new Promise<void>((r) => helper.startServer(() => r())));
     afterEach(async () => {
       await helper.unload();

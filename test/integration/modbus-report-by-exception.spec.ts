@@ -13,22 +13,7 @@ import type { ModbusClient } from '../../lib/modbus/client';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { PymodbusServer, startPymodbusServer } from '../helpers/pymodbus';
-
-interface TestHelper {
-  init(path: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-interface HelperNode {
-  on(event: string, fn: (msg: unknown) => void): void;
-  receive(msg: object): void;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,7 +28,7 @@ async function until(what: string, check: () => boolean, ms = 5000): Promise<voi
 /** Every message that reaches the helper node `id` from now on. */
 function collect(id: string): TagBatch[] {
   const seen: TagBatch[] = [];
-  (helper.getNode(id) as HelperNode).on('input', (msg) => seen.push(msg as TagBatch));
+  helper.getNode(id).on('input', (msg) => seen.push(msg as TagBatch));
   return seen;
 }
 
@@ -83,7 +68,7 @@ describe('report by exception at the source (send: only changed values)', functi
     /** Poll once and wait until both of its requests are answered (a batch, if any, is then on its way). */
     const poll = async () => {
       const answered = linkClient().stats.responses + 2;
-      (helper.getNode('read') as HelperNode).receive({});
+      helper.getNode('read').receive({});
       await until('the poll answered', () => linkClient().stats.responses >= answered);
     };
 
@@ -162,7 +147,7 @@ describe('report by exception at the source (send: only changed values)', functi
         { id: 'out', type: 'helper' },
       ]);
       const out = collect('out');
-      const vfd = helper.getNode('vfd') as HelperNode;
+      const vfd = helper.getNode('vfd');
       await until('connected', () => linkClient().state === 'connected');
       const setpoint = plant.plant.read(1, 'holding', 1, 1)[0];
 

@@ -22,6 +22,7 @@ import type { TagBatch } from '../../lib/uns/tag-batch';
 import { PymodbusRtuServer, startPymodbusRtuServer } from '../helpers/pymodbus';
 import { PtyPair } from '../helpers/socat';
 import modbusNodes = require('../../nodes/modbus/modbus');
+import { helper } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = async (what: string, cond: () => boolean, ms = 5000) => {
@@ -161,17 +162,6 @@ describe('modbus RTU over a socat pty pair', function () {
     });
 
     it('uns-modbus-link of type rtu serves uns-modbus-read and uns-modbus-write in Node-RED', async () => {
-      interface TestHelper {
-        init(path: string): void;
-        startServer(done: () => void): void;
-        stopServer(done: () => void): void;
-        load(nodes: unknown, flow: object[]): Promise<void>;
-        unload(): Promise<void>;
-        getNode(id: string): { on(event: string, fn: (msg: unknown) => void): void; receive(msg: object): void };
-      }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const helper = require('node-red-node-test-helper') as TestHelper;
-      helper.init(require.resolve('node-red'));
       await new Promise<void>((r) => helper.startServer(() => r()));
       try {
         await py.command({ cmd: 'set', unit: 1, table: 'input', address: 5, values: [12000] });

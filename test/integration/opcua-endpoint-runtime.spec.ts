@@ -16,26 +16,8 @@ import type { TagBatch } from '../../lib/uns/tag-batch';
 import { makeCertificate, tempDir } from '../helpers/opcua-client-harness';
 import { startServerProcess, ServerProcess } from '../helpers/opcua-server-process';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
+import { helper, type Status } from '../helpers/node-red-runtime';
 
-interface Response { status: number; body: Record<string, unknown> }
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(s: object): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  setFlows(flow: object[], type: 'full' | 'flows' | 'nodes'): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { post(url: string): { send(body: object): Promise<Response> }; get(url: string): Promise<Response> };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface Spy { getCalls(): Array<{ args: unknown[]; thisValue: unknown }> }
-interface HelperNode { on(event: string, fn: (arg: unknown) => void): void; receive(msg: object): void; log: Spy; warn: Spy; status: Spy }
-type Status = { fill?: string; shape?: string; text?: string };
 interface TrustEntry { thumbprint: string; status: string }
 
 const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
@@ -66,7 +48,7 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
   };
   /** The calls of one node's status/log/warn (the helper spies on Node.prototype: every node's calls are in one spy). */
   const callsOf = (id: string, method: 'status' | 'log' | 'warn') => {
-    const node = helper.getNode(id) as HelperNode;
+    const node = helper.getNode(id);
     return node[method].getCalls().filter((c) => c.thisValue === node);
   };
   const lastStatus = (id: string) => callsOf(id, 'status').map((c) => c.args[0] as Status).at(-1);
@@ -218,7 +200,7 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
     cleanups.push(() => process.kill());
     await helper.load(opcuaNodes, [endpoint(process.endpointUrl), subscriber('sub1', 200), reader('r'), { id: 'out', type: 'helper' }]);
     await trustRejected();
-    const out = helper.getNode('out') as HelperNode;
+    const out = helper.getNode('out');
     let lastGood = 0;
     out.on('input', (m) => {
       const batch = m as TagBatch;
@@ -252,7 +234,7 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
     const sourceTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000); // an hour ago, whole seconds
     const changed = Date.now();
     const batches: TagBatch[] = [];
-    (helper.getNode('out') as HelperNode).on('input', (m) => batches.push(m as TagBatch));
+    helper.getNode('out').on('input', (m) => batches.push(m as TagBatch));
     // As a gateway server passes on a device's value: the device's time as source timestamp, its own on receipt.
     const written = await (server.server.engine.addressSpace!.findNode('ns=1;s=Drive1.Mode') as opcua.UAVariable).writeValue(opcua.SessionContext.defaultContext,
       new opcua.DataValue({ value: { dataType: opcua.DataType.Int32, value: 42 }, sourceTimestamp: sourceTime, serverTimestamp: new Date() }));
@@ -264,7 +246,7 @@ describe('uns-opcua-endpoint in a Node-RED runtime (real node-opcua servers)', f
     assert.equal(typeof meta.serverTimestamp, 'number', JSON.stringify(meta));
     assert.ok(meta.serverTimestamp! >= changed - 1000 && meta.serverTimestamp! <= Date.now() + 1000, `server timestamp ${meta.serverTimestamp} is the time of the change`);
 
-    (helper.getNode('r') as HelperNode).receive({ payload: 'go' });
+    helper.getNode('r').receive({ payload: 'go' });
     await until('read', () => batches.some((b) => b.topic.endsWith('reader')));
     const read = batches.find((b) => b.topic.endsWith('reader'))!;
     assert.equal(read.payload.mode, 42);

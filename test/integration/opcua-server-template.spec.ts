@@ -21,19 +21,9 @@ import { applicationPki } from '../../lib/opcua/pki';
 import { serverPki, defaultServerIdentity } from '../../lib/opcua/server-pki';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort, Mosquitto } from '../helpers/mosquitto';
+import { helper } from '../helpers/node-red-runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): { on(event: string, fn: (msg: unknown) => void): void } | null;
-}
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 const core = (dir: string, file: string): unknown => require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', dir, file));
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -98,7 +88,7 @@ describe('flows/uns-to-opcua.json: drives → UNS → OPC UA server and PubSub J
       { kind: 'certificate', name: 'scada-viewer', thumbprint: viewer.thumbprint, role: 'read' },
     ]);
     await helper.load([unsNodes, modbusNodes, driveNodes, serverNodes, pubsubNodes, core('common', '24-complete.js'), core('common', '25-catch.js'), core('common', '21-debug.js'), core('common', '90-comment.js')], flow);
-    const decoded = new Promise<{ topic: string; payload: Record<string, unknown> }>((resolve) => helper.getNode('u2o-debug')!.on('input', (msg) => {
+    const decoded = new Promise<{ topic: string; payload: Record<string, unknown> }>((resolve) => helper.getNode('u2o-debug').on('input', (msg) => {
       const m = msg as { topic: string; payload: Record<string, unknown> };
       if (m.topic === A1 && typeof m.payload.actualSpeed === 'number') resolve(m);
     }));

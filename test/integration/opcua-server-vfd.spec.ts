@@ -18,27 +18,15 @@ import type { AuditRecord } from '../../lib/drive/audit';
 import { applicationPki, type ApplicationPki } from '../../lib/opcua/pki';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort } from '../helpers/ports';
+import { helper } from '../helpers/node-red-runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const completeNode = require('@node-red/nodes/core/common/24-complete.js') as unknown;
 const catchNode = require('@node-red/nodes/core/common/25-catch.js') as unknown;
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { post(path: string): Promise<{ status: number; body: unknown }>; get(path: string): Promise<{ status: number; body: unknown }> };
-}
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const ASSET = 'acme/plant1/packaging/line1/cell1/drive1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 describe('uns-opcua-server: simulated drive over Modbus → uns-vfd → OPC UA client, and writes back', function () {
   this.timeout(60_000);

@@ -10,24 +10,7 @@ import { join } from 'node:path';
 import opcuaNodes = require('../../nodes/opcua/opcua');
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { startTestServer, TestServer } from '../helpers/opcua-test-server';
-
-interface Response { status: number; body: Record<string, unknown> }
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(s: object): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-  request(): { post(url: string): { send(body: object): Promise<Response> }; get(url: string): Promise<Response> };
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-
-interface Spy { getCalls(): Array<{ args: unknown[]; thisValue: unknown }> }
-interface HelperNode { on(event: string, fn: (arg: unknown) => void): void; log: Spy; warn: Spy }
+import { helper } from '../helpers/node-red-runtime';
 
 const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
   const deadline = Date.now() + ms;
@@ -57,7 +40,7 @@ describe('uns-opcua-endpoint: session closed by the server (real node-opcua serv
 
   /** The helper spies on Node.prototype: one node's own calls. The helper loads no catalog: RED._ answers the key. */
   const lines = (id: string, method: 'log' | 'warn') => {
-    const node = helper.getNode(id) as HelperNode;
+    const node = helper.getNode(id);
     return node[method].getCalls().filter((c) => c.thisValue === node).map((c) => String(c.args[0]));
   };
   const count = (id: string, method: 'log' | 'warn', key: string) => lines(id, method).filter((l) => l === key).length;
@@ -74,7 +57,7 @@ describe('uns-opcua-endpoint: session closed by the server (real node-opcua serv
     await until('a rejected server certificate', async () => (await trustList()).some((c) => c.status === 'rejected'));
     for (const c of await trustList()) if (c.status === 'rejected') await helper.request().post(`/uns-opcua-endpoint/trust/${c.thumbprint}/trust`).send({});
     let lastGood = 0;
-    (helper.getNode('out') as HelperNode).on('input', (m) => {
+    helper.getNode('out').on('input', (m) => {
       if ((m as TagBatch).meta?.speed?.quality === 'good') lastGood = Date.now();
     });
     await until('data', () => lastGood > 0);

@@ -13,19 +13,7 @@ import pubsubNodes = require('../../nodes/pubsub/pubsub');
 import { PubSubConnection } from '../../lib/opcua/pubsub-mqtt';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { Mosquitto } from '../helpers/mosquitto';
-
-/* eslint-disable @typescript-eslint/no-require-imports */
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): { on(event: string, fn: (msg: unknown) => void): void; receive(msg: object): void };
-}
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
-/* eslint-enable @typescript-eslint/no-require-imports */
+import { helper } from '../helpers/node-red-runtime';
 
 const ajv = new Ajv2020({ strict: true, strictRequired: false, allowUnionTypes: true });
 ajv.addFormat('date-time', { type: 'string', validate: (v: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)) });

@@ -31,23 +31,7 @@ import { metricsRegistry } from '../../lib/runtime/metrics';
 import { connectionStatuses } from '../../lib/runtime/connection-registry';
 import { SparkplugEdgeNode } from '../../lib/sparkplug/edge-node';
 import { bdSeqFile } from '../../lib/sparkplug/sequence';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): HelperNode | null;
-}
-interface HelperNode {
-  on(event: string, fn: (arg: never) => void): void;
-  receive(msg: object): void;
-}
-type Status = { fill?: string; shape?: string; text?: string };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper, type Status } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -157,14 +141,14 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       ];
       await helper.load(unsNodes, [...gatewayFlow(1), ...gatewayFlow(2)]);
       const statuses: Record<string, string[]> = { out1: [], out2: [] };
-      for (const id of ['out1', 'out2']) helper.getNode(id)!.on('call:status', (call: { args: [Status] }) => statuses[id].push(call.args[0].text ?? ''));
+      for (const id of ['out1', 'out2']) helper.getNode(id).on('call:status', (call: { args: [Status] }) => statuses[id].push(call.args[0].text ?? ''));
       await waitFor('both gateways on n1', () => ['out1', 'out2'].every((id) => statuses[id].at(-1) === 'uns.status.connected-to'));
 
       const assets = ['acme/plant1/press/line1/cell1/drive1', 'acme/plant1/press/line2/cell1/drive2'];
       let next = 0;
       const publish = (): void => {
-        helper.getNode('out1')!.receive({ topic: assets[0], payload: { Seq: next, Double: next * 2 } });
-        helper.getNode('out2')!.receive({ topic: assets[1], payload: { Seq: next } });
+        helper.getNode('out1').receive({ topic: assets[0], payload: { Seq: next, Double: next * 2 } });
+        helper.getNode('out2').receive({ topic: assets[1], payload: { Seq: next } });
         next++;
       };
       const stream = setInterval(publish, 10);
@@ -233,14 +217,14 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       { id: 'h', type: 'helper' },
     ]);
     const received: number[] = [];
-    helper.getNode('h')!.on('input', (msg: never) => {
+    helper.getNode('h').on('input', (msg: never) => {
       const batch = msg as { topic: string; payload: { Seq?: number } };
       if (batch.topic === 'acme/plant1/press/line1/cell1/drive1' && typeof batch.payload.Seq === 'number') received.push(batch.payload.Seq);
     });
     const inStatuses: string[] = [];
-    helper.getNode('in')!.on('call:status', (call: { args: [Status] }) => inStatuses.push(call.args[0].text ?? ''));
+    helper.getNode('in').on('call:status', (call: { args: [Status] }) => inStatuses.push(call.args[0].text ?? ''));
     const brokerLog: string[] = [];
-    for (const level of ['error', 'log', 'trace']) helper.getNode('b')!.on(`call:${level}`, (call: { args: [unknown] }) => brokerLog.push(String(call.args[0])));
+    for (const level of ['error', 'log', 'trace']) helper.getNode('b').on(`call:${level}`, (call: { args: [unknown] }) => brokerLog.push(String(call.args[0])));
     const grants = (): number => brokerLog.filter((line) => line.startsWith('uns.log.granted') || line.startsWith('uns.log.subscribed')).length;
     // The SUBACK on n1 (NATS answers it after creating the session's consumer, which can take a while).
     await waitFor('uns-in subscribed on n1', () => inStatuses.at(-1) === 'uns.status.connected-to' && grants() === 1);
@@ -320,11 +304,11 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       { id: 'h', type: 'helper' },
     ], {});
     const caught: Array<{ error: { message: string }; topic: string; payload: unknown }> = [];
-    helper.getNode('h')!.on('input', (msg: never) => caught.push(msg));
+    helper.getNode('h').on('input', (msg: never) => caught.push(msg));
     const statuses: Status[] = [];
     const out2Status: Status[] = [];
-    helper.getNode('out')!.on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
-    helper.getNode('out2')!.on('call:status', (call: { args: [Status] }) => out2Status.push(call.args[0]));
+    helper.getNode('out').on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
+    helper.getNode('out2').on('call:status', (call: { args: [Status] }) => out2Status.push(call.args[0]));
     await waitFor('connected', () => statuses.some((s) => s.text === 'uns.status.connected'));
     assert.equal(out2Status.at(-1)?.text, 'uns.status.config-error', 'QoS 2 on NATS is a configuration error');
 
@@ -334,11 +318,11 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
     await new Promise((resolve) => watcher.once('connect', resolve));
     await watcher.subscribeAsync('rules/#', { qos: 1 });
     try {
-      helper.getNode('out')!.receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { 'Speed.rpm': 1, Current: 2 } });
+      helper.getNode('out').receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { 'Speed.rpm': 1, Current: 2 } });
       await waitFor('the error at the Catch node', () => caught.length === 1);
       assert.match(caught[0].error.message, /NATS does not allow "\." and space in MQTT topics: "rules\/acme\/plant1\/press\/line2\/cell1\/drive7\/Speed\.rpm"/);
       assert.deepEqual(caught[0].payload, { 'Speed.rpm': 1, Current: 2 }, 'the batch reaches Catch whole');
-      helper.getNode('out')!.receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { Current: 3 } });
+      helper.getNode('out').receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { Current: 3 } });
       await waitFor('the good batch', () => seen.length === 1);
       assert.deepEqual(seen, ['rules/acme/plant1/press/line2/cell1/drive7/Current'], 'nothing of the refused batch was published');
     } finally {
@@ -354,9 +338,9 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       { id: 'out', type: 'uns-out', broker: 'b', topicPrefix: 'closes', qos: 1, wires: [] },
     ], {});
     const statuses: Status[] = [];
-    helper.getNode('out')!.on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
+    helper.getNode('out').on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
     await waitFor('connected', () => statuses.some((s) => s.text === 'uns.status.connected'));
-    helper.getNode('out')!.receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { 'Speed.rpm': 1 } });
+    helper.getNode('out').receive({ topic: 'acme/plant1/press/line2/cell1/drive7', payload: { 'Speed.rpm': 1 } });
     // The reason the status shows (and /healthz reports) names the PUBLISH and the likely rule.
     const detail = (): string => connectionStatuses().find((status) => status.id === 'b')?.detail ?? '';
     await waitFor('a reason naming the refused topic', () => /PUBLISH to "closes\/acme\/plant1\/press\/line2\/cell1\/drive7\/Speed\.rpm" \(QoS 1\).*NATS: no "\." or space in topics/.test(detail()))
@@ -371,7 +355,7 @@ describe('scale: the plain UNS on a 3-node NATS cluster (JetStream + MQTT)', fun
       { id: 'in', type: 'uns-in', broker: 'b', topics: 'downgrade/#', qos: 2, topicPrefix: 'downgrade', wires: [] },
     ], {});
     const warnings: string[] = [];
-    helper.getNode('b')!.on('call:warn', (call: { args: [string] }) => warnings.push(call.args[0]));
+    helper.getNode('b').on('call:warn', (call: { args: [string] }) => warnings.push(call.args[0]));
     await waitFor('the downgrade warning', () => warnings.some((w) => w.startsWith('uns.errors.downgraded')));
   });
 

@@ -20,23 +20,7 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { SparkplugObserver, startEdge, waitFor, type EdgeUnderTest } from '../helpers/sparkplug-harness';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { metricsRegistry } from '../../lib/runtime/metrics';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): HelperNode | null;
-}
-interface HelperNode {
-  on(event: string, fn: (arg: never) => void): void;
-  receive(msg: object): void;
-}
-type Status = { fill?: string; shape?: string; text?: string };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper, type Status } from '../helpers/node-red-runtime';
 
 const HOST_ID = 'scada';
 
@@ -84,8 +68,8 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
     ]);
     const batches: TagBatch[] = [];
     const statuses: Status[] = [];
-    helper.getNode('batches')!.on('input', (msg: never) => batches.push(msg));
-    helper.getNode('host')!.on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
+    helper.getNode('batches').on('input', (msg: never) => batches.push(msg));
+    helper.getNode('host').on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
     await waitFor('host online on A', () => statuses.at(-1)?.text === 'sparkplug.status.host-online-on', 10000);
 
     // An edge node on B only (no primary host: born at once, before the host is there).
@@ -95,7 +79,7 @@ describe('sparkplug multiple MQTT servers: uns-sparkplug-host fails over from A 
     let fed = 0;
     const feed = (): void => {
       fed++;
-      helper.getNode('dev')!.receive({ topic: 'acme/line1/drive1', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
+      helper.getNode('dev').receive({ topic: 'acme/line1/drive1', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
       localDevice.handleBatch({ topic: 'acme/line2/drive2', payload: { Speed: fed }, meta: { Speed: { type: 'Int32' } } });
     };
     feed();

@@ -14,16 +14,7 @@ import unsNodes = require('../../nodes/uns/uns');
 import { MqttConnection } from '../../lib/mqtt/connection';
 import type { TagBatch } from '../../lib/uns/tag-batch';
 import { Mosquitto } from '../helpers/mosquitto';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  load(nodes: unknown, flow: object[], credentials?: object): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): { on(event: string, fn: (arg: never) => void): void; receive(msg: object): void } | null;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper } from '../helpers/node-red-runtime';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function waitFor(what: string, condition: () => boolean, ms = 10000): Promise<void> {
@@ -84,9 +75,9 @@ describe('UNS nodes against a real Mosquitto (TLS, MQTT 5 shared subscriptions)'
         { id: 'out', type: 'uns-out', broker: 'b1', wires: [] },
       ], { b1: { passphrase: 'key-pass-789' } });
       const statuses: Array<{ text?: string }> = [];
-      helper.getNode('out')!.on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
+      helper.getNode('out').on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
       await waitFor('connected over TLS', () => statuses.some((s) => s.text === 'uns.status.connected'));
-      helper.getNode('out')!.receive({ topic: asset, payload: { Current: 12.5 }, timestamp: 1718000000000 });
+      helper.getNode('out').receive({ topic: asset, payload: { Current: 12.5 }, timestamp: 1718000000000 });
       await waitFor('the message over TLS', () => received.length === 1);
       assert.equal(received[0], `${asset}/Current {"value":12.5,"timestamp":1718000000000,"quality":"good"}`);
     } finally {
@@ -125,7 +116,7 @@ describe('UNS nodes against a real Mosquitto (TLS, MQTT 5 shared subscriptions)'
       { id: 'h1', type: 'helper' },
     ], { b1: { user: 'gateway' } });
     const batches: TagBatch[] = [];
-    helper.getNode('h1')!.on('input', (msg: TagBatch) => batches.push(msg));
+    helper.getNode('h1').on('input', (msg: TagBatch) => batches.push(msg));
     const publisher = connect({ host: '127.0.0.1', port: broker.port, protocolVersion: 5, clientId: 'attacker', reconnectPeriod: 0 });
     try {
       await new Promise((r) => publisher.once('connect', r));
@@ -152,12 +143,12 @@ describe('UNS nodes against a real Mosquitto (TLS, MQTT 5 shared subscriptions)'
       { id: 'h1', type: 'helper' }, { id: 'h2', type: 'helper' },
     ]);
     const got: Record<string, string[]> = { h1: [], h2: [] };
-    for (const id of ['h1', 'h2']) helper.getNode(id)!.on('input', (msg: TagBatch) => got[id].push(msg.topic));
+    for (const id of ['h1', 'h2']) helper.getNode(id).on('input', (msg: TagBatch) => got[id].push(msg.topic));
     const outStatus: Array<{ text?: string }> = [];
-    helper.getNode('out')!.on('call:status', (call: { args: [{ text?: string }] }) => outStatus.push(call.args[0]));
+    helper.getNode('out').on('call:status', (call: { args: [{ text?: string }] }) => outStatus.push(call.args[0]));
     await waitFor('uns-out connected', () => outStatus.some((s) => s.text === 'uns.status.connected'));
     await sleep(300); // both subscriptions in place
-    for (let i = 0; i < 20; i++) helper.getNode('out')!.receive({ topic: `acme/plant1/press/line2/cell1/drive${i}`, payload: { Speed: i } });
+    for (let i = 0; i < 20; i++) helper.getNode('out').receive({ topic: `acme/plant1/press/line2/cell1/drive${i}`, payload: { Speed: i } });
     await waitFor('20 batches in total', () => got.h1.length + got.h2.length >= 20);
     await sleep(200);
     const all = [...got.h1, ...got.h2].sort();

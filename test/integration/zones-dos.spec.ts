@@ -25,26 +25,11 @@ import zonesNodes = require('../../nodes/zones/zones');
 import { AUDIT_FILE, type AuditRecord } from '../../lib/zones/audit-log';
 import { verifyAuditDir } from '../../lib/zones/audit-verify';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
+import { helper } from '../helpers/node-red-runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as unknown;
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): unknown;
-}
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
 /* eslint-enable @typescript-eslint/no-require-imports */
-
-interface HelperNode {
-  on(event: string, fn: (msg: any) => void): void;
-  receive(msg: object): void;
-}
 
 const ASSET = 'acme/plant1/press/line2/cell1/drive1';
 const PRINCIPAL = 'mqtt:mes-01';
@@ -125,16 +110,16 @@ describe('T-DOS-01: a 10× write flood into a uns-conduit leaves the OT Modbus p
       { id: 'vfd', type: 'uns-vfd', z: 'tab', link: 'link', unitId: 1, profile: 'uns-edge-simulated-drive', interval: 1000, topic: ASSET, statusParameter: 'actualSpeed', wires: [[], []] },
     ]);
     const pollTimes: number[] = [];
-    (helper.getNode('polls') as HelperNode).on('input', () => pollTimes.push(performance.now()));
+    helper.getNode('polls').on('input', () => pollTimes.push(performance.now()));
     /** When the conduit's last decision came out: the bucket refills until then, not only until the flood's end. */
     let lastDecisionAt = 0;
     const passed: unknown[] = [];
-    (helper.getNode('passed') as HelperNode).on('input', (msg) => {
+    helper.getNode('passed').on('input', (msg) => {
       passed.push(msg);
       lastDecisionAt = performance.now();
     });
     const refused: Array<{ result: string; reason: string }> = [];
-    (helper.getNode('decisions') as HelperNode).on('input', (msg) => {
+    helper.getNode('decisions').on('input', (msg: { payload: { result: string; reason: string } }) => {
       refused.push(msg.payload);
       lastDecisionAt = performance.now();
     });
@@ -148,7 +133,7 @@ describe('T-DOS-01: a 10× write flood into a uns-conduit leaves the OT Modbus p
     const baseline = intervals(pollTimes.filter((time) => time >= baselineStart));
 
     // The flood: 10 × RATE writes per second, paced by elapsed time (a late timer sends the ones it owes).
-    const mes = helper.getNode('mes') as HelperNode;
+    const mes = helper.getNode('mes');
     const floodStart = performance.now();
     let sent = 0;
     await new Promise<void>((resolve) => {

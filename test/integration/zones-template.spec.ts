@@ -18,19 +18,7 @@ import zonesNodes = require('../../nodes/zones/zones');
 import { lintZones } from '../../lib/zones/lint';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { AedesBroker, startAedes } from '../helpers/aedes';
-
-interface TestHelper {
-  init(nodeRedPath: string): void;
-  settings(settings: object): object;
-  startServer(done: () => void): void;
-  stopServer(done: () => void): void;
-  load(nodes: unknown, flow: object[]): Promise<void>;
-  unload(): Promise<void>;
-  getNode(id: string): { on(event: string, fn: (msg: Record<string, unknown>) => void): void } | null;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const helper = require('node-red-node-test-helper') as TestHelper;
-helper.init(require.resolve('node-red'));
+import { helper } from '../helpers/node-red-runtime';
 
 const ROOT = join(__dirname, '..', '..');
 const TEMPLATE = join(ROOT, 'flows', 'zones-and-conduits.json');
@@ -112,7 +100,7 @@ describe('flows/zones-and-conduits.json', function () {
       await helper.unload();
       await helper.load([debugNode, catchNode, commentNode, unsNodes, modbusNodes, driveNodes, zonesNodes], flows);
       const decisions: Decision[] = [];
-      helper.getNode('zc-decisions')!.on('input', (msg) => decisions.push(msg.payload as Decision));
+      helper.getNode('zc-decisions').on('input', (msg: { payload: Decision }) => decisions.push(msg.payload));
       return { decisions, telemetry };
     }
 
@@ -158,7 +146,7 @@ describe('flows/zones-and-conduits.json', function () {
       });
       const { decisions } = await deploy(anyTime);
       const audit: unknown[] = [];
-      helper.getNode('zc-audit')!.on('input', (msg) => audit.push(msg.payload));
+      helper.getNode('zc-audit').on('input', (msg: { payload: unknown }) => audit.push(msg.payload));
       // The subscription is up once a message round-trips; retry the first write until it is decided.
       let first: Decision | undefined;
       for (let attempt = 0; !first; attempt++) {
