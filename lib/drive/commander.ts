@@ -86,12 +86,18 @@ export class DriveCommander {
     return decodeStatusWord(this.profile, Number(value));
   }
 
-  /** The status word and setpoint a command is planned and checked with; a failed read writes nothing. */
-  private async context(command: DriveCommand): Promise<{ status: number; setpoint: number }> {
+  /**
+   * The status word and setpoint a command is planned and checked with; a failed read writes nothing.
+   * Both requests are submitted together (one socket write when the link allows two in flight), and
+   * the setpoint as read is kept: it is the audit's old value of a first write to the setpoint.
+   */
+  private async context(command: DriveCommand): Promise<{ status: number; setpoint: number; setpointRead: AuditValue }> {
     try {
-      const status = Number((await this.readParameter(this.profile.statusWord.parameter)).value);
-      const setpoint = Number((await this.readParameter(this.profile.setpoint.parameter)).value);
-      return { status, setpoint };
+      const [statusRead, setpointRead] = await Promise.all([
+        this.readParameter(this.profile.statusWord.parameter),
+        this.readParameter(this.profile.setpoint.parameter),
+      ]);
+      return { status: Number(statusRead.value), setpoint: Number(setpointRead.value), setpointRead };
     } catch (error) {
       throw new DriveCommandFailed(`${describeCommand(command)} on ${this.drive}: the status word and setpoint could not be read first (${(error as Error).message}); nothing written`, []);
     }
@@ -200,7 +206,10 @@ export class DriveCommander {
     const plan = planCommand(this.profile, decision.command, context);
     const writes: AuditRecord[] = [];
     for (const [step, write] of plan.entries()) {
-      writes.push(await this.writeStep(decision.command, who, write, step, writes, ticket));
+      // The setpoint read for the guard, in this same serialised command with nothing written since, is the
+      // first write's old value; any later step reads its register again, as an earlier step may have changed it.
+      const oldRead = step === 0 && write.parameter === this.profile.setpoint.parameter ? context.setpointRead : undefined;
+      writes.push(await this.writeStep(decision.command, who, write, step, writes, oldRead, ticket));
       if (write.parameter === this.profile.setpoint.parameter) this.guard.accepted(write.value);
       if (write.awaitStatus) await this.awaitStatus(decision.command, who, write, writes, ticket);
       if (write.holdMs > 0) await this.wait(write.holdMs);
@@ -208,14 +217,16 @@ export class DriveCommander {
     return decision.adjusted ? { status: 'done', writes, adjusted: decision.adjusted } : { status: 'done', writes };
   }
 
-  private async writeStep(command: DriveCommand, who: string, write: PlannedWrite, step: number, done: AuditRecord[], ticket?: string): Promise<AuditRecord> {
+  private async writeStep(command: DriveCommand, who: string, write: PlannedWrite, step: number, done: AuditRecord[], oldRead: AuditValue | undefined, ticket?: string): Promise<AuditRecord> {
     const where = { parameter: write.parameter, table: write.table, address: write.address, step, ticket };
-    let old: AuditValue | null = null;
+    let old: AuditValue | null = oldRead ?? null;
     let oldProblem: string | undefined;
-    try {
-      old = await this.readParameter(write.parameter);
-    } catch (error) {
-      oldProblem = `old value unreadable: ${(error as Error).message}`;
+    if (oldRead === undefined) {
+      try {
+        old = await this.readParameter(write.parameter);
+      } catch (error) {
+        oldProblem = `old value unreadable: ${(error as Error).message}`;
+      }
     }
     const next = { words: write.words, value: write.value as EngineeringValue };
     try {

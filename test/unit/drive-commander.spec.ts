@@ -81,6 +81,31 @@ describe('drive commander on the simulated plant', () => {
     assert.deepEqual(commander.audit.records[0].old, { words: [1440], value: 1440 });
   });
 
+  it('a setpoint takes three exchanges (status word and setpoint read together, the write): the setpoint read for the guard is the audit\'s old value', async () => {
+    const plant = new SimulatedPlant({ drives: 2 }); // unit 2 runs at 1440 rpm
+    const exchanges: string[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const access = plantAccess(plant, 2);
+    const counted: RegisterAccess = {
+      read: async (table, address, count) => {
+        exchanges.push(`read ${table} ${address}+${count}`);
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        return access.read(table, address, count);
+      },
+      write: async (address, words) => { exchanges.push(`write ${address}`); return access.write(address, words); },
+    };
+    const commander = new DriveCommander({ profile: sim, access: counted, drive: 'pump2' });
+    await commander.run({ kind: 'setpoint', value: 1500 }, 'op');
+    assert.deepEqual(exchanges, ['read input 0+1', 'read holding 1+1', 'write 1']);
+    assert.equal(mostInFlight, 2, 'both reads submitted together');
+    const [record] = commander.audit.records;
+    assert.deepEqual({ old: record.old, new: record.new }, { old: { words: [1440], value: 1440 }, new: { words: [1500], value: 1500 } });
+    assert.equal(plant.drive(2).setpointRpm, 1500);
+  });
+
   it('with arm required: run is refused, submit arms, execute writes, a late execute expires — all audited', async () => {
     let now = 5_000_000;
     const plant = new SimulatedPlant({ drives: 1, autoStart: false });
