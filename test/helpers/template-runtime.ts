@@ -9,10 +9,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
-import { helper, type TestHelper } from './node-red-runtime';
+import { helper, type HelperNode, type TestHelper } from './node-red-runtime';
 
 export type FlowNode = { id: string; type: string; name?: string; x?: unknown; y?: unknown; z?: string; wires?: string[][]; [key: string]: unknown };
-export interface HelperNode { on(event: string, fn: (arg: any) => void): void; receive(msg: object): void }
 /** A metric as uns-out publishes it. */
 export interface UnsMetric { value: unknown; unit?: string; quality?: string }
 
@@ -82,7 +81,7 @@ export class TemplateRuntime {
   }
 
   getNode(id: string): HelperNode {
-    return helper.getNode(id) as HelperNode;
+    return helper.getNode(id);
   }
 
   /** The editor's admin API (supertest), as the dialogs call it. */
