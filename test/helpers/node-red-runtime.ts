@@ -76,6 +76,7 @@ export interface Spy {
 }
 /** What a `call:<method>` event carries (a sinon spy call). */
 export type Call = { args: unknown[] };
+/** A spy call with the node it was made on. */
 export type SpyCall = Call & { thisValue: unknown };
 /** What a node passes to status(). */
 export type Status = { fill?: string; shape?: string; text?: string };
