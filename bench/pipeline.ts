@@ -202,7 +202,11 @@ const flowOf = (c: GatewayConfig): FlowNode[] => (c.side.startsWith('contrib') ?
 // ---------------------------------------------------------------- gateway process
 
 /** What the gateway's hook (lib/pipeline-gateway-hook.ts) reports: MQTT publishes and log lines since start. */
-interface GatewayStats { published: number; warnings: number; errors: number; lastProblem: string }
+interface GatewayStats {
+  published: number; warnings: number; errors: number; lastProblem: string;
+  /** process.memoryUsage() in MB when asked (the end of the window). */
+  memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
+}
 
 interface Gateway { child: ChildProcess; output: string }
 
@@ -299,6 +303,10 @@ interface SideRun {
   perCoreSecond: number;
   gatewayCores: number;
   rssMaxMb: number;
+  /** V8 heap total / used and external memory (MB) at the end of the window: where the RSS goes. */
+  heapTotalMb: number;
+  heapUsedMb: number;
+  externalMb: number;
   /** Updates received ÷ (drives × metrics per poll × polls the interval schedules in the window). */
   ofSchedule: number;
   /** Distinct metric topics ÷ assets seen in the window (24 for the per-metric sides). */
@@ -414,6 +422,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
       perCoreSecond: count.updates * Math.min(1, count.messages > 0 ? (after.published - before.published) / count.messages : 1) / (cpu1[0] - cpu0[0]),
       gatewayCores: cores[0],
       rssMaxMb,
+      heapTotalMb: after.memory.heapTotal, heapUsedMb: after.memory.heapUsed, externalMb: after.memory.external,
       ofSchedule: count.updates / scheduled,
       metricsPerAsset: count.assets ? count.topics / count.assets : 0,
       assets: count.assets,
@@ -446,7 +455,7 @@ const range = (s: Summary, fmt: (n: number) => string): string => (s.min === s.m
 
 function line(r: SideRun): string {
   return `run ${r.run + 1} ${r.side.padEnd(13)} ${f0(r.updatesPerSecond).padStart(8)} updates/s  ${f0(r.perCoreSecond).padStart(9)} per core-s  ` +
-    `gateway ${f2(r.gatewayCores)} cores  RSS max ${f1(r.rssMaxMb)} MB  ${(100 * r.ofSchedule).toFixed(1)} % of schedule  ` +
+    `gateway ${f2(r.gatewayCores)} cores  RSS max ${f1(r.rssMaxMb)} MB (heap ${f0(r.heapUsedMb)}/${f0(r.heapTotalMb)}, external ${f0(r.externalMb)} at the end)  ${(100 * r.ofSchedule).toFixed(1)} % of schedule  ` +
     `${r.assets} assets × ${f1(r.metricsPerAsset)} metrics  ${f1(r.bytesPerMessage)} B/msg  lost ${r.lost} dropped ${r.brokerDropped} bad ${r.bad} unparsable ${r.unparsable} ` +
     `warn ${r.warnings} err ${r.errors}${r.warnings + r.errors > 0 ? ` (last: ${r.lastProblem})` : ''}  plant ${f2(r.plantCores)} broker ${f2(r.brokerCores)} counter ${f2(r.counterCores)} ` +
     `busy ${f2(r.busyCores)} load ${f1(r.loadavg)}`;
@@ -461,7 +470,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
   const rows = sides.filter((side) => of(side).length > 0).map((side) => {
     const runs = of(side);
     return `| ${SIDE_LABEL[side]} | ${range(sum(runs, (r) => r.updatesPerSecond), f0)} | **${range(sum(runs, (r) => r.perCoreSecond), f0)}** | ` +
-      `${range(sum(runs, (r) => r.gatewayCores), f2)} | ${range(sum(runs, (r) => r.rssMaxMb), f0)} | ${range(sum(runs, (r) => 100 * r.ofSchedule), f1)} | ` +
+      `${range(sum(runs, (r) => r.gatewayCores), f2)} | ${range(sum(runs, (r) => r.rssMaxMb), f0)} | ${f0(sum(runs, (r) => r.heapUsedMb).median)} / ${f0(sum(runs, (r) => r.heapTotalMb).median)} / ${f0(sum(runs, (r) => r.externalMb).median)} | ${range(sum(runs, (r) => 100 * r.ofSchedule), f1)} | ` +
       `${f1(sum(runs, (r) => r.metricsPerAsset).median)} × ${f0(sum(runs, (r) => r.assets).median)} | ${f0(sum(runs, (r) => r.bytesPerMessage).median)} | ` +
       `${f0(total(runs, (r) => r.lost))} / ${f0(total(runs, (r) => r.brokerDropped))} | ${f0(total(runs, (r) => r.bad + r.unparsable))} | ` +
       `${f0(total(runs, (r) => r.warnings))} / ${f0(total(runs, (r) => r.errors))} | ${range(sum(runs, (r) => r.plantCores), f2)} | ${range(sum(runs, (r) => r.brokerCores), f2)} | ` +
@@ -510,8 +519,8 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     '',
     `Measured over the whole benchmark: ${load}.`,
     '',
-    '| side | updates/s at the broker | **updates per gateway core-second** | gateway CPU, cores | gateway RSS max MB | % of scheduled updates | metrics × assets seen | bytes per message | published − received / broker dropped, all runs | bad or unparsable, all runs | log warnings / errors, all runs | plant CPU | Mosquitto CPU | counter CPU | machine busy cores | load average (1 min) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| side | updates/s at the broker | **updates per gateway core-second** | gateway CPU, cores | gateway RSS max MB | V8 heap used / heap total / external MB at the end | % of scheduled updates | metrics × assets seen | bytes per message | published − received / broker dropped, all runs | bad or unparsable, all runs | log warnings / errors, all runs | plant CPU | Mosquitto CPU | counter CPU | machine busy cores | load average (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     'Medians of the runs (min–max). "% of scheduled" below 100 means polls that failed, were late or were never made (contrib sends nothing for a failed read, so ' +

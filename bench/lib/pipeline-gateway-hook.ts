@@ -3,13 +3,14 @@
  * runtime (the `uns-edge run --headless` CLI, or Node-RED's own `red.js` for the peer) and cannot
  * otherwise be asked what it did. Over the IPC channel of `child_process.fork`:
  *
- *   {stats: true}                → {stats: {published, warnings, errors, lastProblem}}
+ *   {stats: true}                → {stats: {published, warnings, errors, lastProblem, memory}}
  *   {profile: 'start'}           → {profiling: true}  (V8 CPU profiler of this process, node:inspector)
  *   {profile: 'stop', file}      → {profiled: file}   (the .cpuprofile written)
  *
  * `published` counts MQTT.js `publish()` calls, on every copy of MQTT.js the runtime loads (uns-edge's
  * lib/mqtt and Node-RED's core mqtt nodes resolve different versions); warnings and errors count
- * Node-RED log entries (node.warn/node.error included) at those levels.
+ * Node-RED log entries (node.warn/node.error included) at those levels; `memory` is process.memoryUsage() in MB
+ * now (where the RSS goes: V8 heap used/total, external and ArrayBuffer memory).
  *
  * Plain Node.js and CommonJS (bench/pipeline.ts transpiles it to JavaScript before the run), so the
  * process carries no TypeScript loader: its RSS is the runtime's. PIPELINE_HOOK_ROOT says where the
@@ -19,7 +20,8 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { dirname } from 'node:path';
 
-interface Stats { published: number; warnings: number; errors: number; lastProblem: string }
+interface Memory { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
+interface Stats { published: number; warnings: number; errors: number; lastProblem: string; memory?: Memory }
 type Request = { stats: true } | { profile: 'start' } | { profile: 'stop'; file: string };
 
 const root = process.env.PIPELINE_HOOK_ROOT ?? process.cwd();
@@ -63,6 +65,9 @@ const session = new Session();
 process.on('message', (m: Request) => {
   void (async () => {
     if ('stats' in m) {
+      const usage = process.memoryUsage();
+      const mb = (bytes: number): number => Math.round(bytes / 1048576);
+      stats.memory = { rss: mb(usage.rss), heapTotal: mb(usage.heapTotal), heapUsed: mb(usage.heapUsed), external: mb(usage.external), arrayBuffers: mb(usage.arrayBuffers) };
       process.send?.({ stats });
     } else if (m.profile === 'start') {
       session.connect();
