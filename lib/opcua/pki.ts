@@ -148,6 +148,12 @@ export class ApplicationPki {
   }
 }
 
+/** Tell `notice` about a lock held on `rootFolder` now, before an initialisation waits for it. */
+export function noticeHeldLock(rootFolder: string, notice: ((message: string) => void) | undefined): void {
+  const lock = notice === undefined ? undefined : heldPkiLock(rootFolder);
+  if (lock !== undefined) notice!(lock.message);
+}
+
 /** Age at which node-opcua-pki takes over a lock whose holder stopped refreshing it (@ster5/global-mutex's default stale time). */
 const PKI_LOCK_STALE_SECONDS = 120;
 
@@ -176,10 +182,14 @@ export function heldPkiLock(rootFolder: string, now = Date.now()): { path: strin
 
 const pkis = new Map<string, Promise<ApplicationPki>>();
 
-/** The one ApplicationPki of a folder in this process (every endpoint of a Node-RED shares it). */
-export function applicationPki(rootFolder: string): Promise<ApplicationPki> {
+/**
+ * The one ApplicationPki of a folder in this process (every endpoint of a Node-RED shares it).
+ * `notice` hears, once when the folder is first initialised, that a lock makes it wait (heldPkiLock).
+ */
+export function applicationPki(rootFolder: string, notice?: (message: string) => void): Promise<ApplicationPki> {
   let pki = pkis.get(rootFolder);
   if (!pki) {
+    noticeHeldLock(rootFolder, notice);
     const created = new ApplicationPki(rootFolder);
     pki = created.initialize().then(() => created);
     pki.catch(() => pkis.delete(rootFolder));

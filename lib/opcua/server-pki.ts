@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isIP } from 'node:net';
-import { ApplicationPki } from './pki';
+import { ApplicationPki, noticeHeldLock } from './pki';
 
 export interface ServerIdentity {
   applicationUri: string;
@@ -51,10 +51,14 @@ export class ServerPki extends ApplicationPki {
 
 const serverPkis = new Map<string, Promise<ServerPki>>();
 
-/** The one ServerPki of a folder in this process (a redeploy reuses it and its certificate manager). */
-export function serverPki(rootFolder: string, identity: ServerIdentity): Promise<ServerPki> {
+/**
+ * The one ServerPki of a folder in this process (a redeploy reuses it and its certificate manager).
+ * `notice`: as for applicationPki, a lock that makes the first initialisation wait.
+ */
+export function serverPki(rootFolder: string, identity: ServerIdentity, notice?: (message: string) => void): Promise<ServerPki> {
   let pki = serverPkis.get(rootFolder);
   if (!pki) {
+    noticeHeldLock(rootFolder, notice);
     const created = new ServerPki(rootFolder, identity);
     pki = created.initialize().then(() => created);
     pki.catch(() => serverPkis.delete(rootFolder));

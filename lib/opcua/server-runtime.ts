@@ -38,6 +38,8 @@ export interface UnsOpcUaServerOptions {
   hostname?: string;
   pkiFolder: string;
   userPkiFolder: string;
+  /** Told when the PKI folder is locked by another process and the start waits for it (lib/opcua/pki.ts heldPkiLock). */
+  notice?: (message: string) => void;
   policies?: readonly ServerPolicy[];
   /** Offer a None endpoint too (unencrypted, unsigned): only when ticked. */
   allowNone?: boolean;
@@ -165,7 +167,7 @@ export class UnsOpcUaServer extends EventEmitter<Events> {
     const host = o.host ?? '0.0.0.0';
     const hostname = o.hostname ?? machineName();
     await checkPortFree(host, o.port);
-    this.pki = await serverPki(o.pkiFolder, defaultServerIdentity([hostname, ...(host === '0.0.0.0' ? [] : [host])]));
+    this.pki = await serverPki(o.pkiFolder, defaultServerIdentity([hostname, ...(host === '0.0.0.0' ? [] : [host])]), o.notice);
     const userCertificateManager = new OPCUACertificateManager({ rootFolder: o.userPkiFolder, automaticallyAcceptUnknownCertificate: false });
     await userCertificateManager.initialize();
     const policies = o.policies ?? SERVER_POLICIES;

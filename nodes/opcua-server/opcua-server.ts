@@ -89,7 +89,7 @@ export = function (RED: NodeAPI): void {
     const server = new UnsOpcUaServer({
       id: node.id, port, ...(config.listenHost?.trim() ? { host: config.listenHost.trim() } : {}), ...(config.hostname?.trim() ? { hostname: config.hostname.trim() } : {}),
       pkiFolder: pkiFolder(), userPkiFolder: userPkiFolder(), policies: policies as ServerPolicy[], allowNone: config.allowNone === true,
-      users, model, ...options,
+      users, model, notice: (message) => node.warn(message), ...options,
     });
     let running = false;
     let failed: string | undefined;

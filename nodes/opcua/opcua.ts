@@ -88,7 +88,7 @@ function positive(value: unknown, fallback: number): number {
 export = function (RED: NodeAPI): void {
   registerMetrics();
   const pkiFolder = () => join((RED.settings as { userDir?: string }).userDir ?? join(homedir(), '.node-red'), 'uns-edge', 'opcua', 'pki');
-  const pki = () => applicationPki(pkiFolder());
+  const pki = () => applicationPki(pkiFolder(), (message) => RED.log.warn(`[uns-opcua-endpoint] ${message}`));
 
   function EndpointNodeCtor(this: EndpointNode, config: EndpointDef): void {
     RED.nodes.createNode(this, config);

@@ -3,9 +3,13 @@
  * refused), certificate checks, value conversion for tag batches and writes.
  */
 import { strict as assert } from 'node:assert';
+import { existsSync, mkdirSync, mkdtempSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { checkServerCertificate, describeCertificate } from '../../lib/opcua/certificates';
 import { classifyFailure, needsAction } from '../../lib/opcua/errors';
+import { applicationPki } from '../../lib/opcua/pki';
 import { settingsFrom, validateSettings, securityWarnings } from '../../lib/opcua/settings';
 import { DEFAULT_QUEUE_SIZE, monitoredMetricProblems, queueSizeProblem } from '../../lib/opcua/subscriber';
 import { BuiltInType, coerceForWrite, fromVariant, qualityOf } from '../../lib/opcua/values';
@@ -123,5 +127,29 @@ describe('nodes/opcua start cost', function () {
     const script = "require('./nodes/opcua/opcua.ts'); process.stdout.write(String(Object.keys(require.cache).filter((k) => /node_modules\\/node-opcua/.test(k)).length))";
     const loaded = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: `${__dirname}/../..`, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     assert.equal(loaded.trim().split('\n').pop(), '0');
+  });
+});
+
+describe('lib/opcua PKI lock left by a killed process', function () {
+  this.timeout(60_000);
+
+  it('the first initialisation of a locked folder says so once, naming the lock and its age, then goes on once the lock is stale', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'uns-pki-lock-')), 'pki');
+    // What a gateway killed during its PKI's first initialisation leaves: node-opcua-pki's lock directory, no longer refreshed.
+    const lock = join(root, 'mutex.lock');
+    mkdirSync(lock, { recursive: true });
+    const leftAt = new Date(Date.now() - 117_000);
+    utimesSync(lock, leftAt, leftAt);
+    const notices: string[] = [];
+    const started = Date.now();
+    const pki = await applicationPki(root, (message) => notices.push(message));
+    assert.equal(notices.length, 1, notices.join('\n'));
+    assert.match(notices[0], new RegExp(`^the PKI folder ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is locked \\(.*mutex\\.lock, refreshed 11[7-9] s ago\\): waiting for the process that holds it, at most ~[0-3] s more if that process was killed`));
+    assert.ok(Date.now() - started >= 1000, 'it waited for the lock to go stale');
+    assert.ok(existsSync(pki.certificateFile), 'then created the application certificate');
+    // The same folder again in this process: the initialised PKI, no second notice.
+    await applicationPki(root, (message) => notices.push(message));
+    assert.equal(notices.length, 1);
+    await pki.dispose();
   });
 });
