@@ -17,7 +17,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { heldPkiLock } from '../lib/opcua/pki';
+import { noticeHeldLock } from '../lib/opcua/pki';
 import { startSimulatedOpcUaServer, type SimOpcUaUser, type SimulatedOpcUaServer } from './opcua-server';
 import type { SimulatedPlant } from './plant';
 
@@ -59,8 +59,7 @@ export async function startCliOpcUaServer(options: CliOpcUaServerOptions): Promi
   mkdirSync(options.stateDir, { recursive: true });
   const users = loadUsers(options.stateDir);
   const demo = options.demoGatewayPkiDir !== undefined;
-  const lock = heldPkiLock(join(options.stateDir, 'pki'));
-  if (lock !== undefined) options.notice?.(lock.message);
+  noticeHeldLock(join(options.stateDir, 'pki'), options.notice);
   const server = await startSimulatedOpcUaServer({
     plant: options.plant,
     host: options.host,

@@ -150,8 +150,9 @@ export class ApplicationPki {
 
 /** Tell `notice` about a lock held on `rootFolder` now, before an initialisation waits for it. */
 export function noticeHeldLock(rootFolder: string, notice: ((message: string) => void) | undefined): void {
-  const lock = notice === undefined ? undefined : heldPkiLock(rootFolder);
-  if (lock !== undefined) notice!(lock.message);
+  if (notice === undefined) return;
+  const lock = heldPkiLock(rootFolder);
+  if (lock !== undefined) notice(lock.message);
 }
 
 /** Age at which node-opcua-pki takes over a lock whose holder stopped refreshing it (@ster5/global-mutex's default stale time). */
