@@ -102,11 +102,4 @@ export function runtimePerTest(prefix: string): () => string {
   return () => userDir;
 }
 
-/** Resolves once check() holds (looked at every `pollMs`); after `ms` fails naming what it waited for. */
-export async function until(what: string, check: () => boolean, ms: number, pollMs = 10): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
+export { until } from './wait';

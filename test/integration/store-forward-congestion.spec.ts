@@ -15,15 +15,10 @@ import { MqttConnection } from '../../lib/mqtt/connection';
 import { DiskQueue } from '../../lib/store/disk-queue';
 import { StoreAndForward } from '../../lib/store/forwarder';
 import { startAedes, type AedesBroker } from '../helpers/aedes';
+import { sleep, until } from '../helpers/wait';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, condition: () => boolean, ms = 15000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** How long a wait may take before the test fails naming what it waited for. */
+const WAIT_MS = 15_000;
 
 const LIMIT = 50;
 const SENT = 500;
@@ -73,7 +68,7 @@ describe('store-and-forward: a broker slower than the producer keeps memory boun
       queue?.close();
     });
     connection.start();
-    await waitFor('connected', () => connection.connected);
+    await until('connected', () => connection.connected, WAIT_MS);
     return { connection, forwarder, queue, received, warnings };
   }
 
@@ -88,15 +83,15 @@ describe('store-and-forward: a broker slower than the producer keeps memory boun
       forwarder.publish(`congestion/t${i % 5}`, String(i), 1, false);
       if (i % 50 === 49) await sleep(5); // batches over several event-loop turns, as polls come
     }
-    await waitFor('the broker holds the first publishes', () => held.length >= LIMIT);
+    await until('the broker holds the first publishes', () => held.length >= LIMIT, WAIT_MS);
     await sleep(200);
     assert.ok(connection.unacknowledged <= LIMIT, `unacknowledged ${connection.unacknowledged} (limit ${LIMIT}, live and backlog together)`);
     assert.ok(queue!.count >= SENT - LIMIT - 10, `${queue!.count} kept on disk`);
     release();
-    await waitFor(`all ${SENT} at the consumer`, () => received.length >= SENT);
+    await until(`all ${SENT} at the consumer`, () => received.length >= SENT, WAIT_MS);
     assert.deepEqual(received, Array.from({ length: SENT }, (_, i) => i), 'every value once, in order');
     assert.equal(forwarder.counts.dropped.congested, 0);
-    await waitFor('the queue drained', () => queue!.count === 0);
+    await until('the queue drained', () => queue!.count === 0, WAIT_MS);
   });
 
   it('with a store: a backlog congestion made drains with the live limit in flight, not the outage window (else it never catches up)', async () => {
@@ -105,15 +100,15 @@ describe('store-and-forward: a broker slower than the producer keeps memory boun
       forwarder.publish(`congestion/t${i % 5}`, String(i), 1, false);
       if (i % 50 === 49) await sleep(5);
     }
-    await waitFor('the broker holds the first publishes', () => held.length >= LIMIT);
+    await until('the broker holds the first publishes', () => held.length >= LIMIT, WAIT_MS);
     // The broker acknowledges what it holds, and keeps holding what comes next: the backlog starts to drain.
     for (const answer of held.splice(0)) answer();
-    await waitFor(`${LIMIT} backlog publishes in flight at once (the outage window is 10)`, () => held.length >= LIMIT, 5000);
+    await until(`${LIMIT} backlog publishes in flight at once (the outage window is 10)`, () => held.length >= LIMIT, 5000);
     assert.ok(connection.unacknowledged <= LIMIT, `unacknowledged ${connection.unacknowledged}`);
     release();
-    await waitFor(`all ${SENT} at the consumer`, () => received.length >= SENT);
+    await until(`all ${SENT} at the consumer`, () => received.length >= SENT, WAIT_MS);
     assert.deepEqual(received, Array.from({ length: SENT }, (_, i) => i), 'every value once, in order');
-    await waitFor('the queue drained', () => queue!.count === 0);
+    await until('the queue drained', () => queue!.count === 0, WAIT_MS);
   });
 
   it('without a store: at most the limit unacknowledged, the excess dropped and counted with one warning', async () => {
@@ -127,7 +122,7 @@ describe('store-and-forward: a broker slower than the producer keeps memory boun
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /slower than they come .* store-and-forward is off: messages are dropped until it catches up/);
     release();
-    await waitFor(`the ${LIMIT} sent at the consumer`, () => received.length >= LIMIT);
+    await until(`the ${LIMIT} sent at the consumer`, () => received.length >= LIMIT, WAIT_MS);
     assert.deepEqual(received, Array.from({ length: LIMIT }, (_, i) => i));
   });
 });
