@@ -62,14 +62,14 @@ class ShapePlan {
   readonly assetTopic: string;
   /** Index-aligned with shape.names. */
   readonly topics: readonly string[];
-  /** Each metric's member key in the asset payload, index-aligned with shape.names. */
+  /** Each metric's member key in the asset payload, index-aligned with shape.names; empty when no asset payload is made. */
   readonly memberKeys: readonly string[];
   private readonly tails: (PayloadTail | undefined)[];
 
-  constructor(prefix: string, shape: BatchShape) {
+  constructor(prefix: string, shape: BatchShape, perAsset: boolean) {
     this.assetTopic = prefix + shape.topic;
     this.topics = shape.names.map((name) => flat(this.assetTopic + '/' + name));
-    this.memberKeys = shape.names.map((name) => flat(assetMemberKey(name)));
+    this.memberKeys = perAsset ? shape.names.map((name) => flat(assetMemberKey(name))) : [];
     this.tails = new Array<PayloadTail | undefined>(shape.names.length).fill(undefined);
   }
 
@@ -145,7 +145,7 @@ export class UnsOut {
     const names = shape.names;
     let plan = this.plans.get(shape);
     if (plan === undefined) {
-      plan = new ShapePlan(this.prefix, shape);
+      plan = new ShapePlan(this.prefix, shape, this.perAsset);
       this.plans.set(shape, plan);
     }
     const topics = plan.topics;
