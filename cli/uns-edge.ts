@@ -200,6 +200,15 @@ function stringOption(value: OptionValue): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * A path from its flag, else from its environment variable; an empty one (`--state-dir ""`, `VAR=`
+ * in a unit file) counts as not given, so the default applies: resolve('') would be the working folder.
+ */
+function pathOption(value: OptionValue, envName: string): string | undefined {
+  const given = stringOption(value) ?? process.env[envName];
+  return given === undefined || given.trim() === '' ? undefined : given;
+}
+
 function portOption(value: OptionValue, flag: string, envName: string, fallback: number): number {
   let fromFlag: number | undefined;
   try {
@@ -300,7 +309,7 @@ async function runDemo(values: OptionValues): Promise<void> {
   const port = portOption(values.port, '--port', 'UNS_EDGE_PORT', DEFAULT_PORT);
   const mqttPort = portOption(values['mqtt-port'], '--mqtt-port', 'UNS_EDGE_MQTT_PORT', DEFAULT_MQTT_PORT);
   const simPort = portOption(values['sim-port'], '--sim-port', 'UNS_EDGE_SIM_PORT', DEFAULT_SIM_PORT);
-  const userDir = resolve(stringOption(values['user-dir']) ?? process.env.UNS_EDGE_DEMO_DIR ?? join('.uns-edge', 'demo'));
+  const userDir = resolve(pathOption(values['user-dir'], 'UNS_EDGE_DEMO_DIR') ?? join('.uns-edge', 'demo'));
   const flowFile = prepareDemoDir(userDir, values.reset === true);
 
   const broker = await startEmbeddedBroker(LOOPBACK, mqttPort, 'UNS_EDGE_MQTT_PORT (or --mqtt-port)');
@@ -345,14 +354,14 @@ async function runDemo(values: OptionValues): Promise<void> {
 }
 
 async function runGateway(values: OptionValues): Promise<void> {
-  const flows = stringOption(values.flows) ?? process.env.UNS_EDGE_FLOWS;
+  const flows = pathOption(values.flows, 'UNS_EDGE_FLOWS');
   if (!flows) throw new UsageError('run needs --flows <file> (or UNS_EDGE_FLOWS)');
   const flowFile = resolve(flows);
   const fromEnv = runtimeOptionsFromEnv({ ...process.env, UNS_EDGE_MODE: 'gateway' });
   const options: RuntimeOptions = {
     ...fromEnv,
     flowFile,
-    userDir: resolve(stringOption(values['user-dir']) ?? process.env.UNS_EDGE_USER_DIR ?? dirname(flowFile)),
+    userDir: resolve(pathOption(values['user-dir'], 'UNS_EDGE_USER_DIR') ?? dirname(flowFile)),
     host: stringOption(values.host) ?? fromEnv.host,
     port: portOption(values.port, '--port', 'UNS_EDGE_PORT', fromEnv.port),
     headless: values.headless === true || fromEnv.headless,
@@ -391,7 +400,7 @@ async function runSimulate(values: OptionValues): Promise<void> {
   });
   running.push({ name: 'simulated plant', close: () => plant.close() });
   const opcua = await startOpcUaPlant({ plant: plant.plant, host, port: portOption(values['opcua-port'], '--opcua-port', 'UNS_EDGE_OPCUA_SIM_PORT', DEFAULT_OPCUA_SIM_PORT),
-    stateDir: resolve(stringOption(values['state-dir']) ?? process.env.UNS_EDGE_SIM_STATE_DIR ?? DEFAULT_OPCUA_SIM_STATE_DIR),
+    stateDir: resolve(pathOption(values['state-dir'], 'UNS_EDGE_SIM_STATE_DIR') ?? DEFAULT_OPCUA_SIM_STATE_DIR),
     notice: (line) => log.warn(line) });
   running.push({ name: 'simulated OPC UA server', close: () => opcua.server.close() });
   console.log(`${plant.describe()}\n${opcua.describe()}\nReady in ${readySeconds()} s; stop with Ctrl+C.`);

@@ -435,6 +435,15 @@ module.exports = { https: { key: fs.readFileSync(${JSON.stringify(key)}), cert: 
     assert.equal((await again.stop()).code, 0);
   });
 
+  it('simulate with UNS_EDGE_SIM_STATE_DIR empty (VAR= in a unit file) keeps its state in the default folder, not in the working folder itself', async () => {
+    const cwd = mkdtempSync(join(dir, 'plant-cwd-'));
+    const cli = new Cli(['simulate', '--port', '0', '--opcua-port', '0', '--drives', '1'], { UNS_EDGE_SIM_STATE_DIR: '' }, cwd);
+    await cli.waitFor(/Ready in/, 60_000);
+    assert.ok(existsSync(join(cwd, '.uns-edge', 'opcua-sim', 'users.json')), cli.output);
+    assert.ok(!existsSync(join(cwd, 'users.json')) && !existsSync(join(cwd, 'pki')), 'nothing written into the working folder itself');
+    assert.equal((await cli.stop()).code, 0);
+  });
+
   describe('stock node-red -s dist/settings.js', () => {
     const redJs = join(dirname(require.resolve('node-red/package.json')), 'red.js');
     const settingsJs = join(ROOT, 'dist', 'settings.js');
