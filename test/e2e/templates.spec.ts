@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -19,6 +19,7 @@ import { Browser, Page } from 'playwright-core';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
+import { trustRejectedClientCertificates } from '../helpers/opcua-trust';
 import { RtuBus } from '../helpers/rtu-bus';
 
 const repo = join(__dirname, '..', '..');
@@ -213,7 +214,7 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
       // The server side of the trust: our certificate from its rejected folder into its trusted one, once it is there.
       const pki = join(simDir, '.uns-edge', 'opcua-sim', 'pki');
       const trustClients = setInterval(() => {
-        for (const file of readdirSync(join(pki, 'rejected'))) renameSync(join(pki, 'rejected', file), join(pki, 'trusted', 'certs', file));
+        trustRejectedClientCertificates(pki);
       }, 250);
       try {
         const ids = shipped.filter((node) => node.type.startsWith('uns-')).map((node) => node.id);
@@ -225,7 +226,8 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
           nodes = await templateNodes(ids);
           if (nodes.some((n) => n.status?.fill !== undefined) && nodes.every(working)) break;
           if (Date.now() > deadline) {
-            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\n${gateway!.output.slice(-3000)}`);
+            const pkiFiles = ['rejected', join('trusted', 'certs')].map((folder) => `${folder}: ${readdirSync(join(pki, folder)).join(', ') || '(empty)'}`).join('; ');
+            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\nsimulated plant's PKI: ${pkiFiles}\n${gateway!.output.slice(-3000)}`);
           }
           await page.waitForTimeout(250);
         }

@@ -12,11 +12,12 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort, Mosquitto } from '../helpers/mosquitto';
+import { trustRejectedClientCertificates } from '../helpers/opcua-trust';
 import { RtuBus } from '../helpers/rtu-bus';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -195,8 +196,7 @@ describe('uns-edge templates / new (integration, built CLI)', function () {
 
   /** The server's side of the trust procedure: our certificate from its rejected folder into its trusted one. */
   function trustRejectedClients(): void {
-    const pki = join(simDir, '.uns-edge', 'opcua-sim', 'pki');
-    for (const file of readdirSync(join(pki, 'rejected'))) renameSync(join(pki, 'rejected', file), join(pki, 'trusted', 'certs', file));
+    trustRejectedClientCertificates(join(simDir, '.uns-edge', 'opcua-sim', 'pki'));
   }
 
   it('templates: one line per flows/*.json, name and the first sentence of its info', () => {
