@@ -15,7 +15,7 @@ import { ConnectionFailure, ConnectionState, OpcUaConnection, SessionClosedRepor
 import { discoverEndpoints } from '../../lib/opcua/discovery';
 import type { NodeFacts } from '../../lib/opcua/nodes';
 import { browseTree, callMethod, MetricNode, readMetrics, searchTree, writeCommand } from '../../lib/opcua/operations';
-import { applicationPki } from '../../lib/opcua/pki';
+import { applicationPki, heldPkiLock } from '../../lib/opcua/pki';
 import { describeEndpoint, securityWarnings, settingsFrom, validateSettings } from '../../lib/opcua/settings';
 import { DEFAULT_QUEUE_SIZE, MonitoredMetricDefinition, monitoredMetricProblems, OpcUaSubscriber, queueSizeProblem } from '../../lib/opcua/subscriber';
 import { senderOf } from '../../lib/principal';
@@ -156,7 +156,11 @@ export = function (RED: NodeAPI): void {
   function endpointStatus(state: ConnectionState, failure: ConnectionFailure | undefined, result: NodeStatus | undefined): NodeStatus {
     switch (state) {
       case 'idle':
-      case 'connecting': return { fill: 'yellow', shape: 'ring', text: RED._('opcua.status.connecting') };
+      case 'connecting': {
+        // A lock left by a process killed while it made this PKI: the connect waits for it (the log line says how to go on).
+        const lock = heldPkiLock(pkiFolder());
+        return { fill: 'yellow', shape: 'ring', text: lock ? RED._('opcua.status.pki-locked', { age: lock.ageSeconds }) : RED._('opcua.status.connecting') };
+      }
       case 'reconnecting': return { fill: 'yellow', shape: 'ring', text: RED._('opcua.status.reconnecting') };
       case 'backoff': return { fill: 'red', shape: 'ring', text: RED._('opcua.status.disconnected', { reason: failure?.code ?? failure?.kind ?? '' }) };
       case 'closed': return { fill: 'grey', shape: 'ring', text: RED._('opcua.status.closed') };
