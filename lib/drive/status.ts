@@ -34,7 +34,29 @@ function stateFromSignals(signals: DecodedStatus['signals'], word: number): stri
   return `STATUS ${formatWord(word)}`;
 }
 
+/**
+ * Decoded status words per profile: a drive's word takes a handful of values, and every poll decodes
+ * it. Bounded per profile (MAX_DECODED_WORDS; when full it is emptied and refilled); entries are frozen
+ * because every caller shares them.
+ */
+const decodedWords = new WeakMap<DriveProfile, Map<number, DecodedStatus>>();
+const MAX_DECODED_WORDS = 256;
+
+/** The status word decoded by the profile (a shared, frozen object). */
 export function decodeStatusWord(profile: DriveProfile, word: number): DecodedStatus {
+  let decoded = decodedWords.get(profile);
+  if (decoded === undefined) decodedWords.set(profile, decoded = new Map());
+  const known = decoded.get(word);
+  if (known !== undefined) return known;
+  const status = decodeStatusWordOnce(profile, word);
+  Object.freeze(status.bits);
+  Object.freeze(status.signals);
+  if (decoded.size >= MAX_DECODED_WORDS) decoded.clear();
+  decoded.set(word, Object.freeze(status));
+  return status;
+}
+
+function decodeStatusWordOnce(profile: DriveProfile, word: number): DecodedStatus {
   checkWord(word, `${profile.id} status word`);
   const bits: Record<string, boolean> = {};
   const signals = Object.fromEntries(STATUS_SIGNALS.map((s) => [s, null])) as DecodedStatus['signals'];

@@ -32,10 +32,18 @@ export function profileMetricDefinitions(profile: DriveProfile): MetricDefinitio
   });
 }
 
+/** profileSignals per profile (every poll of a drive asks). */
+const signalsOfProfile = new WeakMap<DriveProfile, readonly StatusSignal[]>();
+
 /** The status signals the profile has a bit for, in the order of STATUS_SIGNALS. */
-export function profileSignals(profile: DriveProfile): StatusSignal[] {
-  const present = new Set(profile.statusWord.bits.map((b) => b.signal).filter((s) => s !== undefined));
-  return STATUS_SIGNALS.filter((s) => present.has(s));
+export function profileSignals(profile: DriveProfile): readonly StatusSignal[] {
+  let signals = signalsOfProfile.get(profile);
+  if (signals === undefined) {
+    const present = new Set(profile.statusWord.bits.map((b) => b.signal).filter((s) => s !== undefined));
+    signals = Object.freeze(STATUS_SIGNALS.filter((s) => present.has(s)));
+    signalsOfProfile.set(profile, signals);
+  }
+  return signals;
 }
 
 /**

@@ -34,6 +34,19 @@ describe('drive status word decoding', () => {
     assert.deepEqual([s.signals.fault, s.signals.warning], [true, true]);
   });
 
+  it('a word decoded again is the same frozen result, per profile; an invalid word is still refused', () => {
+    const first = decodeStatusWord(abb, 0x0337);
+    assert.equal(decodeStatusWord(abb, 0x0337), first);
+    assert.ok(Object.isFrozen(first) && Object.isFrozen(first.bits) && Object.isFrozen(first.signals));
+    assert.throws(() => { (first.signals as Record<string, unknown>).running = false; }, TypeError);
+    assert.equal(decodeStatusWord(abb, 0x0337).signals.running, true, 'a caller cannot change what the next poll reads');
+    assert.notEqual(decodeStatusWord(danfoss, 0x0337), first, 'another profile decodes the word by its own bits');
+    for (let word = 0; word < 600; word++) decodeStatusWord(abb, word); // past the per-profile bound: still decoded right
+    assert.equal(decodeStatusWord(abb, 0x0337).state, 'OPERATING');
+    assert.throws(() => decodeStatusWord(abb, 0x10000), /status word must be an integer 0\.\.65535/);
+    assert.throws(() => decodeStatusWord(abb, 1.5), RangeError);
+  });
+
   it('Danfoss FC profile, SINAMICS ZSW1 and Eaton M-Max words', () => {
     assert.equal(decodeStatusWord(danfoss, 0x0b07).state, 'IN OPERATION');
     assert.equal(decodeStatusWord(danfoss, 0x0b07).signals.atSetpoint, true);
