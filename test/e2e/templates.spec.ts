@@ -19,7 +19,7 @@ import { Browser, Page } from 'playwright-core';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { EditorGateway, launchChromium } from '../helpers/editor-gateway';
 import { startMosquitto, MosquittoProcess } from '../helpers/mosquitto';
-import { trustRejectedClientCertificates } from '../helpers/opcua-trust';
+import { pkiFolderListing, trustRejectedClientCertificates } from '../helpers/opcua-trust';
 import { RtuBus } from '../helpers/rtu-bus';
 
 const repo = join(__dirname, '..', '..');
@@ -226,8 +226,8 @@ describe('every template imported through Import ▸ Examples and deployed (Chro
           nodes = await templateNodes(ids);
           if (nodes.some((n) => n.status?.fill !== undefined) && nodes.every(working)) break;
           if (Date.now() > deadline) {
-            const pkiFiles = ['rejected', join('trusted', 'certs')].map((folder) => `${folder}: ${readdirSync(join(pki, folder)).join(', ') || '(empty)'}`).join('; ');
-            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\nsimulated plant's PKI: ${pkiFiles}\n${gateway!.output.slice(-3000)}`);
+            assert.fail(`${name}: not every node working after 90 s: ${JSON.stringify(nodes.filter((n) => !working(n)))}\n` +
+              `simulated plant's PKI: ${pkiFolderListing(pki)}\nsimulated plant: ${simulator.output().slice(-1500)}\n${gateway!.output.slice(-3000)}`);
           }
           await page.waitForTimeout(250);
         }

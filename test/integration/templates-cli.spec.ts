@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedPlantHandle, startSimulatedPlant } from '../../sim';
 import { freePort, Mosquitto } from '../helpers/mosquitto';
-import { trustRejectedClientCertificates } from '../helpers/opcua-trust';
+import { pkiFolderListing, trustRejectedClientCertificates } from '../helpers/opcua-trust';
 import { RtuBus } from '../helpers/rtu-bus';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -247,6 +247,10 @@ describe('uns-edge templates / new (integration, built CLI)', function () {
         const report = await healthOk(port, gateway, 90_000, opcua ? trustRejectedClients : undefined);
         assert.deepEqual(report.reasons, []);
       } catch (error) {
+        if (opcua && !(error instanceof MissingTypes)) {
+          const pki = join(simDir, '.uns-edge', 'opcua-sim', 'pki');
+          throw new Error(`${(error as Error).message}\nsimulated plant's PKI: ${pkiFolderListing(pki)}\nsimulated plant: ${simulator.output.slice(-1500)}`);
+        }
         if (!(error instanceof MissingTypes)) throw error;
         console.log(`      SKIPPED ${name}: ${error.message}: the package does not register them yet (their issue's nodes are not committed)`);
         this.skip();
