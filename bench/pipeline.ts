@@ -33,8 +33,11 @@
  *   npm run build
  *   node --import tsx bench/pipeline.ts [--drives 240] [--ports 4] [--interval 50] [--seconds 25] [--runs 5]
  *        [--settle 5] [--sides uns-q0,uns-q1,uns-asset-q0,uns-sparkplug,contrib-q0,contrib-q1,contrib-asset-q0]
- *        [--max-in-flight 1] [--cpu-prof-dir DIR] [--profile] [--profile-side uns-q0] [--write]
+ *        [--max-in-flight 1] [--uns-node-flags="--max-semi-space-size=4"] [--cpu-prof-dir DIR] [--profile]
+ *        [--profile-side uns-q0] [--write] [--section pipeline]
  *
+ * --uns-node-flags: Node/V8 flags for the uns-edge gateway process only (what a flag costs in throughput and saves in
+ * RSS); --section: the docs/benchmarks.md section --write replaces (a variant such as --max-in-flight 32 gets its own).
  * --cpu-prof-dir profiles every measured side (the profiler's cost is then in the figures); --profile runs one more,
  * unmeasured side (--profile-side) under the profiler after the runs and puts its top functions in the report.
  */
@@ -78,6 +81,8 @@ interface GatewayConfig {
   drivesPerPort: number;
   intervalMs: number;
   maxInFlight: number;
+  /** Node/V8 flags of an uns-edge gateway process (--uns-node-flags). */
+  nodeFlags: string[];
 }
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -254,7 +259,8 @@ async function startGateway(c: GatewayConfig, dir: string, hook: string): Promis
     script = join(process.env.UNS_EDGE_BENCH_PACKAGE ?? REPO_ROOT, 'dist', 'cli', 'uns-edge.js');
     argv = ['run', '--headless', '--flows', flowFile, '--user-dir', dir, '--port', String(httpPort)];
   }
-  const child = fork(script, argv, { execArgv: ['--require', hook], env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const execArgv = [...(c.side.startsWith('contrib') ? [] : c.nodeFlags), '--require', hook];
+  const child = fork(script, argv, { execArgv, env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const gateway: Gateway = { child, output: '' };
   const keep = (d: Buffer): void => { gateway.output = (gateway.output + d.toString()).slice(-4000); };
   child.stdout?.on('data', keep);
@@ -276,6 +282,10 @@ const { values: args } = parseArgs({
     'cpu-prof-dir': { type: 'string' },
     /** uns-modbus-link maxInFlight (requests in flight per link; flows/demo.json: 1). */
     'max-in-flight': { type: 'string', default: '1' },
+    /** Node/V8 flags for the uns-edge gateway process only, space-separated. */
+    'uns-node-flags': { type: 'string', default: '' },
+    /** The docs/benchmarks.md section that --write replaces. */
+    section: { type: 'string', default: 'pipeline' },
     /** After the runs, one more unmeasured side (--profile-side) under the CPU profiler; its top functions go into the report. */
     profile: { type: 'boolean', default: false },
     'profile-side': { type: 'string', default: 'uns-q0' },
@@ -306,6 +316,8 @@ interface SideRun {
   /** V8 heap total / used and external memory (MB) at the end of the window: where the RSS goes. */
   heapTotalMb: number;
   heapUsedMb: number;
+  /** V8 heap used right after a forced full GC, once the window is over: what the gateway keeps alive at this load. */
+  liveHeapMb: number;
   externalMb: number;
   /** Updates received ÷ (drives × metrics per poll × polls the interval schedules in the window). */
   ofSchedule: number;
@@ -360,6 +372,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
   const config: GatewayConfig = {
     side, root: `pipe-${label}-${side}`, brokerPort: rig.broker.port, plantPorts: rig.plant.ports, drivesPerPort: rig.drivesPerPort, intervalMs,
     maxInFlight: Number(args['max-in-flight']),
+    nodeFlags: args['uns-node-flags'].split(/\s+/).filter((flag) => flag !== ''),
   };
   const dir = mkdtempSync(join(tmpdir(), `uns-pipeline-${side}-`));
   const started = await startGateway(config, dir, rig.hook);
@@ -410,6 +423,9 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
       gateway.send({ profile: 'stop', file });
       await answer;
     }
+    const liveHeap = awaitMessage(gateway, (m) => m.liveHeapMb as number | undefined, 'live heap');
+    gateway.send({ liveHeap: true });
+    const liveHeapMb = await liveHeap;
     await sleep(2200); // Mosquitto publishes $SYS every second (sys_interval 1): let it count the window's drops.
     const dropped1 = await rig.counter.dropped();
     const cores = cpu1.map((c, i) => (c - cpu0[i]) / seconds);
@@ -422,7 +438,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
       perCoreSecond: count.updates * Math.min(1, count.messages > 0 ? (after.published - before.published) / count.messages : 1) / (cpu1[0] - cpu0[0]),
       gatewayCores: cores[0],
       rssMaxMb,
-      heapTotalMb: after.memory.heapTotal, heapUsedMb: after.memory.heapUsed, externalMb: after.memory.external,
+      heapTotalMb: after.memory.heapTotal, heapUsedMb: after.memory.heapUsed, liveHeapMb, externalMb: after.memory.external,
       ofSchedule: count.updates / scheduled,
       metricsPerAsset: count.assets ? count.topics / count.assets : 0,
       assets: count.assets,
@@ -455,7 +471,7 @@ const range = (s: Summary, fmt: (n: number) => string): string => (s.min === s.m
 
 function line(r: SideRun): string {
   return `run ${r.run + 1} ${r.side.padEnd(13)} ${f0(r.updatesPerSecond).padStart(8)} updates/s  ${f0(r.perCoreSecond).padStart(9)} per core-s  ` +
-    `gateway ${f2(r.gatewayCores)} cores  RSS max ${f1(r.rssMaxMb)} MB (heap ${f0(r.heapUsedMb)}/${f0(r.heapTotalMb)}, external ${f0(r.externalMb)} at the end)  ${(100 * r.ofSchedule).toFixed(1)} % of schedule  ` +
+    `gateway ${f2(r.gatewayCores)} cores  RSS max ${f1(r.rssMaxMb)} MB (heap ${f0(r.heapUsedMb)}/${f0(r.heapTotalMb)}, live ${f0(r.liveHeapMb)} after GC, external ${f0(r.externalMb)} at the end)  ${(100 * r.ofSchedule).toFixed(1)} % of schedule  ` +
     `${r.assets} assets × ${f1(r.metricsPerAsset)} metrics  ${f1(r.bytesPerMessage)} B/msg  lost ${r.lost} dropped ${r.brokerDropped} bad ${r.bad} unparsable ${r.unparsable} ` +
     `warn ${r.warnings} err ${r.errors}${r.warnings + r.errors > 0 ? ` (last: ${r.lastProblem})` : ''}  plant ${f2(r.plantCores)} broker ${f2(r.brokerCores)} counter ${f2(r.counterCores)} ` +
     `busy ${f2(r.busyCores)} load ${f1(r.loadavg)}`;
@@ -470,7 +486,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
   const rows = sides.filter((side) => of(side).length > 0).map((side) => {
     const runs = of(side);
     return `| ${SIDE_LABEL[side]} | ${range(sum(runs, (r) => r.updatesPerSecond), f0)} | **${range(sum(runs, (r) => r.perCoreSecond), f0)}** | ` +
-      `${range(sum(runs, (r) => r.gatewayCores), f2)} | ${range(sum(runs, (r) => r.rssMaxMb), f0)} | ${f0(sum(runs, (r) => r.heapUsedMb).median)} / ${f0(sum(runs, (r) => r.heapTotalMb).median)} / ${f0(sum(runs, (r) => r.externalMb).median)} | ${range(sum(runs, (r) => 100 * r.ofSchedule), f1)} | ` +
+      `${range(sum(runs, (r) => r.gatewayCores), f2)} | ${range(sum(runs, (r) => r.rssMaxMb), f0)} | ${f0(sum(runs, (r) => r.heapUsedMb).median)} / ${f0(sum(runs, (r) => r.heapTotalMb).median)} / ${f0(sum(runs, (r) => r.liveHeapMb).median)} / ${f0(sum(runs, (r) => r.externalMb).median)} | ${range(sum(runs, (r) => 100 * r.ofSchedule), f1)} | ` +
       `${f1(sum(runs, (r) => r.metricsPerAsset).median)} × ${f0(sum(runs, (r) => r.assets).median)} | ${f0(sum(runs, (r) => r.bytesPerMessage).median)} | ` +
       `${f0(total(runs, (r) => r.lost))} / ${f0(total(runs, (r) => r.brokerDropped))} | ${f0(total(runs, (r) => r.bad + r.unparsable))} | ` +
       `${f0(total(runs, (r) => r.warnings))} / ${f0(total(runs, (r) => r.errors))} | ${range(sum(runs, (r) => r.plantCores), f2)} | ${range(sum(runs, (r) => r.brokerCores), f2)} | ` +
@@ -505,12 +521,12 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
   }
   const intervalMs = Number(args.interval);
   return [
-    '## Modbus → UNS pipeline: uns-edge vs node-red-contrib-modbus + function + mqtt out (issue 12)',
+    `## Modbus → UNS pipeline: uns-edge vs node-red-contrib-modbus + function + mqtt out (issue 12)${args['max-in-flight'] === '1' ? '' : `, links pipelined (maxInFlight ${args['max-in-flight']})`}`,
     '',
     `\`${command}\` (after \`npm run build\`), ${new Date().toISOString().slice(0, 16)} UTC, ${minutes.toFixed(1)} min; ${facts.nproc} × ${facts.cpuModel}, ` +
       `${facts.kernel}, Node ${facts.node}, Node-RED ${nodeRed}, node-red-contrib-modbus ${contrib}, Mosquitto ${facts.mosquitto}.`,
     '',
-    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms (uns-edge links: maxInFlight ${args['max-in-flight']}): ` +
+    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms (uns-edge links: maxInFlight ${args['max-in-flight']}${args['uns-node-flags'] ? `; uns-edge gateway started with \`node ${args['uns-node-flags']}\`` : ''}): ` +
       `${f0(drives * 1000 / intervalMs)} drive polls/s (two reads each: holding 0..3, input 0..15), ${f0(drives * METRICS_PER_POLL * 1000 / intervalMs)} tag updates/s scheduled ` +
       `(${METRICS_PER_POLL} metrics per poll: the profile's 16 parameters, 6 status signals, state, fault text). Each side runs in a fresh gateway process ` +
       '(uns-edge: `uns-edge run --headless`; the peer: Node-RED\'s `red.js` without admin or node HTTP and with the same trim of unused node files and modules), ' +
@@ -519,7 +535,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     '',
     `Measured over the whole benchmark: ${load}.`,
     '',
-    '| side | updates/s at the broker | **updates per gateway core-second** | gateway CPU, cores | gateway RSS max MB | V8 heap used / heap total / external MB at the end | % of scheduled updates | metrics × assets seen | bytes per message | published − received / broker dropped, all runs | bad or unparsable, all runs | log warnings / errors, all runs | plant CPU | Mosquitto CPU | counter CPU | machine busy cores | load average (1 min) |',
+    '| side | updates/s at the broker | **updates per gateway core-second** | gateway CPU, cores | gateway RSS max MB | V8 heap used / heap total / live heap after a forced GC / external MB at the end | % of scheduled updates | metrics × assets seen | bytes per message | published − received / broker dropped, all runs | bad or unparsable, all runs | log warnings / errors, all runs | plant CPU | Mosquitto CPU | counter CPU | machine busy cores | load average (1 min) |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
@@ -604,7 +620,7 @@ async function main(): Promise<void> {
     (performance.now() - began) / 60_000, drives, nodeRed, profileTop);
   console.log(`\n${markdown}\n`);
   if (args.write) {
-    writeSection('pipeline', markdown);
+    writeSection(args.section, markdown);
     console.log('written to docs/benchmarks.md');
   }
 }

@@ -4,6 +4,7 @@
  * otherwise be asked what it did. Over the IPC channel of `child_process.fork`:
  *
  *   {stats: true}                → {stats: {published, warnings, errors, lastProblem, memory}}
+ *   {liveHeap: true}             → {liveHeapMb}  (V8 heap used after a full GC forced through node:inspector)
  *   {profile: 'start'}           → {profiling: true}  (V8 CPU profiler of this process, node:inspector)
  *   {profile: 'stop', file}      → {profiled: file}   (the .cpuprofile written)
  *
@@ -22,7 +23,7 @@ import { dirname } from 'node:path';
 
 interface Memory { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
 interface Stats { published: number; warnings: number; errors: number; lastProblem: string; memory?: Memory }
-type Request = { stats: true } | { profile: 'start' } | { profile: 'stop'; file: string };
+type Request = { stats: true } | { liveHeap: true } | { profile: 'start' } | { profile: 'stop'; file: string };
 
 const root = process.env.PIPELINE_HOOK_ROOT ?? process.cwd();
 const stats: Stats = { published: 0, warnings: 0, errors: 0, lastProblem: '' };
@@ -69,6 +70,12 @@ process.on('message', (m: Request) => {
       const mb = (bytes: number): number => Math.round(bytes / 1048576);
       stats.memory = { rss: mb(usage.rss), heapTotal: mb(usage.heapTotal), heapUsed: mb(usage.heapUsed), external: mb(usage.external), arrayBuffers: mb(usage.arrayBuffers) };
       process.send?.({ stats });
+    } else if ('liveHeap' in m) {
+      // A full GC through the inspector (no --expose-gc needed), after the measured window.
+      session.connect();
+      await session.post('HeapProfiler.collectGarbage');
+      session.disconnect();
+      process.send?.({ liveHeapMb: Math.round(process.memoryUsage().heapUsed / 1048576) });
     } else if (m.profile === 'start') {
       session.connect();
       await session.post('Profiler.enable');

@@ -229,6 +229,16 @@ describe('uns-edge CLI (integration)', function () {
     assert.ok(await connectionRefused(port));
   });
 
+  it('refuses a UNS_EDGE_HEAP_GROWING_PERCENT that is not a whole number 10..300 or v8 (exit 78, nothing listening)', async () => {
+    for (const setting of ['abc', '5', '1000', '1.5']) {
+      const port = await freePort();
+      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(port)], { UNS_EDGE_HEAP_GROWING_PERCENT: setting });
+      assert.equal((await cli.exit).code, EXIT_CONFIG, cli.output);
+      assert.match(cli.output, new RegExp(`UNS_EDGE_HEAP_GROWING_PERCENT=${setting.replace('.', '\\.')}: use a whole number 10\\.\\.300`));
+      assert.ok(await connectionRefused(port));
+    }
+  });
+
   it('refuses a gateway with the editor on and no UNS_EDGE_CREDENTIAL_SECRET', async () => {
     const cli = new Cli(['run', '--flows', flowFile, '--port', String(await freePort())]);
     assert.equal((await cli.exit).code, EXIT_CONFIG);
