@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_HEAP_GROWING_PERCENT, heapGrowingFlag } from '../../lib/runtime/heap-growth';
+import { heapGrowingFlag } from '../../lib/runtime/heap-growth';
 import { SettingsError } from '../../lib/runtime/settings';
 
 describe('runtime: V8 heap growth of a gateway process (UNS_EDGE_HEAP_GROWING_PERCENT)', () => {
-  it('sets factor 2 by default, the chosen percent when given, nothing for v8', () => {
-    assert.equal(DEFAULT_HEAP_GROWING_PERCENT, 100);
-    assert.equal(heapGrowingFlag({}, []), '--heap-growing-percent=100');
-    assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: '' }, []), '--heap-growing-percent=100', 'empty is not given');
+  it("keeps V8's heuristic unless asked (unset, empty, v8); sets the chosen percent when given", () => {
+    assert.equal(heapGrowingFlag({}, []), undefined);
+    assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: '' }, []), undefined, 'empty is not given');
+    assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: '100' }, []), '--heap-growing-percent=100');
     assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: ' 50 ' }, []), '--heap-growing-percent=50');
     assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: '10' }, []), '--heap-growing-percent=10');
     assert.equal(heapGrowingFlag({ UNS_EDGE_HEAP_GROWING_PERCENT: '300' }, []), '--heap-growing-percent=300');
@@ -14,10 +14,11 @@ describe('runtime: V8 heap growth of a gateway process (UNS_EDGE_HEAP_GROWING_PE
   });
 
   it("leaves a --heap-growing-percent given to node alone, on its command line or in NODE_OPTIONS, in either spelling", () => {
-    assert.equal(heapGrowingFlag({}, ['--heap-growing-percent=30']), undefined);
-    assert.equal(heapGrowingFlag({}, ['--heap_growing_percent=30']), undefined);
-    assert.equal(heapGrowingFlag({ NODE_OPTIONS: '--max-old-space-size=512 --heap-growing-percent=30' }, []), undefined);
-    assert.equal(heapGrowingFlag({ NODE_OPTIONS: '--heap-growing-percent-x' }, []), '--heap-growing-percent=100', 'another flag is not it');
+    const chosen = { UNS_EDGE_HEAP_GROWING_PERCENT: '100' };
+    assert.equal(heapGrowingFlag(chosen, ['--heap-growing-percent=30']), undefined);
+    assert.equal(heapGrowingFlag(chosen, ['--heap_growing_percent=30']), undefined);
+    assert.equal(heapGrowingFlag({ ...chosen, NODE_OPTIONS: '--max-old-space-size=512 --heap-growing-percent=30' }, []), undefined);
+    assert.equal(heapGrowingFlag({ ...chosen, NODE_OPTIONS: '--heap-growing-percent-x' }, []), '--heap-growing-percent=100', 'another flag is not it');
   });
 
   it('refuses anything else with the setting named (the CLI exits 78)', () => {
