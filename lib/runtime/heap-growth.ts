@@ -8,8 +8,8 @@
  * (two series of 5 interleaved rounds): memory for CPU, so it is the user's choice, not the default.
  *
  * `UNS_EDGE_HEAP_GROWING_PERCENT` chooses the factor (1 + percent / 100) for `uns-edge run` and
- * `demo`; unset, empty or `v8` keeps V8's heuristic; a `--heap-growing-percent` given to node itself
- * (command line or NODE_OPTIONS) is left alone.
+ * `demo`; unset, empty or `v8` keeps V8's heuristic; a `--heap-growing-percent` on node's own command
+ * line is left alone (node refuses it in NODE_OPTIONS).
  */
 import { SettingsError } from './settings';
 
@@ -19,8 +19,7 @@ const MAX_PERCENT = 300;
 
 /** The V8 flag to set at start (v8.setFlagsFromString), or undefined to leave V8's heuristic or node's own flag. */
 export function heapGrowingFlag(env: NodeJS.ProcessEnv, execArgv: readonly string[]): string | undefined {
-  const nodeFlags = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (nodeFlags.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag))) return undefined;
+  if (execArgv.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag))) return undefined;
   const setting = env.UNS_EDGE_HEAP_GROWING_PERCENT?.trim();
   if (setting === undefined || setting === '' || setting === 'v8') return undefined;
   const percent = /^\d+$/.test(setting) ? Number(setting) : NaN;
