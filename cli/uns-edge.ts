@@ -269,10 +269,7 @@ function describeFlows(server: NodeRedServer): string {
 async function startRuntime(options: RuntimeOptions, portSetting: string): Promise<NodeRedServer> {
   // Before Node-RED loads: the old generation's growth past the live heap (lib/runtime/heap-growth.ts).
   const heapFlag = heapGrowingFlag(process.env, process.execArgv);
-  if (heapFlag !== undefined) {
-    setFlagsFromString(heapFlag);
-    log.info(`V8 ${heapFlag} (UNS_EDGE_HEAP_GROWING_PERCENT): the old generation grows to at most ${1 + Number(heapFlag.split('=')[1]) / 100}× the live heap before a full GC`);
-  }
+  if (heapFlag !== undefined) setFlagsFromString(heapFlag);
   const { settings, notices } = buildSettings(options);
   for (const { level, message } of notices) log[level](message);
   const server = await startNodeRed(settings, portSetting);

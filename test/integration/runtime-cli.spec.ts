@@ -229,17 +229,6 @@ describe('uns-edge CLI (integration)', function () {
     assert.ok(await connectionRefused(port));
   });
 
-  it('UNS_EDGE_HEAP_GROWING_PERCENT=100 sets the V8 flag before the flows start and says so; unset, nothing is said', async () => {
-    for (const [env, said] of [[{ UNS_EDGE_HEAP_GROWING_PERCENT: '100' }, true], [{}, false]] as const) {
-      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())], env);
-      await cli.waitFor(/gateway ready in/);
-      const line = /V8 --heap-growing-percent=100 \(UNS_EDGE_HEAP_GROWING_PERCENT\): the old generation grows to at most 2× the live heap/;
-      if (said) assert.match(cli.output.split('Starting flows')[0]!, line, 'before the flows start');
-      else assert.doesNotMatch(cli.output, /heap-growing-percent/);
-      assert.equal((await cli.stop()).code, 0, cli.output);
-    }
-  });
-
   it('refuses a UNS_EDGE_HEAP_GROWING_PERCENT that is not a whole number 10..300 or v8 (exit 78, nothing listening)', async () => {
     for (const setting of ['abc', '5', '1000', '1.5']) {
       const port = await freePort();
