@@ -8,8 +8,10 @@
  *   {profile: 'start'}           → {profiling: true}  (V8 CPU profiler of this process, node:inspector)
  *   {profile: 'stop', file}      → {profiled: file}   (the .cpuprofile written)
  *
- * `published` counts MQTT.js `publish()` calls, on every copy of MQTT.js the runtime loads (uns-edge's
- * lib/mqtt and Node-RED's core mqtt nodes resolve different versions); warnings and errors count
+ * `published` counts the PUBLISH packets the gateway hands to its MQTT client: uns-edge's
+ * `MqttConnection.publish()` calls (lib/mqtt/connection.ts, which writes QoS 0 packets itself) and
+ * MQTT.js `publish()` calls made outside it, on every copy of MQTT.js the runtime loads (uns-edge's
+ * lib/mqtt and Node-RED's core mqtt nodes may resolve different versions); warnings and errors count
  * Node-RED log entries (node.warn/node.error included) at those levels; `memory` is process.memoryUsage() in MB
  * now (where the RSS goes: V8 heap used/total, external and ArrayBuffer memory).
  *
@@ -19,7 +21,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 interface Memory { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
 interface Stats { published: number; warnings: number; errors: number; lastProblem: string; memory?: Memory }
@@ -37,12 +39,29 @@ function resolveFrom(name: string, from: string): string | undefined {
 }
 
 const nodeRedNodes = resolveFrom('@node-red/nodes/package.json', dirname(resolveFrom('node-red/package.json', root) ?? root));
+let inConnectionPublish = false;
+// Only in an uns-edge gateway: the peer's process must not load uns-edge's modules.
+const script = process.argv[1] ?? '';
+const connectionModule = /uns-edge\.js$/.test(script) ? resolveFrom(join(dirname(script), '..', 'lib', 'mqtt', 'connection.js'), root) : undefined;
+if (connectionModule) {
+  const proto = (require(connectionModule) as { MqttConnection: { prototype: { publish: (...a: unknown[]) => unknown } } }).MqttConnection.prototype;
+  const publish = proto.publish;
+  proto.publish = function countedConnectionPublish(this: unknown, ...a: unknown[]) {
+    stats.published++;
+    inConnectionPublish = true;
+    try {
+      return publish.apply(this, a);
+    } finally {
+      inConnectionPublish = false;
+    }
+  };
+}
 const mqttCopies = new Set([resolveFrom('mqtt', root), nodeRedNodes && resolveFrom('mqtt', dirname(nodeRedNodes))].filter((p): p is string => p !== undefined));
 for (const path of mqttCopies) {
   const proto = (require(path) as { MqttClient: { prototype: { publish: (...a: unknown[]) => unknown } } }).MqttClient.prototype;
   const publish = proto.publish;
   proto.publish = function countedPublish(this: unknown, ...a: unknown[]) {
-    stats.published++;
+    if (!inConnectionPublish) stats.published++;
     return publish.apply(this, a);
   };
 }

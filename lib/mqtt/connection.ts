@@ -46,6 +46,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient, type PacketCallback } from 'mqtt';
 import { InflightStore } from './inflight-store';
+import { encodeQos0Publish } from './publish-packet';
 import { reasonText } from './broker-rules';
 import { ServerRotation, serverUrl, type MqttServer, type ServerOrder } from './server-list';
 import { topicMatches, withoutSharePrefix } from '../uns/topics';
@@ -199,6 +200,18 @@ const failovers = counter({
 
 function noLog(): void {}
 
+/**
+ * True when MQTT.js writes a publish at once: connected, not ending, and not holding publishes back
+ * while it resends its outgoing store after a connect (MqttClient._storeProcessing and
+ * _storeProcessingQueue in MQTT.js 5; test/unit/mqtt-publish-packet.spec.ts fails if an upgrade
+ * renames them, and until then every QoS 0 publish takes MQTT.js's own, slower path).
+ */
+function holdsNoPublishes(client: MqttClient): boolean {
+  const internals = client as unknown as { _storeProcessing?: unknown; _storeProcessingQueue?: unknown };
+  return client.connected && !client.disconnecting && internals._storeProcessing === false
+    && Array.isArray(internals._storeProcessingQueue) && internals._storeProcessingQueue.length === 0;
+}
+
 /** Longest subscription identifier (MQTT v5.0 §3.8.2.1.2: a Variable Byte Integer, 1…268,435,455). */
 const MAX_SUBSCRIPTION_ID = 268435455;
 
@@ -226,8 +239,9 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   private attemptBeforeConnect = 0;
   /** The server of the last established connection (to tell a failover). */
   private lastConnectedServer: string | undefined;
-  /** The last PUBLISH of the current connection, named when the broker closes right after it. */
-  private lastPublish: { topic: string; qos: QoS } | undefined;
+  /** The last PUBLISH of the current connection (topic undefined: none yet), named when the broker closes right after it. */
+  private lastPublishTopic: string | undefined;
+  private lastPublishQos: QoS = 0;
   /** The socket held corked until the end of this event-loop turn (see corkForTurn). */
   private corkedStream: MqttClient['stream'] | undefined;
 
@@ -282,13 +296,18 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const inflight = this.inflight;
     if (client === undefined || inflight === undefined || this.stateValue !== 'connected') throw new Error('not connected');
     inflight.lastPutMessageId = 0;
-    this.lastPublish = { topic, qos };
+    this.lastPublishTopic = topic;
+    this.lastPublishQos = qos;
     this.corkForTurn(client.stream);
     if (qos === 0) {
-      // QoS 0 has no acknowledgement to wait for (MQTT v5.0 §4.3.1). MQTT.js adds a once('drain')
-      // listener for every QoS 0 publish that carries a callback while the socket is backed up, and
-      // removing tens of thousands of them is quadratic (93 % of CPU in bench/uns-out-throughput.ts).
-      client.publish(topic, payload, PUBLISH_OPTIONS[`${qos}${retain}`]);
+      // QoS 0 has no acknowledgement to wait for (MQTT v5.0 §4.3.1): nothing of MQTT.js's state is
+      // involved, so the packet goes to the socket in one Buffer (lib/mqtt/publish-packet.ts) unless
+      // MQTT.js holds publishes back, which this one must not overtake. Never through MQTT.js with a
+      // callback: it adds a once('drain') listener for every QoS 0 publish that carries one while the
+      // socket is backed up, and removing tens of thousands of them is quadratic (93 % of CPU in
+      // bench/uns-out-throughput.ts).
+      if (holdsNoPublishes(client)) client.stream.write(encodeQos0Publish(topic, payload, retain, this.options.protocolVersion));
+      else client.publish(topic, payload, PUBLISH_OPTIONS[`${qos}${retain}`]);
     } else {
       client.publish(topic, payload, PUBLISH_OPTIONS[`${qos}${retain}`], callback);
     }
@@ -454,7 +473,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const o = this.options;
     const server = this.rotation.current;
     const will = o.will?.();
-    this.lastPublish = undefined;
+    this.lastPublishTopic = undefined;
     this.lastError = undefined; // what ends this attempt, not the previous one
     const clientOptions: IClientOptions = {
       host: server.host,
@@ -611,9 +630,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
    * that refuses a topic or QoS does this right after the PUBLISH: name the last one.
    */
   private closedWhileConnected(): string {
-    const last = this.lastPublish;
-    if (last === undefined) return 'connection lost';
-    return `connection closed by the broker after a PUBLISH to "${last.topic}" (QoS ${last.qos}); a broker that refuses a topic or QoS closes the connection (NATS: no "." or space in topics, no QoS 2)`;
+    if (this.lastPublishTopic === undefined) return 'connection lost';
+    return `connection closed by the broker after a PUBLISH to "${this.lastPublishTopic}" (QoS ${this.lastPublishQos}); a broker that refuses a topic or QoS closes the connection (NATS: no "." or space in topics, no QoS 2)`;
   }
 
   /**
