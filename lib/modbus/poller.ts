@@ -1,12 +1,14 @@
 /**
  * Periodic reads of one unit through a ModbusClient: runs a ReadPlan every intervalMs (or on
- * demand) and emits one tag batch per poll. A poll never overlaps the previous one: a tick that
+ * demand) and emits one tag batch per poll. The periods are ticks of a PollClock shared by every
+ * poller with the same period (poll-clock.ts), so the units of a link are polled in one turn. A poll never overlaps the previous one: a tick that
  * finds a poll still running is skipped and counted (stats.skipped), and an on-demand trigger
  * during a poll is coalesced into one follow-up poll, so nothing piles up in the client queue.
  */
 import { EventEmitter } from 'node:events';
 import { ModbusException } from './data-model';
 import { ModbusClient, ModbusClientError } from './client';
+import { PollClock, processPollClock } from './poll-clock';
 import { describeException, ModbusResponse } from './pdu';
 import { applyReadFailure, applyReadResponse, newTagBatch, PlannedRead, ReadPlan } from './read-plan';
 import { MetricMeta, TagBatch } from '../uns/tag-batch';
@@ -33,6 +35,8 @@ export interface ModbusPollerOptions {
   topic: string;
   /** Poll period, ms; 0 = only on demand (pollNow()). */
   intervalMs: number;
+  /** Whose ticks the periodic polls follow (default: processPollClock, shared by every poller of the process). */
+  clock?: PollClock;
 }
 
 export interface ModbusPollerEvents {
@@ -54,7 +58,8 @@ const RATE_WINDOW_MS = 1000;
 
 export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   readonly stats = { polls: 0, skipped: 0, failedReads: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  private leaveClock: (() => void) | undefined;
+  private firstPollAt = 0;
   private busy = false;
   private triggered = false;
   private stopped = false;
@@ -69,16 +74,22 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
 
   start(): void {
     this.stopped = false;
-    if (this.options.intervalMs > 0 && !this.timer) {
-      this.timer = setInterval(() => this.tick(), this.options.intervalMs);
+    const { intervalMs } = this.options;
+    if (intervalMs > 0 && !this.leaveClock) {
+      // The first poll at once; the shared clock's next tick may follow it within a few ms, and is
+      // not a poll (nor a skipped one) unless half a period has passed.
+      this.firstPollAt = performance.now();
+      this.leaveClock = (this.options.clock ?? processPollClock).join(intervalMs, () => {
+        if (performance.now() - this.firstPollAt >= intervalMs / 2) this.tick();
+      });
       this.tick();
     }
   }
 
   stop(): void {
     this.stopped = true;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.leaveClock?.();
+    this.leaveClock = undefined;
   }
 
   /** Poll now; if a poll is running, one more follows it (coalesced). */
