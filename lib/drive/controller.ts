@@ -24,7 +24,7 @@ import { describeCommand } from './commands';
 import { ArmTicket, CommandGuard, GuardRejection } from './guard';
 import { DriveProfile, GuardPolicy, parameterNamed } from './profile';
 import { DriveRequest, DriveRequestError, parseDriveRequest, requestSummary } from './requests';
-import { addDerivedMetrics, derivedNameClashes, DriveBatch, DriveSnapshot, profileMetricDefinitions } from './telemetry';
+import { addDerivedMetrics, derivedMetricNames, derivedNameClashes, DriveBatch, DriveSnapshot, profileMetricDefinitions } from './telemetry';
 
 /**
  * A message the broker delivered from its retained store (uns-in sets msg.retain, as core mqtt in
@@ -84,6 +84,19 @@ export function formatStatusValue(value: MetricValue | undefined): string {
   return String(value);
 }
 
+/** Views are flat: the same kind and the same field values (every poll asks, so no JSON text). */
+function sameView(a: DriveStatusView, b: DriveStatusView): boolean {
+  const fieldsA = a as Record<string, unknown>;
+  const fieldsB = b as Record<string, unknown>;
+  let count = 0;
+  for (const field in fieldsA) {
+    if (fieldsA[field] !== fieldsB[field]) return false;
+    count++;
+  }
+  for (const _ in fieldsB) count--;
+  return count === 0;
+}
+
 export class DriveController extends EventEmitter<DriveControllerEvents> {
   readonly profile: DriveProfile;
   readonly commander: DriveCommander;
@@ -91,11 +104,12 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   /** Report by exception of the telemetry output; the status view always sees every poll. */
   private readonly report: BatchReportByException | undefined;
   private readonly statusParameter: string;
+  private readonly statusUnit: string;
   private linkState: ConnectionState = 'idle';
   private lastPoll: PollStatus | undefined;
   private snapshot: DriveSnapshot | undefined;
   private statusValue: MetricValue | undefined;
-  private lastView = '';
+  private lastView: DriveStatusView | undefined;
   private countdown: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -105,11 +119,13 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
     this.profile = profile;
     const clashes = derivedNameClashes(profile);
     if (clashes.length) throw new RangeError(`${profile.id}: parameter name(s) ${clashes.join(', ')} clash with the derived telemetry metrics of the same name`);
-    this.statusParameter = parameterNamed(profile, options.statusParameter || profile.setpoint.parameter).name;
+    const statusParameter = parameterNamed(profile, options.statusParameter || profile.setpoint.parameter);
+    this.statusParameter = statusParameter.name;
+    this.statusUnit = statusParameter.unit;
     // mergeGap 0: a profile lists documented registers; some drives answer exception 2 for the holes between them.
     let plan;
     try {
-      plan = buildReadPlan(profileMetricDefinitions(profile), { maxRegisters: options.maxRegisters, mergeGap: 0 });
+      plan = buildReadPlan(profileMetricDefinitions(profile), { maxRegisters: options.maxRegisters, mergeGap: 0, addedNames: derivedMetricNames(profile) });
     } catch (error) {
       if (error instanceof MetricDefinitionError) throw new RangeError(`${profile.id}: its parameters cannot be read: ${error.problems.join('; ')}`);
       throw error;
@@ -253,7 +269,7 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
       return { kind: 'fault', code: snapshot.fault?.code ?? null, name: snapshot.fault?.name ?? null, state: snapshot.state };
     }
     if (snapshot.signals.running) {
-      return { kind: 'running', value: formatStatusValue(this.statusValue), unit: parameterNamed(this.profile, this.statusParameter).unit, reverse: snapshot.signals.reverse === true };
+      return { kind: 'running', value: formatStatusValue(this.statusValue), unit: this.statusUnit, reverse: snapshot.signals.reverse === true };
     }
     return { kind: 'stopped', state: snapshot.state };
   }
@@ -261,9 +277,8 @@ export class DriveController extends EventEmitter<DriveControllerEvents> {
   private showView(): void {
     if (this.closed) return;
     const view = this.view();
-    const key = JSON.stringify(view);
-    if (key === this.lastView) return;
-    this.lastView = key;
+    if (this.lastView !== undefined && sameView(view, this.lastView)) return;
+    this.lastView = view;
     this.emit('view', view);
   }
 }

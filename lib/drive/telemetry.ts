@@ -46,6 +46,11 @@ export function profileSignals(profile: DriveProfile): readonly StatusSignal[] {
   return signals;
 }
 
+/** The derived metrics addDerivedMetrics sets in every batch of this profile, in the order it sets them. */
+export function derivedMetricNames(profile: DriveProfile): string[] {
+  return [...profileSignals(profile), 'state', ...(profile.faults.parameter === undefined ? [] : ['faultCode', 'faultText'])];
+}
+
 /**
  * Derived metric names a parameter of this profile already uses, which would be overwritten.
  * The fault register may itself be called faultCode (it then is the fault code).

@@ -110,7 +110,7 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private poll(): void {
     this.busy = true;
     const { client, unitId, plan, topic } = this.options;
-    const batch = newTagBatch(topic, Date.now());
+    const batch = newTagBatch(topic, Date.now(), plan.layout);
     let remaining = plan.requests.length;
     let firstError: Error | undefined;
     const done = (read: PlannedRead, error: Error | null, response: ModbusResponse | undefined) => {

@@ -210,7 +210,11 @@ const ELEMENT_TYPE: Record<number, number> = {
  */
 export function valueProblem(datatype: number, value: unknown): string | undefined {
   const range = INT_RANGES[datatype];
-  if (range !== undefined) return integerProblem(value, BigInt(range.min), BigInt(range.max));
+  if (range !== undefined) {
+    // Every polled register value takes this path: no bigint bounds made for a number that fits.
+    if (typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max) return undefined;
+    return integerProblem(value, BigInt(range.min), BigInt(range.max));
+  }
   switch (datatype) {
     case DataType.Int64: return integerProblem(value, INT64_MIN, INT64_MAX);
     case DataType.UInt64: return integerProblem(value, 0n, UINT64_MAX);

@@ -15,7 +15,7 @@ import { CommandGuard } from '../../lib/drive/guard';
 import { driveNodeSettings } from '../../lib/drive/node-settings';
 import { DriveProfile, loadDriveProfile, packagedProfilesDir } from '../../lib/drive/profile';
 import { DriveRequestError, parseDriveRequest } from '../../lib/drive/requests';
-import { addDerivedMetrics, derivedNameClashes, DriveBatch, profileMetricDefinitions } from '../../lib/drive/telemetry';
+import { addDerivedMetrics, derivedMetricNames, derivedNameClashes, DriveBatch, profileMetricDefinitions } from '../../lib/drive/telemetry';
 import { applyReadFailure, applyReadResponse, buildReadPlan, newTagBatch } from '../../lib/modbus/read-plan';
 import { SimulatedPlant } from '../../sim/plant';
 
@@ -24,10 +24,10 @@ const sim = load('simulated-drive');
 const abb = load('abb-acs580');
 const eaton = load('eaton-m-max');
 
-/** One poll of `unit` of a plant through the read plan, as the poller does it (no socket). */
+/** One poll of `unit` of a plant through the read plan, as the poller and DriveController do it (no socket). */
 function poll(plant: SimulatedPlant, unit: number, profile: DriveProfile = sim, fail?: string): DriveBatch {
-  const plan = buildReadPlan(profileMetricDefinitions(profile), { mergeGap: 0 });
-  const batch = newTagBatch('acme/site/area/line/cell/drive', 1000);
+  const plan = buildReadPlan(profileMetricDefinitions(profile), { mergeGap: 0, addedNames: derivedMetricNames(profile) });
+  const batch = newTagBatch('acme/site/area/line/cell/drive', 1000, plan.layout);
   for (const read of plan.requests) {
     if (fail && read.table === 'input') {
       applyReadFailure(read, fail, 1001, batch);
@@ -42,6 +42,26 @@ function poll(plant: SimulatedPlant, unit: number, profile: DriveProfile = sim, 
 }
 
 describe('drive telemetry', () => {
+  it('sets every metric of the batch layout (parameters and derived metrics), read or failed, for each shipped profile', () => {
+    for (const profile of [sim, abb, eaton]) {
+      for (const fail of [undefined, 'no response from unit 1 within 200 ms']) {
+        const plan = buildReadPlan(profileMetricDefinitions(profile), { mergeGap: 0, addedNames: derivedMetricNames(profile) });
+        const batch = newTagBatch('acme/site/area/line/cell/drive', 1000, plan.layout);
+        for (const read of plan.requests) {
+          if (fail && read.table === 'input') applyReadFailure(read, fail, 1001, batch);
+          else applyReadResponse(read, Buffer.alloc(2 * read.quantity), 1001, batch); // every register 0
+        }
+        addDerivedMetrics(profile, batch);
+        const names = Object.keys(batch.payload);
+        const derived = derivedMetricNames(profile).filter((name) => !profile.parameters.some((p) => p.name === name));
+        assert.deepEqual(Object.keys(batch.meta), names, `${profile.id}: meta and payload name the same metrics`);
+        assert.deepEqual(names, [...names.slice(0, profile.parameters.length), ...derived], `${profile.id}: derived metrics last`);
+        assert.equal(names.length, profile.parameters.length + derived.length);
+        for (const name of names) assert.ok(batch.meta[name] !== null && typeof batch.meta[name] === 'object', `${profile.id} ${fail ? 'failed' : 'read'}: ${name} has meta`);
+      }
+    }
+  });
+
   it('reads every parameter with the profile types, units and scaling, in as few requests as the map allows', () => {
     const defs = profileMetricDefinitions(sim);
     assert.equal(defs.length, sim.parameters.length);

@@ -83,6 +83,21 @@ describe('modbus read plan', () => {
     assert.equal(batch.topic, 'acme/plant/area/line/cell/pump1');
   });
 
+  it('starts each batch from the plan\'s layout: every metric in plan order, then the names a consumer adds; a copy per batch', () => {
+    const plan = buildReadPlan([m('b', 4, 'uint16', 'input'), m('a', 0), m('__proto__', 1), m('c', 9, 'bit', 'coil')], { addedNames: ['derived', 'a'] });
+    const first = newTagBatch('t', 0, plan.layout);
+    assert.deepEqual(Object.keys(first.payload), ['c', 'a', '__proto__', 'b', 'derived']);
+    assert.deepEqual(Object.keys(first.meta), Object.keys(first.payload));
+    for (const read of plan.requests) applyReadResponse(read, Buffer.from([0, 1, 0, 2, 0, 3, 0, 4, 0, 5]), 1, first);
+    // A metric may be called __proto__: an own member of the batch, never the object's prototype.
+    assert.equal(Object.getPrototypeOf(first.payload), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(first.payload, '__proto__')?.value, 2);
+    assert.equal(first.payload.a, 1);
+    const second = newTagBatch('t', 1, plan.layout);
+    assert.deepEqual(Object.values(second.payload), [null, null, null, null, null], 'a new batch does not see the last one\'s values');
+    assert.deepEqual(Object.values(plan.layout.payload), [null, null, null, null, null], 'the layout itself is never filled');
+  });
+
   it('decodes coils and discrete inputs from packed bits', () => {
     const plan = buildReadPlan([m('a', 3, 'bit', 'coil'), m('b', 4, 'bit', 'coil'), m('c', 12, 'bit', 'coil')]);
     const batch = newTagBatch('t', 0);
