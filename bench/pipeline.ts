@@ -37,7 +37,7 @@
  *        [--profile-side uns-q0] [--write] [--section pipeline]
  *
  * --uns-node-flags: Node/V8 flags for the uns-edge gateway process only (what a flag costs in throughput and saves in
- * RSS); --section: the docs/benchmarks.md section --write replaces (a variant such as --max-in-flight 32 gets its own).
+ * RSS); --section: the docs/benchmarks.md section --write replaces (a variant such as --max-in-flight 16 gets its own).
  * --cpu-prof-dir profiles every measured side (the profiler's cost is then in the figures); --profile runs one more,
  * unmeasured side (--profile-side) under the profiler after the runs and puts its top functions in the report.
  */
@@ -47,6 +47,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { MAX_IN_FLIGHT } from '../lib/modbus/link-config';
 import { flowTypes, headlessTrim, moduleUsed } from '../lib/runtime/headless-footprint';
 import { freePort, Mosquitto } from '../test/helpers/mosquitto';
 import { contribClient } from './lib/modbus-flow';
@@ -298,6 +299,11 @@ function sideId(s: string): SideId {
   return s as SideId;
 }
 const profileSide = sideId(args['profile-side']);
+// uns-modbus-link clamps its setting to MAX_IN_FLIGHT: a larger figure here would name a load not run.
+const maxInFlightArg = Number(args['max-in-flight']);
+if (!Number.isInteger(maxInFlightArg) || maxInFlightArg < 1 || maxInFlightArg > MAX_IN_FLIGHT) {
+  throw new Error(`--max-in-flight ${args['max-in-flight']}: uns-modbus-link takes 1..${MAX_IN_FLIGHT}`);
+}
 
 const METRICS_PER_POLL = 24;
 const GOALS = { perCoreSecond: 400_000, ratio: 5, rssMb: 200 };
@@ -371,7 +377,7 @@ async function measureSide(rig: Rig, side: SideId, run: number, label: string, p
   const intervalMs = Number(args.interval);
   const config: GatewayConfig = {
     side, root: `pipe-${label}-${side}`, brokerPort: rig.broker.port, plantPorts: rig.plant.ports, drivesPerPort: rig.drivesPerPort, intervalMs,
-    maxInFlight: Number(args['max-in-flight']),
+    maxInFlight: maxInFlightArg,
     nodeFlags: args['uns-node-flags'].split(/\s+/).filter((flag) => flag !== ''),
   };
   const dir = mkdtempSync(join(tmpdir(), `uns-pipeline-${side}-`));
