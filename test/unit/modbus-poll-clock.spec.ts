@@ -6,7 +6,6 @@
  * simulated plant's server) over real TCP.
  */
 import { strict as assert } from 'node:assert';
-import * as net from 'node:net';
 import { createModbusTcpClient, ModbusClient } from '../../lib/modbus/client';
 import { MemoryDataModel } from '../../lib/modbus/memory-model';
 import { PollClock } from '../../lib/modbus/poll-clock';
@@ -14,29 +13,11 @@ import { ModbusPoller } from '../../lib/modbus/poller';
 import { buildReadPlan } from '../../lib/modbus/read-plan';
 import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
 import type { TagBatch } from '../../lib/uns/tag-batch';
+import { countWritesTo } from '../helpers/socket-writes';
+import { sleep } from '../helpers/wait';
 
 const UNITS = [1, 2, 3, 4, 5, 6];
 const PERIOD_MS = 40;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** net.Socket#write calls on sockets connected to `port` (the client side of the link). */
-function countWritesTo(port: number): { readonly count: number; restore(): void } {
-  const original = net.Socket.prototype.write;
-  let count = 0;
-  net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
-    if (this.remotePort === port) count++;
-    return (original as (...a: unknown[]) => boolean).apply(this, args);
-  } as typeof original;
-  return {
-    get count() {
-      return count;
-    },
-    restore: () => {
-      net.Socket.prototype.write = original;
-    },
-  };
-}
 
 describe('modbus poll clock: one timer per period, the units of a link polled in one turn', () => {
   let server: ModbusTcpServer;

@@ -15,6 +15,7 @@ import { ModbusTable } from '../../lib/modbus/data-model';
 import { encodeRequest, requestLength, valuesOf } from '../../lib/modbus/pdu';
 import { RtuTransport } from '../../lib/modbus/rtu';
 import { ModbusTcpServer, startModbusTcpServer } from '../../lib/modbus/server';
+import { countWritesTo } from '../helpers/socket-writes';
 
 const readHolding = (c: ModbusClient, address: number) =>
   c.request(1, { fc: 3, address, quantity: 1 }).then((r) => valuesOf(r as Parameters<typeof valuesOf>[0])[0]);
@@ -23,24 +24,6 @@ const connected = (c: ModbusClient) => new Promise<void>((resolve) => {
   if (c.state === 'connected') resolve();
   else c.on('state', (s) => s === 'connected' && resolve());
 });
-
-/** Counts net.Socket#write calls made on sockets connected to `port` (the client side of a link). */
-function countWritesTo(port: number): { readonly count: number; restore(): void } {
-  const original = net.Socket.prototype.write;
-  let count = 0;
-  net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
-    if (this.remotePort === port) count++;
-    return (original as (...a: unknown[]) => boolean).apply(this, args);
-  } as typeof original;
-  return {
-    get count() {
-      return count;
-    },
-    restore: () => {
-      net.Socket.prototype.write = original;
-    },
-  };
-}
 
 describe('modbus transport: coalesced writes and pipelining', () => {
   let model: MemoryDataModel;

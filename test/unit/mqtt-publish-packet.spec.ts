@@ -11,21 +11,10 @@ import * as mqttPacket from 'mqtt-packet';
 import { encodeQos0Publish, MAX_TOPIC_BYTES } from '../../lib/mqtt/publish-packet';
 import { MqttConnection } from '../../lib/mqtt/connection';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { until } from '../helpers/wait';
 
 function mqttPacketBytes(topic: string, payload: string | Buffer, retain: boolean, protocolVersion: 4 | 5): Buffer {
   return mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 0, retain, dup: false }, { protocolVersion });
-}
-
-function waitFor(what: string, condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (condition()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(check, 5);
-    };
-    check();
-  });
 }
 
 describe('encodeQos0Publish: the bytes mqtt-packet writes, in one Buffer', () => {
@@ -89,7 +78,7 @@ describe('MqttConnection: QoS 0 publishes as one Buffer each (Mosquitto)', funct
       });
       try {
         connection.start();
-        await waitFor('the connection', () => connection.connected);
+        await until('the connection', () => connection.connected, 10_000);
         const client = (connection as unknown as { client: MqttClient }).client;
         const viaMqttJs: Array<[string, IClientPublishOptions]> = [];
         const publish = client.publish.bind(client) as (...args: unknown[]) => MqttClient;
@@ -114,7 +103,7 @@ describe('MqttConnection: QoS 0 publishes as one Buffer each (Mosquitto)', funct
         internals._invokeAllStoreProcessingQueue(); // what MQTT.js does when its store is resent
         connection.publish(`raw/v${protocolVersion}/f`, '{"value":4}', 0, false, () => undefined);
         assert.deepEqual(viaMqttJs.map(([topic]) => topic), [`raw/v${protocolVersion}/c`, `raw/v${protocolVersion}/d`, `raw/v${protocolVersion}/e`]);
-        await waitFor('the messages', () => received.length === 6).catch((error: Error) => { throw new Error(`${error.message}: ${JSON.stringify(received)}`); });
+        await until('the messages', () => received.length === 6, 10_000).catch((error: Error) => { throw new Error(`${error.message}: ${JSON.stringify(received)}`); });
         assert.deepEqual(received, [
           // A retained message reaches a subscription that exists already with RETAIN 0 (v3.1.1 §3.3.1.3, v5.0 §3.3.1.3).
           [`raw/v${protocolVersion}/a/Grün`, '{"value":"€"}', false], [`raw/v${protocolVersion}/b`, 'binary\u0000', false], [`raw/v${protocolVersion}/c`, '{"value":1}', false],
