@@ -546,7 +546,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     ...rows,
     '',
     'Medians of the runs (min–max). "% of scheduled" below 100 means polls that failed, were late or were never made (contrib sends nothing for a failed read, so ' +
-      'this is where its failures show); "published − received" compares the MQTT publishes the gateway made in the window (MQTT.js `publish` calls, counted in the gateway) with the messages ' +
+      'this is where its failures show); "published − received" compares the MQTT publishes the gateway made in the window (counted in the gateway: uns-edge\'s `MqttConnection.publish` calls, the peer\'s MQTT.js `publish` calls) with the messages ' +
       'the counter received in it: messages lost, or still queued in the gateway\'s client at the end of the window (a QoS 1 backlog); negative when messages ' +
       'published before the window reached the counter inside it, in which case "per core-second" counts only as many updates as were published in the window; "broker dropped" is Mosquitto\'s `$SYS/broker/publish/messages/dropped` over the window. The Sparkplug ' +
       'side publishes only changed metrics (`uns-sparkplug-device` sends DDATA by exception), so its updates/s at the broker are the changed values, not the polled ones.',

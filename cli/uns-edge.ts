@@ -19,7 +19,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { heapGrowingFlag } from '../lib/runtime/heap-growth';
+import { describeHeapGrowing, heapGrowingSetting } from '../lib/runtime/heap-growth';
 import { packageInfo } from '../lib/runtime/package-info';
 import {
   buildSettings, DEFAULT_HOST, DEFAULT_PORT, parsePort, runtimeOptionsFromEnv, SettingsError, type RuntimeOptions,
@@ -268,8 +268,11 @@ function describeFlows(server: NodeRedServer): string {
 
 async function startRuntime(options: RuntimeOptions, portSetting: string): Promise<NodeRedServer> {
   // Before Node-RED loads: the old generation's growth past the live heap (lib/runtime/heap-growth.ts).
-  const heapFlag = heapGrowingFlag(process.env, process.execArgv);
-  if (heapFlag !== undefined) setFlagsFromString(heapFlag);
+  const heapGrowing = heapGrowingSetting(process.env, process.execArgv);
+  if (heapGrowing !== undefined) {
+    setFlagsFromString(heapGrowing.flag);
+    log.info(describeHeapGrowing(heapGrowing));
+  }
   const { settings, notices } = buildSettings(options);
   for (const { level, message } of notices) log[level](message);
   const server = await startNodeRed(settings, portSetting);

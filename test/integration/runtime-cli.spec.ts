@@ -229,6 +229,21 @@ describe('uns-edge CLI (integration)', function () {
     assert.ok(await connectionRefused(port));
   });
 
+  it('sets V8 heap growth factor 2 before the flows start and says so, by default and when chosen; v8 leaves V8 alone and says nothing', async () => {
+    const cases: Array<[Record<string, string>, RegExp | undefined]> = [
+      [{}, /V8 --heap-growing-percent=100 \(the default; UNS_EDGE_HEAP_GROWING_PERCENT=v8 keeps V8's own heuristic\): the old generation grows to at most 2× the live heap/],
+      [{ UNS_EDGE_HEAP_GROWING_PERCENT: '50' }, /V8 --heap-growing-percent=50 \(UNS_EDGE_HEAP_GROWING_PERCENT\): the old generation grows to at most 1\.5× the live heap/],
+      [{ UNS_EDGE_HEAP_GROWING_PERCENT: 'v8' }, undefined],
+    ];
+    for (const [env, line] of cases) {
+      const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())], env);
+      await cli.waitFor(/gateway ready in/);
+      if (line) assert.match(cli.output.split('Starting flows')[0]!, line, 'before the flows start');
+      else assert.doesNotMatch(cli.output, /heap-growing-percent/);
+      assert.equal((await cli.stop()).code, 0, cli.output);
+    }
+  });
+
   it('refuses a UNS_EDGE_HEAP_GROWING_PERCENT that is not a whole number 10..300 or v8 (exit 78, nothing listening)', async () => {
     for (const setting of ['abc', '5', '1000', '1.5']) {
       const port = await freePort();
