@@ -1,9 +1,10 @@
 /**
  * Periodic reads of one unit through a ModbusClient: runs a ReadPlan every intervalMs (or on
  * demand) and emits one tag batch per poll. The periods are ticks of a PollClock shared by every
- * poller with the same period (poll-clock.ts), so the units of a link are polled in one turn. A poll never overlaps the previous one: a tick that
- * finds a poll still running is skipped and counted (stats.skipped), and an on-demand trigger
- * during a poll is coalesced into one follow-up poll, so nothing piles up in the client queue.
+ * poller with the same period (poll-clock.ts), so the units of a link are polled in one turn. A
+ * poll never overlaps the previous one: a tick that finds a poll still running is skipped and
+ * counted (stats.skipped), and an on-demand trigger during a poll is coalesced into one follow-up
+ * poll, so nothing piles up in the client queue.
  */
 import { EventEmitter } from 'node:events';
 import { ModbusException } from './data-model';

@@ -69,8 +69,9 @@ export interface ReadPlan {
  * hold them, each value null until the poll sets it. A batch's objects are copies of these
  * ({...layout.payload}), which V8 gives fast properties with one shared hidden class. An object
  * given its names one by one (payload[name] = value) becomes a hash table once it has more than
- * about 16 of them, and every sink that enumerates it (validation, encoding) then pays ~40 ns per
- * metric (measured with 24 metrics per drive in bench/pipeline.ts).
+ * about 16 of them, which every sink that enumerates it (validation, encoding) pays for: with 24
+ * metrics per drive, batches made from a layout gave uns-out 1.28× the updates per gateway
+ * core-second in bench/pipeline.ts (docs/benchmarks.md, pipelined section).
  */
 export interface BatchLayout {
   readonly payload: Readonly<Record<string, null>>;
