@@ -77,11 +77,14 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     this.stopped = false;
     const { intervalMs } = this.options;
     if (intervalMs > 0 && !this.leaveClock) {
-      // The first poll at once; the shared clock's next tick may follow it within a few ms, and is
-      // not a poll (nor a skipped one) unless half a period has passed.
+      // The first poll at once. The shared clock's next tick may follow it within a few ms: it is
+      // not a poll unless half a period has passed, nor a skipped one while that first poll runs
+      // within its period.
       this.firstPollAt = performance.now();
       this.leaveClock = (this.options.clock ?? processPollClock).join(intervalMs, () => {
-        if (performance.now() - this.firstPollAt >= intervalMs / 2) this.tick();
+        const sinceFirstPoll = performance.now() - this.firstPollAt;
+        if (sinceFirstPoll < intervalMs / 2 || (sinceFirstPoll < intervalMs && this.busy)) return;
+        this.tick();
       });
       this.tick();
     }

@@ -289,7 +289,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   /**
    * Publish on the live connection. Only call while `connected`. Returns the packet identifier
    * (0 for QoS 0). `callback` gets (undefined, publishPacket) once the broker acknowledged a QoS 1/2
-   * message, or an error; it is not called for QoS 0.
+   * message, or an error; it is not called for QoS 0. Throws a RangeError, before writing anything,
+   * for a QoS 0 topic over 65,535 bytes or a packet over 256 MiB (lib/mqtt/publish-packet.ts).
    */
   publish(topic: string, payload: string | Buffer, qos: QoS, retain: boolean, callback: PacketCallback): number {
     const client = this.client;

@@ -238,6 +238,7 @@ describe('uns-edge CLI (integration)', function () {
     for (const [env, line] of cases) {
       const cli = new Cli(['run', '--flows', flowFile, '--headless', '--port', String(await freePort())], env);
       await cli.waitFor(/gateway ready in/);
+      assert.match(cli.output, /Starting flows/);
       if (line) assert.match(cli.output.split('Starting flows')[0]!, line, 'before the flows start');
       else assert.doesNotMatch(cli.output, /heap-growing-percent/);
       assert.equal((await cli.stop()).code, 0, cli.output);

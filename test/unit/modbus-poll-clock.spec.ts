@@ -6,6 +6,7 @@
  * simulated plant's server) over real TCP.
  */
 import { strict as assert } from 'node:assert';
+import * as net from 'node:net';
 import { createModbusTcpClient, ModbusClient } from '../../lib/modbus/client';
 import { MemoryDataModel } from '../../lib/modbus/memory-model';
 import { PollClock } from '../../lib/modbus/poll-clock';
@@ -70,6 +71,43 @@ describe('modbus poll clock: one timer per period, the units of a link polled in
     assert.deepEqual([...last.entries()].sort(), UNITS.map((u) => [`a/unit-${u}`, u * 10]));
     for (const poller of pollers) poller.stop();
     assert.deepEqual(clock.periods, [], 'the timer stops with the last poller');
+  });
+
+  it('a tick that finds the first poll still running within its period is not a skipped poll (a slow unit)', async () => {
+    // A device that answers every read after 140 ms (zeros), against a period of 200 ms.
+    const slow = net.createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        for (let at = 0; at + 12 <= chunk.length; at += 12) {
+          const quantity = chunk.readUInt16BE(at + 10);
+          const answer = Buffer.alloc(9 + 2 * quantity);
+          chunk.copy(answer, 0, at, at + 4); // transaction and protocol id
+          answer.writeUInt16BE(3 + 2 * quantity, 4);
+          answer[6] = chunk[at + 6];
+          answer[7] = chunk[at + 7];
+          answer[8] = 2 * quantity;
+          setTimeout(() => socket.write(answer), 140);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowClient = createModbusTcpClient({ host: '127.0.0.1', port: (slow.address() as net.AddressInfo).port, maxInFlight: 4 });
+    try {
+      await new Promise<void>((resolve) => slowClient.on('state', (s) => s === 'connected' && resolve()));
+      const clock = new PollClock();
+      const first = new ModbusPoller({ client, unitId: 1, plan, topic: 'a/first', intervalMs: 200, clock });
+      first.start();
+      await sleep(90); // the clock's next tick is ~110 ms away: past half a period, before the slow answer
+      const late = new ModbusPoller({ client: slowClient, unitId: 1, plan, topic: 'a/slow', intervalMs: 200, clock });
+      late.start();
+      await sleep(800); // the next tick at ~310 ms, its answer at ~450 ms
+      first.stop();
+      late.stop();
+      assert.equal(late.stats.skipped, 0, 'the tick during the first poll');
+      assert.ok(late.stats.polls >= 2, `polled at start and on a later tick: ${late.stats.polls}`);
+    } finally {
+      await slowClient.close();
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 
   it('a poller joining a running clock polls at once and not again within half a period', async () => {
