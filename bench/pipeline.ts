@@ -532,7 +532,7 @@ function report(results: SideRun[], sides: SideId[], command: string, load: stri
     `\`${command}\` (after \`npm run build\`), ${new Date().toISOString().slice(0, 16)} UTC, ${minutes.toFixed(1)} min; ${facts.nproc} × ${facts.cpuModel}, ` +
       `${facts.kernel}, Node ${facts.node}, Node-RED ${nodeRed}, node-red-contrib-modbus ${contrib}, Mosquitto ${facts.mosquitto}.`,
     '',
-    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms (uns-edge links: maxInFlight ${args['max-in-flight']}${args['uns-node-flags'] ? `; uns-edge gateway started with \`node ${args['uns-node-flags']}\`` : ''}): ` +
+    `**Load**: ${drives} simulated drives (sim/, one process, ${args.ports} Modbus TCP ports × ${drives / Number(args.ports)} unit ids) polled every ${intervalMs} ms (uns-edge links: maxInFlight ${args['max-in-flight']}; uns-edge gateways with no UNS_EDGE_* variable set, so with the build's own defaults, V8 heap growth among them${args['uns-node-flags'] ? `, started with \`node ${args['uns-node-flags']}\`` : ''}): ` +
       `${f0(drives * 1000 / intervalMs)} drive polls/s (two reads each: holding 0..3, input 0..15), ${f0(drives * METRICS_PER_POLL * 1000 / intervalMs)} tag updates/s scheduled ` +
       `(${METRICS_PER_POLL} metrics per poll: the profile's 16 parameters, 6 status signals, state, fault text). Each side runs in a fresh gateway process ` +
       '(uns-edge: `uns-edge run --headless`; the peer: Node-RED\'s `red.js` without admin or node HTTP and with the same trim of unused node files and modules), ' +

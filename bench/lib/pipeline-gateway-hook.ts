@@ -42,15 +42,18 @@ const nodeRedNodes = resolveFrom('@node-red/nodes/package.json', dirname(resolve
 let inConnectionPublish = false;
 // Only in an uns-edge gateway: the peer's process must not load uns-edge's modules.
 const script = process.argv[1] ?? '';
-const connectionModule = /uns-edge\.js$/.test(script) ? resolveFrom(join(dirname(script), '..', 'lib', 'mqtt', 'connection.js'), root) : undefined;
-if (connectionModule) {
+if (/uns-edge\.js$/.test(script)) {
+  const connectionModule = resolveFrom(join(dirname(script), '..', 'lib', 'mqtt', 'connection.js'), root);
+  // Without it QoS 0 publishes would go uncounted: refuse rather than report a loss that is not one.
+  if (connectionModule === undefined) throw new Error(`pipeline hook: no lib/mqtt/connection.js beside ${script}`);
   const proto = (require(connectionModule) as { MqttConnection: { prototype: { publish: (...a: unknown[]) => unknown } } }).MqttConnection.prototype;
   const publish = proto.publish;
   proto.publish = function countedConnectionPublish(this: unknown, ...a: unknown[]) {
-    stats.published++;
     inConnectionPublish = true;
     try {
-      return publish.apply(this, a);
+      const id = publish.apply(this, a);
+      stats.published++; // a publish that threw ("not connected") was not made
+      return id;
     } finally {
       inConnectionPublish = false;
     }
@@ -61,8 +64,9 @@ for (const path of mqttCopies) {
   const proto = (require(path) as { MqttClient: { prototype: { publish: (...a: unknown[]) => unknown } } }).MqttClient.prototype;
   const publish = proto.publish;
   proto.publish = function countedPublish(this: unknown, ...a: unknown[]) {
+    const client = publish.apply(this, a);
     if (!inConnectionPublish) stats.published++;
-    return publish.apply(this, a);
+    return client;
   };
 }
 
