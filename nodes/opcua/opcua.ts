@@ -88,7 +88,12 @@ function positive(value: unknown, fallback: number): number {
 export = function (RED: NodeAPI): void {
   registerMetrics();
   const pkiFolder = () => join((RED.settings as { userDir?: string }).userDir ?? join(homedir(), '.node-red'), 'uns-edge', 'opcua', 'pki');
-  const pki = () => applicationPki(pkiFolder(), (message) => RED.log.warn(`[uns-opcua-endpoint] ${message}`));
+  /** Set once this runtime's PKI is initialised: only its first initialisation can wait for a lock. */
+  let pkiReady = false;
+  const pki = () => applicationPki(pkiFolder(), (message) => RED.log.warn(`[uns-opcua-endpoint] ${message}`)).then((ready) => {
+    pkiReady = true;
+    return ready;
+  });
 
   function EndpointNodeCtor(this: EndpointNode, config: EndpointDef): void {
     RED.nodes.createNode(this, config);
@@ -157,8 +162,8 @@ export = function (RED: NodeAPI): void {
     switch (state) {
       case 'idle':
       case 'connecting': {
-        // A lock left by a process killed while it made this PKI: the connect waits for it (the log line says how to go on).
-        const lock = heldPkiLock(pkiFolder());
+        // A lock left by a process killed while it made this PKI: the first connect waits for it (the log line says how to go on).
+        const lock = pkiReady ? undefined : heldPkiLock(pkiFolder());
         return { fill: 'yellow', shape: 'ring', text: lock ? RED._('opcua.status.pki-locked', { age: lock.ageSeconds }) : RED._('opcua.status.connecting') };
       }
       case 'reconnecting': return { fill: 'yellow', shape: 'ring', text: RED._('opcua.status.reconnecting') };
