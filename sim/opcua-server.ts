@@ -101,7 +101,10 @@ export interface SimulatedOpcUaServer {
   trustClientCertificate(der: Buffer): Promise<void>;
   /** Trust an X.509 user certificate (DER). */
   trustUserCertificate(der: Buffer): Promise<void>;
-  /** Files of the client certificates refused so far (`<pkiDir>/rejected`). */
+  /**
+   * Files of the client certificates refused so far (`<pkiDir>/rejected`), complete ones only:
+   * node-opcua-pki writes the file after the refusal, and one still being written is not listed yet.
+   */
   rejectedClientCertificates(): string[];
   /** Trust every refused client certificate (they move from rejected/ to trusted/); returns how many. */
   trustRejectedClientCertificates(): Promise<number>;
@@ -272,9 +275,18 @@ export async function startSimulatedOpcUaServer(options: StartSimulatedOpcUaServ
   await start();
   const endpointUrl = `opc.tcp://${hostname}:${port}`;
   const thumbprint = (): string => certificate().fingerprint.replace(/:/g, '').toLowerCase();
+  /** The certificate in `file`, or undefined while it is not a whole certificate (still being written). */
+  const completeCertificate = (file: string): X509Certificate | undefined => {
+    try {
+      return new X509Certificate(readFileSync(file));
+    } catch {
+      return undefined;
+    }
+  };
   const rejectedClientCertificates = (): string[] => {
     const folder = join(pkiDir, 'rejected');
-    return existsSync(folder) ? readdirSync(folder).filter((f) => /\.(pem|der)$/.test(f)).map((f) => join(folder, f)) : [];
+    if (!existsSync(folder)) return [];
+    return readdirSync(folder).filter((f) => /\.(pem|der)$/.test(f)).map((f) => join(folder, f)).filter((file) => completeCertificate(file) !== undefined);
   };
   const certificate = (): X509Certificate => new X509Certificate(readFileSync(certificateFile));
 
@@ -294,11 +306,16 @@ export async function startSimulatedOpcUaServer(options: StartSimulatedOpcUaServ
     async trustUserCertificate(der) { await (await managers()).user.trustCertificate(der); },
     rejectedClientCertificates,
     async trustRejectedClientCertificates() {
-      const files = rejectedClientCertificates();
       const pki = await managers();
+      let trusted = 0;
       // Through the certificate manager, not a file move: it caches what it has seen.
-      for (const file of files) await pki.server.trustCertificate(new X509Certificate(readFileSync(file)).raw);
-      return files.length;
+      for (const file of rejectedClientCertificates()) {
+        const certificate = completeCertificate(file);
+        if (certificate === undefined) continue; // removed or rewritten since it was listed
+        await pki.server.trustCertificate(certificate.raw);
+        trusted++;
+      }
+      return trusted;
     },
     stop,
     start,

@@ -5,7 +5,7 @@
  * EU/EURange, setpoint writes in and out of range, roles, ResetFault, and the recovery-test helpers.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,6 +19,7 @@ import { browseNameOf, startSimulatedOpcUaServer, type SimulatedOpcUaServer } fr
 import { decodeValue } from '../../sim/register-codec';
 import { registerCount } from '../../sim/profile';
 import { startPymodbusClient, type PymodbusClient } from '../helpers/pymodbus';
+import { until } from '../helpers/wait';
 
 const OPERATOR = { username: 'operator', password: 'op-secret-1', role: 'write' } as const;
 const VIEWER = { username: 'viewer', password: 'view-secret-2', role: 'read' } as const;
@@ -89,9 +90,15 @@ describe('sim plant over OPC UA (node-opcua client, pymodbus on the Modbus side)
   it('refuses a client it does not trust (BadSecurityChecksFailed, certificate in rejected/), then serves it SignAndEncrypt once trusted', async () => {
     await clientPki.trustCertificate(sim.certificate());
     await assert.rejects(connect(SecurityPolicy.Basic256Sha256), /BadSecurityChecksFailed/);
-    assert.equal(sim.rejectedClientCertificates().length, 1);
+    // node-opcua-pki writes the refused certificate after the refusal: it is listed once it is whole.
+    await until('the refused certificate in rejected/', () => sim.rejectedClientCertificates().length === 1, 10_000);
+    const [refused] = sim.rejectedClientCertificates();
+    const partial = join(sim.pkiDir, 'rejected', 'being-written.pem');
+    writeFileSync(partial, readFileSync(refused).subarray(0, 100)); // a certificate file cut off mid-write
+    assert.deepEqual(sim.rejectedClientCertificates(), [refused], 'a file still being written is not a refused certificate yet');
     assert.equal(await sim.trustRejectedClientCertificates(), 1);
     assert.deepEqual(sim.rejectedClientCertificates(), []);
+    rmSync(partial);
     const session = await connect(SecurityPolicy.Basic256Sha256);
     assert.equal((await read(session, sim.nodeId(1, 'FaultCode'))).statusCode, StatusCodes.Good);
     const aes = await connect(SecurityPolicy.Aes256_Sha256_RsaPss);
